@@ -1,0 +1,143 @@
+"""The Flask-AppBuilder application factory: wires the domain packages into one web app."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, g, request
+from flask_appbuilder import AppBuilder
+
+from app.extensions import csrf, db, migrate
+from config.settings import BaseConfig, default_instance_path, normalise_database_url
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def create_app(config: type[BaseConfig] | None = None, **overrides: Any) -> Flask:
+    """Build a Grantkeeper app. A new AppBuilder every time (FAB.md trap 2)."""
+    import os
+
+    from app import audit
+    from app.instance import ensure_instance, load_or_create_secret
+    from grants.records import install_validation
+
+    config = config or BaseConfig
+    instance_path = Path(overrides.pop("INSTANCE_PATH", None) or default_instance_path())
+    ensure_instance(instance_path)
+    app = Flask(
+        __name__,
+        instance_path=str(instance_path),
+        template_folder="templates",
+        static_folder="static",
+    )
+    app.config.from_object(config)
+    app.config["SECRET_KEY"] = load_or_create_secret(instance_path)
+    database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{instance_path / 'grantkeeper.db'}"
+    app.config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(database_url)
+    app.config["STORAGE_ROOT"] = os.environ.get("GRANTKEEPER_STORAGE", str(instance_path / "storage"))
+    app.config.update(overrides)
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        # SQLite: one connection per thread, foreign keys on (see _sqlite_pragmas).
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {}
+
+    # Never let a library log a secret: odoolib writes passwords at DEBUG.
+    logging.getLogger("odoolib").setLevel(logging.INFO)
+
+    import_models()
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True, compare_type=True)
+    csrf.init_app(app)  # before AppBuilder (FAB.md trap 9)
+
+    install_validation()
+    audit.install_audit()
+    audit.set_actor_provider(_actor_from_request)
+
+    with app.app_context():
+        _sqlite_pragmas()
+        appbuilder = AppBuilder(update_perms=False)
+        appbuilder.init_app(app, db.session)
+        register_views(appbuilder)
+        _rate_limit_jwt_login(app, appbuilder)
+
+    from app.security import HttpsAwareSessionInterface, security_headers
+
+    @app.after_request
+    def _headers(response: Any) -> Any:
+        return security_headers(response)
+
+    app.session_interface = HttpsAwareSessionInterface()
+    if os.environ.get("GRANTKEEPER_BEHIND_PROXY"):
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_proto=1, x_host=1)  # type: ignore[method-assign]
+
+    @app.context_processor
+    def _demo_banner() -> dict[str, Any]:
+        from app.dashboard import demo_loaded
+
+        return {"grantkeeper_demo": demo_loaded()}
+
+    return app
+
+
+def import_models() -> None:
+    """Import every model before any view class is defined (FAB.md trap 1)."""
+    import app.audit  # noqa: F401
+    from app.domains import domain_modules
+
+    for _module in domain_modules("models"):
+        pass
+
+
+def register_views(appbuilder: AppBuilder) -> None:
+    from app.audit_views import register as register_audit
+    from app.domains import domain_modules
+
+    for module in domain_modules("views"):
+        module.register(appbuilder)
+    for module in domain_modules("api"):
+        module.register(appbuilder)
+    register_audit(appbuilder)
+
+
+def _actor_from_request():
+    from flask import has_request_context
+
+    from app.audit import Actor
+
+    if not has_request_context():
+        return None
+    user = getattr(g, "user", None)
+    if user is None or not getattr(user, "is_authenticated", False):
+        return None
+    source = "api" if request.path.startswith("/api/") else "web"
+    return Actor(user.id, user.username, source)
+
+
+def _sqlite_pragmas() -> None:
+    from sqlalchemy import event
+
+    engine = db.engine
+    if engine.dialect.name != "sqlite":
+        return
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.close()
+
+
+def _rate_limit_jwt_login(app: Flask, appbuilder: AppBuilder) -> None:
+    """FAB limits only the HTML login; the JWT login gets the same limit (FAB.md trap 10)."""
+    if not app.config.get("RATELIMIT_ENABLED"):
+        return
+    blueprint = app.blueprints.get("SecurityApi")
+    if blueprint is not None:
+        appbuilder.sm.limiter.limit(app.config["AUTH_RATE_LIMIT"], methods=["POST"])(blueprint)

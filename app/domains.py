@@ -1,0 +1,29 @@
+"""The domain packages the app is made of, in dependency order.
+
+For each one the app imports ``<domain>.models`` (before any view, FAB.md
+trap 1), calls ``<domain>.views.register(appbuilder)`` and
+``<domain>.api.register(appbuilder)``, and the demo loader calls
+``<domain>.demo.load(session, ctx)`` — each only where the module exists. A
+new domain is one line here.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterator
+from types import ModuleType
+
+DOMAINS: tuple[str, ...] = (
+    "grants",
+)
+
+
+def domain_modules(part: str) -> Iterator[ModuleType]:
+    """Yield ``<domain>.<part>`` for every domain that has it, in order."""
+    for domain in DOMAINS:
+        name = f"{domain}.{part}"
+        try:
+            yield importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:  # a real import error inside the module must surface
+                raise

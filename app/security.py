@@ -1,0 +1,198 @@
+"""Row-level access for the web layer: one filter, one view mixin, one API mixin.
+
+The rule itself lives in ``grants.services.visible_grant_ids_query``. This
+module applies it on every path Flask-AppBuilder offers: list/show/edit/delete
+(base_filters), the choice of a parent record in forms and in the API
+(FAB.md trap 7), and file downloads (trap 6, see ``guard_download``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import abort, flash, g, has_request_context, request
+from flask.sessions import SecureCookieSessionInterface
+from flask_appbuilder.api import ModelRestApi
+from flask_appbuilder.models.filters import BaseFilter
+from sqlalchemy.exc import IntegrityError
+
+from app.extensions import db
+from grants.errors import DomainValidationError
+from grants.records import validate_record
+from grants.services import can_see_grant, visible_grant_ids_query
+
+
+def current_user_or_none() -> Any:
+    user = getattr(g, "user", None)
+    return user if user is not None and getattr(user, "is_authenticated", False) else None
+
+
+class FilterVisibleGrants(BaseFilter):
+    """Keeps rows whose grant column points at a grant the signed-in user may see."""
+
+    name = "Visible to me"
+    arg_name = None
+
+    def apply(self, query: Any, value: Any) -> Any:
+        visible = visible_grant_ids_query(current_user_or_none())
+        if visible is None:
+            return query
+        return query.filter(getattr(self.model, self.column_name).in_(visible))
+
+
+def visible_grants_filter(column: str = "grant_id") -> list[list[Any]]:
+    """base_filters / *_query_rel_fields entry limiting ``column`` to visible grants."""
+    return [[column, FilterVisibleGrants, lambda: None]]
+
+
+def grant_id_of(item: Any) -> int | None:
+    """The grant a record belongs to (the record itself for a Grant)."""
+    from grants.models import Grant
+
+    if isinstance(item, Grant):
+        return item.id
+    grant_id = getattr(item, "grant_id", None)
+    if grant_id is None and getattr(item, "grant", None) is not None:
+        grant_id = item.grant.id
+    return grant_id
+
+
+def ensure_parent_visible(item: Any) -> None:
+    """Nobody creates or moves a record under a grant they cannot see."""
+    from grants.models import Grant
+
+    if isinstance(item, Grant):
+        return
+    user = current_user_or_none()
+    grant_id = grant_id_of(item)
+    if grant_id is None or not can_see_grant(db.session, user, grant_id):
+        raise DomainValidationError({"grant": ["is not a grant you have access to"]})
+
+
+def guard_download(item: Any) -> None:
+    """404 unless the signed-in user may see the grant a file belongs to."""
+    if item is None or not can_see_grant(db.session, current_user_or_none(), grant_id_of(item)):
+        abort(404)
+
+
+class ValidatedViewMixin:
+    """For ModelViews: domain rules checked before saving; FAB flashes the message, nothing is saved."""
+
+    def _before_save(self, item: Any) -> None:
+        try:
+            validate_record(db.session, item)
+        except DomainValidationError:
+            db.session.rollback()
+            raise
+
+    def pre_add(self, item: Any) -> None:
+        self._before_save(item)
+
+    def pre_update(self, item: Any) -> None:
+        self._before_save(item)
+
+
+class GrantScopedViewMixin(ValidatedViewMixin):
+    """For ModelViews of grant records: row filter and parent choices on top of validation.
+
+    Subclasses set ``grant_column`` ("id" for the Grant view itself) and
+    ``parent_relation`` (the relationship used to pick the grant, or None).
+    """
+
+    grant_column = "grant_id"
+    parent_relation: str | None = "grant"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.base_filters = visible_grants_filter(cls.grant_column)
+        if cls.parent_relation:
+            rel_filter = {cls.parent_relation: visible_grants_filter("id")}
+            cls.add_form_query_rel_fields = rel_filter
+            cls.edit_form_query_rel_fields = rel_filter
+
+    def _before_save(self, item: Any) -> None:
+        try:
+            ensure_parent_visible(item)
+        except DomainValidationError:
+            db.session.rollback()
+            raise
+        super()._before_save(item)
+
+
+class ValidatedApiMixin:
+    """For ModelRestApis: domain rules return 422 naming the field; nothing is saved."""
+
+    def pre_add(self, item: Any) -> None:
+        validate_record(db.session, item)
+
+    def pre_update(self, item: Any) -> None:
+        validate_record(db.session, item)
+
+    def _refusing_bad_input(self, call: Any, *args: Any) -> Any:
+        try:
+            return call(*args)
+        except DomainValidationError as exc:
+            db.session.rollback()
+            return self.response_422(message=exc.errors)
+        except IntegrityError:
+            db.session.rollback()
+            return self.response_422(message={"_": ["conflicts with an existing record"]})
+
+    def post_headless(self) -> Any:
+        return self._refusing_bad_input(ModelRestApi.post_headless, self)
+
+    def put_headless(self, pk: Any) -> Any:
+        return self._refusing_bad_input(ModelRestApi.put_headless, self, pk)
+
+
+class GrantScopedApiMixin(ValidatedApiMixin):
+    """For ModelRestApis of grant records: the same row rules as the views."""
+
+    grant_column = "grant_id"
+    parent_relation: str | None = "grant"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.base_filters = visible_grants_filter(cls.grant_column)
+        if cls.parent_relation:
+            rel_filter = {cls.parent_relation: visible_grants_filter("id")}
+            cls.add_query_rel_fields = rel_filter
+            cls.edit_query_rel_fields = rel_filter
+
+    def pre_add(self, item: Any) -> None:
+        ensure_parent_visible(item)
+        super().pre_add(item)
+
+    def pre_update(self, item: Any) -> None:
+        ensure_parent_visible(item)
+        super().pre_update(item)
+
+
+def security_headers(response: Any) -> Any:
+    """Security headers on every response."""
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault(
+        "Content-Security-Policy",
+        "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+        "script-src 'self' 'unsafe-inline' 'unsafe-eval'; frame-ancestors 'none'",
+    )
+    return response
+
+
+def flash_domain_error(exc: DomainValidationError) -> None:
+    for field, messages in exc.errors.items():
+        for message in messages:
+            flash(f"{field}: {message}" if field != "_" else message, "danger")
+
+
+class HttpsAwareSessionInterface(SecureCookieSessionInterface):
+    """The session cookie is Secure whenever the request came over HTTPS.
+
+    Behind a TLS-terminating proxy set GRANTKEEPER_BEHIND_PROXY=1 so that
+    ProxyFix makes ``request.is_secure`` reflect X-Forwarded-Proto.
+    """
+
+    def get_cookie_secure(self, app: Any) -> bool:
+        return bool(app.config.get("SESSION_COOKIE_SECURE")) or (has_request_context() and request.is_secure)

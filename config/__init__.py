@@ -1,0 +1,1 @@
+"""Settings classes and role definitions for Grantkeeper."""

@@ -1,0 +1,78 @@
+"""The five roles, defined in configuration (FAB_ROLES) rather than in the database.
+
+``RECORD_ACCESS`` says, per view/API permission name (``class_permission_name``),
+what each role may do with that kind of record:
+
+- ``write``: list, show, add, edit, delete (views and API)
+- ``edit``: list, show, edit — change existing records, not create or delete them
+- ``read``: list, show, download
+- ``None``: nothing
+
+Row-level rules (which grants a user sees) live in ``grants.services`` and
+``app.security``; these only say *which kinds* of record a role may read or
+change. A new domain adds its rows here and its menu names to ``MENUS``.
+"""
+
+from __future__ import annotations
+
+# Permissions that only read, and those that read and change.
+_LEVELS = {
+    "read": r"can_(list|show|get|info|download)",
+    "edit": r"can_(list|show|get|info|download|edit|put)",
+    "write": r"can_(list|show|get|info|download|add|edit|delete|post|put)",
+}
+
+#                         Finance   Program   Donor    Auditor
+RECORD_ACCESS: dict[str, tuple[str | None, str | None, str | None, str | None]] = {
+    "Grants":            ("write",  "edit",   "read",  "read"),
+    "ReportingPeriods":  ("write",  "write",  "read",  "read"),
+    "GrantMemberships":  ("write",  "read",   None,    "read"),
+    "Funders":           ("write",  "read",   None,    "read"),
+    "AuditLog":          (None,     None,     None,    "read"),
+}
+
+# Menu entries (items and categories) each role may see, beyond what Admin sees.
+MENUS: dict[str, tuple[str, ...]] = {
+    "Finance": ("Grants", "Reporting periods", "Memberships", "Funders"),
+    "Program": ("Grants", "Reporting periods", "Memberships", "Funders"),
+    "Donor": ("Grants", "Reporting periods"),
+    "Auditor": ("Grants", "Reporting periods", "Memberships", "Funders", "Administration", "Audit trail"),
+}
+
+# Every signed-in user may look at and edit their own profile and password.
+SELF_SERVICE = [
+    [r"^UserDBModelView$", r"^can_(userinfo|userinfoedit)$"],
+    [r"^(ResetMyPasswordView|UserInfoEditView)$", r"^can_this_form_(get|post)$"],
+]
+
+ROLE_NAMES = ("Admin", "Finance", "Program", "Donor", "Auditor")
+# Roles that see every grant; the others see only grants they are members of.
+ALL_GRANTS_ROLES = frozenset({"Admin", "Finance"})
+# Roles that never change anything.
+READ_ONLY_ROLES = frozenset({"Donor", "Auditor"})
+
+
+def _rules_for(column: int, role: str) -> list[list[str]]:
+    by_level: dict[str, list[str]] = {}
+    for view, levels in RECORD_ACCESS.items():
+        level = levels[column]
+        if level is not None:
+            by_level.setdefault(level, []).append(view)
+    rules = [
+        [rf"^({'|'.join(sorted(views))})$", rf"^{_LEVELS[level]}$"] for level, views in sorted(by_level.items())
+    ]
+    menus = MENUS.get(role, ())
+    if menus:
+        rules.append([rf"^({'|'.join(menus)})$", r"^menu_access$"])
+    return rules + SELF_SERVICE
+
+
+FAB_ROLES: dict[str, list[list[str]]] = {
+    "Admin": [[".*", ".*"]],
+    **{role: _rules_for(index, role) for index, role in enumerate(("Finance", "Program", "Donor", "Auditor"))},
+}
+
+# Read-only roles must never get a changing permission, whatever the table says.
+for _role in READ_ONLY_ROLES:
+    for _view, _levels in RECORD_ACCESS.items():
+        assert _levels[("Finance", "Program", "Donor", "Auditor").index(_role)] in (None, "read"), (_role, _view)

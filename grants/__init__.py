@@ -1,0 +1,1 @@
+"""Funders, grants, members and reporting periods: the records every other domain hangs on."""

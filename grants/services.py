@@ -1,0 +1,284 @@
+"""Every state change of the grants domain, and who may see which grant.
+
+Plain functions over a SQLAlchemy session; no Flask. Views, the API, the CLI
+and the demo loader call these, so the rules live in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import Select
+
+from config.roles import ALL_GRANTS_ROLES, READ_ONLY_ROLES
+from grants.errors import DomainValidationError
+from grants.models import (
+    Funder,
+    Grant,
+    GrantMembership,
+    GrantStatus,
+    MemberRole,
+    PeriodStatus,
+    ReportingPeriod,
+)
+from grants.money import to_decimal
+from grants.periods import PeriodLength, split_into_periods
+from grants.records import validate_record
+
+# Cost-category presets a funder can start from; budgets use the funder's list.
+GLOBAL_FUND_COST_GROUPINGS = [
+    {"code": "1", "name": "Human Resources (HR)"},
+    {"code": "2", "name": "Travel related costs (TRC)"},
+    {"code": "3", "name": "External Professional services (EPS)"},
+    {"code": "4", "name": "Health Products - Pharmaceutical Products (HPPP)"},
+    {"code": "5", "name": "Health Products - Non-Pharmaceuticals (HPNP)"},
+    {"code": "6", "name": "Health Products - Equipment (HPE)"},
+    {"code": "7", "name": "Procurement and Supply-Chain Management costs (PSM)"},
+    {"code": "8", "name": "Infrastructure (INF)"},
+    {"code": "9", "name": "Non-health equipment (NHP)"},
+    {"code": "10", "name": "Communication Material and Publications (CMP)"},
+    {"code": "11", "name": "Indirect and Overhead Costs"},
+    {"code": "12", "name": "Living support to client/ target population (LSCTP)"},
+    {"code": "13", "name": "Payment for Results"},
+]
+GENERIC_COST_CATEGORIES = [
+    {"code": "STAFF", "name": "Staff and personnel"},
+    {"code": "ACT", "name": "Activities"},
+    {"code": "TRAVEL", "name": "Travel"},
+    {"code": "EQUIP", "name": "Equipment and supplies"},
+    {"code": "OVH", "name": "Overheads"},
+]
+COST_CATEGORY_PRESETS = {"global_fund": GLOBAL_FUND_COST_GROUPINGS, "generic": GENERIC_COST_CATEGORIES}
+
+
+# ---------------------------------------------------------------- who sees what
+
+
+def user_role_names(user: Any) -> set[str]:
+    return {role.name for role in getattr(user, "roles", None) or []}
+
+
+def sees_all_grants(user: Any) -> bool:
+    return bool(user_role_names(user) & ALL_GRANTS_ROLES)
+
+
+def is_read_only(user: Any) -> bool:
+    """True when every role of the user is read-only (Donor, Auditor)."""
+    names = user_role_names(user)
+    return bool(names) and names <= READ_ONLY_ROLES
+
+
+def visible_grant_ids_query(user: Any) -> Select[tuple[int]] | None:
+    """A subquery of the grant ids ``user`` may see, or None when they see every grant.
+
+    The single rule behind every row-level check: Admin and Finance see all
+    grants; everybody else sees the grants they are members of.
+    """
+    if user is None or not getattr(user, "is_authenticated", False):
+        return select(Grant.id).where(False)
+    if sees_all_grants(user):
+        return None
+    return select(GrantMembership.grant_id).where(GrantMembership.user_id == user.id)
+
+
+def can_see_grant(session: Session, user: Any, grant_id: int | None) -> bool:
+    if grant_id is None:
+        return False
+    query = visible_grant_ids_query(user)
+    if query is None:
+        return session.get(Grant, grant_id) is not None
+    return session.scalar(query.where(GrantMembership.grant_id == grant_id)) is not None
+
+
+def visible_grants(session: Session, user: Any) -> list[Grant]:
+    query = select(Grant).order_by(Grant.start_date.desc(), Grant.reference)
+    visible = visible_grant_ids_query(user)
+    if visible is not None:
+        query = query.where(Grant.id.in_(visible))
+    return list(session.scalars(query))
+
+
+def get_grant_by_reference(session: Session, reference: str) -> Grant:
+    grant = session.scalar(select(Grant).where(Grant.reference == reference))
+    if grant is None:
+        raise DomainValidationError({"grant": [f"no grant with reference '{reference}'"]})
+    return grant
+
+
+# ---------------------------------------------------------------- funders and grants
+
+
+def create_funder(
+    session: Session,
+    *,
+    name: str,
+    code: str,
+    default_currency: str = "USD",
+    cost_categories: list[dict[str, str]] | str | None = None,
+    notes: str | None = None,
+    is_demo: bool = False,
+) -> Funder:
+    if isinstance(cost_categories, str):
+        if cost_categories not in COST_CATEGORY_PRESETS:
+            raise DomainValidationError(
+                {"cost_categories": [f"unknown preset '{cost_categories}'; known: {', '.join(COST_CATEGORY_PRESETS)}"]}
+            )
+        cost_categories = [dict(c) for c in COST_CATEGORY_PRESETS[cost_categories]]
+    funder = Funder(
+        name=name,
+        code=code,
+        default_currency=(default_currency or "").upper(),
+        cost_categories=cost_categories or [],
+        notes=notes,
+        is_demo=is_demo,
+    )
+    validate_record(session, funder)
+    session.add(funder)
+    session.flush()
+    return funder
+
+
+GRANT_FIELDS = {
+    "reference", "title", "recipient", "currency", "amount", "start_date", "end_date",
+    "status", "countries", "description", "funder", "is_demo",
+}
+
+
+def create_grant(session: Session, **values: Any) -> Grant:
+    grant = Grant()
+    _apply_grant_values(grant, values)
+    validate_record(session, grant)
+    session.add(grant)
+    session.flush()
+    return grant
+
+
+def update_grant(session: Session, grant: Grant, **values: Any) -> Grant:
+    _apply_grant_values(grant, values)
+    validate_record(session, grant)
+    session.flush()
+    return grant
+
+
+def _apply_grant_values(grant: Grant, values: dict[str, Any]) -> None:
+    unknown = set(values) - GRANT_FIELDS
+    if unknown:
+        raise DomainValidationError({name: ["is not a field of a grant"] for name in sorted(unknown)})
+    if "amount" in values:
+        try:
+            values["amount"] = to_decimal(values["amount"])
+        except ValueError as exc:
+            raise DomainValidationError({"amount": [str(exc).split(": ", 1)[-1]]}) from None
+    if "currency" in values and isinstance(values["currency"], str):
+        values["currency"] = values["currency"].strip().upper()
+    if "status" in values and isinstance(values["status"], str):
+        try:
+            values["status"] = GrantStatus(values["status"])
+        except ValueError:
+            known = ", ".join(s.value for s in GrantStatus)
+            raise DomainValidationError({"status": [f"'{values['status']}' is not one of {known}"]}) from None
+    if "countries" in values and isinstance(values["countries"], (list, tuple)):
+        values["countries"] = ",".join(values["countries"])
+    for key, value in values.items():
+        setattr(grant, key, value)
+
+
+# ---------------------------------------------------------------- periods
+
+
+def generate_periods(
+    session: Session,
+    grant: Grant,
+    length: PeriodLength | str,
+    due_days: int,
+    *,
+    replace_open: bool = False,
+) -> list[ReportingPeriod]:
+    """Create the grant's reporting periods from a rule ("semester, due 45 days after end").
+
+    Refuses when the grant already has periods, unless ``replace_open`` and all
+    of them are still open (a submitted report must never disappear).
+    """
+    try:
+        spans = split_into_periods(grant.start_date, grant.end_date, length, due_days)
+    except ValueError as exc:
+        field, _, message = str(exc).partition(": ")
+        raise DomainValidationError({field: [message]}) from None
+    if grant.periods:
+        if not replace_open:
+            raise DomainValidationError(
+                {"grant": [f"{grant.reference} already has {len(grant.periods)} reporting periods"]}
+            )
+        locked = [p.label for p in grant.periods if p.status != PeriodStatus.open]
+        if locked:
+            raise DomainValidationError(
+                {"grant": [f"periods {', '.join(locked)} are submitted or accepted and cannot be replaced"]}
+            )
+        for period in list(grant.periods):
+            session.delete(period)
+        session.flush()
+        session.expire(grant, ["periods"])
+    created = []
+    for span in spans:
+        period = ReportingPeriod(
+            grant=grant, label=span.label, start_date=span.start, end_date=span.end,
+            report_due=span.report_due, status=PeriodStatus.open,
+        )
+        session.add(period)
+        created.append(period)
+    session.flush()
+    return created
+
+
+def period_for_date(session: Session, grant_id: int, day: date) -> ReportingPeriod | None:
+    return session.scalar(
+        select(ReportingPeriod).where(
+            ReportingPeriod.grant_id == grant_id,
+            ReportingPeriod.start_date <= day,
+            ReportingPeriod.end_date >= day,
+        )
+    )
+
+
+def get_period(session: Session, grant: Grant, label: str) -> ReportingPeriod:
+    period = session.scalar(
+        select(ReportingPeriod).where(ReportingPeriod.grant_id == grant.id, ReportingPeriod.label == label)
+    )
+    if period is None:
+        known = ", ".join(p.label for p in grant.periods) or "none"
+        raise DomainValidationError({"period": [f"{grant.reference} has no period '{label}'; known: {known}"]})
+    return period
+
+
+# ---------------------------------------------------------------- members
+
+
+def add_member(session: Session, grant: Grant, user: Any, role: MemberRole | str = MemberRole.member) -> GrantMembership:
+    membership = GrantMembership(grant=grant, user=user, role=MemberRole(role))
+    validate_record(session, membership)
+    session.add(membership)
+    session.flush()
+    return membership
+
+
+def members_with_roles(session: Session, grant_id: int, roles: Iterable[MemberRole]) -> list[GrantMembership]:
+    return list(
+        session.scalars(
+            select(GrantMembership).where(
+                GrantMembership.grant_id == grant_id, GrantMembership.role.in_(list(roles))
+            )
+        )
+    )
+
+
+def total_amount(grants: Iterable[Grant]) -> dict[str, Decimal]:
+    """Sum of grant amounts per currency (never adding different currencies together)."""
+    totals: dict[str, Decimal] = {}
+    for grant in grants:
+        totals[grant.currency] = totals.get(grant.currency, Decimal("0")) + grant.amount
+    return totals

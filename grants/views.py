@@ -1,0 +1,151 @@
+"""Flask-AppBuilder views for funders, grants, reporting periods and memberships."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import flash, g, redirect, request, url_for
+from flask_appbuilder import AppBuilder, ModelView, expose
+from flask_appbuilder.models.sqla.interface import SQLAInterface
+from flask_appbuilder.security.decorators import has_access
+from wtforms import IntegerField, SelectField
+from wtforms.validators import NumberRange
+
+from app.extensions import db
+from app.forms import country_codes, currency_code, non_negative, not_before
+from app.grant_page import grant_panels
+from app.security import GrantScopedViewMixin, ValidatedViewMixin, flash_domain_error
+from grants import services
+from grants.errors import DomainValidationError
+from grants.models import Funder, Grant, GrantMembership, ReportingPeriod
+from grants.periods import PeriodLength
+
+
+class FunderView(ValidatedViewMixin, ModelView):
+    datamodel = SQLAInterface(Funder)
+    class_permission_name = "Funders"
+    route_base = "/funders"
+    list_title = "Funders"
+    list_columns = ["name", "code", "default_currency"]
+    show_columns = ["name", "code", "default_currency", "cost_categories", "notes"]
+    add_columns = edit_columns = ["name", "code", "default_currency", "notes"]
+    search_columns = ["name", "code", "default_currency"]
+    validators_columns = {"default_currency": [currency_code]}
+    label_columns = {"default_currency": "Default currency (ISO 4217)"}
+
+
+class ReportingPeriodView(GrantScopedViewMixin, ModelView):
+    datamodel = SQLAInterface(ReportingPeriod)
+    class_permission_name = "ReportingPeriods"
+    route_base = "/periods"
+    list_title = "Reporting periods"
+    list_columns = ["grant", "label", "start_date", "end_date", "report_due", "status"]
+    show_columns = ["grant", "label", "start_date", "end_date", "report_due", "status"]
+    add_columns = edit_columns = ["grant", "label", "start_date", "end_date", "report_due", "status"]
+    search_columns = ["grant", "label", "status", "report_due"]
+    order_columns = ["label", "start_date", "end_date", "report_due"]
+    base_order = ("start_date", "asc")
+    validators_columns = {
+        "end_date": [not_before("start_date", "start date")],
+        "report_due": [not_before("end_date", "end of the period")],
+    }
+    label_columns = {"report_due": "Report due"}
+
+
+class GrantMembershipView(GrantScopedViewMixin, ModelView):
+    datamodel = SQLAInterface(GrantMembership)
+    class_permission_name = "GrantMemberships"
+    route_base = "/memberships"
+    list_title = "Grant members"
+    list_columns = ["grant", "user", "role"]
+    add_columns = edit_columns = show_columns = ["grant", "user", "role"]
+    search_columns = ["grant", "user", "role"]
+
+
+class GrantView(GrantScopedViewMixin, ModelView):
+    """The grant page: details, periods, members, and a panel from each domain."""
+
+    grant_column = "id"
+    parent_relation = None
+    datamodel = SQLAInterface(Grant)
+    class_permission_name = "Grants"
+    route_base = "/grants"
+    list_title = "Grants"
+    show_template = "grant_show.html"
+    list_columns = ["reference", "title", "funder", "currency", "amount", "start_date", "end_date", "status"]
+    show_fieldsets = [
+        ("Agreement", {"fields": ["reference", "title", "funder", "recipient", "status", "countries"]}),
+        ("Money and dates", {"fields": ["currency", "amount", "start_date", "end_date"]}),
+        ("Notes", {"fields": ["description"], "expanded": False}),
+    ]
+    add_columns = edit_columns = [
+        "funder", "reference", "title", "recipient", "currency", "amount",
+        "start_date", "end_date", "status", "countries", "description",
+    ]
+    search_columns = ["reference", "title", "funder", "status", "currency", "start_date", "end_date"]
+    order_columns = ["reference", "title", "amount", "start_date", "end_date", "status"]
+    base_order = ("start_date", "desc")
+    related_views = [ReportingPeriodView, GrantMembershipView]
+    validators_columns = {
+        "currency": [currency_code],
+        "amount": [non_negative],
+        "end_date": [not_before("start_date", "start date")],
+        "countries": [country_codes],
+    }
+    label_columns = {"countries": "Countries (ISO codes, e.g. LC,GD)", "currency": "Currency (ISO 4217)"}
+    # generate_periods changes records: it needs can_edit, like the edit form.
+    method_permission_name = {"generate_periods": "edit"}
+
+    @expose("/show/<pk>", methods=["GET"])
+    @has_access
+    def show(self, pk: Any) -> Any:
+        grant = self.datamodel.get(pk, self._base_filters)
+        if grant is None:
+            return self.render_template("grant_missing.html"), 404
+        widgets = self._show(pk)
+        return self.render_template(
+            self.show_template,
+            pk=pk,
+            title=f"{grant.reference} — {grant.title}",
+            widgets=widgets,
+            related_views=self._related_views,
+            grant=grant,
+            panels=grant_panels(db.session, grant, g.user),
+            can_edit=self.appbuilder.sm.has_access("can_edit", "Grants"),
+            length_choices=[(p.value, p.value) for p in PeriodLength],
+        )
+
+    @expose("/<int:pk>/generate-periods", methods=["POST"])
+    @has_access
+    def generate_periods(self, pk: int) -> Any:
+        """Create the grant's periods from a rule: length and days from period end to report."""
+        grant = self.datamodel.get(pk, self._base_filters)
+        if grant is None:
+            return self.render_template("grant_missing.html"), 404
+        try:
+            due_days = int(request.form.get("due_days", ""))
+        except ValueError:
+            flash("due_days: enter a whole number of days, e.g. 45", "danger")
+            return redirect(url_for("GrantView.show", pk=pk))
+        try:
+            created = services.generate_periods(
+                db.session, grant, request.form.get("length", ""), due_days,
+                replace_open=request.form.get("replace") == "1",
+            )
+            db.session.commit()
+        except DomainValidationError as exc:
+            db.session.rollback()
+            flash_domain_error(exc)
+        except ValueError:
+            db.session.rollback()
+            flash("length: choose month, quarter, semester or year", "danger")
+        else:
+            flash(f"Created {len(created)} reporting periods for {grant.reference}", "success")
+        return redirect(url_for("GrantView.show", pk=pk))
+
+
+def register(appbuilder: AppBuilder) -> None:
+    appbuilder.add_view(GrantView, "Grants", icon="fa-folder-open", category="Grants")
+    appbuilder.add_view(ReportingPeriodView, "Reporting periods", icon="fa-calendar", category="Grants")
+    appbuilder.add_view(GrantMembershipView, "Memberships", icon="fa-users", category="Grants")
+    appbuilder.add_view(FunderView, "Funders", icon="fa-university", category="Grants")

@@ -1,0 +1,223 @@
+"""Fixtures: one migrated database per test session (SQLite, or PostgreSQL via
+TEST_DATABASE_URL), emptied before each test; a small world of grants; a client
+per role for the web UI and a JWT token per role for the REST API."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from config.settings import TestConfig, normalise_database_url
+
+PASSWORD = "correct horse battery staple"
+ROLES = ("Admin", "Finance", "Program", "Donor", "Auditor")
+USERNAMES = {"Admin": "admin", "Finance": "finance", "Program": "program", "Donor": "donor", "Auditor": "auditor"}
+
+
+def _postgres_database(base_url: str) -> Iterator[str]:
+    """Create a throw-away database on the given server and drop it afterwards."""
+    url = make_url(normalise_database_url(base_url))
+    name = f"gk_test_{uuid.uuid4().hex[:10]}"
+    admin_engine = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin_engine.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin_engine.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin_engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    base = os.environ.get("TEST_DATABASE_URL")
+    if base:
+        yield from _postgres_database(base)
+    else:
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+
+
+@pytest.fixture(scope="session")
+def instance_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("instance")
+
+
+def make_app(instance_path: Path, database_url: str, **overrides: Any):
+    from app import create_app
+
+    os.environ["DATABASE_URL"] = database_url
+    try:
+        return create_app(TestConfig, INSTANCE_PATH=instance_path, **overrides)
+    finally:
+        os.environ.pop("DATABASE_URL", None)
+
+
+@pytest.fixture(scope="session")
+def app(instance_path: Path, database_url: str):
+    from app.bootstrap import ensure_roles, upgrade_database
+
+    application = make_app(instance_path, database_url)
+    upgrade_database(application)
+    ensure_roles(application)
+    return application
+
+
+def _empty_database(application) -> None:
+    """Delete every row except roles, children first, so each test starts clean."""
+    from app.extensions import db
+
+    with application.app_context():
+        keep = {"ab_role", "alembic_version", "ab_permission", "ab_view_menu", "ab_permission_view"}
+        for table in reversed(db.metadata.sorted_tables):
+            if table.name not in keep:
+                db.session.execute(table.delete())
+        db.session.commit()
+
+
+@dataclass
+class World:
+    users: dict[str, Any]
+    funder_id: int
+    grant_a: int  # the program, donor and auditor users are members
+    grant_b: int  # nobody but Admin and Finance sees it
+    period_a1: int
+    period_b1: int
+
+
+@pytest.fixture
+def world(app) -> Iterator[World]:
+    from app.audit import Actor, acting_as
+    from app.bootstrap import create_user
+    from app.extensions import db
+    from grants import services
+    from grants.models import MemberRole
+
+    _empty_database(app)
+    with app.app_context(), acting_as(Actor(None, "fixture", "system")):
+        users = {}
+        for role, username in USERNAMES.items():
+            create_user(app, username, f"{username}@test.example.org", role, PASSWORD)
+            users[role] = app.appbuilder.sm.find_user(username=username)
+        funder = services.create_funder(db.session, name="Test Fund", code="TF", default_currency="USD")
+        grant_a = services.create_grant(
+            db.session, funder=funder, reference="GA-1", title="Grant A", recipient="Coalition",
+            currency="USD", amount=Decimal("1000.00"), start_date=date(2026, 1, 1), end_date=date(2026, 12, 31),
+        )
+        grant_b = services.create_grant(
+            db.session, funder=funder, reference="GB-1", title="Grant B (secret)", recipient="Other org",
+            currency="EUR", amount=Decimal("500.00"), start_date=date(2026, 1, 1), end_date=date(2026, 12, 31),
+        )
+        pa = services.generate_periods(db.session, grant_a, "semester", 45)
+        pb = services.generate_periods(db.session, grant_b, "semester", 30)
+        services.add_member(db.session, grant_a, users["Program"], MemberRole.program)
+        services.add_member(db.session, grant_a, users["Donor"], MemberRole.donor)
+        services.add_member(db.session, grant_a, users["Auditor"], MemberRole.auditor)
+        db.session.commit()
+        result = World(
+            users={role: user.id for role, user in users.items()},
+            funder_id=funder.id, grant_a=grant_a.id, grant_b=grant_b.id,
+            period_a1=pa[0].id, period_b1=pb[0].id,
+        )
+    yield result
+    with app.app_context():
+        db.session.remove()
+
+
+def login(client, username: str) -> Any:
+    response = client.post("/login/", data={"username": username, "password": PASSWORD}, follow_redirects=False)
+    assert response.status_code == 302, f"login of {username} failed: {response.status_code}"
+    return client
+
+
+@pytest.fixture
+def client_for(app, world):
+    """client_for("Program") -> a test client signed in with that role."""
+
+    def _make(role: str):
+        return login(app.test_client(), USERNAMES[role])
+
+    return _make
+
+
+@pytest.fixture
+def admin_client(client_for):
+    return client_for("Admin")
+
+
+@pytest.fixture
+def finance_client(client_for):
+    return client_for("Finance")
+
+
+@pytest.fixture
+def program_client(client_for):
+    return client_for("Program")
+
+
+@pytest.fixture
+def donor_client(client_for):
+    return client_for("Donor")
+
+
+@pytest.fixture
+def auditor_client(client_for):
+    return client_for("Auditor")
+
+
+@pytest.fixture
+def anonymous_client(app, world):
+    return app.test_client()
+
+
+class ApiClient:
+    """A test client that sends the role's JWT on every call."""
+
+    def __init__(self, client, token: str) -> None:
+        self.client = client
+        self.headers = {"Authorization": f"Bearer {token}"}
+
+    def get(self, url: str, **kw: Any):
+        return self.client.get(url, headers=self.headers, **kw)
+
+    def post(self, url: str, json: Any = None, **kw: Any):
+        return self.client.post(url, headers=self.headers, json=json, **kw)
+
+    def put(self, url: str, json: Any = None, **kw: Any):
+        return self.client.put(url, headers=self.headers, json=json, **kw)
+
+    def delete(self, url: str, **kw: Any):
+        return self.client.delete(url, headers=self.headers, **kw)
+
+
+@pytest.fixture
+def api_for(app, world):
+    def _make(role: str) -> ApiClient:
+        client = app.test_client()
+        response = client.post(
+            "/api/v1/security/login",
+            json={"username": USERNAMES[role], "password": PASSWORD, "provider": "db"},
+        )
+        assert response.status_code == 200, response.get_data(as_text=True)
+        return ApiClient(client, response.json["access_token"])
+
+    return _make
+
+
+@pytest.fixture
+def db_session(app):
+    from app.extensions import db
+
+    with app.app_context():
+        yield db.session
+        db.session.rollback()
