@@ -122,6 +122,17 @@ class GrantScopedViewMixin(ValidatedViewMixin):
 class ValidatedApiMixin:
     """For ModelRestApis: domain rules return 422 naming the field; nothing is saved."""
 
+    def _init_model_schemas(self) -> None:
+        super()._init_model_schemas()  # type: ignore[misc]
+        if self.add_model_schema is None:
+            return
+        # FAB marks every non-nullable enum as required; one with a default is optional.
+        table = self.datamodel.obj.__table__
+        for name, field in self.add_model_schema.fields.items():
+            column = table.c.get(name)
+            if column is not None and column.default is not None:
+                field.required = False
+
     def pre_add(self, item: Any) -> None:
         validate_record(db.session, item)
 
