@@ -109,6 +109,8 @@ class GrantScopedViewMixin(ValidatedViewMixin):
             rel_filter = {cls.parent_relation: visible_grants_filter("id")}
             cls.add_form_query_rel_fields = rel_filter
             cls.edit_form_query_rel_fields = rel_filter
+            # The search form's drop-down would otherwise list every grant's reference.
+            cls.search_form_query_rel_fields = rel_filter
 
     def _before_save(self, item: Any) -> None:
         try:

@@ -29,6 +29,8 @@ RECORD_ACCESS: dict[str, tuple[str | None, str | None, str | None, str | None]] 
     "GrantMemberships":  ("write",  "read",   None,    "read"),
     "Funders":           ("write",  "read",   None,    "read"),
     "AuditLog":          (None,     None,     None,    "read"),
+    "OpenApi":           ("read",   "read",   "read",  "read"),
+    "SwaggerView":       ("read",   "read",   "read",  "read"),
 }
 
 # Menu entries (items and categories) each role may see, beyond what Admin sees.

@@ -90,9 +90,11 @@ def can_see_grant(session: Session, user: Any, grant_id: int | None) -> bool:
     if grant_id is None:
         return False
     query = visible_grant_ids_query(user)
-    if query is None:
-        return session.get(Grant, grant_id) is not None
-    return session.scalar(query.where(GrantMembership.grant_id == grant_id)) is not None
+    # Asked while a record is being built: it must not be flushed half-made.
+    with session.no_autoflush:
+        if query is None:
+            return session.get(Grant, grant_id) is not None
+        return session.scalar(query.where(GrantMembership.grant_id == grant_id)) is not None
 
 
 def visible_grants(session: Session, user: Any) -> list[Grant]:
