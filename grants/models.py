@@ -108,7 +108,7 @@ class Grant(Audited, Model):
         enum_column(GrantStatus), default=GrantStatus.active, index=True
     )
     # ISO 3166 alpha-2 codes, comma separated ("LC,GD"): small, readable, and filterable.
-    countries: Mapped[str] = mapped_column(String(200), default="")
+    countries: Mapped[Optional[str]] = mapped_column(String(200), default="")
     description: Mapped[Optional[str]] = mapped_column(Text)
     is_demo: Mapped[bool] = mapped_column(Boolean, default=False)
 

@@ -195,7 +195,7 @@ def upgrade():
     sa.Column('start_date', sa.Date(), nullable=False),
     sa.Column('end_date', sa.Date(), nullable=False),
     sa.Column('status', sa.Enum('pipeline', 'active', 'closing', 'closed', name='ck_grantstatus', native_enum=False, create_constraint=True, length=20), nullable=False),
-    sa.Column('countries', sa.String(length=200), nullable=False),
+    sa.Column('countries', sa.String(length=200), nullable=True),
     sa.Column('description', sa.Text(), nullable=True),
     sa.Column('is_demo', sa.Boolean(), nullable=False),
     sa.CheckConstraint('amount >= 0', name='ck_grants_amount'),

@@ -1,0 +1,89 @@
+"""run.py as a user runs it: a fresh instance, the demo, the help text, and the server answering."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(args, instance, extra_env=None, timeout=180):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GRANTKEEPER_") and k != "DATABASE_URL"}
+    env["GRANTKEEPER_INSTANCE"] = str(instance)
+    env.update(extra_env or {})
+    return subprocess.run(
+        [sys.executable, "run.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def test_help_lists_every_subcommand_with_one_line(tmp_path):
+    result = run(["--help"], tmp_path)
+    assert result.returncode == 0
+    for command in ("serve", "init", "create-admin"):
+        assert command in result.stdout
+
+
+def test_init_demo_prints_generated_passwords_once_and_is_idempotent(tmp_path):
+    first = run(["init", "--demo"], tmp_path, {"GRANTKEEPER_PASSWORD_ADMIN": "admin-from-env-123"})
+    assert first.returncode == 0, first.stderr
+    assert "demo organisation is loaded" in first.stdout
+    lines = {line.split()[0]: line for line in first.stdout.splitlines() if line.startswith("  ")}
+    assert set(lines) == {"admin", "finance", "program", "donor.gf", "auditor"}
+    assert "from the environment" in lines["admin"] and "admin-from-env-123" not in first.stdout
+    assert "generated now" in lines["program"]
+    second = run(["init", "--demo"], tmp_path)
+    assert second.returncode == 0
+    assert "already loaded" in second.stdout
+    assert "generated now" not in second.stdout
+    key = tmp_path / "secret_key"
+    assert key.exists() and (key.stat().st_mode & 0o777) == 0o600
+
+
+def test_create_admin_refuses_a_bad_role_with_a_clear_message(tmp_path):
+    run(["init"], tmp_path, {"GRANTKEEPER_PASSWORD_ADMIN": "x" * 12})
+    result = run(["create-admin", "boss", "boss@example.org", "--role", "Overlord"], tmp_path,
+                 {"GRANTKEEPER_ADMIN_PASSWORD": "pw-pw-pw-pw"})
+    assert result.returncode == 2
+    assert "role: 'Overlord' is not one of Admin, Finance, Program, Donor, Auditor" in result.stderr
+    ok = run(["create-admin", "boss", "boss@example.org", "--role", "Finance"], tmp_path,
+             {"GRANTKEEPER_ADMIN_PASSWORD": "pw-pw-pw-pw"})
+    assert ok.returncode == 0 and "Created Finance user 'boss'" in ok.stdout
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_first_start_migrates_loads_demo_and_serves(tmp_path):
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GRANTKEEPER_") and k != "DATABASE_URL"}
+    env.update({"GRANTKEEPER_INSTANCE": str(tmp_path), "GRANTKEEPER_PORT": str(port)})
+    process = subprocess.Popen(
+        [sys.executable, "run.py"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        body = None
+        for _ in range(300):  # polls until the server answers; bounded, no timing asserted
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/login/", timeout=2) as response:
+                    body = response.read().decode()
+                    break
+            except OSError:
+                if process.poll() is not None:
+                    break
+                time.sleep(0.2)
+        assert body is not None, "the server never answered"
+        assert "Sign in" in body or "Login" in body or "login" in body
+    finally:
+        process.terminate()
+        output = process.communicate(timeout=30)[0]
+    assert f"http://127.0.0.1:{port}/" in output
+    assert "admin" in output and "generated now, shown once" in output
