@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from flask import flash, g, redirect, request, url_for
 from flask_appbuilder import AppBuilder, ModelView, expose
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.decorators import has_access
-from wtforms import IntegerField, SelectField
-from wtforms.validators import NumberRange
 
 from app.extensions import db
 from app.forms import country_codes, currency_code, non_negative, not_before
-from app.grant_page import grant_panels
+from app.grant_page import Panel, grant_panels, register_panel
 from app.security import GrantScopedViewMixin, ValidatedViewMixin, flash_domain_error
 from grants import services
 from grants.errors import DomainValidationError
-from grants.models import Funder, Grant, GrantMembership, ReportingPeriod
+from grants.models import Funder, Grant, GrantMembership, PeriodStatus, ReportingPeriod
 from grants.periods import PeriodLength
 
 
@@ -93,6 +92,7 @@ class GrantView(GrantScopedViewMixin, ModelView):
         "countries": [country_codes],
     }
     label_columns = {"countries": "Countries (ISO codes, e.g. LC,GD)", "currency": "Currency (ISO 4217)"}
+    formatters_columns = {"amount": lambda amount: f"{amount:,.2f}"}
     # generate_periods changes records: it needs can_edit, like the edit form.
     method_permission_name = {"generate_periods": "edit"}
 
@@ -144,7 +144,24 @@ class GrantView(GrantScopedViewMixin, ModelView):
         return redirect(url_for("GrantView.show", pk=pk))
 
 
+def reporting_panel(session: Any, grant: Grant, user: Any) -> Panel:
+    """Where the grant stands on reporting: the next report due and what was accepted."""
+    today = date.today()
+    upcoming = [p for p in grant.periods if p.report_due and p.status == PeriodStatus.open]
+    rows: list[tuple[str, Any]] = [("Periods", ", ".join(p.label for p in grant.periods) or "none yet")]
+    if upcoming:
+        nearest = min(upcoming, key=lambda p: p.report_due)
+        days = (nearest.report_due - today).days
+        when = f"in {days} days" if days >= 0 else f"{-days} days overdue"
+        rows.append(("Next report", f"{nearest.label} due {nearest.report_due} ({when})"))
+    done = [p.label for p in grant.periods if p.status != PeriodStatus.open]
+    rows.append(("Submitted or accepted", ", ".join(done) or "none yet"))
+    rows.append(("Members", str(len(grant.memberships))))
+    return Panel(title="Reporting", order=10, rows=rows)
+
+
 def register(appbuilder: AppBuilder) -> None:
+    register_panel(reporting_panel)
     appbuilder.add_view(GrantView, "Grants", icon="fa-folder-open", category="Grants")
     appbuilder.add_view(ReportingPeriodView, "Reporting periods", icon="fa-calendar", category="Grants")
     appbuilder.add_view(GrantMembershipView, "Memberships", icon="fa-users", category="Grants")

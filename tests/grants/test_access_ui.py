@@ -30,6 +30,7 @@ def test_program_user_opens_own_grant_and_sees_its_periods(program_client, world
     status, html = page(program_client, f"/grants/show/{world.grant_a}")
     assert status == 200
     assert "Grant A" in html and "S1" in html and "2026-08-14" in html
+    assert "Next report" in html and "S1 due 2026-08-14" in html
 
 
 def test_period_list_is_filtered_too(program_client, world):
