@@ -87,3 +87,50 @@ def test_first_start_migrates_loads_demo_and_serves(tmp_path):
         output = process.communicate(timeout=30)[0]
     assert f"http://127.0.0.1:{port}/" in output
     assert "admin" in output and "generated now, shown once" in output
+
+
+def test_backup_archives_database_and_storage_and_verifies(tmp_path):
+    import json
+    import sqlite3
+    import tarfile
+
+    instance = tmp_path / "instance"
+    assert run(["init", "--demo"], instance).returncode == 0
+    stored = instance / "storage" / "ab" / "cd"
+    stored.mkdir(parents=True)
+    (stored / "abcdef").write_bytes(b"minutes of the RCM meeting")
+    result = run(["backup", "-o", str(tmp_path / "out")], instance)
+    assert result.returncode == 0, result.stderr
+    (archive_path,) = (tmp_path / "out").glob("grantkeeper-backup-*.tar.gz")
+    assert (archive_path.stat().st_mode & 0o777) == 0o600
+    with tarfile.open(archive_path) as archive:
+        manifest = json.load(archive.extractfile("manifest.json"))
+        assert set(manifest["members"]) == {"database/grantkeeper.sqlite3", "storage/ab/cd/abcdef"}
+        archive.extract("database/grantkeeper.sqlite3", tmp_path / "restore", filter="data")
+    restored = sqlite3.connect(tmp_path / "restore" / "database" / "grantkeeper.sqlite3")
+    assert restored.execute("select reference from grants order by reference").fetchall() == [
+        ("CNF-CORE-2026",), ("RCM-HIV-2026-SW",)
+    ]
+
+
+def test_a_tampered_backup_is_detected(tmp_path):
+    import io
+    import tarfile
+
+    from app.backup import make_backup, verify_backup
+
+    db_file = tmp_path / "x.db"
+    import sqlite3
+
+    sqlite3.connect(db_file).execute("create table t (x int)")
+    result = make_backup(f"sqlite:///{db_file}", tmp_path / "none", tmp_path / "out")
+    assert verify_backup(result.path) == []
+    tampered = tmp_path / "tampered.tar.gz"
+    with tarfile.open(result.path) as src, tarfile.open(tampered, "w:gz") as dst:
+        for member in src.getmembers():
+            data = src.extractfile(member).read()
+            if member.name.startswith("database/"):
+                data = data + b"junk"
+                member.size = len(data)
+            dst.addfile(member, io.BytesIO(data))
+    assert verify_backup(tampered) == ["database/x.db: checksum differs"]
