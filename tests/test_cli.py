@@ -133,4 +133,4 @@ def test_a_tampered_backup_is_detected(tmp_path):
                 data = data + b"junk"
                 member.size = len(data)
             dst.addfile(member, io.BytesIO(data))
-    assert verify_backup(tampered) == ["database/x.db: checksum differs"]
+    assert verify_backup(tampered) == ["database/grantkeeper.sqlite3: checksum differs"]
