@@ -12,7 +12,9 @@ from typing import Any
 
 from flask import abort, flash, g, has_request_context, request
 from flask.sessions import SecureCookieSessionInterface
+from flask_appbuilder import expose
 from flask_appbuilder.api import ModelRestApi
+from flask_appbuilder.security.decorators import has_access
 from flask_appbuilder.models.filters import BaseFilter
 from sqlalchemy.exc import IntegrityError
 
@@ -76,7 +78,17 @@ def guard_download(item: Any) -> None:
 
 
 class ValidatedViewMixin:
-    """For ModelViews: domain rules checked before saving; FAB flashes the message, nothing is saved."""
+    """For ModelViews: domain rules checked before saving; FAB flashes the message, nothing is saved.
+
+    FAB's stock ``/download/<filename>`` serves any file of UPLOAD_FOLDER to
+    anyone with ``can_download`` (FAB.md trap 6); it is switched off here, and
+    files are served only by views that check the record they belong to.
+    """
+
+    @expose("/download/<string:filename>")
+    @has_access
+    def download(self, filename: str) -> Any:
+        abort(404)
 
     def _before_save(self, item: Any) -> None:
         try:

@@ -180,3 +180,8 @@ def test_dashboard_lists_my_grants_and_reports_due(program_client, world):
     assert status == 200
     assert "GA-1" in html and "GB-1" not in html
     assert "S1" in html
+
+
+@pytest.mark.parametrize("url", ["/grants/download/secret_key", "/periods/download/..%2Fsecret_key", "/funders/download/x.pdf"])
+def test_stock_fab_download_serves_nothing(admin_client, world, url):
+    assert admin_client.get(url).status_code == 404
