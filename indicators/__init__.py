@@ -1,0 +1,1 @@
+"""Indicators: definitions, donor crosswalk, disaggregations, targets, results, progress and ratings."""

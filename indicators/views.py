@@ -1,0 +1,488 @@
+"""Flask-AppBuilder views for indicators: definitions, donor codes, dimensions, targets, results, the IPTT."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import OrderedDict
+from typing import Any
+
+from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
+from flask_appbuilder import AppBuilder, BaseView, ModelView, expose
+from flask_appbuilder.models.sqla.interface import SQLAInterface
+from flask_appbuilder.security.decorators import has_access
+from markupsafe import Markup
+from sqlalchemy import select
+
+from app.extensions import db
+from app.grant_page import Panel, register_panel
+from app.security import (
+    FilterVisibleGrants,
+    GrantScopedViewMixin,
+    ValidatedViewMixin,
+    current_user_or_none,
+    flash_domain_error,
+)
+from grants.errors import DomainValidationError
+from grants.models import Grant, ReportingPeriod
+from grants.services import can_see_grant, visible_grants
+from indicators import services
+from indicators.chart import progress_chart
+from indicators.models import (
+    CLOSED_PERIOD_STATUSES,
+    Category,
+    Dimension,
+    Indicator,
+    IndicatorCode,
+    IndicatorUnit,
+    Result,
+    ResultStatus,
+    Target,
+    check_deletable,
+    fill_grant_id,
+    fmt,
+)
+
+TEMPLATES = "indicators"
+VISIBLE_INDICATORS = {"indicator": [["grant_id", FilterVisibleGrants, lambda: None]]}
+VISIBLE_PERIODS = {"period": [["grant_id", FilterVisibleGrants, lambda: None]]}
+
+
+def sees_drafts() -> bool:
+    """Whoever may read raw results sees drafts in progress figures; a donor sees submitted ones only."""
+    return current_app.appbuilder.sm.has_access("can_list", "IndicatorResults")
+
+
+class _DerivedGrantMixin:
+    """Targets, results and codes take their grant from the indicator: copy it before the row check."""
+
+    def _before_save(self, item: Any) -> None:
+        fill_grant_id(item)
+        super()._before_save(item)  # type: ignore[misc]
+
+
+class DimensionCategoryView(ValidatedViewMixin, ModelView):
+    datamodel = SQLAInterface(Category)
+    class_permission_name = "Dimensions"
+    route_base = "/dimension-categories"
+    list_title = "Disaggregation categories"
+    list_columns = ["dimension", "code", "name", "sort_order"]
+    add_columns = edit_columns = show_columns = ["dimension", "code", "name", "sort_order"]
+    search_columns = ["dimension", "code", "name"]
+    order_columns = ["code", "name", "sort_order"]
+
+
+class DimensionView(ValidatedViewMixin, ModelView):
+    datamodel = SQLAInterface(Dimension)
+    class_permission_name = "Dimensions"
+    route_base = "/dimensions"
+    list_title = "Disaggregation dimensions"
+    list_columns = ["code", "name", "exhaustive"]
+    add_columns = edit_columns = show_columns = ["code", "name", "exhaustive", "description"]
+    search_columns = ["code", "name", "exhaustive"]
+    related_views = [DimensionCategoryView]
+    description_columns = {
+        "exhaustive": "Every person falls in exactly one category, so the parts must add up to the total "
+        "(country, sex/gender, age band). Leave unticked where people can be in several or none.",
+    }
+
+
+class IndicatorCodeView(_DerivedGrantMixin, GrantScopedViewMixin, ModelView):
+    parent_relation = None
+    add_form_query_rel_fields = edit_form_query_rel_fields = VISIBLE_INDICATORS
+    datamodel = SQLAInterface(IndicatorCode)
+    class_permission_name = "IndicatorCodes"
+    route_base = "/indicator-codes"
+    list_title = "Donor indicator codes (crosswalk)"
+    list_columns = ["indicator", "funder", "code", "name"]
+    add_columns = edit_columns = show_columns = ["indicator", "funder", "code", "name"]
+    search_columns = ["indicator", "funder", "code"]
+    label_columns = {"code": "The funder's code", "name": "The funder's name for it"}
+
+
+class _FigureView(_DerivedGrantMixin, GrantScopedViewMixin, ModelView):
+    """Shared by targets and results: pick an indicator and period of a visible grant; enter parts."""
+
+    parent_relation = None
+    add_form_query_rel_fields = edit_form_query_rel_fields = {**VISIBLE_INDICATORS, **VISIBLE_PERIODS}
+    show_template = f"{TEMPLATES}/figure_show.html"
+    list_template = f"{TEMPLATES}/figure_list.html"
+    method_permission_name = {"record": "add"}
+    figure_kind = "target"
+    service_name = "set_target"
+
+    def _show_extras(self, item: Any) -> dict[str, Any]:
+        return {}
+
+    def pre_delete(self, item: Any) -> None:
+        check_deletable(item)  # FAB flashes the message and deletes nothing
+
+    @expose("/show/<pk>", methods=["GET"])
+    @has_access
+    def show(self, pk: Any) -> Any:
+        item = self.datamodel.get(pk, self._base_filters)
+        if item is None:
+            abort(404)
+        widgets = self._show(pk)
+        return self.render_template(
+            self.show_template, pk=pk, title=self.show_title, widgets=widgets, related_views=self._related_views,
+            item=item, kind=self.figure_kind, fmt=fmt, record_endpoint=f"{type(self).__name__}.record",
+            can_record=self.appbuilder.sm.has_access("can_add", self.class_permission_name),
+            **self._show_extras(item),
+        )
+
+    @expose("/record", methods=["GET", "POST"])
+    @has_access
+    def record(self) -> Any:
+        """Enter the total and the parts per category for one indicator and period."""
+        session = db.session
+        user = current_user_or_none()
+        indicator_id = request.values.get("indicator", type=int)
+        period_id = request.values.get("period", type=int)
+        indicator = session.get(Indicator, indicator_id) if indicator_id else None
+        if indicator is not None and not can_see_grant(session, user, indicator.grant_id):
+            abort(404)
+        period = session.get(ReportingPeriod, period_id) if period_id else None
+        if period is not None and not can_see_grant(session, user, period.grant_id):
+            abort(404)
+        if indicator is None or period is None:
+            return self._render_chooser(indicator)
+        existing = session.scalar(
+            select(type(self).model()).where(
+                type(self).model().indicator_id == indicator.id, type(self).model().period_id == period.id
+            )
+        )
+        form_values = self._form_values(existing)
+        if request.method == "POST":
+            form_values = dict(request.form)
+            try:
+                record = self._save(session, indicator, period, request.form, user)
+                session.commit()
+            except DomainValidationError as exc:
+                session.rollback()
+                flash_domain_error(exc)
+                return self._render_form(indicator, period, form_values, existing), 422
+            flash(f"Saved the {self.figure_kind} of {indicator.code} for {period.label}", "success")
+            return redirect(url_for(f"{type(self).__name__}.show", pk=record.id))
+        return self._render_form(indicator, period, form_values, existing)
+
+    @classmethod
+    def model(cls) -> Any:
+        return cls.datamodel.obj
+
+    def _render_chooser(self, indicator: Indicator | None) -> Any:
+        user = current_user_or_none()
+        grants = visible_grants(db.session, user)
+        grant_ids = [grant.id for grant in grants]
+        indicators = list(
+            db.session.scalars(
+                select(Indicator).where(Indicator.grant_id.in_(grant_ids)).order_by(Indicator.grant_id, Indicator.sort_order)
+            )
+        )
+        periods = list(
+            db.session.scalars(
+                select(ReportingPeriod).where(ReportingPeriod.grant_id.in_(grant_ids)).order_by(
+                    ReportingPeriod.grant_id, ReportingPeriod.start_date
+                )
+            )
+        )
+        return self.render_template(
+            f"{TEMPLATES}/figure_choose.html", title=f"Enter a {self.figure_kind}", kind=self.figure_kind,
+            indicators=indicators, periods=periods, chosen=indicator, action=url_for(f"{type(self).__name__}.record"),
+        )
+
+    def _render_form(self, indicator: Indicator, period: ReportingPeriod, values: dict[str, Any], existing: Any) -> Any:
+        return self.render_template(
+            f"{TEMPLATES}/figure_form.html", title=f"{self.figure_kind.capitalize()}: {indicator.code}, {period.label}",
+            kind=self.figure_kind, indicator=indicator, period=period, values=values, existing=existing,
+            is_percentage=indicator.unit == IndicatorUnit.percentage,
+            closed=period.status in CLOSED_PERIOD_STATUSES,
+            statuses=[ResultStatus.draft.value, ResultStatus.submitted.value],
+            action=url_for(f"{type(self).__name__}.record", indicator=indicator.id, period=period.id),
+        )
+
+    @staticmethod
+    def _form_values(existing: Any) -> dict[str, Any]:
+        if existing is None:
+            return {}
+        values: dict[str, Any] = {
+            "value": fmt(existing.value) if existing.value is not None else "",
+            "numerator": fmt(existing.numerator) if existing.numerator is not None else "",
+            "denominator": fmt(existing.denominator) if existing.denominator is not None else "",
+            "comment": existing.comment or "",
+            "status": getattr(existing, "status", None) and existing.status.value,
+        }
+        for part in existing.values:
+            for name in ("value", "numerator", "denominator"):
+                amount = getattr(part, name)
+                values[f"part-{part.category_id}-{name}"] = fmt(amount) if amount is not None else ""
+        return values
+
+    @staticmethod
+    def _parts_from_form(indicator: Indicator, form: Any) -> dict[int, dict[str, Any]]:
+        parts: dict[int, dict[str, Any]] = {}
+        for dimension in indicator.dimensions:
+            for category in dimension.categories:
+                figures = {name: form.get(f"part-{category.id}-{name}") for name in ("value", "numerator", "denominator")}
+                if any((v or "").strip() for v in figures.values()):
+                    parts[category.id] = figures
+        return parts
+
+    def _save(self, session: Any, indicator: Indicator, period: ReportingPeriod, form: Any, user: Any) -> Any:
+        raise NotImplementedError
+
+
+class TargetView(_FigureView):
+    datamodel = SQLAInterface(Target)
+    class_permission_name = "IndicatorTargets"
+    route_base = "/indicator-targets"
+    list_title = "Indicator targets"
+    show_title = "Target"
+    figure_kind = "target"
+    list_columns = ["grant", "indicator", "period", "value", "numerator", "denominator"]
+    show_columns = ["indicator", "period", "value", "numerator", "denominator", "comment"]
+    add_columns = edit_columns = ["indicator", "period", "value", "numerator", "denominator", "comment"]
+    search_columns = ["indicator", "period"]
+    order_columns = ["value"]
+    label_columns = {"value": "Target (a percentage for % indicators)"}
+
+    def _save(self, session: Any, indicator: Indicator, period: ReportingPeriod, form: Any, user: Any) -> Any:
+        return services.set_target(
+            session, indicator, period, value=form.get("value"), numerator=form.get("numerator"),
+            denominator=form.get("denominator"), comment=form.get("comment") or None,
+            disaggregation=self._parts_from_form(indicator, form),
+        )
+
+
+class ResultView(_FigureView):
+    datamodel = SQLAInterface(Result)
+    class_permission_name = "IndicatorResults"
+    route_base = "/indicator-results"
+    list_title = "Indicator results"
+    show_title = "Result"
+    figure_kind = "result"
+    method_permission_name = {"record": "add", "verify": "edit", "submit": "edit", "reopen": "edit"}
+    list_columns = ["grant", "indicator", "period", "value", "numerator", "denominator", "status", "entered_by", "verified_by"]
+    show_columns = [
+        "indicator", "period", "value", "numerator", "denominator", "comment", "status",
+        "entered_by", "entered_at", "verified_by", "verified_at",
+    ]
+    add_columns = ["indicator", "period", "value", "numerator", "denominator", "comment", "status"]
+    edit_columns = ["value", "numerator", "denominator", "comment", "status"]
+    search_columns = ["indicator", "period", "status", "entered_by", "verified_by"]
+    order_columns = ["value", "status"]
+    base_order = ("id", "desc")
+
+    def _show_extras(self, item: Any) -> dict[str, Any]:
+        user = current_user_or_none()
+        can_edit = self.appbuilder.sm.has_access("can_edit", self.class_permission_name)
+        return {
+            "can_verify": can_edit and item.status == ResultStatus.submitted and user is not None
+            and user.id != item.entered_by_id,
+            "entered_by_me": user is not None and user.id == item.entered_by_id,
+            "can_submit": can_edit and item.status == ResultStatus.draft,
+            "can_reopen": can_edit and item.status == ResultStatus.verified,
+        }
+
+    def _before_save(self, item: Any) -> None:
+        user = current_user_or_none()
+        if item.id is None and user is not None:
+            item.entered_by_id = user.id
+            item.entered_at = dt.datetime.now(dt.timezone.utc)
+        super()._before_save(item)
+
+    def _save(self, session: Any, indicator: Indicator, period: ReportingPeriod, form: Any, user: Any) -> Any:
+        return services.record_result(
+            session, indicator, period, user=user, value=form.get("value"), numerator=form.get("numerator"),
+            denominator=form.get("denominator"), comment=form.get("comment") or None,
+            status=form.get("status") or ResultStatus.draft.value,
+            disaggregation=self._parts_from_form(indicator, form),
+        )
+
+    def _transition(self, pk: int, change: Any, done: str) -> Any:
+        result = self.datamodel.get(pk, self._base_filters)
+        if result is None:
+            abort(404)
+        try:
+            change(result)
+            db.session.commit()
+        except DomainValidationError as exc:
+            db.session.rollback()
+            flash_domain_error(exc)
+        else:
+            flash(done, "success")
+        return redirect(url_for("ResultView.show", pk=pk))
+
+    @expose("/<int:pk>/verify", methods=["POST"])
+    @has_access
+    def verify(self, pk: int) -> Any:
+        """Four eyes: a colleague, not the person who entered the result, confirms it."""
+        user = current_user_or_none()
+        return self._transition(pk, lambda r: services.verify_result(db.session, r, user), "Result verified")
+
+    @expose("/<int:pk>/submit", methods=["POST"])
+    @has_access
+    def submit(self, pk: int) -> Any:
+        return self._transition(pk, lambda r: services.submit_result(db.session, r), "Result submitted for verification")
+
+    @expose("/<int:pk>/reopen", methods=["POST"])
+    @has_access
+    def reopen(self, pk: int) -> Any:
+        return self._transition(pk, lambda r: services.reopen_result(db.session, r), "Result returned to submitted")
+
+
+class IndicatorView(GrantScopedViewMixin, ModelView):
+    datamodel = SQLAInterface(Indicator)
+    class_permission_name = "Indicators"
+    route_base = "/indicators"
+    list_title = "Indicators"
+    list_columns = ["grant", "code", "name", "unit", "direction", "cumulative_mode", "lop_target"]
+    show_fieldsets = [
+        ("Indicator", {"fields": ["grant", "code", "name", "definition", "unit", "direction", "cumulative_mode"]}),
+        ("Baseline and target", {"fields": ["baseline_value", "baseline_date", "lop_target"]}),
+        ("Data", {"fields": ["dimensions", "means_of_verification", "responsible", "codes"]}),
+    ]
+    add_columns = edit_columns = [
+        "grant", "code", "name", "definition", "unit", "direction", "cumulative_mode", "baseline_value",
+        "baseline_date", "lop_target", "means_of_verification", "responsible", "dimensions", "sort_order",
+    ]
+    search_columns = ["grant", "code", "name", "unit"]
+    order_columns = ["code", "name", "sort_order"]
+    base_order = ("sort_order", "asc")
+    related_views = [TargetView, ResultView, IndicatorCodeView]
+    label_columns = {
+        "lop_target": "Life-of-grant target",
+        "cumulative_mode": "Cumulative",
+        "responsible": "Responsible person",
+        "codes": "Donor codes",
+    }
+    description_columns = {
+        "code": "Unique within the grant, e.g. KP-1c",
+        "unit": "percentage: results are entered as numerator and denominator",
+        "direction": "decrease: less is better (achievement is target / actual)",
+        "cumulative_mode": "sum: add the periods up; latest: the most recent period; maximum: the highest reached",
+        "dimensions": "How targets and results can be split (country, sex/gender, ...)",
+    }
+
+
+class IndicatorProgressView(BaseView):
+    """The IPTT: rows are indicators, columns are periods with target, actual and %; with charts."""
+
+    route_base = "/indicator-progress"
+    class_permission_name = "IndicatorProgress"
+    default_view = "index"
+    method_permission_name = {"index": "list", "iptt": "show"}
+
+    @expose("/")
+    @has_access
+    def index(self) -> Any:
+        grants = visible_grants(db.session, current_user_or_none())
+        return self.render_template(f"{TEMPLATES}/progress_index.html", title="Indicator progress", grants=grants)
+
+    @expose("/<int:grant_id>")
+    @has_access
+    def iptt(self, grant_id: int) -> Any:
+        session = db.session
+        if not can_see_grant(session, current_user_or_none(), grant_id):
+            abort(404)
+        grant = session.get(Grant, grant_id)
+        chosen = request.args.get("disaggregation") or None
+        try:
+            rows = services.indicator_progress(session, grant_id, disaggregation=chosen, include_drafts=sees_drafts())
+        except DomainValidationError as exc:
+            flash_domain_error(exc)
+            chosen = None
+            rows = services.indicator_progress(session, grant_id, include_drafts=sees_drafts())
+        table = iptt_table(rows)
+        cumulative = request.args.get("view") == "cumulative"
+        charts = {
+            key: progress_chart(entry["rows"], cumulative=cumulative)
+            for key, entry in table.items()
+            if entry["first"].applicable
+        }
+        categories = list(
+            session.execute(
+                select(Dimension, Category).join(Category, Category.dimension_id == Dimension.id).order_by(
+                    Dimension.code, Category.sort_order, Category.code
+                )
+            )
+        )
+        sm = self.appbuilder.sm
+        return self.render_template(
+            f"{TEMPLATES}/iptt.html", title=f"Indicator progress — {grant.reference}", grant=grant, table=table,
+            periods=_periods_of(rows, grant), charts=charts, fmt=fmt, chosen=chosen, categories=categories,
+            cumulative=cumulative, drafts_included=sees_drafts(),
+            can_enter_results=sm.has_access("can_add", "IndicatorResults"),
+            can_enter_targets=sm.has_access("can_add", "IndicatorTargets"),
+            summary=services.rating_summary(rows), latest=services.latest_reported_period(rows),
+        )
+
+
+def _periods_of(rows: list[services.ProgressRow], grant: Grant) -> list[tuple[int, str, str]]:
+    seen: OrderedDict[int, tuple[int, str, str]] = OrderedDict()
+    for row in rows:
+        seen.setdefault(row.period_id, (row.period_id, row.period_label, row.period_status))
+    if not seen:
+        return [(p.id, p.label, p.status.value) for p in grant.periods]
+    return list(seen.values())
+
+
+def iptt_table(rows: list[services.ProgressRow]) -> OrderedDict[int, dict[str, Any]]:
+    """Group progress rows by indicator: {indicator_id: {"first": row, "rows": [...], "by_period": {...}}}."""
+    table: OrderedDict[int, dict[str, Any]] = OrderedDict()
+    for row in rows:
+        entry = table.setdefault(row.indicator_id, {"first": row, "rows": [], "by_period": {}})
+        entry["rows"].append(row)
+        entry["by_period"][row.period_id] = row
+        # "To date" is as of the latest period with a result (else the first period).
+        if row.actual is not None or "to_date" not in entry:
+            entry["to_date"] = row
+    return table
+
+
+def indicator_panel(session: Any, grant: Any, user: Any) -> Panel | None:
+    """The grant page's summary: ratings in the latest reported period, and a link to the IPTT."""
+    sm = current_app.appbuilder.sm
+    if not sm.has_access("can_show", "IndicatorProgress"):
+        return None
+    rows = services.indicator_progress(session, grant.id, include_drafts=sm.has_access("can_list", "IndicatorResults"))
+    link = ("Indicator progress table (IPTT)", url_for("IndicatorProgressView.iptt", grant_id=grant.id))
+    if not rows:
+        return Panel(title="Indicators", order=30, rows=[("Indicators", "none defined yet")], link=link)
+    latest = services.latest_reported_period(rows)
+    indicator_count = len({row.indicator_id for row in rows})
+    panel_rows: list[tuple[str, Any]] = [("Indicators", indicator_count)]
+    if latest is None:
+        panel_rows.append(("Results", "none reported yet"))
+        return Panel(title="Indicators", order=30, rows=panel_rows, link=link)
+    summary = services.rating_summary(rows)
+    panel_rows.append(("Latest reported period", latest[1]))
+    panel_rows.append(
+        (f"Ratings in {latest[1]}", ", ".join(f"{name}: {count}" for name, count in summary.items() if count) or "—")
+    )
+    items = "".join(
+        f"<li><strong>{Markup.escape(row.indicator_code)}</strong> "
+        f"{Markup.escape(row.rating or 'not rated')}"
+        f"{' (' + fmt(row.achievement_pct, 1) + '%)' if row.achievement_pct is not None else ''}</li>"
+        for row in rows
+        if row.period_id == latest[0]
+    )
+    return Panel(
+        title="Indicators", order=30, rows=panel_rows, link=link,
+        html=Markup(f'<ul class="list-unstyled indicator-ratings">{items}</ul>'),
+    )
+
+
+def register(appbuilder: AppBuilder) -> None:
+    # FAB's view blueprints look for templates in FAB's package; ours come from this blueprint.
+    app = current_app
+    if "indicators_templates" not in app.blueprints:
+        app.register_blueprint(Blueprint("indicators_templates", __name__, template_folder="templates"))
+    category = "Indicators"
+    appbuilder.add_view(IndicatorView, "Indicator definitions", icon="fa-bullseye", category=category)
+    appbuilder.add_view(IndicatorProgressView, "Indicator progress", icon="fa-line-chart", category=category)
+    appbuilder.add_view(TargetView, "Indicator targets", icon="fa-flag-checkered", category=category)
+    appbuilder.add_view(ResultView, "Indicator results", icon="fa-check-square-o", category=category)
+    appbuilder.add_view(IndicatorCodeView, "Donor indicator codes", icon="fa-exchange", category=category)
+    appbuilder.add_view(DimensionView, "Disaggregations", icon="fa-sitemap", category=category)
+    appbuilder.add_view(DimensionCategoryView, "Disaggregation categories", icon="fa-tags", category=category)
+    register_panel(indicator_panel)
