@@ -1,0 +1,270 @@
+"""REST API (JWT) for budget lines, planned amounts, expenditures, rates, policies, revisions, and budget vs actual."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import g, request
+from flask_appbuilder import AppBuilder
+from flask_appbuilder.api import BaseApi, ModelRestApi, expose, protect, safe
+from flask_appbuilder.security.decorators import permission_name
+from flask_appbuilder.models.sqla.interface import SQLAInterface
+
+from app.extensions import db
+from app.security import FilterVisibleGrants, GrantScopedApiMixin, ValidatedApiMixin, current_user_or_none
+from budgets import rates, services
+from budgets.models import (
+    BudgetAllocation,
+    BudgetLine,
+    BudgetRevision,
+    BudgetRevisionItem,
+    ExchangeRate,
+    Expenditure,
+    RatePolicy,
+    RevisionStatus,
+    VarianceRule,
+)
+from budgets.report import budget_vs_actual, variance_flags
+from grants.errors import DomainValidationError
+from grants.services import can_see_grant
+
+_VISIBLE = [["grant_id", FilterVisibleGrants, lambda: None]]
+
+
+def _derive_grant(item: Any, parent: str) -> None:
+    """Records reached through a line or revision carry that record's grant (checked, never trusted)."""
+    related = getattr(item, parent, None)
+    if related is not None:
+        item.grant_id = related.grant_id
+
+
+class BudgetLineApi(GrantScopedApiMixin, ModelRestApi):
+    resource_name = "budget_lines"
+    class_permission_name = "BudgetLines"
+    datamodel = SQLAInterface(BudgetLine)
+    list_columns = show_columns = [
+        "id", "grant.id", "grant.reference", "code", "description", "cost_category", "module", "intervention", "notes",
+    ]
+    add_columns = edit_columns = ["grant", "code", "description", "cost_category", "module", "intervention", "notes"]
+    order_columns = ["code", "cost_category"]
+    search_columns = ["grant", "code", "cost_category", "module", "intervention"]
+
+
+class BudgetAllocationApi(GrantScopedApiMixin, ModelRestApi):
+    resource_name = "budget_allocations"
+    class_permission_name = "BudgetLines"
+    parent_relation = None
+    datamodel = SQLAInterface(BudgetAllocation)
+    list_columns = show_columns = ["id", "grant.id", "line.id", "line.code", "period.id", "period.label", "amount"]
+    add_columns = edit_columns = ["line", "period", "amount"]
+    search_columns = ["grant", "line", "period"]
+    add_query_rel_fields = edit_query_rel_fields = {"line": _VISIBLE, "period": _VISIBLE}
+
+    def pre_add(self, item: Any) -> None:
+        _derive_grant(item, "line")
+        super().pre_add(item)
+
+    def pre_update(self, item: Any) -> None:
+        _derive_grant(item, "line")
+        super().pre_update(item)
+
+
+class ExpenditureApi(GrantScopedApiMixin, ModelRestApi):
+    resource_name = "expenditures"
+    class_permission_name = "Expenditures"
+    parent_relation = None
+    datamodel = SQLAInterface(Expenditure)
+    list_columns = show_columns = [
+        "id", "grant.id", "grant.reference", "line.id", "line.code", "period.id", "period.label", "spent_on",
+        "amount", "currency", "description", "converted_amount", "rate", "rate_source", "source", "external_ref",
+    ]
+    add_columns = edit_columns = ["line", "spent_on", "amount", "currency", "description"]
+    order_columns = ["spent_on", "amount", "converted_amount"]
+    search_columns = ["grant", "line", "period", "spent_on", "currency", "source", "external_ref"]
+    base_order = ("spent_on", "desc")
+    add_query_rel_fields = edit_query_rel_fields = {"line": _VISIBLE}
+
+    def pre_add(self, item: Any) -> None:
+        _derive_grant(item, "line")
+        super().pre_add(item)
+
+    def pre_update(self, item: Any) -> None:
+        _derive_grant(item, "line")
+        super().pre_update(item)
+
+
+class ExchangeRateApi(ValidatedApiMixin, ModelRestApi):
+    resource_name = "exchange_rates"
+    class_permission_name = "ExchangeRates"
+    datamodel = SQLAInterface(ExchangeRate)
+    list_columns = show_columns = ["id", "rate_date", "from_currency", "to_currency", "rate", "source"]
+    add_columns = edit_columns = ["rate_date", "from_currency", "to_currency", "rate", "source"]
+    order_columns = ["rate_date", "from_currency", "to_currency"]
+    search_columns = ["rate_date", "from_currency", "to_currency"]
+    base_order = ("rate_date", "desc")
+
+    def _refresh(self, item: Any) -> None:
+        db.session.add(item)
+        db.session.flush()
+        rates.refresh_after_rate_change(db.session, [item.from_currency, item.to_currency])
+
+    def pre_add(self, item: Any) -> None:
+        super().pre_add(item)
+        self._refresh(item)
+
+    def pre_update(self, item: Any) -> None:
+        super().pre_update(item)
+        self._refresh(item)
+
+
+class RatePolicyApi(GrantScopedApiMixin, ModelRestApi):
+    resource_name = "rate_policies"
+    class_permission_name = "RatePolicies"
+    datamodel = SQLAInterface(RatePolicy)
+    list_columns = show_columns = ["id", "grant.id", "grant.reference", "method", "fixed_currency", "fixed_rate", "notes"]
+    add_columns = edit_columns = ["grant", "method", "fixed_currency", "fixed_rate", "notes"]
+    search_columns = ["grant", "method"]
+
+    def _reconvert(self, item: Any) -> None:
+        db.session.add(item)
+        db.session.flush()
+        rates.reconvert_grant(db.session, item.grant.id)
+
+    def pre_add(self, item: Any) -> None:
+        super().pre_add(item)
+        self._reconvert(item)
+
+    def pre_update(self, item: Any) -> None:
+        super().pre_update(item)
+        self._reconvert(item)
+
+
+class VarianceRuleApi(ValidatedApiMixin, ModelRestApi):
+    resource_name = "variance_rules"
+    class_permission_name = "VarianceRules"
+    datamodel = SQLAInterface(VarianceRule)
+    list_columns = show_columns = ["id", "funder.id", "funder.code", "cost_category", "basis", "threshold_percent", "description"]
+    add_columns = edit_columns = ["funder", "cost_category", "basis", "threshold_percent", "description"]
+    search_columns = ["funder", "cost_category", "basis"]
+
+
+class BudgetRevisionApi(GrantScopedApiMixin, ModelRestApi):
+    resource_name = "budget_revisions"
+    class_permission_name = "BudgetRevisions"
+    datamodel = SQLAInterface(BudgetRevision)
+    list_columns = show_columns = [
+        "id", "grant.id", "grant.reference", "title", "justification", "status", "created_at", "submitted_at",
+        "decided_at", "decided_by", "decision_note", "version_number",
+    ]
+    add_columns = ["grant", "title", "justification"]
+    edit_columns = ["title", "justification"]
+    search_columns = ["grant", "title", "status"]
+    # submit and decide change the record: they need can_put, like an edit.
+
+    def pre_update(self, item: Any) -> None:
+        if item.status != RevisionStatus.draft:
+            raise DomainValidationError({"status": [f"is {item.status.value}; only a draft can change"]})
+        super().pre_update(item)
+
+    def _load(self, pk: int) -> BudgetRevision | None:
+        return self.datamodel.get(pk, self._base_filters)
+
+    @expose("/<int:pk>/submit", methods=["POST"])
+    @protect()
+    @permission_name("put")
+    @safe
+    def submit(self, pk: int) -> Any:
+        """Submit a draft revision for approval."""
+        revision = self._load(pk)
+        if revision is None:
+            return self.response_404()
+        try:
+            services.submit_revision(db.session, revision)
+            db.session.commit()
+        except DomainValidationError as exc:
+            db.session.rollback()
+            return self.response_422(message=exc.errors)
+        return self.response(200, status=revision.status.value)
+
+    @expose("/<int:pk>/decide", methods=["POST"])
+    @protect()
+    @permission_name("put")
+    @safe
+    def decide(self, pk: int) -> Any:
+        """Approve or reject a submitted revision: {"decision": "approve"|"reject", "note": "..."}."""
+        revision = self._load(pk)
+        if revision is None:
+            return self.response_404()
+        body = request.get_json(silent=True) or {}
+        user = current_user_or_none()
+        by = user.username if user else None
+        try:
+            if body.get("decision") == "approve":
+                version = services.approve_revision(db.session, revision, by=by, note=body.get("note"))
+                db.session.commit()
+                return self.response(200, status="approved", version=version.number)
+            if body.get("decision") == "reject":
+                services.reject_revision(db.session, revision, by=by, note=body.get("note"))
+                db.session.commit()
+                return self.response(200, status="rejected")
+        except DomainValidationError as exc:
+            db.session.rollback()
+            return self.response_422(message=exc.errors)
+        return self.response_422(message={"decision": ["must be approve or reject"]})
+
+
+class BudgetRevisionItemApi(GrantScopedApiMixin, ModelRestApi):
+    resource_name = "budget_revision_items"
+    class_permission_name = "BudgetRevisions"
+    parent_relation = None
+    datamodel = SQLAInterface(BudgetRevisionItem)
+    list_columns = show_columns = [
+        "id", "grant.id", "revision.id", "period.id", "period.label", "from_line.id", "from_line.code",
+        "to_line.id", "to_line.code", "amount",
+    ]
+    add_columns = edit_columns = ["revision", "period", "from_line", "to_line", "amount"]
+    search_columns = ["revision", "from_line", "to_line"]
+    add_query_rel_fields = edit_query_rel_fields = {
+        "revision": _VISIBLE, "period": _VISIBLE, "from_line": _VISIBLE, "to_line": _VISIBLE,
+    }
+
+    def pre_add(self, item: Any) -> None:
+        _derive_grant(item, "revision")
+        super().pre_add(item)
+
+    def pre_update(self, item: Any) -> None:
+        _derive_grant(item, "revision")
+        super().pre_update(item)
+
+
+class BudgetReportApi(BaseApi):
+    """GET /api/v1/budget_report/<grant_id>?period_id=&by=line|category&version= → budget vs actual as JSON."""
+
+    resource_name = "budget_report"
+    class_permission_name = "BudgetReports"
+    allow_browser_login = False
+
+    @expose("/<int:grant_id>", methods=["GET"])
+    @protect()
+    @permission_name("get")
+    @safe
+    def report(self, grant_id: int) -> Any:
+        """Budget vs actual of one grant, with the variance flags of the same period."""
+        if not can_see_grant(db.session, g.user, grant_id):
+            return self.response_404()
+        period_id = request.args.get("period_id", type=int)
+        version = request.args.get("version", type=int)
+        try:
+            report = budget_vs_actual(db.session, grant_id, period_id, by=request.args.get("by", "line"), version=version)  # type: ignore[arg-type]
+            flags = variance_flags(db.session, grant_id, period_id)
+        except DomainValidationError as exc:
+            return self.response_422(message=exc.errors)
+        return self.response(200, report=report.as_dict(), variance_flags=[f.as_dict() for f in flags])
+
+
+def register(appbuilder: AppBuilder) -> None:
+    for api in (
+        BudgetLineApi, BudgetAllocationApi, ExpenditureApi, ExchangeRateApi, RatePolicyApi, VarianceRuleApi,
+        BudgetRevisionApi, BudgetRevisionItemApi, BudgetReportApi,
+    ):
+        appbuilder.add_api(api)

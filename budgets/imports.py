@@ -1,0 +1,423 @@
+"""Importing actuals from CSV and XLSX: sniff, preview, confirm a column mapping, validate every row, all or nothing.
+
+A file goes through three steps: ``stage_import`` (store it, detect its columns,
+guess a mapping), ``run_import`` with the mapping the user confirmed (every row
+checked; any problem rejects the whole file and keeps a row-by-row error list),
+and ``error_report_csv`` for a rejected file. Each row's external reference is
+the file's reference column when mapped, else a hash of the row's content (and
+its occurrence count, so two identical taxi fares stay two), so re-importing
+the same file adds nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import zipfile
+from collections import Counter
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+import filetype
+from dateutil import parser as date_parser
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from grants.errors import DomainValidationError
+from grants.models import Grant
+from grants.money import is_currency_code, quantize_money, to_decimal
+
+from budgets.models import BudgetImport, BudgetLine, Expenditure, ExpenditureSource, ImportStatus
+from budgets.rates import MissingRateError, prepare_expenditure
+
+MAX_ROWS = 200_000
+MAX_UNCOMPRESSED = 200 * 1024 * 1024
+XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+# Target fields a column can feed; the first four are needed (currency may be a default instead).
+FIELDS = {
+    "date": "Date spent",
+    "amount": "Amount",
+    "line": "Budget line code",
+    "currency": "Currency",
+    "description": "Description",
+    "reference": "Reference (voucher / transaction no.)",
+}
+REQUIRED = ("date", "amount", "line")
+_GUESSES = {
+    "date": ("date", "spent on", "transaction date", "posting date", "fecha"),
+    "amount": ("amount", "value", "total", "debit", "monto", "cost"),
+    "line": ("budget line", "line", "line code", "budget code", "code", "account"),
+    "currency": ("currency", "ccy", "cur", "moneda"),
+    "description": ("description", "details", "narration", "memo", "label", "particulars"),
+    "reference": ("reference", "ref", "voucher", "voucher no", "transaction id", "receipt", "id"),
+}
+DATE_ORDERS = {"dayfirst": "day first (31/01/2026)", "monthfirst": "month first (01/31/2026)", "iso": "ISO (2026-01-31)"}
+
+
+@dataclass
+class Preview:
+    columns: list[str]
+    sample: list[list[str]]
+    guessed: dict[str, str]
+    row_count: int
+
+
+@dataclass
+class ImportResult:
+    status: ImportStatus
+    imported: int
+    unchanged: int
+    errors: list[dict[str, Any]]
+
+
+def _fail(message: str) -> DomainValidationError:
+    return DomainValidationError({"file": [message]})
+
+
+def sniff(content: bytes) -> str:
+    """'xlsx' or 'csv', decided by the bytes, not the file name."""
+    if not content:
+        raise _fail("the file is empty")
+    if content.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):  # OLE2: .xls and other old Office files
+        raise _fail("this is an old binary Excel file (.xls); save it as .xlsx or CSV and upload again")
+    kind = filetype.guess(content)
+    if kind is not None:
+        if kind.mime == XLSX_MIME:
+            return "xlsx"
+        if kind.extension == "zip":
+            with zipfile.ZipFile(io.BytesIO(content)) as archive:
+                if "xl/workbook.xml" in archive.namelist():
+                    return "xlsx"
+        if kind.extension in ("xls", "doc", "ppt", "msi"):
+            raise _fail("this is an old binary Excel file (.xls); save it as .xlsx or CSV and upload again")
+        raise _fail(f"this is a {kind.extension} file, not a CSV or XLSX spreadsheet")
+    if b"\x00" in content[:4096]:
+        raise _fail("this is not a CSV or XLSX spreadsheet (binary content)")
+    return "csv"
+
+
+def _decode(content: bytes) -> str:
+    for encoding in ("utf-8-sig", "cp1252"):
+        try:
+            return content.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    return content.decode("latin-1")
+
+
+def _cell_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.date().isoformat() if value.time() == datetime.min.time() else value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def read_rows(content: bytes, file_type: str) -> list[list[Any]]:
+    """Every non-empty row, header first; xlsx cells keep their types (dates, numbers)."""
+    if file_type == "xlsx":
+        return _read_xlsx(content)
+    text = _decode(content)
+    try:
+        dialect = csv.Sniffer().sniff(text[:8192], delimiters=",;\t|")
+    except csv.Error:
+        dialect = csv.excel
+    rows = [row for row in csv.reader(io.StringIO(text), dialect) if any(cell.strip() for cell in row)]
+    if len(rows) > MAX_ROWS + 1:
+        raise _fail(f"the file has more than {MAX_ROWS} rows; split it")
+    return rows
+
+
+def _read_xlsx(content: bytes) -> list[list[Any]]:
+    from openpyxl import load_workbook
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(content)) as archive:
+            if sum(info.file_size for info in archive.infolist()) > MAX_UNCOMPRESSED:
+                raise _fail("the workbook unpacks to more than 200 MB; split it")
+        workbook = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
+    except DomainValidationError:
+        raise
+    except Exception:
+        raise _fail("the workbook could not be read; open it in Excel and save it again as .xlsx") from None
+    try:
+        for sheet in workbook.worksheets:
+            rows = []
+            for row in sheet.iter_rows(values_only=True):
+                if any(cell not in (None, "") for cell in row):
+                    rows.append(list(row))
+                    if len(rows) > MAX_ROWS + 1:
+                        raise _fail(f"the sheet has more than {MAX_ROWS} rows; split it")
+            if rows:
+                return rows
+        return []
+    finally:
+        workbook.close()
+
+
+def _header(rows: list[list[Any]]) -> list[str]:
+    names, seen = [], Counter()
+    for index, cell in enumerate(rows[0]):
+        name = _cell_text(cell) or f"Column {index + 1}"
+        seen[name] += 1
+        names.append(name if seen[name] == 1 else f"{name} ({seen[name]})")
+    return names
+
+
+def guess_mapping(columns: list[str]) -> dict[str, str]:
+    """Target field → column, by the usual header names; the user confirms or corrects it."""
+    mapping: dict[str, str] = {}
+    normalised = {c: c.strip().lower().replace("_", " ") for c in columns}
+    for field, names in _GUESSES.items():
+        for name in names:
+            match = next((c for c, n in normalised.items() if n == name and c not in mapping.values()), None)
+            if match:
+                mapping[field] = match
+                break
+    return mapping
+
+
+def stage_import(session: Session, grant: Grant, filename: str, content: bytes, *, by: str | None = None) -> BudgetImport:
+    """Store an uploaded file and detect its columns; nothing is imported yet."""
+    file_type = sniff(content)
+    rows = read_rows(content, file_type)
+    if len(rows) < 2:
+        raise _fail("the file has no data rows under a header row")
+    columns = _header(rows)
+    staged = BudgetImport(
+        grant_id=grant.id, filename=(filename or "upload")[:255], file_type=file_type,
+        sha256=hashlib.sha256(content).hexdigest(), content=content, status=ImportStatus.previewed,
+        columns=columns, mapping=guess_mapping(columns), row_count=len(rows) - 1, errors=[], created_by=by,
+    )
+    session.add(staged)
+    session.flush()
+    return staged
+
+
+def preview(staged: BudgetImport, limit: int = 10) -> Preview:
+    rows = read_rows(staged.content or b"", staged.file_type)
+    return Preview(
+        columns=list(staged.columns), sample=[[_cell_text(c) for c in row] for row in rows[1 : limit + 1]],
+        guessed=dict(staged.mapping or {}), row_count=len(rows) - 1,
+    )
+
+
+def _parse_date(value: Any, order: str) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    text = _cell_text(value)
+    if not text:
+        raise ValueError("is empty; a date is required")
+    try:
+        if order == "iso":
+            return date.fromisoformat(text[:10])
+        return date_parser.parse(text, dayfirst=(order == "dayfirst")).date()
+    except (ValueError, OverflowError):
+        raise ValueError(f"'{text}' is not a date ({DATE_ORDERS.get(order, order)})") from None
+
+
+def _parse_amount(value: Any) -> Decimal:
+    if isinstance(value, float):
+        # openpyxl hands numeric cells over as floats; repr gives the shortest exact decimal text.
+        value = repr(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return Decimal(value)
+    text = _cell_text(value)
+    if not text:
+        raise ValueError("is empty; an amount is required")
+    negative = text.startswith("(") and text.endswith(")")
+    cleaned = text.strip("()").replace(" ", "")
+    for symbol in ("$", "€", "£", "EC$", "US$"):
+        cleaned = cleaned.replace(symbol, "")
+    try:
+        result = to_decimal(cleaned)
+    except ValueError:
+        raise ValueError(f"'{text}' is not a number") from None
+    return -result if negative else result
+
+
+def _row_ref(grant_id: int, values: tuple[str, ...], seen: Counter) -> str:
+    seen[values] += 1
+    digest = hashlib.sha256("\x1f".join((str(grant_id), *values, str(seen[values]))).encode()).hexdigest()
+    return f"row:{digest[:40]}"
+
+
+def run_import(
+    session: Session,
+    staged: BudgetImport,
+    mapping: dict[str, str],
+    *,
+    default_currency: str | None = None,
+    date_order: str = "dayfirst",
+) -> ImportResult:
+    """Validate every row with the confirmed mapping; import all of them or none.
+
+    Problems are kept on the import record as [{row, column, problem}] (row = the
+    spreadsheet row number, header = 1). Rows already imported (same external
+    reference) are counted as unchanged. Returns the outcome; the caller commits.
+    """
+    if staged.status == ImportStatus.imported:
+        raise DomainValidationError({"import": ["this file was imported already"]})
+    if staged.content is None:
+        raise DomainValidationError({"import": ["the uploaded file is no longer held; upload it again"]})
+    mapping = {k: v for k, v in (mapping or {}).items() if v}
+    problems: dict[str, list[str]] = {}
+    for field in REQUIRED:
+        if field not in mapping:
+            problems.setdefault(field, []).append(f"choose the column holding the {FIELDS[field].lower()}")
+    unknown = [f for f in mapping if f not in FIELDS]
+    for field in unknown:
+        problems.setdefault(field, []).append("is not a field an import can fill")
+    for field, column in mapping.items():
+        if field in FIELDS and column not in staged.columns:
+            problems.setdefault(field, []).append(f"'{column}' is not a column of the file")
+    default_currency = (default_currency or "").strip().upper() or None
+    if "currency" not in mapping and not default_currency:
+        problems.setdefault("currency", []).append("map a currency column or choose the currency of every row")
+    elif default_currency and not is_currency_code(default_currency):
+        problems.setdefault("currency", []).append(f"'{default_currency}' is not an ISO 4217 currency code")
+    if date_order not in DATE_ORDERS:
+        problems.setdefault("date_order", []).append(f"'{date_order}' is not one of {', '.join(DATE_ORDERS)}")
+    if problems:
+        raise DomainValidationError(problems)
+
+    grant = session.get(Grant, staged.grant_id)
+    assert grant is not None
+    rows = read_rows(staged.content, staged.file_type)
+    index = {name: i for i, name in enumerate(_header(rows))}
+    lines = {l.code: l for l in session.scalars(select(BudgetLine).where(BudgetLine.grant_id == grant.id))}
+    existing = {
+        ref: (amount, spent_on, line_id)
+        for ref, amount, spent_on, line_id in session.execute(
+            select(Expenditure.external_ref, Expenditure.amount, Expenditure.spent_on, Expenditure.line_id).where(
+                Expenditure.source == ExpenditureSource.import_, Expenditure.grant_id == grant.id
+            )
+        )
+    }
+    errors: list[dict[str, Any]] = []
+    ready: list[Expenditure] = []
+    unchanged = 0
+    seen: Counter = Counter()
+    refs_in_file: dict[str, int] = {}
+
+    def cell(row: list[Any], field: str) -> Any:
+        position = index[mapping[field]]
+        return row[position] if position < len(row) else None
+
+    with session.no_autoflush:
+        for number, row in enumerate(rows[1:], start=2):
+            row_errors = []
+
+            def problem(field: str, message: str) -> None:
+                row_errors.append({"row": number, "column": mapping.get(field, FIELDS.get(field, field)), "problem": message})
+
+            spent_on = amount = line = None
+            currency = default_currency
+            try:
+                spent_on = _parse_date(cell(row, "date"), date_order)
+            except ValueError as exc:
+                problem("date", str(exc))
+            try:
+                amount = quantize_money(_parse_amount(cell(row, "amount")))
+                if amount == 0:
+                    problem("amount", "is zero")
+            except ValueError as exc:
+                problem("amount", str(exc))
+            code = _cell_text(cell(row, "line"))
+            line = lines.get(code)
+            if line is None:
+                problem("line", f"'{code}' is not a budget line of {grant.reference}" if code else "is empty; a budget line code is required")
+            if "currency" in mapping:
+                currency = _cell_text(cell(row, "currency")).upper() or default_currency
+                if not currency:
+                    problem("currency", "is empty and no default currency was chosen")
+                elif not is_currency_code(currency):
+                    problem("currency", f"'{currency}' is not an ISO 4217 currency code (e.g. USD, EUR, XCD)")
+                    currency = None
+            description = _cell_text(cell(row, "description"))[:500] if "description" in mapping else ""
+            if "reference" in mapping:
+                ref = _cell_text(cell(row, "reference"))
+                if not ref:
+                    problem("reference", "is empty; every row needs its reference when a reference column is mapped")
+                ref = f"ref:{grant.id}:{ref}"[:120]
+            else:
+                ref = _row_ref(grant.id, (str(spent_on), str(amount), currency or "", code, description), seen)
+            if ref in refs_in_file and "reference" in mapping:
+                problem("reference", f"repeats the reference of row {refs_in_file[ref]}")
+            refs_in_file.setdefault(ref, number)
+            if row_errors:
+                errors.extend(row_errors)
+                continue
+            assert line is not None and spent_on is not None and amount is not None and currency
+            if ref in existing:
+                if existing[ref] != (amount, spent_on, line.id):
+                    problem("reference", "was imported before with a different date, amount or line; correct that expenditure by hand")
+                    errors.extend(row_errors)
+                else:
+                    unchanged += 1
+                continue
+            expenditure = Expenditure(
+                grant_id=grant.id, line=line, spent_on=spent_on, amount=amount, currency=currency,
+                description=description, source=ExpenditureSource.import_, external_ref=ref, import_id=staged.id,
+            )
+            try:
+                prepare_expenditure(session, expenditure)
+            except MissingRateError as exc:
+                for messages in exc.errors.values():
+                    for message in messages:
+                        problem("currency", message)
+            except DomainValidationError as exc:
+                for field, messages in exc.errors.items():
+                    target = {"spent_on": "date", "line": "line", "amount": "amount", "currency": "currency", "external_ref": "reference"}.get(field, field)
+                    for message in messages:
+                        problem(target, message)
+            if row_errors:
+                session.expunge(expenditure) if expenditure in session else None
+                errors.extend(row_errors)
+            else:
+                ready.append(expenditure)
+    staged.mapping = {**mapping, "_currency": default_currency, "_date_order": date_order}
+    if errors:
+        for expenditure in ready:
+            if expenditure in session:
+                session.expunge(expenditure)
+        staged.status = ImportStatus.rejected
+        staged.errors = errors
+        staged.imported_count = 0
+        staged.unchanged_count = 0
+        session.flush()
+        return ImportResult(ImportStatus.rejected, 0, 0, errors)
+    session.add_all(ready)
+    staged.status = ImportStatus.imported
+    staged.errors = []
+    staged.imported_count = len(ready)
+    staged.unchanged_count = unchanged
+    staged.content = None  # spending files can name people; keep only the hash once imported
+    session.flush()
+    return ImportResult(ImportStatus.imported, len(ready), unchanged, [])
+
+
+def error_report_csv(staged: BudgetImport) -> str:
+    """The rejected file's problems, one per line: row, column, problem."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["row", "column", "problem"])
+    for error in staged.errors or []:
+        writer.writerow([error.get("row"), _inert(error.get("column")), _inert(error.get("problem"))])
+    return out.getvalue()
+
+
+def _inert(value: Any) -> str:
+    """A cell starting with = + - @ would run as a formula when the report is opened in Excel."""
+    text = str(value or "")
+    return "'" + text if text[:1] in ("=", "+", "-", "@") else text

@@ -1,0 +1,536 @@
+"""Budget lines, allocations per period, versions, revisions, expenditures, exchange rates, rate policies, variance rules, imports."""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from typing import Any, Optional
+
+from flask_appbuilder import Model
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    select,
+)
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+
+from grants.errors import ErrorCollector
+from grants.models import Funder, Grant, ReportingPeriod
+from grants.money import MONEY, RATE, is_currency_code, quantize_money
+from grants.records import Audited, enum_column
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def to_cents(amount: Decimal) -> int:
+    """Whole cents of a 2-decimal amount. SQL sums integer cents: exact on SQLite
+    (which would otherwise add NUMERIC values as floating point) and PostgreSQL alike."""
+    return int(quantize_money(amount) * 100)
+
+
+class RateMethod(str, enum.Enum):
+    fixed = "fixed"
+    transaction_date = "transaction_date"
+    period_average = "period_average"
+
+
+class ExpenditureSource(str, enum.Enum):
+    manual = "manual"
+    import_ = "import"
+    odoo = "odoo"
+
+
+class RevisionStatus(str, enum.Enum):
+    draft = "draft"
+    submitted = "submitted"
+    approved = "approved"
+    rejected = "rejected"
+
+
+class VarianceBasis(str, enum.Enum):
+    category_budget = "category_budget"  # overspend above N% of the category's (or line's) own budget
+    total_budget = "total_budget"  # overspend above N% of the grant's total budget
+
+
+class ImportStatus(str, enum.Enum):
+    previewed = "previewed"
+    rejected = "rejected"
+    imported = "imported"
+
+
+def _funder_categories(session: Session, grant_id: int | None) -> list[dict[str, Any]] | None:
+    if grant_id is None:
+        return None
+    return session.scalar(
+        select(Funder.cost_categories).join(Grant, Grant.funder_id == Funder.id).where(Grant.id == grant_id)
+    )
+
+
+def category_name(categories: list[dict[str, Any]] | None, code: str | None) -> str:
+    for category in categories or []:
+        if str(category.get("code")) == str(code):
+            return str(category.get("name"))
+    return str(code or "")
+
+
+class BudgetLine(Audited, Model):
+    __tablename__ = "budget_lines"
+    __table_args__ = (
+        UniqueConstraint("grant_id", "code", name="uq_budget_lines_code"),
+        Index("ix_budget_lines_grant_category", "grant_id", "cost_category"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    grant_id: Mapped[int] = mapped_column(ForeignKey("grants.id", ondelete="CASCADE"), index=True)
+    code: Mapped[str] = mapped_column(String(40))
+    description: Mapped[str] = mapped_column(String(300))
+    # A code from the funder's cost_categories list (e.g. Global Fund cost grouping "2").
+    cost_category: Mapped[str] = mapped_column(String(40))
+    module: Mapped[Optional[str]] = mapped_column(String(120))
+    intervention: Mapped[Optional[str]] = mapped_column(String(120))
+    notes: Mapped[Optional[str]] = mapped_column(Text)
+
+    grant: Mapped[Grant] = relationship()
+    allocations: Mapped[list[BudgetAllocation]] = relationship(
+        back_populates="line", cascade="all, delete-orphan", order_by="BudgetAllocation.period_id"
+    )
+
+    def __repr__(self) -> str:
+        return f"{self.code} {self.description}" if self.description else (self.code or "")
+
+    def validate(self, session: Session) -> None:
+        errors = ErrorCollector()
+        grant_id = self.grant_id or (self.grant.id if self.grant else None)
+        if grant_id is None:
+            errors.add("grant", "is required")
+        if not (self.code or "").strip():
+            errors.add("code", "is required")
+        if not (self.description or "").strip():
+            errors.add("description", "is required")
+        categories = _funder_categories(session, grant_id)
+        codes = [str(c.get("code")) for c in categories or []]
+        if not (self.cost_category or "").strip():
+            errors.add("cost_category", "is required")
+        elif codes and str(self.cost_category) not in codes:
+            errors.add(
+                "cost_category",
+                f"'{self.cost_category}' is not one of the funder's cost categories: {', '.join(codes)}",
+            )
+        if grant_id and self.code:
+            clash = session.scalar(
+                select(BudgetLine.id).where(
+                    BudgetLine.grant_id == grant_id, BudgetLine.code == self.code, BudgetLine.id != (self.id or 0)
+                )
+            )
+            if clash:
+                errors.add("code", f"'{self.code}' is already a budget line of this grant")
+        errors.raise_if_any()
+
+
+class BudgetAllocation(Audited, Model):
+    """The planned amount of one budget line in one reporting period, in the grant's currency."""
+
+    __tablename__ = "budget_allocations"
+    __table_args__ = (
+        UniqueConstraint("line_id", "period_id", name="uq_budget_allocations_line_period"),
+        CheckConstraint("amount >= 0", name="ck_budget_allocations_amount"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    line_id: Mapped[int] = mapped_column(ForeignKey("budget_lines.id", ondelete="CASCADE"), index=True)
+    period_id: Mapped[int] = mapped_column(ForeignKey("reporting_periods.id", ondelete="CASCADE"), index=True)
+    # Denormalised from the line: row-level filters and report sums need no join.
+    grant_id: Mapped[int] = mapped_column(ForeignKey("grants.id", ondelete="CASCADE"), index=True)
+    amount: Mapped[Decimal] = mapped_column(MONEY)
+    amount_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+
+    line: Mapped[BudgetLine] = relationship(back_populates="allocations")
+    period: Mapped[ReportingPeriod] = relationship()
+    grant: Mapped[Grant] = relationship()
+
+    def __repr__(self) -> str:
+        line = self.line.code if self.line else self.line_id
+        period = self.period.label if self.period else self.period_id
+        return f"{line} {period}: {self.amount}"
+
+    def validate(self, session: Session) -> None:
+        errors = ErrorCollector()
+        line = self.line or (session.get(BudgetLine, self.line_id) if self.line_id else None)
+        period = self.period or (session.get(ReportingPeriod, self.period_id) if self.period_id else None)
+        if line is None:
+            errors.add("line", "is required")
+        if period is None:
+            errors.add("period", "is required")
+        if line is not None:
+            self.grant_id = line.grant_id or (line.grant.id if line.grant else None)
+        if line is not None and period is not None and period.grant_id != self.grant_id:
+            errors.add("period", f"{period.label} is a period of another grant, not of line {line.code}'s grant")
+        if self.amount is None:
+            errors.add("amount", "is required")
+        elif self.amount < 0:
+            errors.add("amount", "must not be negative")
+        else:
+            self.amount = quantize_money(Decimal(self.amount))
+            self.amount_cents = to_cents(self.amount)
+        errors.raise_if_any()
+
+
+class BudgetVersion(Model):
+    """A frozen copy of a grant's whole budget, made when a budget is agreed or a revision approved."""
+
+    __tablename__ = "budget_versions"
+    __table_args__ = (UniqueConstraint("grant_id", "number", name="uq_budget_versions_number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    grant_id: Mapped[int] = mapped_column(ForeignKey("grants.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    created_by: Mapped[Optional[str]] = mapped_column(String(100))
+    revision_id: Mapped[Optional[int]] = mapped_column(ForeignKey("budget_revisions.id", ondelete="SET NULL"))
+    total: Mapped[Decimal] = mapped_column(MONEY, default=Decimal("0"))
+
+    grant: Mapped[Grant] = relationship()
+    allocations: Mapped[list[BudgetVersionAllocation]] = relationship(
+        back_populates="version", cascade="all, delete-orphan"
+    )
+
+    def __repr__(self) -> str:
+        return f"v{self.number}"
+
+
+class BudgetVersionAllocation(Model):
+    __tablename__ = "budget_version_allocations"
+    __table_args__ = (UniqueConstraint("version_id", "line_id", "period_id", name="uq_budget_version_allocations"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("budget_versions.id", ondelete="CASCADE"), index=True)
+    line_id: Mapped[int] = mapped_column(ForeignKey("budget_lines.id", ondelete="CASCADE"), index=True)
+    period_id: Mapped[int] = mapped_column(ForeignKey("reporting_periods.id", ondelete="CASCADE"))
+    amount: Mapped[Decimal] = mapped_column(MONEY)
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+
+    version: Mapped[BudgetVersion] = relationship(back_populates="allocations")
+    line: Mapped[BudgetLine] = relationship()
+    period: Mapped[ReportingPeriod] = relationship()
+
+
+class BudgetRevision(Audited, Model):
+    """A reallocation request: money moves between lines; approval changes the planned amounts."""
+
+    __tablename__ = "budget_revisions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    grant_id: Mapped[int] = mapped_column(ForeignKey("grants.id", ondelete="CASCADE"), index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    justification: Mapped[str] = mapped_column(Text)
+    status: Mapped[RevisionStatus] = mapped_column(
+        enum_column(RevisionStatus), default=RevisionStatus.draft, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    submitted_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
+    decided_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
+    decided_by: Mapped[Optional[str]] = mapped_column(String(100))
+    decision_note: Mapped[Optional[str]] = mapped_column(Text)
+    # Filled in when approved: the budget version the approval produced.
+    version_number: Mapped[Optional[int]] = mapped_column(Integer)
+
+    grant: Mapped[Grant] = relationship()
+    items: Mapped[list[BudgetRevisionItem]] = relationship(
+        back_populates="revision", cascade="all, delete-orphan", order_by="BudgetRevisionItem.id"
+    )
+
+    def __repr__(self) -> str:
+        return f"Revision {self.id}: {self.title}"
+
+    def validate(self, session: Session) -> None:
+        errors = ErrorCollector()
+        if self.grant_id is None and self.grant is None:
+            errors.add("grant", "is required")
+        if not (self.title or "").strip():
+            errors.add("title", "is required")
+        if not (self.justification or "").strip():
+            errors.add("justification", "is required: say why the money moves")
+        errors.raise_if_any()
+
+
+class BudgetRevisionItem(Audited, Model):
+    """Move ``amount`` of one period's planned money from one line to another."""
+
+    __tablename__ = "budget_revision_items"
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="ck_budget_revision_items_amount"),
+        CheckConstraint("from_line_id <> to_line_id", name="ck_budget_revision_items_lines"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    revision_id: Mapped[int] = mapped_column(ForeignKey("budget_revisions.id", ondelete="CASCADE"), index=True)
+    grant_id: Mapped[int] = mapped_column(ForeignKey("grants.id", ondelete="CASCADE"), index=True)
+    from_line_id: Mapped[int] = mapped_column(ForeignKey("budget_lines.id", ondelete="CASCADE"), index=True)
+    to_line_id: Mapped[int] = mapped_column(ForeignKey("budget_lines.id", ondelete="CASCADE"), index=True)
+    period_id: Mapped[int] = mapped_column(ForeignKey("reporting_periods.id", ondelete="CASCADE"))
+    amount: Mapped[Decimal] = mapped_column(MONEY)
+
+    revision: Mapped[BudgetRevision] = relationship(back_populates="items")
+    grant: Mapped[Grant] = relationship()
+    from_line: Mapped[BudgetLine] = relationship(foreign_keys=[from_line_id])
+    to_line: Mapped[BudgetLine] = relationship(foreign_keys=[to_line_id])
+    period: Mapped[ReportingPeriod] = relationship()
+
+    def __repr__(self) -> str:
+        return f"{self.amount} from {self.from_line.code if self.from_line else '?'} to {self.to_line.code if self.to_line else '?'}"
+
+    def validate(self, session: Session) -> None:
+        errors = ErrorCollector()
+        revision = self.revision or (session.get(BudgetRevision, self.revision_id) if self.revision_id else None)
+        from_line = self.from_line or (session.get(BudgetLine, self.from_line_id) if self.from_line_id else None)
+        to_line = self.to_line or (session.get(BudgetLine, self.to_line_id) if self.to_line_id else None)
+        period = self.period or (session.get(ReportingPeriod, self.period_id) if self.period_id else None)
+        if revision is None:
+            errors.add("revision", "is required")
+        else:
+            self.grant_id = revision.grant_id or (revision.grant.id if revision.grant else None)
+            state = session.get(BudgetRevision, revision.id) if revision.id else None
+            if state is not None and state.status in (RevisionStatus.approved, RevisionStatus.rejected):
+                errors.add("revision", f"is {state.status.value}; a decided revision cannot change")
+        for field, line in (("from_line", from_line), ("to_line", to_line)):
+            if line is None:
+                errors.add(field, "is required")
+            elif self.grant_id is not None and line.grant_id != self.grant_id:
+                errors.add(field, f"budget line {line.code} belongs to another grant")
+        if from_line is not None and to_line is not None and from_line is to_line:
+            errors.add("to_line", "must differ from the line the money comes from")
+        if period is None:
+            errors.add("period", "is required")
+        elif self.grant_id is not None and period.grant_id != self.grant_id:
+            errors.add("period", f"{period.label} is a period of another grant")
+        if self.amount is None:
+            errors.add("amount", "is required")
+        elif self.amount <= 0:
+            errors.add("amount", "must be more than zero")
+        errors.raise_if_any()
+
+
+class ExchangeRate(Audited, Model):
+    """On ``rate_date``, 1 ``from_currency`` = ``rate`` ``to_currency``."""
+
+    __tablename__ = "exchange_rates"
+    __table_args__ = (
+        UniqueConstraint("rate_date", "from_currency", "to_currency", name="uq_exchange_rates_day_pair"),
+        CheckConstraint("rate > 0", name="ck_exchange_rates_rate"),
+        Index("ix_exchange_rates_pair_date", "from_currency", "to_currency", "rate_date"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    rate_date: Mapped[date] = mapped_column(Date)
+    from_currency: Mapped[str] = mapped_column(String(3))
+    to_currency: Mapped[str] = mapped_column(String(3))
+    rate: Mapped[Decimal] = mapped_column(RATE)
+    source: Mapped[Optional[str]] = mapped_column(String(120))
+
+    def __repr__(self) -> str:
+        return f"{self.rate_date}: 1 {self.from_currency} = {self.rate} {self.to_currency}"
+
+    def validate(self, session: Session) -> None:
+        errors = ErrorCollector()
+        if self.rate_date is None:
+            errors.add("rate_date", "is required")
+        for field in ("from_currency", "to_currency"):
+            value = (getattr(self, field) or "").strip().upper()
+            setattr(self, field, value)
+            if not is_currency_code(value):
+                errors.add(field, f"'{value}' is not an ISO 4217 currency code (e.g. USD, EUR, XCD)")
+        if self.from_currency and self.from_currency == self.to_currency:
+            errors.add("to_currency", "must differ from the currency converted from")
+        if self.rate is None:
+            errors.add("rate", "is required")
+        elif Decimal(self.rate) <= 0:
+            errors.add("rate", "must be more than zero")
+        if self.rate_date and self.from_currency and self.to_currency:
+            clash = session.scalar(
+                select(ExchangeRate.id).where(
+                    ExchangeRate.rate_date == self.rate_date,
+                    ExchangeRate.from_currency == self.from_currency,
+                    ExchangeRate.to_currency == self.to_currency,
+                    ExchangeRate.id != (self.id or 0),
+                )
+            )
+            if clash:
+                errors.add("rate_date", f"a {self.from_currency}→{self.to_currency} rate for {self.rate_date} exists already")
+        errors.raise_if_any()
+
+
+class RatePolicy(Audited, Model):
+    """How a grant converts foreign-currency spending into its own currency."""
+
+    __tablename__ = "rate_policies"
+    __table_args__ = (CheckConstraint("fixed_rate IS NULL OR fixed_rate > 0", name="ck_rate_policies_rate"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    grant_id: Mapped[int] = mapped_column(ForeignKey("grants.id", ondelete="CASCADE"), unique=True)
+    method: Mapped[RateMethod] = mapped_column(enum_column(RateMethod), default=RateMethod.transaction_date)
+    # Fixed method: 1 unit of the grant's currency = fixed_rate units of fixed_currency (USD→XCD 2.70).
+    fixed_currency: Mapped[Optional[str]] = mapped_column(String(3))
+    fixed_rate: Mapped[Optional[Decimal]] = mapped_column(RATE)
+    notes: Mapped[Optional[str]] = mapped_column(Text)
+
+    grant: Mapped[Grant] = relationship()
+
+    def __repr__(self) -> str:
+        if self.method == RateMethod.fixed:
+            return f"fixed: 1 {self.grant.currency if self.grant else ''} = {self.fixed_rate} {self.fixed_currency}"
+        return self.method.value.replace("_", " ") if self.method else ""
+
+    def validate(self, session: Session) -> None:
+        errors = ErrorCollector()
+        grant = self.grant or (session.get(Grant, self.grant_id) if self.grant_id else None)
+        if grant is None:
+            errors.add("grant", "is required")
+        if self.method == RateMethod.fixed:
+            currency = (self.fixed_currency or "").strip().upper()
+            self.fixed_currency = currency
+            if not is_currency_code(currency):
+                errors.add("fixed_currency", f"'{currency}' is not an ISO 4217 currency code (e.g. XCD)")
+            elif grant is not None and currency == grant.currency:
+                errors.add("fixed_currency", f"must differ from the grant's own currency {grant.currency}")
+            if self.fixed_rate is None or Decimal(self.fixed_rate) <= 0:
+                errors.add("fixed_rate", "a fixed rate above zero is required for the fixed method")
+        if grant is not None:
+            clash = session.scalar(
+                select(RatePolicy.id).where(RatePolicy.grant_id == grant.id, RatePolicy.id != (self.id or 0))
+            )
+            if clash:
+                errors.add("grant", f"{grant.reference} already has a rate policy; edit it instead")
+        errors.raise_if_any()
+
+
+class BudgetImport(Audited, Model):
+    """One uploaded file of actuals: its preview, the confirmed mapping, and the outcome."""
+
+    __tablename__ = "budget_imports"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    grant_id: Mapped[int] = mapped_column(ForeignKey("grants.id", ondelete="CASCADE"), index=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    file_type: Mapped[str] = mapped_column(String(10))
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    # Held only until the import succeeds, then cleared: spending files can name people.
+    content: Mapped[Optional[bytes]] = mapped_column(LargeBinary, deferred=True)
+    status: Mapped[ImportStatus] = mapped_column(enum_column(ImportStatus), default=ImportStatus.previewed)
+    columns: Mapped[list[str]] = mapped_column(JSON, default=list)
+    mapping: Mapped[Optional[dict[str, Any]]] = mapped_column(JSON)
+    row_count: Mapped[int] = mapped_column(Integer, default=0)
+    imported_count: Mapped[int] = mapped_column(Integer, default=0)
+    unchanged_count: Mapped[int] = mapped_column(Integer, default=0)
+    # [{"row": 7, "column": "Amount", "problem": "'abc' is not a number"}, ...]
+    errors: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    created_by: Mapped[Optional[str]] = mapped_column(String(100))
+
+    grant: Mapped[Grant] = relationship()
+
+    def __repr__(self) -> str:
+        return f"{self.filename} ({self.status.value if self.status else ''})"
+
+    @property
+    def error_count(self) -> int:
+        return len(self.errors or [])
+
+
+class Expenditure(Audited, Model):
+    """Money spent against a budget line, with its conversion into the grant's currency."""
+
+    __tablename__ = "expenditures"
+    __table_args__ = (
+        UniqueConstraint("source", "external_ref", name="uq_expenditures_source_ref"),
+        # Report sums read only this index (covering) on both engines.
+        Index("ix_expenditures_report", "grant_id", "line_id", "period_id", "spent_on", "converted_cents"),
+        Index("ix_expenditures_grant_date", "grant_id", "spent_on"),
+        CheckConstraint("amount <> 0", name="ck_expenditures_amount"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    grant_id: Mapped[int] = mapped_column(ForeignKey("grants.id", ondelete="CASCADE"))
+    line_id: Mapped[int] = mapped_column(ForeignKey("budget_lines.id", ondelete="RESTRICT"), index=True)
+    period_id: Mapped[int] = mapped_column(ForeignKey("reporting_periods.id", ondelete="RESTRICT"), index=True)
+    spent_on: Mapped[date] = mapped_column(Date, index=True)
+    amount: Mapped[Decimal] = mapped_column(MONEY)
+    currency: Mapped[str] = mapped_column(String(3))
+    description: Mapped[Optional[str]] = mapped_column(String(500), default="")
+    source: Mapped[ExpenditureSource] = mapped_column(
+        enum_column(ExpenditureSource), default=ExpenditureSource.manual, index=True
+    )
+    external_ref: Mapped[Optional[str]] = mapped_column(String(120))
+    import_id: Mapped[Optional[int]] = mapped_column(ForeignKey("budget_imports.id", ondelete="SET NULL"), index=True)
+    # The conversion into the grant's currency, fixed at entry and redone when the policy or a rate changes.
+    converted_amount: Mapped[Decimal] = mapped_column(MONEY)
+    converted_cents: Mapped[int] = mapped_column(BigInteger)
+    rate: Mapped[Decimal] = mapped_column(RATE)  # grant-currency units per unit of ``currency``
+    rate_source: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+    # selectin: a list page loads its rows' grants and lines in one query each, not one per row.
+    grant: Mapped[Grant] = relationship(lazy="selectin")
+    line: Mapped[BudgetLine] = relationship(lazy="selectin")
+    period: Mapped[ReportingPeriod] = relationship()
+
+    def __repr__(self) -> str:
+        return f"{self.spent_on} {self.amount} {self.currency} ({self.line.code if self.line else ''})"
+
+    def validate(self, session: Session) -> None:
+        from budgets.rates import prepare_expenditure
+
+        prepare_expenditure(session, self)
+
+
+class VarianceRule(Audited, Model):
+    """A funder's rule for spending that needs its approval: overspend above a threshold."""
+
+    __tablename__ = "variance_rules"
+    __table_args__ = (CheckConstraint("threshold_percent > 0", name="ck_variance_rules_threshold"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    funder_id: Mapped[int] = mapped_column(ForeignKey("funders.id", ondelete="CASCADE"), index=True)
+    # A cost category code, or empty for every category.
+    cost_category: Mapped[Optional[str]] = mapped_column(String(40))
+    basis: Mapped[VarianceBasis] = mapped_column(enum_column(VarianceBasis), default=VarianceBasis.category_budget)
+    threshold_percent: Mapped[Decimal] = mapped_column(Numeric(7, 2))
+    description: Mapped[Optional[str]] = mapped_column(String(300))
+
+    funder: Mapped[Funder] = relationship()
+
+    def __repr__(self) -> str:
+        scope = f"category {self.cost_category}" if self.cost_category else "every category"
+        basis = "of its budget" if self.basis == VarianceBasis.category_budget else "of the total budget"
+        return f"{scope}: {self.threshold_percent}% {basis}"
+
+    def validate(self, session: Session) -> None:
+        errors = ErrorCollector()
+        funder = self.funder or (session.get(Funder, self.funder_id) if self.funder_id else None)
+        if funder is None:
+            errors.add("funder", "is required")
+        if self.threshold_percent is None:
+            errors.add("threshold_percent", "is required")
+        elif not (0 < Decimal(self.threshold_percent) <= 1000):
+            errors.add("threshold_percent", "must be more than 0 and at most 1000")
+        if self.cost_category == "":
+            self.cost_category = None
+        if funder is not None and self.cost_category:
+            codes = [str(c.get("code")) for c in funder.cost_categories or []]
+            if codes and self.cost_category not in codes:
+                errors.add("cost_category", f"'{self.cost_category}' is not one of {funder.code}'s categories: {', '.join(codes)}")
+        errors.raise_if_any()

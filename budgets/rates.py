@@ -1,0 +1,396 @@
+"""Currencies and exchange rates: which rate converts a foreign-currency expenditure, and saying so.
+
+Design: the conversion is done once, when an expenditure is saved, and stored on
+it (converted amount, the multiplier, and a sentence naming the rate). Reports
+then only add up stored figures, so they are fast, identical on every engine and
+every figure can say which rate produced it. When a grant's policy or an exchange
+rate changes, ``reconvert_grant`` redoes the stored conversions in one transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal, localcontext
+from typing import TYPE_CHECKING
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from grants.errors import DomainValidationError, ErrorCollector
+from grants.models import Grant, ReportingPeriod
+from grants.money import is_currency_code, quantize_money
+from grants.services import period_for_date
+
+from budgets.models import BudgetLine, ExchangeRate, Expenditure, RateMethod, RatePolicy, to_cents
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+# The Eastern Caribbean dollar has been pegged at 2.70 per US dollar since 1976.
+PEGGED_RATES: dict[tuple[str, str], tuple[Decimal, str]] = {
+    ("USD", "XCD"): (Decimal("2.70"), "ECCB peg since 1976"),
+}
+# A transaction on a weekend or holiday uses the last published rate up to this many days before.
+RATE_LOOKBACK_DAYS = 7
+_MULTIPLIER_PLACES = Decimal("1E-10")
+
+
+@dataclass(frozen=True)
+class Conversion:
+    """How one amount became grant currency: ``converted = amount × multiplier``."""
+
+    converted: Decimal
+    multiplier: Decimal
+    source: str
+
+
+class MissingRateError(DomainValidationError):
+    """No rate for a currency pair on a date; the message names both."""
+
+
+def _divide(amount: Decimal, rate: Decimal) -> Decimal:
+    with localcontext() as ctx:
+        ctx.prec = 34
+        return amount / rate
+
+
+def _multiply(amount: Decimal, rate: Decimal) -> Decimal:
+    with localcontext() as ctx:
+        ctx.prec = 34
+        return amount * rate
+
+
+def _plain_rate(rate: Decimal) -> str:
+    """2.7000000000 → "2.70"; 0.3703703704 → "0.370370": readable, at least two decimals."""
+    text = f"{rate.quantize(Decimal('1E-6')).normalize():f}"
+    whole, _, fraction = text.partition(".")
+    return f"{whole}.{fraction.ljust(2, '0')}"
+
+
+def _quoted_rate(session: Session, from_ccy: str, to_ccy: str, day: date) -> tuple[Decimal, str] | None:
+    """1 from_ccy = X to_ccy on ``day`` (or the last rate within the look-back), direct or inverse."""
+    earliest = day - timedelta(days=RATE_LOOKBACK_DAYS)
+    row = session.execute(
+        select(ExchangeRate.rate, ExchangeRate.rate_date, ExchangeRate.from_currency, ExchangeRate.source)
+        .where(
+            or_(
+                (ExchangeRate.from_currency == from_ccy) & (ExchangeRate.to_currency == to_ccy),
+                (ExchangeRate.from_currency == to_ccy) & (ExchangeRate.to_currency == from_ccy),
+            ),
+            ExchangeRate.rate_date <= day,
+            ExchangeRate.rate_date >= earliest,
+        )
+        .order_by(ExchangeRate.rate_date.desc(), (ExchangeRate.from_currency == from_ccy).desc())
+        .limit(1)
+    ).first()
+    if row is not None:
+        rate, rate_day, quoted_from, source = row
+        rate = Decimal(rate)
+        if quoted_from != from_ccy:
+            rate = _divide(Decimal(1), rate)
+        when = f"rate of {rate_day}" + ("" if rate_day == day else f" (last before {day})")
+        return rate, f"{when}{', ' + source if source else ''}"
+    for (a, b), (peg, why) in PEGGED_RATES.items():
+        if (a, b) == (from_ccy, to_ccy):
+            return peg, why
+        if (b, a) == (from_ccy, to_ccy):
+            return _divide(Decimal(1), peg), why
+    return None
+
+
+def convert(
+    session: Session, grant: Grant, amount: Decimal, currency: str, day: date, period: ReportingPeriod | None = None
+) -> Conversion:
+    """Convert ``amount`` of ``currency`` spent on ``day`` into the grant's currency under its rate policy.
+
+    Raises MissingRateError naming the date and the currency pair when no rate applies.
+    """
+    target = grant.currency
+    if currency == target:
+        return Conversion(quantize_money(amount), Decimal(1), "same currency as the grant")
+    policy = session.scalar(select(RatePolicy).where(RatePolicy.grant_id == grant.id))
+    method = policy.method if policy else RateMethod.transaction_date
+    if method == RateMethod.fixed:
+        assert policy is not None and policy.fixed_rate is not None
+        if currency != policy.fixed_currency:
+            raise MissingRateError(
+                {"currency": [f"{grant.reference} converts only {policy.fixed_currency} at a fixed rate; "
+                              f"there is no fixed {currency}→{target} rate (change the grant's rate policy)"]}
+            )
+        fixed = Decimal(policy.fixed_rate)
+        converted = _divide(amount, fixed)
+        return Conversion(
+            quantize_money(converted),
+            _divide(Decimal(1), fixed).quantize(_MULTIPLIER_PLACES),
+            f"fixed rate 1 {target} = {_plain_rate(fixed)} {currency} (grant policy)",
+        )
+    if method == RateMethod.period_average:
+        if period is None:
+            period = period_for_date(session, grant.id, day)
+        if period is None:
+            raise MissingRateError({"spent_on": [f"{day} is in no reporting period of {grant.reference}"]})
+        multiplier = _period_average(session, currency, target, period)
+        if multiplier is None:
+            raise MissingRateError(
+                {"currency": [f"no {currency}→{target} exchange rate between {period.start_date} and "
+                              f"{period.end_date} to average for period {period.label}; add rates under Exchange rates"]}
+            )
+        return Conversion(
+            quantize_money(_multiply(amount, multiplier)),
+            multiplier.quantize(_MULTIPLIER_PLACES),
+            f"average {currency}→{target} rate of period {period.label} ({multiplier.quantize(Decimal('1E-6'))})",
+        )
+    quoted = _quoted_rate(session, currency, target, day)
+    if quoted is None:
+        raise MissingRateError(
+            {"currency": [f"no {currency}→{target} exchange rate for {day} (nor in the {RATE_LOOKBACK_DAYS} days before); "
+                          "add one under Exchange rates"]}
+        )
+    multiplier, why = quoted
+    return Conversion(
+        quantize_money(_multiply(amount, multiplier)),
+        multiplier.quantize(_MULTIPLIER_PLACES),
+        f"1 {currency} = {_plain_rate(multiplier)} {target}, {why}",
+    )
+
+
+def _period_average(session: Session, from_ccy: str, to_ccy: str, period: ReportingPeriod) -> Decimal | None:
+    """Mean of the daily from→to rates published within the period (inverse quotes inverted)."""
+    rows = session.execute(
+        select(ExchangeRate.from_currency, ExchangeRate.rate).where(
+            or_(
+                (ExchangeRate.from_currency == from_ccy) & (ExchangeRate.to_currency == to_ccy),
+                (ExchangeRate.from_currency == to_ccy) & (ExchangeRate.to_currency == from_ccy),
+            ),
+            ExchangeRate.rate_date >= period.start_date,
+            ExchangeRate.rate_date <= period.end_date,
+        )
+    ).all()
+    if not rows:
+        for (a, b), (peg, _why) in PEGGED_RATES.items():
+            if (a, b) == (from_ccy, to_ccy):
+                return peg
+            if (b, a) == (from_ccy, to_ccy):
+                return _divide(Decimal(1), peg)
+        return None
+    values = [Decimal(r) if f == from_ccy else _divide(Decimal(1), Decimal(r)) for f, r in rows]
+    return _divide(sum(values, Decimal(0)), Decimal(len(values)))
+
+
+def prepare_expenditure(session: Session, item: Expenditure) -> None:
+    """Check an expenditure and fill what is derived: grant, period, conversion (runs before every flush)."""
+    errors = ErrorCollector()
+    with session.no_autoflush:
+        line = item.line or (session.get(BudgetLine, item.line_id) if item.line_id else None)
+        if line is None:
+            errors.add("line", "is required: choose the budget line the money was spent on")
+            errors.raise_if_any()
+        assert line is not None
+        line_grant_id = line.grant_id or (line.grant.id if line.grant else None)
+        grant_id = item.grant_id or (item.grant.id if item.grant else None)
+        if grant_id is not None and grant_id != line_grant_id:
+            errors.add("line", f"budget line {line.code} belongs to another grant")
+            errors.raise_if_any()
+        grant = line.grant or session.get(Grant, line_grant_id)
+        item.grant_id = line_grant_id
+        if item.grant is not None and item.grant.id != line_grant_id:
+            item.grant = grant
+        currency = (item.currency or "").strip().upper()
+        item.currency = currency
+        if not is_currency_code(currency):
+            errors.add("currency", f"'{item.currency}' is not an ISO 4217 currency code (e.g. USD, EUR, XCD)")
+        amount = item.amount
+        if amount is None:
+            errors.add("amount", "is required")
+        else:
+            try:
+                amount = quantize_money(Decimal(amount))
+                if amount == 0:
+                    errors.add("amount", "must not be zero (a negative amount records a refund)")
+            except Exception:
+                errors.add("amount", f"'{item.amount}' is not a number")
+        period = None
+        if item.spent_on is None:
+            errors.add("spent_on", "is required")
+        elif grant is not None:
+            if not grant.start_date <= item.spent_on <= grant.end_date:
+                errors.add(
+                    "spent_on",
+                    f"{item.spent_on} is outside grant {grant.reference} ({grant.start_date} to {grant.end_date})",
+                )
+            else:
+                period = period_for_date(session, grant.id, item.spent_on)
+                if period is None:
+                    errors.add("spent_on", f"{item.spent_on} falls in no reporting period of {grant.reference}; create its periods first")
+        if item.external_ref is not None:
+            item.external_ref = item.external_ref.strip() or None
+        if item.source is None:
+            from budgets.models import ExpenditureSource
+
+            item.source = ExpenditureSource.manual
+        if item.external_ref is not None and item.source is not None:
+            clash = session.scalar(
+                select(Expenditure.id).where(
+                    Expenditure.source == item.source,
+                    Expenditure.external_ref == item.external_ref,
+                    Expenditure.id != (item.id or 0),
+                )
+            )
+            if clash:
+                errors.add("external_ref", f"'{item.external_ref}' was already recorded from {item.source.value}")
+        errors.raise_if_any()
+        assert grant is not None and period is not None and amount is not None
+        item.amount = amount
+        item.period_id = period.id
+        item.period = period
+        conversion = convert(session, grant, amount, currency, item.spent_on, period)
+        item.converted_amount = conversion.converted
+        item.converted_cents = to_cents(conversion.converted)
+        item.rate = conversion.multiplier
+        item.rate_source = conversion.source[:200]
+        if item.description is None:
+            item.description = ""
+
+
+def set_rate_policy(
+    session: Session,
+    grant: Grant,
+    method: RateMethod | str,
+    *,
+    fixed_currency: str | None = None,
+    fixed_rate: Decimal | str | None = None,
+    notes: str | None = None,
+) -> RatePolicy:
+    """Set how a grant converts foreign spending; every stored conversion of the grant is redone.
+
+    For the fixed method without a rate, a known peg is used (XCD: 2.70 per USD).
+    Refused as a whole if any expenditure could not be converted under the new policy.
+    """
+    try:
+        method = RateMethod(method)
+    except ValueError:
+        known = ", ".join(m.value for m in RateMethod)
+        raise DomainValidationError({"method": [f"'{method}' is not one of {known}"]}) from None
+    if method == RateMethod.fixed:
+        fixed_currency = (fixed_currency or "").strip().upper()
+        if fixed_rate is None and (grant.currency, fixed_currency) in PEGGED_RATES:
+            fixed_rate = PEGGED_RATES[(grant.currency, fixed_currency)][0]
+        if fixed_rate is not None:
+            from grants.money import to_decimal
+
+            try:
+                fixed_rate = to_decimal(fixed_rate, "fixed_rate")
+            except ValueError as exc:
+                raise DomainValidationError({"fixed_rate": [str(exc).split(": ", 1)[-1]]}) from None
+    else:
+        fixed_currency, fixed_rate = None, None
+    policy = session.scalar(select(RatePolicy).where(RatePolicy.grant_id == grant.id))
+    if policy is None:
+        policy = RatePolicy(grant=grant)
+        session.add(policy)
+    policy.method = method
+    policy.fixed_currency = fixed_currency
+    policy.fixed_rate = fixed_rate  # type: ignore[assignment]
+    policy.notes = notes
+    session.flush()
+    reconvert_grant(session, grant.id)
+    return policy
+
+
+def reconvert_grant(session: Session, grant_id: int) -> int:
+    """Redo the stored conversion of every expenditure of a grant; all or nothing.
+
+    Returns how many changed. Raises DomainValidationError listing every
+    expenditure that no rate can convert (the caller rolls back).
+    """
+    grant = session.get(Grant, grant_id)
+    if grant is None:
+        return 0
+    errors: dict[str, list[str]] = {}
+    changed = 0
+    periods = {p.id: p for p in session.scalars(select(ReportingPeriod).where(ReportingPeriod.grant_id == grant_id))}
+    rows = session.scalars(
+        select(Expenditure).where(Expenditure.grant_id == grant_id, Expenditure.currency != grant.currency)
+    )
+    for expenditure in rows:
+        try:
+            conversion = convert(
+                session, grant, expenditure.amount, expenditure.currency, expenditure.spent_on,
+                periods.get(expenditure.period_id),
+            )
+        except DomainValidationError as exc:
+            for messages in exc.errors.values():
+                for message in messages:
+                    if message not in errors.get("_", []):
+                        errors.setdefault("_", []).append(message)
+            continue
+        if (conversion.converted, conversion.multiplier, conversion.source) != (
+            expenditure.converted_amount, expenditure.rate, expenditure.rate_source
+        ):
+            expenditure.converted_amount = conversion.converted
+            expenditure.converted_cents = to_cents(conversion.converted)
+            expenditure.rate = conversion.multiplier
+            expenditure.rate_source = conversion.source[:200]
+            changed += 1
+    if errors:
+        raise DomainValidationError(errors)
+    session.flush()
+    return changed
+
+
+def grants_using_pair(session: Session, currencies: Iterable[str]) -> list[int]:
+    """Grants whose stored conversions may depend on a rate between these currencies."""
+    wanted = list(currencies)
+    return list(
+        session.scalars(
+            select(Expenditure.grant_id)
+            .join(Grant, Grant.id == Expenditure.grant_id)
+            .where(Expenditure.currency.in_(wanted), Grant.currency.in_(wanted))
+            .group_by(Expenditure.grant_id)
+        )
+    )
+
+
+def record_rate(
+    session: Session, rate_date: date, from_currency: str, to_currency: str, rate: Decimal | str, source: str | None = None
+) -> ExchangeRate:
+    """Add or correct the rate of a day; conversions that depend on it are redone."""
+    from grants.money import to_decimal
+
+    try:
+        value = to_decimal(rate, "rate")
+    except ValueError as exc:
+        raise DomainValidationError({"rate": [str(exc).split(": ", 1)[-1]]}) from None
+    from_currency, to_currency = (from_currency or "").strip().upper(), (to_currency or "").strip().upper()
+    existing = session.scalar(
+        select(ExchangeRate).where(
+            ExchangeRate.rate_date == rate_date,
+            ExchangeRate.from_currency == from_currency,
+            ExchangeRate.to_currency == to_currency,
+        )
+    )
+    if existing is None:
+        existing = ExchangeRate(rate_date=rate_date, from_currency=from_currency, to_currency=to_currency)
+        session.add(existing)
+    existing.rate = value
+    existing.source = source
+    session.flush()
+    refresh_after_rate_change(session, [from_currency, to_currency])
+    return existing
+
+
+def refresh_after_rate_change(session: Session, currencies: Iterable[str]) -> int:
+    """Redo conversions of every grant that converts between these currencies."""
+    changed = 0
+    for grant_id in grants_using_pair(session, currencies):
+        changed += reconvert_grant(session, grant_id)
+    return changed
+
+
+def latest_rates(session: Session, limit: int = 20) -> list[ExchangeRate]:
+    return list(session.scalars(select(ExchangeRate).order_by(ExchangeRate.rate_date.desc()).limit(limit)))
+
+
+def rate_count(session: Session) -> int:
+    return session.scalar(select(func.count(ExchangeRate.id))) or 0

@@ -1,0 +1,409 @@
+"""Budget vs actual and variance flags: SQL sums in whole cents, a fixed number of queries per report.
+
+This is the budgets domain's public reading surface: exports and compliance
+call ``budget_vs_actual`` and ``variance_flags``; keep their signatures and the
+row fields stable.
+
+Sign convention: ``variance = planned − actual``: positive means money left,
+negative means overspent. Percentages are of the planned amount and are None
+when nothing was planned.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any, Literal
+
+from sqlalchemy import Integer, case, func, literal, literal_column, select
+from sqlalchemy.orm import Session
+
+from grants.errors import DomainValidationError
+from grants.models import Funder, Grant, ReportingPeriod
+
+from budgets.models import (
+    BudgetAllocation,
+    BudgetLine,
+    BudgetVersion,
+    BudgetVersionAllocation,
+    Expenditure,
+    VarianceBasis,
+    VarianceRule,
+)
+
+Grouping = Literal["line", "category"]
+# An inline 0, not a bound parameter: psycopg may type a bound 0 as numeric, turning the
+# CASE and its SUM into slow numeric arithmetic instead of bigint.
+_ZERO = literal_column("0")
+_PCT = Decimal("0.1")
+
+
+def _money(cents: int | None) -> Decimal:
+    # scaleb moves the decimal point exactly: 123456 -> 1234.56, 0 -> 0.00.
+    return Decimal(int(cents or 0)).scaleb(-2)
+
+
+def _pct(part: Decimal | int, whole: Decimal | int) -> Decimal | None:
+    if not whole:
+        return None
+    return (Decimal(part) * 100 / Decimal(whole)).quantize(_PCT, rounding=ROUND_HALF_UP)
+
+
+@dataclass
+class BudgetRow:
+    """One line (or cost category) of a budget-vs-actual report; money in the grant's currency.
+
+    ``planned``/``actual``/``variance``: within the chosen period (the whole grant when none).
+    ``cumulative_*``: from the grant's start to the end of the chosen period.
+    ``budget``: the whole life-of-grant budget; ``burn_rate`` = cumulative actual / budget (%);
+    ``remaining`` = budget − cumulative actual.
+    """
+
+    key: str  # line code, or cost category code
+    name: str  # line description, or cost category name
+    cost_category: str
+    cost_category_name: str
+    planned: Decimal
+    actual: Decimal
+    variance: Decimal
+    variance_pct: Decimal | None
+    cumulative_planned: Decimal
+    cumulative_actual: Decimal
+    cumulative_variance: Decimal
+    cumulative_variance_pct: Decimal | None
+    budget: Decimal
+    burn_rate: Decimal | None
+    remaining: Decimal
+    line_id: int | None = None
+    module: str | None = None
+    intervention: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain values for JSON and spreadsheets: Decimals as strings."""
+        return {k: (str(v) if isinstance(v, Decimal) else v) for k, v in asdict(self).items()}
+
+
+@dataclass
+class BudgetReport:
+    grant_id: int
+    grant_reference: str
+    currency: str
+    by: Grouping
+    period_id: int | None
+    period_label: str | None
+    period_start: date | None
+    period_end: date | None
+    version: int | None  # None: the current budget; N: budget version N
+    rows: list[BudgetRow] = field(default_factory=list)
+    total: BudgetRow | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "grant_id": self.grant_id,
+            "grant_reference": self.grant_reference,
+            "currency": self.currency,
+            "by": self.by,
+            "period_id": self.period_id,
+            "period_label": self.period_label,
+            "period_start": self.period_start.isoformat() if self.period_start else None,
+            "period_end": self.period_end.isoformat() if self.period_end else None,
+            "version": self.version,
+            "rows": [row.as_dict() for row in self.rows],
+            "total": self.total.as_dict() if self.total else None,
+        }
+
+
+def _row(key: str, name: str, category: str, category_label: str, sums: tuple[int, ...], **extra: Any) -> BudgetRow:
+    # Arithmetic on whole cents (ints), then one exact conversion per figure.
+    planned_p, planned_c, planned_t, actual_p, actual_c = (int(s or 0) for s in sums)
+    return BudgetRow(
+        key=key, name=name, cost_category=category, cost_category_name=category_label,
+        planned=_money(planned_p), actual=_money(actual_p), variance=_money(planned_p - actual_p),
+        variance_pct=_pct(planned_p - actual_p, planned_p),
+        cumulative_planned=_money(planned_c), cumulative_actual=_money(actual_c),
+        cumulative_variance=_money(planned_c - actual_c), cumulative_variance_pct=_pct(planned_c - actual_c, planned_c),
+        budget=_money(planned_t), burn_rate=_pct(actual_c, planned_t), remaining=_money(planned_t - actual_c), **extra,
+    )
+
+
+def budget_vs_actual(
+    session: Session,
+    grant_id: int,
+    period_id: int | None = None,
+    by: Grouping = "line",
+    version: int | None = None,
+) -> BudgetReport:
+    """Planned vs actual for one grant, by budget line or by cost category, in the grant's currency.
+
+    ``period_id`` limits planned/actual to that reporting period (cumulative
+    figures run to its end); None reports the whole grant. ``version`` compares
+    against an earlier budget version instead of the current budget. Runs three
+    queries whatever the number of lines (grant, period, the report itself);
+    money is summed as integer cents so SQLite and PostgreSQL agree to the cent.
+    Raises DomainValidationError for an unknown grant, period or version.
+    """
+    if by not in ("line", "category"):
+        raise DomainValidationError({"by": [f"'{by}' is not one of line, category"]})
+    grant = session.execute(
+        select(Grant.id, Grant.reference, Grant.currency, Funder.cost_categories)
+        .join(Funder, Funder.id == Grant.funder_id)
+        .where(Grant.id == grant_id)
+    ).first()
+    if grant is None:
+        raise DomainValidationError({"grant": [f"no grant with id {grant_id}"]})
+    period = None
+    if period_id is not None:
+        period = session.get(ReportingPeriod, period_id)
+        if period is None or period.grant_id != grant_id:
+            raise DomainValidationError({"period": [f"{grant.reference} has no reporting period with id {period_id}"]})
+
+    planned = _planned_sums(session, grant_id, period, version, grant.reference)
+    actual = _actual_sums(grant_id, period)
+    zero = literal(0, Integer)
+    # Without a period, "in the period" and "cumulative" are the whole grant: the same column.
+    p_per, p_cum, p_tot = (func.coalesce(planned.c[n], zero) for n in (("per", "cum", "tot") if period else ("tot",) * 3))
+    a_per, a_cum = (func.coalesce(actual.c[n], zero) for n in (("per", "cum") if period else ("cum",) * 2))
+    joined = (
+        select(BudgetLine)
+        .outerjoin(planned, planned.c.line_id == BudgetLine.id)
+        .outerjoin(actual, actual.c.line_id == BudgetLine.id)
+        .where(BudgetLine.grant_id == grant_id)
+    )
+    categories = grant.cost_categories or []
+    names = {str(c.get("code")): str(c.get("name")) for c in categories}
+    rows: list[BudgetRow] = []
+    if by == "line":
+        query = joined.with_only_columns(
+            BudgetLine.id, BudgetLine.code, BudgetLine.description, BudgetLine.cost_category,
+            BudgetLine.module, BudgetLine.intervention, p_per, p_cum, p_tot, a_per, a_cum,
+        ).order_by(BudgetLine.code)
+        for line_id, code, description, category, module, intervention, *sums in session.execute(query):
+            rows.append(_row(code, description, category, names.get(category, category), tuple(sums),
+                             line_id=line_id, module=module, intervention=intervention))
+    else:
+        query = joined.with_only_columns(
+            BudgetLine.cost_category, func.sum(p_per), func.sum(p_cum), func.sum(p_tot), func.sum(a_per), func.sum(a_cum),
+        ).group_by(BudgetLine.cost_category)
+        order = {str(c.get("code")): i for i, c in enumerate(categories)}
+        for category, *sums in session.execute(query):
+            label = names.get(category, category)
+            rows.append(_row(category, label, category, label, tuple(sums)))
+        rows.sort(key=lambda r: (order.get(r.cost_category, len(order)), r.cost_category))
+    totals = tuple(
+        sum(int(getattr(r, f) * 100) for r in rows)
+        for f in ("planned", "cumulative_planned", "budget", "actual", "cumulative_actual")
+    )
+    return BudgetReport(
+        grant_id=grant_id, grant_reference=grant.reference, currency=grant.currency, by=by,
+        period_id=period.id if period else None, period_label=period.label if period else None,
+        period_start=period.start_date if period else None, period_end=period.end_date if period else None,
+        version=version, rows=rows, total=_row("TOTAL", "Total", "", "", totals),
+    )
+
+
+def _planned_sums(session: Session, grant_id: int, period: ReportingPeriod | None, version: int | None, reference: str) -> Any:
+    """Per line: planned cents in the period, up to its end, and for the whole grant."""
+    if version is None:
+        source, amount, line_col, period_col = (
+            BudgetAllocation, BudgetAllocation.amount_cents, BudgetAllocation.line_id, BudgetAllocation.period_id
+        )
+        where = [BudgetAllocation.grant_id == grant_id]
+    else:
+        version_id = session.scalar(
+            select(BudgetVersion.id).where(BudgetVersion.grant_id == grant_id, BudgetVersion.number == version)
+        )
+        if version_id is None:
+            raise DomainValidationError({"version": [f"{reference} has no budget version {version}"]})
+        source, amount, line_col, period_col = (
+            BudgetVersionAllocation, BudgetVersionAllocation.amount_cents,
+            BudgetVersionAllocation.line_id, BudgetVersionAllocation.period_id,
+        )
+        where = [BudgetVersionAllocation.version_id == version_id]
+    total = func.sum(amount)
+    if period is None:
+        # One sum only: SQLite evaluates every aggregate of a select separately, even identical ones.
+        return select(line_col.label("line_id"), total.label("tot")).where(*where).group_by(line_col).subquery("planned")
+    return (
+        select(
+            line_col.label("line_id"),
+            func.sum(case((period_col == period.id, amount), else_=_ZERO)).label("per"),
+            func.sum(case((ReportingPeriod.end_date <= period.end_date, amount), else_=_ZERO)).label("cum"),
+            total.label("tot"),
+        )
+        .select_from(source)
+        .join(ReportingPeriod, ReportingPeriod.id == period_col)
+        .where(*where)
+        .group_by(line_col)
+        .subquery("planned")
+    )
+
+
+def _actual_sums(grant_id: int, period: ReportingPeriod | None) -> Any:
+    """Per line: spent cents in the period and up to its end (everything when no period)."""
+    cents = Expenditure.converted_cents
+    if period is None:
+        return (
+            select(Expenditure.line_id.label("line_id"), func.sum(cents).label("cum"))
+            .where(Expenditure.grant_id == grant_id)
+            .group_by(Expenditure.line_id)
+            .subquery("actual")
+        )
+    return (
+        select(
+            Expenditure.line_id.label("line_id"),
+            func.sum(case((Expenditure.period_id == period.id, cents), else_=_ZERO)).label("per"),
+            func.sum(cents).label("cum"),
+        )
+        .where(Expenditure.grant_id == grant_id, Expenditure.spent_on <= period.end_date)
+        .group_by(Expenditure.line_id)
+        .subquery("actual")
+    )
+
+
+# ---------------------------------------------------------------- variance rules
+
+
+@dataclass
+class VarianceFlag:
+    """A line or cost category whose overspend is beyond the funder's rule: it needs donor approval."""
+
+    level: Literal["line", "category"]
+    key: str
+    name: str
+    cost_category: str
+    planned: Decimal
+    actual: Decimal
+    overspend: Decimal
+    overspend_pct: Decimal | None  # of the row's own planned amount
+    threshold_percent: Decimal
+    basis: str  # category_budget or total_budget
+    limit: Decimal  # the overspend allowed before approval is needed
+    message: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: (str(v) if isinstance(v, Decimal) else v) for k, v in asdict(self).items()}
+
+
+def _rules_for(session: Session, grant_id: int) -> list[VarianceRule]:
+    return list(
+        session.scalars(
+            select(VarianceRule)
+            .join(Grant, Grant.funder_id == VarianceRule.funder_id)
+            .where(Grant.id == grant_id)
+            .order_by(VarianceRule.cost_category.is_(None), VarianceRule.id)
+        )
+    )
+
+
+def variance_flags(
+    session: Session, grant_id: int, period_id: int | None = None, as_of: date | None = None
+) -> list[VarianceFlag]:
+    """Cost categories and lines overspent beyond the funder's variance rules.
+
+    A rule names a cost category (or every category) and a threshold: an
+    overspend above N% of the row's own planned amount (``category_budget``) or
+    above N% of the grant's total budget (``total_budget``). A category-specific
+    rule wins over a rule for every category. Compares cumulative actual with
+    cumulative planned to the end of ``period_id``; without a period, to the end
+    of the period holding ``as_of`` (default today; the last period once the
+    grant has ended; nothing before it starts).
+    """
+    rules = _rules_for(session, grant_id)
+    if not rules:
+        return []
+    if period_id is None:
+        period_id = _period_as_of(session, grant_id, as_of or date.today())
+        if period_id is None:
+            return []
+    by_category = budget_vs_actual(session, grant_id, period_id, by="category")
+    by_line = budget_vs_actual(session, grant_id, period_id, by="line")
+    assert by_category.total is not None
+    total_budget = by_category.total.budget
+    flags: list[VarianceFlag] = []
+    for level, report in (("category", by_category), ("line", by_line)):
+        for row in report.rows:
+            rule = next((r for r in rules if r.cost_category == row.cost_category), None) or next(
+                (r for r in rules if r.cost_category is None), None
+            )
+            if rule is None:
+                continue
+            planned, actual = row.cumulative_planned, row.cumulative_actual
+            overspend = actual - planned
+            threshold = Decimal(rule.threshold_percent)
+            base = planned if rule.basis == VarianceBasis.category_budget else total_budget
+            limit = (base * threshold / 100).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+            if overspend <= 0 or overspend <= limit:
+                continue
+            what = f"cost category {row.key} {row.name}" if level == "category" else f"line {row.key} {row.name}"
+            of = "its planned amount" if rule.basis == VarianceBasis.category_budget else "the total budget"
+            flags.append(
+                VarianceFlag(
+                    level=level,  # type: ignore[arg-type]
+                    key=row.key, name=row.name, cost_category=row.cost_category,
+                    planned=planned, actual=actual, overspend=overspend, overspend_pct=_pct(overspend, planned),
+                    threshold_percent=threshold, basis=rule.basis.value, limit=limit,
+                    message=(
+                        f"{what}: overspent by {overspend} {report.currency}, more than {threshold.normalize():f}% of {of} "
+                        f"({limit} {report.currency}); needs the funder's approval"
+                    ),
+                )
+            )
+    return flags
+
+
+def _period_as_of(session: Session, grant_id: int, day: date) -> int | None:
+    started = session.scalar(
+        select(ReportingPeriod.id)
+        .where(ReportingPeriod.grant_id == grant_id, ReportingPeriod.start_date <= day)
+        .order_by(ReportingPeriod.start_date.desc())
+        .limit(1)
+    )
+    return started
+
+
+def burn_series(session: Session, grant_id: int) -> list[tuple[date, Decimal, Decimal]]:
+    """(period end, cumulative planned, cumulative actual) per reporting period, for the burn chart. Two queries."""
+    periods = session.execute(
+        select(ReportingPeriod.id, ReportingPeriod.end_date)
+        .where(ReportingPeriod.grant_id == grant_id)
+        .order_by(ReportingPeriod.start_date)
+    ).all()
+    planned = dict(
+        session.execute(
+            select(BudgetAllocation.period_id, func.sum(BudgetAllocation.amount_cents))
+            .where(BudgetAllocation.grant_id == grant_id)
+            .group_by(BudgetAllocation.period_id)
+        ).all()
+    )
+    actual = dict(
+        session.execute(
+            select(Expenditure.period_id, func.sum(Expenditure.converted_cents))
+            .where(Expenditure.grant_id == grant_id)
+            .group_by(Expenditure.period_id)
+        ).all()
+    )
+    series = []
+    cum_planned = cum_actual = 0
+    for pid, end in periods:
+        cum_planned += int(planned.get(pid) or 0)
+        cum_actual += int(actual.get(pid) or 0)
+        series.append((end, _money(cum_planned), _money(cum_actual)))
+    return series
+
+
+def monthly_actuals(session: Session, grant_id: int) -> list[tuple[str, Decimal]]:
+    """Spending per calendar month ("2026-03", amount) for the burn line; one query, same on both engines."""
+    # extract() compiles to strftime on SQLite and EXTRACT on PostgreSQL: same buckets on both.
+    year = func.extract("year", Expenditure.spent_on)
+    month = func.extract("month", Expenditure.spent_on)
+    result = session.execute(
+        select(year, month, func.sum(Expenditure.converted_cents))
+        .where(Expenditure.grant_id == grant_id)
+        .group_by(year, month)
+        .order_by(year, month)
+    ).all()
+    return [(f"{int(y):04d}-{int(m):02d}", _money(c)) for y, m, c in result]
+
+
+__all__ = ["BudgetReport", "BudgetRow", "VarianceFlag", "budget_vs_actual", "variance_flags", "burn_series", "monthly_actuals"]

@@ -1,0 +1,499 @@
+"""Flask-AppBuilder views for budgets: lines, planned amounts, expenditures, rates, revisions, imports, budget vs actual."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from flask import Response, abort, current_app, flash, g, redirect, request, url_for
+from flask_appbuilder import AppBuilder, BaseView, ModelView, expose
+from flask_appbuilder.models.sqla.interface import SQLAInterface
+from flask_appbuilder.security.decorators import has_access
+from markupsafe import Markup
+from sqlalchemy import select
+
+from app.extensions import db
+from app.forms import currency_code
+from app.grant_page import Panel, register_panel
+from app.security import (
+    FilterVisibleGrants,
+    GrantScopedViewMixin,
+    ValidatedViewMixin,
+    current_user_or_none,
+    flash_domain_error,
+)
+from budgets import charts, imports, rates, services
+from budgets.models import (
+    BudgetAllocation,
+    BudgetImport,
+    BudgetLine,
+    BudgetRevision,
+    BudgetRevisionItem,
+    BudgetVersion,
+    ExchangeRate,
+    Expenditure,
+    ImportStatus,
+    RatePolicy,
+    RevisionStatus,
+    VarianceRule,
+)
+from budgets.report import budget_vs_actual, burn_series, monthly_actuals, variance_flags
+from grants.errors import DomainValidationError
+from grants.models import Grant, ReportingPeriod
+from grants.services import can_see_grant, visible_grants
+
+_VISIBLE = [["grant_id", FilterVisibleGrants, lambda: None]]
+# FAB's blueprints resolve template folders against FAB's own package; an absolute path finds ours.
+TEMPLATES = str(Path(__file__).resolve().parent / "templates")
+
+
+def _username() -> str | None:
+    user = current_user_or_none()
+    return user.username if user is not None else None
+
+
+class BudgetAllocationView(GrantScopedViewMixin, ModelView):
+    datamodel = SQLAInterface(BudgetAllocation)
+    class_permission_name = "BudgetLines"
+    route_base = "/budget-allocations"
+    parent_relation = None
+    list_title = "Planned amounts"
+    list_columns = ["line", "period", "amount"]
+    show_columns = add_columns = edit_columns = ["line", "period", "amount"]
+    search_columns = ["grant", "line", "period"]
+    add_form_query_rel_fields = edit_form_query_rel_fields = {"line": _VISIBLE, "period": _VISIBLE}
+    label_columns = {"amount": "Planned (grant currency)"}
+
+    def _before_save(self, item: Any) -> None:
+        if item.line is not None:
+            item.grant_id = item.line.grant_id
+        super()._before_save(item)
+
+
+class ExpenditureView(GrantScopedViewMixin, ModelView):
+    datamodel = SQLAInterface(Expenditure)
+    class_permission_name = "Expenditures"
+    route_base = "/expenditures"
+    parent_relation = None
+    list_title = "Expenditures"
+    list_columns = ["spent_on", "grant", "line", "description", "amount", "currency", "converted_amount", "source"]
+    show_fieldsets = [
+        ("Expenditure", {"fields": ["grant", "line", "period", "spent_on", "description", "amount", "currency"]}),
+        ("Conversion into the grant's currency", {"fields": ["converted_amount", "rate", "rate_source"]}),
+        ("Origin", {"fields": ["source", "external_ref", "created_at"]}),
+    ]
+    add_columns = edit_columns = ["line", "spent_on", "amount", "currency", "description"]
+    # Not "line": FAB's filter widget would render every budget line of every grant as a choice on each page.
+    search_columns = ["grant", "spent_on", "currency", "source", "description", "external_ref"]
+    order_columns = ["spent_on", "amount", "converted_amount", "currency", "source"]
+    base_order = ("spent_on", "desc")
+    add_form_query_rel_fields = edit_form_query_rel_fields = {"line": _VISIBLE}
+    validators_columns = {"currency": [currency_code]}
+    label_columns = {
+        "spent_on": "Date", "converted_amount": "In grant currency", "rate": "Rate (grant currency per unit)",
+        "rate_source": "Rate used", "external_ref": "External reference", "line": "Budget line",
+    }
+    description_columns = {"amount": "A negative amount records a refund or correction."}
+
+    def _before_save(self, item: Any) -> None:
+        if item.line is not None:
+            item.grant_id = item.line.grant_id
+        super()._before_save(item)
+
+
+class BudgetLineView(GrantScopedViewMixin, ModelView):
+    datamodel = SQLAInterface(BudgetLine)
+    class_permission_name = "BudgetLines"
+    route_base = "/budget-lines"
+    list_title = "Budget lines"
+    list_columns = ["grant", "code", "description", "cost_category", "module", "intervention"]
+    show_columns = ["grant", "code", "description", "cost_category", "module", "intervention", "notes"]
+    add_columns = edit_columns = ["grant", "code", "description", "cost_category", "module", "intervention", "notes"]
+    search_columns = ["grant", "code", "description", "cost_category", "module", "intervention"]
+    order_columns = ["code", "cost_category", "description"]
+    base_order = ("code", "asc")
+    related_views = [BudgetAllocationView, ExpenditureView]
+    label_columns = {"cost_category": "Cost category (funder's code)"}
+    description_columns = {"cost_category": "A code from the funder's cost category list, e.g. 2 for Travel related costs."}
+
+
+class ExchangeRateView(ValidatedViewMixin, ModelView):
+    datamodel = SQLAInterface(ExchangeRate)
+    class_permission_name = "ExchangeRates"
+    route_base = "/exchange-rates"
+    list_title = "Exchange rates"
+    list_columns = ["rate_date", "from_currency", "to_currency", "rate", "source"]
+    show_columns = add_columns = edit_columns = ["rate_date", "from_currency", "to_currency", "rate", "source"]
+    search_columns = ["rate_date", "from_currency", "to_currency", "source"]
+    base_order = ("rate_date", "desc")
+    validators_columns = {"from_currency": [currency_code], "to_currency": [currency_code]}
+    label_columns = {"rate": "Rate (1 from = rate × to)"}
+
+    def _refresh(self, currencies: list[str]) -> None:
+        try:
+            rates.refresh_after_rate_change(db.session, currencies)
+        except DomainValidationError:
+            db.session.rollback()
+            raise
+
+    def _before_save(self, item: Any) -> None:
+        super()._before_save(item)
+        db.session.add(item)
+        db.session.flush()
+        self._refresh([item.from_currency, item.to_currency])
+
+    def pre_delete(self, item: Any) -> None:
+        currencies = [item.from_currency, item.to_currency]
+        db.session.delete(item)
+        db.session.flush()
+        self._refresh(currencies)
+
+
+class RatePolicyView(GrantScopedViewMixin, ModelView):
+    datamodel = SQLAInterface(RatePolicy)
+    class_permission_name = "RatePolicies"
+    route_base = "/rate-policies"
+    list_title = "Grant rate policies"
+    list_columns = ["grant", "method", "fixed_currency", "fixed_rate"]
+    show_columns = add_columns = edit_columns = ["grant", "method", "fixed_currency", "fixed_rate", "notes"]
+    search_columns = ["grant", "method"]
+    label_columns = {"fixed_rate": "Fixed rate (1 grant currency = rate × fixed currency)"}
+    description_columns = {
+        "method": "fixed: one agreed rate (XCD is pegged at 2.70 per USD); transaction_date: the rate of the "
+        "day spent; period_average: the mean rate of the reporting period.",
+    }
+
+    def _before_save(self, item: Any) -> None:
+        super()._before_save(item)
+        db.session.add(item)
+        try:
+            db.session.flush()
+            rates.reconvert_grant(db.session, item.grant.id)
+        except DomainValidationError:
+            db.session.rollback()
+            raise
+
+
+class VarianceRuleView(ValidatedViewMixin, ModelView):
+    datamodel = SQLAInterface(VarianceRule)
+    class_permission_name = "VarianceRules"
+    route_base = "/variance-rules"
+    list_title = "Funders' variance rules"
+    list_columns = ["funder", "cost_category", "basis", "threshold_percent", "description"]
+    show_columns = add_columns = edit_columns = ["funder", "cost_category", "basis", "threshold_percent", "description"]
+    search_columns = ["funder", "cost_category", "basis"]
+    label_columns = {"threshold_percent": "Threshold (%)", "cost_category": "Cost category (empty: every category)"}
+    description_columns = {
+        "basis": "category_budget: overspend beyond N% of the category's own budget; "
+        "total_budget: overspend beyond N% of the grant's total budget.",
+    }
+
+
+class BudgetRevisionItemView(GrantScopedViewMixin, ModelView):
+    datamodel = SQLAInterface(BudgetRevisionItem)
+    class_permission_name = "BudgetRevisions"
+    route_base = "/budget-revision-items"
+    parent_relation = None
+    list_title = "Moves of money"
+    list_columns = ["revision", "period", "from_line", "to_line", "amount"]
+    show_columns = add_columns = edit_columns = ["revision", "period", "from_line", "to_line", "amount"]
+    search_columns = ["revision", "from_line", "to_line", "period"]
+    add_form_query_rel_fields = edit_form_query_rel_fields = {
+        "revision": _VISIBLE, "from_line": _VISIBLE, "to_line": _VISIBLE, "period": _VISIBLE,
+    }
+
+    def _before_save(self, item: Any) -> None:
+        if item.revision is not None:
+            item.grant_id = item.revision.grant_id
+        super()._before_save(item)
+
+    def pre_delete(self, item: Any) -> None:
+        if item.revision.status != RevisionStatus.draft:
+            raise DomainValidationError({"revision": [f"is {item.revision.status.value}; only a draft can change"]})
+
+
+class BudgetRevisionView(GrantScopedViewMixin, ModelView):
+    template_folder = TEMPLATES
+    datamodel = SQLAInterface(BudgetRevision)
+    class_permission_name = "BudgetRevisions"
+    route_base = "/budget-revisions"
+    list_title = "Budget revisions"
+    show_template = "budgets/revision_show.html"
+    list_columns = ["grant", "title", "status", "submitted_at", "decided_at", "version_number"]
+    show_columns = ["grant", "title", "justification", "status", "created_at", "submitted_at", "decided_at",
+                    "decided_by", "decision_note", "version_number"]
+    add_columns = ["grant", "title", "justification"]
+    edit_columns = ["title", "justification"]
+    search_columns = ["grant", "title", "status"]
+    order_columns = ["title", "status", "submitted_at", "decided_at"]
+    base_order = ("created_at", "desc")
+    related_views = [BudgetRevisionItemView]
+    label_columns = {"version_number": "Budget version"}
+    method_permission_name = {"submit": "edit", "decide": "edit"}
+
+    def pre_update(self, item: Any) -> None:
+        if item.status != RevisionStatus.draft:
+            raise DomainValidationError({"status": [f"is {item.status.value}; only a draft can change"]})
+        super().pre_update(item)
+
+    def pre_delete(self, item: Any) -> None:
+        if item.status == RevisionStatus.approved:
+            raise DomainValidationError({"status": ["an approved revision is part of the budget's history and stays"]})
+
+    @expose("/show/<pk>", methods=["GET"])
+    @has_access
+    def show(self, pk: Any) -> Any:
+        revision = self.datamodel.get(pk, self._base_filters)
+        if revision is None:
+            abort(404)
+        effects = services.revision_effects(db.session, revision)
+        lines = {l.id: l for l in db.session.scalars(select(BudgetLine).where(BudgetLine.grant_id == revision.grant_id))}
+        periods = {p.id: p for p in db.session.scalars(select(ReportingPeriod).where(ReportingPeriod.grant_id == revision.grant_id))}
+        rows = [(lines[l].code, lines[l].description, periods[p].label, before, after)
+                for (l, p), (before, after) in sorted(effects.items(), key=lambda kv: (lines[kv[0][0]].code, kv[0][1]))]
+        return self.render_template(
+            self.show_template, pk=pk, title=str(revision), widgets=self._show(pk), related_views=self._related_views,
+            revision=revision, effects=rows, notes=services.revision_rule_notes(db.session, revision),
+            can_edit=self.appbuilder.sm.has_access("can_edit", "BudgetRevisions"),
+        )
+
+    def _change(self, pk: Any, action: Any, done: str) -> Any:
+        revision = self.datamodel.get(pk, self._base_filters)
+        if revision is None:
+            abort(404)
+        try:
+            action(revision)
+            db.session.commit()
+        except DomainValidationError as exc:
+            db.session.rollback()
+            flash_domain_error(exc)
+        else:
+            flash(done, "success")
+        return redirect(url_for(f"{type(self).__name__}.show", pk=pk))
+
+    @expose("/<int:pk>/submit", methods=["POST"])
+    @has_access
+    def submit(self, pk: int) -> Any:
+        return self._change(pk, lambda r: services.submit_revision(db.session, r), "Revision submitted")
+
+    @expose("/<int:pk>/decide", methods=["POST"])
+    @has_access
+    def decide(self, pk: int) -> Any:
+        note = (request.form.get("note") or "").strip() or None
+        if request.form.get("decision") == "approve":
+            return self._change(
+                pk, lambda r: services.approve_revision(db.session, r, by=_username(), note=note),
+                "Revision approved: the planned amounts changed and a new budget version was recorded",
+            )
+        if request.form.get("decision") == "reject":
+            return self._change(pk, lambda r: services.reject_revision(db.session, r, by=_username(), note=note), "Revision rejected")
+        flash("decision: choose approve or reject", "danger")
+        return redirect(url_for(f"{type(self).__name__}.show", pk=pk))
+
+
+class BudgetVersionView(GrantScopedViewMixin, ModelView):
+    datamodel = SQLAInterface(BudgetVersion)
+    class_permission_name = "BudgetVersions"
+    route_base = "/budget-versions"
+    list_title = "Budget versions"
+    base_permissions = ["can_list", "can_show"]
+    list_columns = ["grant", "number", "reason", "total", "created_at", "created_by"]
+    show_columns = ["grant", "number", "reason", "total", "created_at", "created_by", "revision"]
+    search_columns = ["grant", "number", "created_at"]
+    base_order = ("created_at", "desc")
+    label_columns = {"total": "Total planned"}
+
+
+class BudgetImportView(GrantScopedViewMixin, ModelView):
+    """Imports of actuals: upload → preview and mapping → import or a row-by-row error report."""
+
+    template_folder = TEMPLATES
+    datamodel = SQLAInterface(BudgetImport)
+    class_permission_name = "BudgetImports"
+    route_base = "/budget-imports"
+    list_title = "Imports of actuals"
+    base_permissions = ["can_list", "can_show", "can_add", "can_delete", "can_download"]
+    list_columns = ["grant", "filename", "status", "row_count", "imported_count", "unchanged_count", "error_count", "created_at", "created_by"]
+    show_template = "budgets/import_show.html"
+    search_columns = ["grant", "filename", "status", "created_at"]
+    base_order = ("created_at", "desc")
+    label_columns = {"imported_count": "Imported", "unchanged_count": "Already there", "error_count": "Problems", "row_count": "Rows"}
+    method_permission_name = {"upload": "add", "add": "add", "confirm": "add", "errors_csv": "download"}
+
+    @expose("/add", methods=["GET", "POST"])
+    @has_access
+    def add(self) -> Any:
+        return redirect(url_for(f"{type(self).__name__}.upload"))
+
+    @expose("/upload", methods=["GET", "POST"])
+    @has_access
+    def upload(self) -> Any:
+        grants = visible_grants(db.session, g.user)
+        if request.method == "POST":
+            grant_id = request.form.get("grant_id", type=int)
+            upload = request.files.get("file")
+            if grant_id is None or not can_see_grant(db.session, g.user, grant_id):
+                flash("grant: choose a grant you have access to", "danger")
+            elif upload is None or not upload.filename:
+                flash("file: choose a CSV or XLSX file", "danger")
+            else:
+                try:
+                    staged = imports.stage_import(db.session, db.session.get(Grant, grant_id), upload.filename, upload.read(), by=_username())
+                    db.session.commit()
+                except DomainValidationError as exc:
+                    db.session.rollback()
+                    flash_domain_error(exc)
+                else:
+                    return redirect(url_for(f"{type(self).__name__}.show", pk=staged.id))
+        return self.render_template("budgets/import_upload.html", title="Import actuals", grants=grants,
+                                    selected=request.args.get("grant_id", type=int))
+
+    @expose("/show/<pk>", methods=["GET"])
+    @has_access
+    def show(self, pk: Any) -> Any:
+        staged = self.datamodel.get(pk, self._base_filters)
+        if staged is None:
+            abort(404)
+        shown = None
+        if staged.status != ImportStatus.imported and staged.content is not None:
+            try:
+                shown = imports.preview(staged)
+            except DomainValidationError as exc:
+                flash_domain_error(exc)
+        mapping = dict(staged.mapping or {})
+        return self.render_template(
+            self.show_template, title=f"Import: {staged.filename}", item=staged, preview=shown,
+            fields=imports.FIELDS, required=imports.REQUIRED, mapping=mapping, date_orders=imports.DATE_ORDERS,
+            default_currency=mapping.get("_currency") or staged.grant.currency,
+            date_order=mapping.get("_date_order") or "dayfirst",
+            can_add=self.appbuilder.sm.has_access("can_add", "BudgetImports"),
+        )
+
+    @expose("/<int:pk>/confirm", methods=["POST"])
+    @has_access
+    def confirm(self, pk: int) -> Any:
+        staged = self.datamodel.get(pk, self._base_filters)
+        if staged is None:
+            abort(404)
+        mapping = {field: request.form.get(f"map_{field}", "") for field in imports.FIELDS}
+        try:
+            result = imports.run_import(
+                db.session, staged, mapping, default_currency=request.form.get("default_currency"),
+                date_order=request.form.get("date_order", "dayfirst"),
+            )
+            db.session.commit()
+        except DomainValidationError as exc:
+            db.session.rollback()
+            flash_domain_error(exc)
+        else:
+            if result.status == ImportStatus.imported:
+                flash(f"Imported {result.imported} expenditures; {result.unchanged} were already there", "success")
+            else:
+                flash(f"Nothing imported: {len(result.errors)} problems. Download the error report, fix the file and try again.", "danger")
+        return redirect(url_for(f"{type(self).__name__}.show", pk=pk))
+
+    @expose("/<int:pk>/errors.csv", methods=["GET"])
+    @has_access
+    def errors_csv(self, pk: int) -> Any:
+        staged = self.datamodel.get(pk, self._base_filters)
+        if staged is None:
+            abort(404)
+        return Response(
+            imports.error_report_csv(staged), mimetype="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="import-{staged.id}-errors.csv"'},
+        )
+
+
+class BudgetReportView(BaseView):
+    """The budget-vs-actual page of each grant, with its charts."""
+
+    template_folder = TEMPLATES
+    route_base = "/budget-report"
+    class_permission_name = "BudgetReports"
+    method_permission_name = {"index": "list", "grant": "show"}
+    default_view = "index"
+
+    @expose("/")
+    @has_access
+    def index(self) -> Any:
+        grants = visible_grants(db.session, g.user)
+        return self.render_template("budgets/report_index.html", title="Budget vs actual", grants=grants)
+
+    @expose("/grant/<int:grant_id>")
+    @has_access
+    def grant(self, grant_id: int) -> Any:
+        if not can_see_grant(db.session, g.user, grant_id):
+            abort(404)
+        grant = db.session.get(Grant, grant_id)
+        by = request.args.get("by", "category")
+        period_id = request.args.get("period_id", type=int)
+        version = request.args.get("version", type=int)
+        try:
+            report = budget_vs_actual(db.session, grant_id, period_id, by=by, version=version)  # type: ignore[arg-type]
+        except DomainValidationError as exc:
+            flash_domain_error(exc)
+            return redirect(url_for("BudgetReportView.grant", grant_id=grant_id))
+        categories = report if by == "category" and version is None else budget_vs_actual(db.session, grant_id, period_id, by="category")
+        flags = variance_flags(db.session, grant_id, period_id)
+        series = burn_series(db.session, grant_id)
+        cumulative, monthly = [], monthly_actuals(db.session, grant_id)
+        running = 0
+        for month, amount in monthly:
+            running += amount
+            year, mon = (int(x) for x in month.split("-"))
+            cumulative.append((_month_end(year, mon, grant.end_date), running))
+        sm = self.appbuilder.sm
+        return self.render_template(
+            "budgets/report.html", title=f"Budget vs actual — {grant.reference}", grant=grant, report=report,
+            periods=grant.periods, versions=services.versions(db.session, grant_id), flags=flags, by=by,
+            period_id=period_id, version=version,
+            bars=charts.category_bars(categories, cumulative=True),
+            burn=charts.burn_line(grant.start_date, grant.end_date, [(d, p) for d, p, _a in series], cumulative, grant.currency, date.today()),
+            can_see_lines=sm.has_access("can_list", "BudgetLines"),
+            can_see_expenditures=sm.has_access("can_list", "Expenditures"),
+            can_import=sm.has_access("can_add", "BudgetImports"),
+        )
+
+
+def _month_end(year: int, month: int, cap: date) -> date:
+    from dateutil.relativedelta import relativedelta
+
+    return min(date(year, month, 1) + relativedelta(months=1, days=-1), cap)
+
+
+def budget_panel(session: Any, grant: Grant, user: Any) -> Panel | None:
+    """The grant page's budget panel: totals, burn, flags, a link to the full page."""
+    if not current_app.appbuilder.sm.has_access("can_show", "BudgetReports"):
+        return None
+    summary = services.budget_summary(session, grant.id)
+    total = summary["report"].total
+    if not summary["lines"]:
+        rows = [("Budget", "no budget lines yet")]
+        html = None
+    else:
+        rows = [
+            ("Budget", f"{total.budget:,} {grant.currency}"),
+            ("Spent to date", f"{total.cumulative_actual:,} {grant.currency}"),
+            ("Burn rate", f"{total.burn_rate}%" if total.burn_rate is not None else "—"),
+            ("Remaining", f"{total.remaining:,} {grant.currency}"),
+            ("Needs donor approval", f"{len(summary['flags'])} over the funder's variance rule" if summary["flags"] else "nothing"),
+        ]
+        html = Markup(charts.mini_bar(total.cumulative_actual, total.budget))
+    return Panel(title="Budget", order=20, rows=rows, html=html,
+                 link=("Budget vs actual", url_for("BudgetReportView.grant", grant_id=grant.id)))
+
+
+def register(appbuilder: AppBuilder) -> None:
+    appbuilder.add_view(BudgetReportView, "Budget vs actual", icon="fa-bar-chart", category="Budgets")
+    appbuilder.add_view(BudgetLineView, "Budget lines", icon="fa-list", category="Budgets")
+    appbuilder.add_view(ExpenditureView, "Expenditures", icon="fa-money", category="Budgets")
+    appbuilder.add_view(BudgetImportView, "Import actuals", icon="fa-upload", category="Budgets")
+    appbuilder.add_view(BudgetRevisionView, "Budget revisions", icon="fa-exchange", category="Budgets")
+    appbuilder.add_view(BudgetVersionView, "Budget versions", icon="fa-history", category="Budgets")
+    appbuilder.add_view(ExchangeRateView, "Exchange rates", icon="fa-line-chart", category="Budgets")
+    appbuilder.add_view(RatePolicyView, "Rate policies", icon="fa-balance-scale", category="Budgets")
+    appbuilder.add_view(VarianceRuleView, "Variance rules", icon="fa-exclamation-triangle", category="Budgets")
+    appbuilder.add_view_no_menu(BudgetAllocationView)
+    appbuilder.add_view_no_menu(BudgetRevisionItemView)
+    register_panel(budget_panel)

@@ -1,0 +1,390 @@
+"""The budgets domain without the web: budget vs actual, rates, revisions, variance rules and bad input."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import func, select
+
+from grants.errors import DomainValidationError
+
+
+def _count(session, model) -> int:
+    return session.scalar(select(func.count(model.id)))
+
+
+def test_budget_vs_actual_by_line_whole_grant(app, budget, spend):
+    from app.extensions import db
+    from budgets.report import budget_vs_actual
+
+    spend(budget.line_hr, "400.00")
+    spend(budget.line_hr, "250.50", day=date(2026, 8, 1))
+    spend(budget.line_travel, "700.00")
+    with app.app_context():
+        report = budget_vs_actual(db.session, budget_grant(app, budget), by="line")
+    rows = {r.key: r for r in report.rows}
+    assert rows["HR-1"].planned == Decimal("2000.00")
+    assert rows["HR-1"].actual == Decimal("650.50")
+    assert rows["HR-1"].variance == Decimal("1349.50")
+    assert rows["HR-1"].variance_pct == Decimal("67.5")
+    assert rows["HR-1"].burn_rate == Decimal("32.5")
+    assert rows["HR-1"].remaining == Decimal("1349.50")
+    assert rows["TR-1"].cost_category_name == "Travel"
+    assert report.total.actual == Decimal("1350.50")
+    assert report.total.budget == Decimal("3000.00")
+    assert report.currency == "USD"
+
+
+def budget_grant(app, budget) -> int:
+    from app.extensions import db
+    from budgets.models import BudgetLine
+
+    with app.app_context():
+        return db.session.get(BudgetLine, budget.line_hr).grant_id
+
+
+def test_period_report_separates_period_and_cumulative(app, budget, spend):
+    from app.extensions import db
+    from budgets.report import budget_vs_actual
+
+    spend(budget.line_travel, "700.00", day=date(2026, 3, 1))
+    spend(budget.line_travel, "100.00", day=date(2026, 9, 1))
+    with app.app_context():
+        report = budget_vs_actual(db.session, budget_grant(app, budget), budget.period_a2, by="category")
+    travel = next(r for r in report.rows if r.key == "TRAVEL")
+    assert (travel.planned, travel.actual) == (Decimal("500.00"), Decimal("100.00"))
+    assert (travel.cumulative_planned, travel.cumulative_actual) == (Decimal("1000.00"), Decimal("800.00"))
+    assert travel.budget == Decimal("1000.00")
+    assert travel.burn_rate == Decimal("80.0")
+    assert report.period_label == "S2"
+    # Categories follow the funder's list order, not the alphabet.
+    assert [r.key for r in report.rows] == ["STAFF", "TRAVEL"]
+
+
+def test_report_sums_to_the_cent_where_floats_would_drift(app, budget, spend):
+    from app.extensions import db
+    from budgets.report import budget_vs_actual
+
+    for _ in range(10):
+        spend(budget.line_hr, "0.10")
+    spend(budget.line_hr, "0.20")
+    with app.app_context():
+        report = budget_vs_actual(db.session, budget_grant(app, budget))
+    hr = next(r for r in report.rows if r.key == "HR-1")
+    assert hr.actual == Decimal("1.20")
+    assert str(hr.actual) == "1.20"
+
+
+def test_report_uses_a_fixed_number_of_queries(app, budget, spend):
+    from sqlalchemy import event
+
+    from app.extensions import db
+    from budgets import services
+    from budgets.models import BudgetLine
+    from budgets.report import budget_vs_actual
+    from grants.models import Grant
+
+    with app.app_context():
+        grant = db.session.get(Grant, budget_grant(app, budget))
+        for index in range(30):
+            services.create_line(db.session, grant, code=f"X-{index}", description="extra", cost_category="ACT",
+                                 planned={"S1": "10"})
+        db.session.commit()
+        grant_id = grant.id
+        statements = []
+        listener = lambda *args: statements.append(args[2])  # noqa: E731
+        event.listen(db.engine, "before_cursor_execute", listener)
+        try:
+            report = budget_vs_actual(db.session, grant_id, budget.period_a2, by="line")
+        finally:
+            event.remove(db.engine, "before_cursor_execute", listener)
+        assert len(report.rows) == 32
+        assert len(statements) <= 3
+        assert db.session.scalar(select(func.count(BudgetLine.id)).where(BudgetLine.grant_id == grant_id)) == 32
+
+
+def test_xcd_spending_converts_at_the_fixed_peg_and_says_so(app, budget, spend):
+    from app.extensions import db
+    from budgets import rates
+    from budgets.models import Expenditure
+    from grants.models import Grant
+
+    with app.app_context():
+        rates.set_rate_policy(db.session, db.session.get(Grant, budget_grant(app, budget)), "fixed", fixed_currency="XCD")
+        db.session.commit()
+    expenditure_id = spend(budget.line_hr, "270.00", "XCD")
+    with app.app_context():
+        item = db.session.get(Expenditure, expenditure_id)
+        assert item.converted_amount == Decimal("100.00")
+        assert "1 USD = 2.70 XCD" in item.rate_source
+        assert "grant policy" in item.rate_source
+
+
+def test_transaction_date_rate_uses_the_last_rate_of_the_week_and_inverse_quotes(app, budget, spend):
+    from app.extensions import db
+    from budgets import rates
+    from budgets.models import Expenditure
+
+    with app.app_context():
+        rates.record_rate(db.session, date(2026, 2, 6), "USD", "EUR", "0.80", source="ECB")
+        db.session.commit()
+    expenditure_id = spend(budget.line_hr, "80.00", "EUR", day=date(2026, 2, 8))  # a Sunday
+    with app.app_context():
+        item = db.session.get(Expenditure, expenditure_id)
+        assert item.converted_amount == Decimal("100.00")
+        assert "rate of 2026-02-06 (last before 2026-02-08)" in item.rate_source
+
+
+def test_period_average_policy_averages_the_period_rates(app, budget, spend):
+    from app.extensions import db
+    from budgets import rates
+    from budgets.models import Expenditure
+    from grants.models import Grant
+
+    with app.app_context():
+        rates.record_rate(db.session, date(2026, 1, 15), "EUR", "USD", "1.10")
+        rates.record_rate(db.session, date(2026, 4, 15), "EUR", "USD", "1.30")
+        rates.set_rate_policy(db.session, db.session.get(Grant, budget_grant(app, budget)), "period_average")
+        db.session.commit()
+    expenditure_id = spend(budget.line_hr, "100.00", "EUR", day=date(2026, 2, 1))
+    with app.app_context():
+        item = db.session.get(Expenditure, expenditure_id)
+        assert item.converted_amount == Decimal("120.00")
+        assert "average EUR→USD rate of period S1" in item.rate_source
+
+
+def test_changing_the_policy_reconverts_stored_amounts(app, budget, spend):
+    from app.extensions import db
+    from budgets import rates
+    from budgets.models import Expenditure
+    from grants.models import Grant
+
+    with app.app_context():
+        rates.record_rate(db.session, date(2026, 2, 1), "USD", "XCD", "2.50")
+        db.session.commit()
+    expenditure_id = spend(budget.line_hr, "250.00", "XCD")
+    with app.app_context():
+        assert db.session.get(Expenditure, expenditure_id).converted_amount == Decimal("100.00")
+        rates.set_rate_policy(db.session, db.session.get(Grant, budget_grant(app, budget)), "fixed", fixed_currency="XCD")
+        db.session.commit()
+        item = db.session.get(Expenditure, expenditure_id)
+        assert item.converted_amount == Decimal("92.59")
+        assert "fixed rate" in item.rate_source
+
+
+def test_correcting_a_rate_reconverts_the_spending_it_priced(app, budget, spend):
+    from app.extensions import db
+    from budgets import rates
+    from budgets.models import Expenditure
+
+    with app.app_context():
+        rates.record_rate(db.session, date(2026, 2, 1), "USD", "EUR", "0.80")
+        db.session.commit()
+    expenditure_id = spend(budget.line_hr, "80.00", "EUR")
+    with app.app_context():
+        rates.record_rate(db.session, date(2026, 2, 1), "USD", "EUR", "0.50")
+        db.session.commit()
+        assert db.session.get(Expenditure, expenditure_id).converted_amount == Decimal("160.00")
+
+
+@pytest.mark.parametrize(
+    "change, field, words",
+    [
+        ({"amount": "twelve"}, "amount", "not a number"),
+        ({"currency": "XYZ"}, "currency", "not an ISO 4217"),
+        ({"currency": "EUR"}, "currency", "no EUR→USD exchange rate for 2026-02-01"),
+        ({"spent_on": date(2027, 1, 5)}, "spent_on", "outside grant GA-1"),
+        ({"amount": "0"}, "amount", "must not be zero"),
+    ],
+)
+def test_bad_expenditure_is_refused_and_nothing_saved(app, budget, change, field, words):
+    from app.extensions import db
+    from budgets import services
+    from budgets.models import BudgetLine, Expenditure
+
+    values = {"spent_on": date(2026, 2, 1), "amount": "10.00", "currency": "USD"} | change
+    with app.app_context():
+        line = db.session.get(BudgetLine, budget.line_hr)
+        with pytest.raises(DomainValidationError) as caught:
+            services.record_expenditure(db.session, line.grant, line=line, **values)
+        db.session.rollback()
+        assert words in " ".join(caught.value.errors[field])
+        assert _count(db.session, Expenditure) == 0
+
+
+def test_expenditure_on_a_line_of_another_grant_is_refused(app, world, budget):
+    from app.extensions import db
+    from budgets import services
+    from budgets.models import BudgetLine, Expenditure
+    from grants.models import Grant
+
+    with app.app_context():
+        grant_a = db.session.get(Grant, world.grant_a)
+        with pytest.raises(DomainValidationError) as caught:
+            services.record_expenditure(db.session, grant_a, line=db.session.get(BudgetLine, budget.line_b),
+                                        spent_on=date(2026, 2, 1), amount="10", currency="USD")
+        db.session.rollback()
+        assert "belongs to another grant" in caught.value.errors["line"][0]
+        with pytest.raises(DomainValidationError) as caught:
+            services.record_expenditure(db.session, grant_a, line="B-1", spent_on=date(2026, 2, 1), amount="10", currency="USD")
+        db.session.rollback()
+        assert "not a budget line of GA-1" in caught.value.errors["line"][0]
+        assert _count(db.session, Expenditure) == 0
+
+
+def test_same_external_reference_from_the_same_source_is_refused(app, budget, spend):
+    spend(budget.line_hr, "10.00", source="odoo", external_ref="move-7")
+    with pytest.raises(DomainValidationError) as caught:
+        spend(budget.line_hr, "10.00", source="odoo", external_ref="move-7")
+    assert "already recorded from odoo" in caught.value.errors["external_ref"][0]
+    spend(budget.line_hr, "10.00", source="import", external_ref="move-7")  # another source may reuse it
+
+
+def test_cost_category_must_be_one_of_the_funders(app, world, budget):
+    from app.extensions import db
+    from budgets import services
+    from grants.models import Grant
+
+    with app.app_context():
+        with pytest.raises(DomainValidationError) as caught:
+            services.create_line(db.session, db.session.get(Grant, world.grant_a), code="Z", description="z", cost_category="99")
+        db.session.rollback()
+        assert "not one of the funder's cost categories" in caught.value.errors["cost_category"][0]
+
+
+def _revision(app, world, amount: str, period: str = "S1"):
+    from app.extensions import db
+    from budgets import services
+    from grants.models import Grant
+
+    with app.app_context():
+        revision = services.create_revision(
+            db.session, db.session.get(Grant, world.grant_a), title="More travel", justification="Training moved",
+            moves=[{"from": "HR-1", "to": "TR-1", "period": period, "amount": amount}],
+        )
+        services.submit_revision(db.session, revision)
+        db.session.commit()
+        return revision.id
+
+
+def test_approved_revision_moves_money_and_keeps_the_earlier_version(app, world, budget):
+    from app.extensions import db
+    from budgets import services
+    from budgets.models import BudgetRevision, RevisionStatus
+    from budgets.report import budget_vs_actual
+
+    revision_id = _revision(app, world, "200.00")
+    with app.app_context():
+        version = services.approve_revision(db.session, db.session.get(BudgetRevision, revision_id), by="finance")
+        db.session.commit()
+        assert version.number == 2
+        now = {r.key: r.budget for r in budget_vs_actual(db.session, world.grant_a).rows}
+        before = {r.key: r.budget for r in budget_vs_actual(db.session, world.grant_a, version=1).rows}
+        assert now == {"HR-1": Decimal("1800.00"), "TR-1": Decimal("1200.00")}
+        assert before == {"HR-1": Decimal("2000.00"), "TR-1": Decimal("1000.00")}
+        revision = db.session.get(BudgetRevision, revision_id)
+        assert revision.status == RevisionStatus.approved and revision.version_number == 2
+
+
+def test_revision_that_would_make_a_line_negative_is_refused_and_changes_nothing(app, world, budget):
+    from app.extensions import db
+    from budgets import services
+    from budgets.models import BudgetRevision, BudgetVersion, RevisionStatus
+    from budgets.report import budget_vs_actual
+
+    revision_id = _revision(app, world, "1000.01")
+    with app.app_context():
+        with pytest.raises(DomainValidationError) as caught:
+            services.approve_revision(db.session, db.session.get(BudgetRevision, revision_id))
+        db.session.rollback()
+        assert "HR-1 would have -0.01 planned in S1" in caught.value.errors["amount"][0]
+        assert db.session.get(BudgetRevision, revision_id).status == RevisionStatus.submitted
+        assert _count(db.session, BudgetVersion) == 0
+        assert {r.key: r.budget for r in budget_vs_actual(db.session, world.grant_a).rows}["HR-1"] == Decimal("2000.00")
+
+
+def test_only_a_submitted_revision_can_be_decided(app, world, budget):
+    from app.extensions import db
+    from budgets import services
+    from grants.models import Grant
+
+    with app.app_context():
+        revision = services.create_revision(db.session, db.session.get(Grant, world.grant_a), title="t", justification="j",
+                                            moves=[{"from": "HR-1", "to": "TR-1", "period": "S1", "amount": "5"}])
+        with pytest.raises(DomainValidationError):
+            services.approve_revision(db.session, revision)
+        db.session.rollback()
+
+
+def test_revision_moving_a_line_of_another_grant_is_refused(app, world, budget):
+    from app.extensions import db
+    from budgets import services
+    from grants.models import Grant
+
+    with app.app_context():
+        with pytest.raises(DomainValidationError) as caught:
+            services.create_revision(db.session, db.session.get(Grant, world.grant_a), title="t", justification="j",
+                                     moves=[{"from": "B-1", "to": "TR-1", "period": "S1", "amount": "5"}])
+        db.session.rollback()
+        assert "'B-1' is not a budget line of GA-1" in caught.value.errors["from_line"][0]
+
+
+def test_variance_flags_name_the_category_and_line_over_the_funders_threshold(app, world, budget, spend):
+    from app.extensions import db
+    from budgets.report import variance_flags
+
+    spend(budget.line_travel, "580.00")  # 16% over the 500 planned in S1
+    spend(budget.line_hr, "1100.00")  # 10% over: within the 15% rule
+    with app.app_context():
+        flags = variance_flags(db.session, world.grant_a, world.period_a1)
+        assert [(f.level, f.key) for f in flags] == [("category", "TRAVEL"), ("line", "TR-1")]
+        assert flags[0].overspend == Decimal("80.00") and flags[0].limit == Decimal("75.00")
+        assert "needs the funder's approval" in flags[0].message
+        # Cumulative to the end of S2 the travel line is within its plan.
+        assert variance_flags(db.session, world.grant_a, budget.period_a2) == []
+
+
+def test_share_of_total_budget_rule(app, world, budget, spend):
+    from app.extensions import db
+    from budgets import services
+    from budgets.models import VarianceRule
+    from budgets.report import variance_flags
+    from grants.models import Funder
+
+    with app.app_context():
+        db.session.execute(VarianceRule.__table__.delete())
+        services.add_variance_rule(db.session, db.session.get(Funder, world.funder_id), threshold_percent="10", basis="total_budget")
+        db.session.commit()
+    spend(budget.line_travel, "780.00")  # 280 over: within 10% of the 3000 life-of-grant budget
+    with app.app_context():
+        assert variance_flags(db.session, world.grant_a, world.period_a1) == []
+    spend(budget.line_travel, "30.00")  # 310 over
+    with app.app_context():
+        flags = variance_flags(db.session, world.grant_a, world.period_a1)
+        assert {f.key for f in flags} == {"TRAVEL", "TR-1"}
+        assert flags[0].limit == Decimal("300.00")
+
+
+def test_unknown_period_or_grouping_is_a_clear_error(app, world, budget):
+    from app.extensions import db
+    from budgets.report import budget_vs_actual
+
+    with app.app_context():
+        with pytest.raises(DomainValidationError, match="GA-1 has no reporting period"):
+            budget_vs_actual(db.session, world.grant_a, world.period_b1)
+        with pytest.raises(DomainValidationError, match="not one of line, category"):
+            budget_vs_actual(db.session, world.grant_a, by="month")
+        with pytest.raises(DomainValidationError, match="no budget version 4"):
+            budget_vs_actual(db.session, world.grant_a, version=4)
+
+
+def test_changes_are_audited(app, budget, spend):
+    from app.audit import AuditEntry
+    from app.extensions import db
+
+    spend(budget.line_hr, "10.00")
+    with app.app_context():
+        tables = set(db.session.scalars(select(AuditEntry.table_name)))
+        assert {"budget_lines", "budget_allocations", "expenditures"} <= tables
