@@ -1,0 +1,230 @@
+"""Requirements of a grant (with their rules as validated JSON) and waivers per period."""
+
+from __future__ import annotations
+
+import enum
+import json
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any, Optional
+
+from flask_appbuilder import Model
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    select,
+)
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+
+from grants.errors import ErrorCollector
+from grants.evidence.models import EvidenceKind
+from grants.evidence.targets import Target, describe_target_problem, register_target
+from grants.models import Grant, ReportingPeriod
+from grants.records import Audited, enum_column
+
+if TYPE_CHECKING:
+    from flask_appbuilder.security.sqla.models import User
+
+
+class RequirementCategory(str, enum.Enum):
+    community_inclusion = "community_inclusion"
+    governance = "governance"
+    reporting = "reporting"
+    financial = "financial"
+    programmatic = "programmatic"
+    audit = "audit"
+    safeguarding = "safeguarding"
+
+
+class Frequency(str, enum.Enum):
+    once = "once"
+    per_period = "per_period"
+    annual = "annual"
+
+
+def _split(text: str | None) -> list[str]:
+    return [part.strip() for part in (text or "").split(",") if part.strip()]
+
+
+class Requirement(Audited, Model):
+    """What the donor asks of a grant, the clause it comes from, and the rules that test it."""
+
+    __tablename__ = "requirements"
+    __table_args__ = (
+        UniqueConstraint("grant_id", "code", name="uq_requirements_code"),
+        CheckConstraint("due_days IS NULL OR due_days >= 0", name="ck_requirements_due_days"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    grant_id: Mapped[int] = mapped_column(ForeignKey("grants.id", ondelete="CASCADE"), index=True)
+    code: Mapped[str] = mapped_column(String(30))
+    title: Mapped[str] = mapped_column(String(300))
+    category: Mapped[RequirementCategory] = mapped_column(
+        enum_column(RequirementCategory, 30), default=RequirementCategory.reporting, index=True
+    )
+    clause: Mapped[Optional[str]] = mapped_column(Text)  # where in the agreement it comes from
+    frequency: Mapped[Frequency] = mapped_column(enum_column(Frequency), default=Frequency.per_period)
+    owner_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id", ondelete="SET NULL"), index=True)
+    # Due rule: so many days after the end of the period (or year); a fixed date for "once".
+    due_days: Mapped[Optional[int]] = mapped_column(Integer)
+    due_date: Mapped[Optional[date]] = mapped_column(Date)
+    # Comma-separated lists: short, readable in forms, and checked by validate().
+    expected_evidence: Mapped[Optional[str]] = mapped_column(String(300), default="")
+    linked_indicators: Mapped[Optional[str]] = mapped_column(String(300), default="")
+    linked_budget_lines: Mapped[Optional[str]] = mapped_column(String(300), default="")
+    # [{"rule": "evidence_verified", "params": {"kind": "minutes"}}, ...]; see grants.compliance.rules.
+    rules: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    preset: Mapped[Optional[str]] = mapped_column(String(40))
+    notes: Mapped[Optional[str]] = mapped_column(Text)
+    is_demo: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    grant: Mapped[Grant] = relationship()
+    owner: Mapped[Optional[User]] = relationship("User")
+    waivers: Mapped[list[RequirementWaiver]] = relationship(
+        back_populates="requirement", cascade="all, delete-orphan"
+    )
+
+    def __repr__(self) -> str:
+        return f"{self.code} {self.title}" if self.code else (self.title or "")
+
+    # Forms edit the rules as JSON text; a bad text is kept to be reported by validate().
+    _rules_text_error = None
+
+    @property
+    def rules_text(self) -> str:
+        return json.dumps(self.rules or [], indent=2)
+
+    @rules_text.setter
+    def rules_text(self, text: str | None) -> None:
+        self._rules_text_error = None
+        try:
+            value = json.loads(text) if (text or "").strip() else []
+        except json.JSONDecodeError as exc:
+            self._rules_text_error = f"is not valid JSON ({exc.msg} at line {exc.lineno})"
+            return
+        self.rules = value
+
+    @property
+    def expected_kinds(self) -> list[str]:
+        return _split(self.expected_evidence)
+
+    @property
+    def indicator_ids(self) -> list[str]:
+        return _split(self.linked_indicators)
+
+    @property
+    def budget_line_ids(self) -> list[str]:
+        return _split(self.linked_budget_lines)
+
+    def validate(self, session: Session) -> None:
+        from grants.compliance.rules import rule_errors
+
+        errors = ErrorCollector()
+        grant_id = self.grant_id if self.grant_id is not None else (self.grant.id if self.grant else None)
+        if grant_id is None:
+            errors.add("grant", "is required")
+        if not (self.code or "").strip():
+            errors.add("code", "is required (e.g. ER4 or R1)")
+        if not (self.title or "").strip():
+            errors.add("title", "is required")
+        if self.due_days is not None and not 0 <= self.due_days <= 3650:
+            errors.add("due_days", "must be between 0 and 3650 days after the period end")
+        known_kinds = {kind.value for kind in EvidenceKind}
+        bad = [kind for kind in self.expected_kinds if kind not in known_kinds]
+        if bad:
+            errors.add("expected_evidence", f"unknown evidence kinds {', '.join(bad)}; use: {', '.join(sorted(known_kinds))}")
+        for field, kind in (("linked_indicators", "indicator"), ("linked_budget_lines", "budget_line")):
+            for raw in _split(getattr(self, field)):
+                if not raw.isdigit():
+                    errors.add(field, f"'{raw}' is not a record number")
+                elif grant_id is not None:
+                    problem = describe_target_problem(session, kind, int(raw), grant_id)
+                    if problem:
+                        errors.add(field, problem)
+        if self._rules_text_error:
+            errors.add("rules", self._rules_text_error)
+        elif grant_id is not None:
+            for message in rule_errors(session, grant_id, self.rules):
+                errors.add("rules", message)
+        if grant_id is not None and self.code:
+            clash = session.scalar(
+                select(Requirement.id).where(
+                    Requirement.grant_id == grant_id,
+                    Requirement.code == self.code.strip(),
+                    Requirement.id != (self.id or 0),
+                )
+            )
+            if clash:
+                errors.add("code", f"'{self.code}' is already a requirement of this grant")
+        errors.raise_if_any()
+
+
+class RequirementWaiver(Audited, Model):
+    """The donor waived a requirement for one period; the justification is kept (and audited)."""
+
+    __tablename__ = "requirement_waivers"
+    __table_args__ = (UniqueConstraint("requirement_id", "period_id", name="uq_requirement_waivers_period"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Copied from the requirement so row-level filters need no join; validate() keeps it in step.
+    grant_id: Mapped[int] = mapped_column(ForeignKey("grants.id", ondelete="CASCADE"), index=True)
+    requirement_id: Mapped[int] = mapped_column(ForeignKey("requirements.id", ondelete="CASCADE"), index=True)
+    period_id: Mapped[int] = mapped_column(ForeignKey("reporting_periods.id", ondelete="CASCADE"), index=True)
+    justification: Mapped[str] = mapped_column(Text)
+    approved_by: Mapped[Optional[str]] = mapped_column(String(200))  # who at the donor agreed
+    granted_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id", ondelete="SET NULL"))
+    granted_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
+
+    grant: Mapped[Grant] = relationship()
+    requirement: Mapped[Requirement] = relationship(back_populates="waivers")
+    period: Mapped[ReportingPeriod] = relationship()
+
+    def __repr__(self) -> str:
+        return f"waiver of {self.requirement} for {self.period.label if self.period else '?'}"
+
+    def sync_grant(self, session: Session) -> None:
+        requirement = self.requirement or (
+            session.get(Requirement, self.requirement_id) if self.requirement_id else None
+        )
+        if requirement is not None:
+            self.grant_id = requirement.grant_id
+
+    def validate(self, session: Session) -> None:
+        errors = ErrorCollector()
+        self.sync_grant(session)
+        requirement = self.requirement or (session.get(Requirement, self.requirement_id) if self.requirement_id else None)
+        period = self.period or (session.get(ReportingPeriod, self.period_id) if self.period_id else None)
+        if requirement is None:
+            errors.add("requirement", "is required")
+        if period is None:
+            errors.add("period", "is required")
+        if requirement is not None and period is not None and period.grant_id != requirement.grant_id:
+            errors.add("period", "belongs to another grant than the requirement")
+        if len((self.justification or "").strip()) < 10:
+            errors.add("justification", "a waiver needs a justification (at least a sentence saying why)")
+        if requirement is not None and period is not None:
+            clash = session.scalar(
+                select(RequirementWaiver.id).where(
+                    RequirementWaiver.requirement_id == requirement.id,
+                    RequirementWaiver.period_id == period.id,
+                    RequirementWaiver.id != (self.id or 0),
+                )
+            )
+            if clash:
+                errors.add("period", f"{requirement.code} is already waived for {period.label}")
+        errors.raise_if_any()
+
+
+def _requirement_target(session: Session, target_id: int) -> Target | None:
+    row = session.get(Requirement, target_id)
+    return Target("requirement", row.id, row.grant_id, str(row)) if row else None
+
+
+register_target("requirement", _requirement_target, "requirement")

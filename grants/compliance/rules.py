@@ -1,0 +1,462 @@
+"""The rules a requirement can combine: each checks its parameters and explains its status in a sentence.
+
+A requirement stores its rules as JSON, ``[{"rule": "<name>", "params": {...}}]``.
+Parameters are validated with marshmallow (unknown names refused, naming the
+parameter). Evaluation gets a ``RuleContext`` (the grant, the window being
+judged, its due date, and ``today`` injected for testability) and returns a
+``RuleResult``. Indicators and budgets are separate packages: their services
+are imported when a rule runs, and a rule reports "not evaluable" when the
+package is absent.
+"""
+
+from __future__ import annotations
+
+import enum
+import importlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from grants.evidence.models import (
+    KEY_POPULATIONS,
+    KIND_LABELS,
+    CoordinatingBody,
+    Evidence,
+    EvidenceKind,
+    EvidenceLink,
+    VerificationStatus,
+)
+from grants.evidence.targets import describe_target_problem, resolve, target_kinds
+from grants.models import Grant, PeriodStatus, ReportingPeriod
+
+
+class Status(str, enum.Enum):
+    met = "met"
+    pending = "pending"  # nothing is wrong yet: the window or its due date is still ahead
+    not_evaluable = "not_evaluable"
+    at_risk = "at_risk"
+    not_met = "not_met"
+    overdue = "overdue"
+    waived = "waived"
+
+
+STATUS_LABELS = {
+    Status.met: "met",
+    Status.pending: "not yet due",
+    Status.not_evaluable: "not evaluable",
+    Status.at_risk: "at risk",
+    Status.not_met: "not met",
+    Status.overdue: "overdue",
+    Status.waived: "waived",
+}
+# When rules are combined the worst status wins.
+SEVERITY = {
+    Status.met: 0,
+    Status.pending: 1,
+    Status.not_evaluable: 2,
+    Status.at_risk: 3,
+    Status.not_met: 4,
+    Status.overdue: 5,
+}
+
+
+def worst(statuses: Iterable[Status]) -> Status:
+    found = list(statuses)
+    return max(found, key=SEVERITY.__getitem__) if found else Status.not_evaluable
+
+
+@dataclass
+class RuleContext:
+    session: Session
+    grant: Grant
+    requirement: Any  # grants.compliance.models.Requirement
+    period: ReportingPeriod  # the period whose column is being judged (the last one of an annual window)
+    start: date  # the window judged: a period, a grant year, or the whole grant
+    end: date
+    due: date
+    today: date
+
+    @property
+    def window(self) -> str:
+        return self.period.label if (self.start, self.end) == (self.period.start_date, self.period.end_date) else (
+            f"{self.start:%d %b %Y} to {self.end:%d %b %Y}"
+        )
+
+    @property
+    def window_over(self) -> bool:
+        return self.today > self.end
+
+    @property
+    def past_due(self) -> bool:
+        return self.today > self.due
+
+
+@dataclass(frozen=True)
+class RuleResult:
+    status: Status
+    explanation: str
+    evidence_ids: tuple[int, ...] = ()
+    consultation_ids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class RuleType:
+    name: str
+    label: str
+    schema: type[Schema]
+    evaluate: Callable[[RuleContext, dict[str, Any]], RuleResult]
+    # Checks needing the database: (session, grant_id, params) -> problems in words.
+    check: Callable[[Session, int, dict[str, Any]], list[str]] = field(default=lambda s, g, p: [])
+
+
+RULES: dict[str, RuleType] = {}
+MAX_IDS = 100  # evidence ids a status row carries for the click-through
+
+
+def _lazy(module: str, name: str) -> Callable[..., Any] | None:
+    """A function from a package that may not be installed (indicators, budgets)."""
+    try:
+        return getattr(importlib.import_module(module), name, None)
+    except ModuleNotFoundError:
+        return None
+
+
+def _pct(value: Decimal) -> str:
+    return f"{value.normalize():f}"
+
+
+def _fmt(day: date) -> str:
+    return f"{day.day} {day:%b %Y}"
+
+
+# ---------------------------------------------------------------- evidence of kind K, verified
+
+
+class EvidenceParams(Schema):
+    class Meta:
+        unknown = RAISE
+
+    kind = fields.String(required=True, validate=validate.OneOf([k.value for k in EvidenceKind]))
+    min_count = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1000))
+    linked_only = fields.Boolean(load_default=False)
+
+
+def _evidence(ctx: RuleContext, params: dict[str, Any]) -> RuleResult:
+    kind = EvidenceKind(params["kind"])
+    label = KIND_LABELS[kind]
+    linked = select(EvidenceLink.evidence_id).where(
+        EvidenceLink.target_kind == "requirement", EvidenceLink.target_id == ctx.requirement.id
+    )
+    # Dated inside the window judged (and, with linked_only, linked to this requirement).
+    # A one-off requirement also accepts a linked document from before the grant (a policy
+    # adopted earlier still proves it is in place).
+    in_window = Evidence.evidence_date.between(ctx.start, ctx.end)
+    if ctx.requirement.frequency.value == "once":
+        linked_scope = Evidence.id.in_(linked) & (Evidence.evidence_date <= ctx.end)
+    else:
+        linked_scope = Evidence.id.in_(linked) & in_window
+    scope = linked_scope if params["linked_only"] else or_(linked_scope, in_window)
+    where_clause = (
+        Evidence.grant_id == ctx.grant.id,
+        Evidence.kind == kind,
+        Evidence.status != VerificationStatus.rejected,
+        scope,
+    )
+    # Counts in SQL, and only a bounded list of ids for the click-through.
+    counts = dict(
+        ctx.session.execute(
+            select(Evidence.status, func.count(Evidence.id)).where(*where_clause).group_by(Evidence.status)
+        ).all()
+    )
+    ids = tuple(
+        ctx.session.scalars(
+            select(Evidence.id).where(*where_clause)
+            .order_by(Evidence.status.desc(), Evidence.evidence_date.desc(), Evidence.id)
+            .limit(MAX_IDS)
+        )
+    )
+    verified = counts.get(VerificationStatus.verified, 0)
+    waiting = counts.get(VerificationStatus.submitted, 0)
+    items = verified + waiting
+    need = params["min_count"]
+    where = "linked to this requirement" if params["linked_only"] else f"for {ctx.window}"
+    if verified >= need:
+        return RuleResult(Status.met, f"{verified} verified {label} item(s) {where} (needed {need}).", ids)
+    if waiting and verified + waiting >= need:
+        detail = f"{label} {where}: {waiting} item(s) still await verification"
+    else:
+        detail = f"{verified} of {need} verified {label} item(s) {where}"
+        if waiting:
+            detail += f", {waiting} awaiting verification"
+    if ctx.past_due:
+        status = Status.not_met if items else Status.overdue
+        return RuleResult(status, f"{detail}; due {_fmt(ctx.due)}.", ids)
+    if not ctx.window_over and not items:
+        return RuleResult(Status.pending, f"No {label} yet {where}; due {_fmt(ctx.due)}.", ids)
+    return RuleResult(Status.at_risk, f"{detail}; due {_fmt(ctx.due)}.", ids)
+
+
+RULES["evidence_verified"] = RuleType("evidence_verified", "Evidence present and verified", EvidenceParams, _evidence)
+
+
+# ---------------------------------------------------------------- indicator at >= N% of target
+
+
+class IndicatorParams(Schema):
+    class Meta:
+        unknown = RAISE
+
+    indicator_id = fields.Integer(required=True, strict=True)
+    min_percent = fields.Decimal(load_default=Decimal("100"), validate=validate.Range(min=0, max=10000), places=2)
+    at_risk_percent = fields.Decimal(load_default=None, allow_none=True, validate=validate.Range(min=0, max=10000))
+
+
+def _indicator_check(session: Session, grant_id: int, params: dict[str, Any]) -> list[str]:
+    problem = describe_target_problem(session, "indicator", params["indicator_id"], grant_id)
+    if problem and "not installed" in problem:
+        return []  # evaluated as "not evaluable" until the indicators module is installed
+    problems = [problem] if problem else []
+    at_risk = params.get("at_risk_percent")
+    if at_risk is not None and at_risk > params["min_percent"]:
+        problems.append("at_risk_percent must not be above min_percent")
+    return problems
+
+
+def _indicator(ctx: RuleContext, params: dict[str, Any]) -> RuleResult:
+    achievement = _lazy("indicators.services", "indicator_achievement")
+    if achievement is None:
+        return RuleResult(Status.not_evaluable, "Cannot evaluate: the indicators module is not installed.")
+    indicator_id = params["indicator_id"]
+    minimum = Decimal(params["min_percent"])
+    at_risk = Decimal(params["at_risk_percent"]) if params.get("at_risk_percent") is not None else minimum * Decimal("0.8")
+    target = describe_target_problem(ctx.session, "indicator", indicator_id, ctx.grant.id)
+    if target:
+        return RuleResult(Status.not_evaluable, f"Cannot evaluate: {target}.")
+    percent = achievement(ctx.session, indicator_id, ctx.period.id)
+    found = resolve(ctx.session, "indicator", indicator_id)
+    name = f"indicator {found.label}" if found else f"indicator #{indicator_id}"
+    if percent is None:
+        if ctx.past_due:
+            return RuleResult(Status.not_met, f"No result or no target for {name} in {ctx.window}; due {_fmt(ctx.due)}.")
+        return RuleResult(Status.pending, f"No result for {name} in {ctx.window} yet.")
+    percent = Decimal(percent).quantize(Decimal("0.1"))
+    sentence = f"{name} reached {percent}% of its {ctx.window} target (needed {_pct(minimum)}%)."
+    if percent >= minimum:
+        return RuleResult(Status.met, sentence)
+    if percent >= at_risk or not ctx.window_over:
+        return RuleResult(Status.at_risk, sentence)
+    return RuleResult(Status.not_met, sentence)
+
+
+RULES["indicator_achievement"] = RuleType(
+    "indicator_achievement", "Indicator at or above N% of target", IndicatorParams, _indicator, _indicator_check
+)
+
+
+# ---------------------------------------------------------------- budget variance within the funder's threshold
+
+
+class BudgetParams(Schema):
+    class Meta:
+        unknown = RAISE
+
+    cost_categories = fields.List(fields.String(), load_default=list)
+
+
+def _budget(ctx: RuleContext, params: dict[str, Any]) -> RuleResult:
+    flags_for = _lazy("budgets.services", "variance_flags")
+    if flags_for is None:
+        return RuleResult(Status.not_evaluable, "Cannot evaluate: the budgets module is not installed.")
+    flags = list(flags_for(ctx.session, ctx.grant.id, ctx.period.id))
+    wanted = set(params["cost_categories"])
+    if wanted:
+        flags = [f for f in flags if str(getattr(f, "cost_category", "")) in wanted]
+    if not flags:
+        return RuleResult(Status.met, f"Spending to the end of {ctx.period.label} is within the funder's variance rules.")
+    names = "; ".join(str(getattr(f, "message", None) or getattr(f, "name", f)) for f in flags[:3])
+    more = f" and {len(flags) - 3} more" if len(flags) > 3 else ""
+    sentence = f"{len(flags)} budget row(s) beyond the funder's variance threshold without approval: {names}{more}."
+    return RuleResult(Status.not_met if ctx.window_over else Status.at_risk, sentence)
+
+
+RULES["budget_variance"] = RuleType("budget_variance", "Budget variance within the funder's threshold", BudgetParams, _budget)
+
+
+# ---------------------------------------------------------------- report submitted by its due date
+
+
+class ReportParams(Schema):
+    class Meta:
+        unknown = RAISE
+
+    grace_days = fields.Integer(load_default=0, validate=validate.Range(min=0, max=365))
+    warn_days = fields.Integer(load_default=14, validate=validate.Range(min=0, max=365))
+
+
+def _report(ctx: RuleContext, params: dict[str, Any]) -> RuleResult:
+    from datetime import timedelta
+
+    period = ctx.period
+    due = period.report_due or ctx.due
+    if period.status in (PeriodStatus.submitted, PeriodStatus.accepted):
+        return RuleResult(Status.met, f"The {period.label} report was {period.status.value} (due {_fmt(due)}).")
+    if ctx.today > due + timedelta(days=params["grace_days"]):
+        late = (ctx.today - due).days
+        return RuleResult(Status.overdue, f"The {period.label} report was due on {_fmt(due)} and is {late} day(s) late.")
+    if ctx.today >= due - timedelta(days=params["warn_days"]) or (ctx.window_over and params["warn_days"] == 0):
+        return RuleResult(Status.at_risk, f"The {period.label} report is due on {_fmt(due)} and not yet submitted.")
+    return RuleResult(Status.pending, f"The {period.label} report is due on {_fmt(due)}.")
+
+
+RULES["report_submitted"] = RuleType("report_submitted", "Report submitted by its due date", ReportParams, _report)
+
+
+# ---------------------------------------------------------------- key population representation at every meeting
+
+
+class RepresentationParams(Schema):
+    class Meta:
+        unknown = RAISE
+
+    body = fields.String(required=True)
+    population = fields.String(required=True, validate=validate.OneOf(list(KEY_POPULATIONS)))
+    min_count = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1000))
+    shortfall_status = fields.String(load_default="at_risk", validate=validate.OneOf(["at_risk", "not_met"]))
+
+
+REPRESENTATIVE = {
+    "sex_workers": "sex worker",
+    "msm": "MSM",
+    "transgender": "transgender",
+    "people_who_use_drugs": "people-who-use-drugs",
+    "plhiv": "PLHIV",
+}
+
+
+def _representation_check(session: Session, grant_id: int, params: dict[str, Any]) -> list[str]:
+    if session.scalar(select(CoordinatingBody.id).where(CoordinatingBody.code == params["body"])) is None:
+        return [f"there is no coordinating body with code '{params['body']}'"]
+    return []
+
+
+def _representation(ctx: RuleContext, params: dict[str, Any]) -> RuleResult:
+    from grants.evidence.models import Consultation
+
+    body_code, population, need = params["body"], params["population"], params["min_count"]
+    who = REPRESENTATIVE[population] + (" representative" if need == 1 else " representatives")
+    meetings = list(
+        ctx.session.scalars(
+            select(Consultation)
+            .join(CoordinatingBody, CoordinatingBody.id == Consultation.body_id)
+            .where(
+                Consultation.grant_id == ctx.grant.id,
+                CoordinatingBody.code == body_code,
+                Consultation.held_on.between(ctx.start, ctx.end),
+            )
+            .order_by(Consultation.held_on, Consultation.id)
+        )
+    )
+    ids = tuple(m.id for m in meetings)
+    minutes = tuple(
+        ctx.session.scalars(
+            select(EvidenceLink.evidence_id).where(
+                EvidenceLink.target_kind == "consultation", EvidenceLink.target_id.in_(ids or (0,))
+            )
+        )
+    )
+    if not meetings:
+        if ctx.window_over:
+            return RuleResult(Status.not_met, f"No {body_code} meeting was recorded in {ctx.window}.")
+        return RuleResult(Status.pending, f"No {body_code} meeting recorded in {ctx.window} yet.")
+    short = [m for m in meetings if m.count(population) < need]
+    if not short:
+        return RuleResult(
+            Status.met,
+            f"All {len(meetings)} {body_code} meeting(s) in {ctx.window} had at least {need} {who}.",
+            minutes, ids,
+        )
+    listed = ", ".join(f"{_fmt(m.held_on)}: {m.count(population)}" for m in short)
+    return RuleResult(
+        Status(params["shortfall_status"]),
+        f"{len(short)} of {len(meetings)} {body_code} meeting(s) in {ctx.window} had fewer than {need} "
+        f"{who} ({listed}).",
+        minutes, ids,
+    )
+
+
+RULES["consultation_representation"] = RuleType(
+    "consultation_representation", "Key population represented at every meeting of a body",
+    RepresentationParams, _representation, _representation_check,
+)
+
+
+# ---------------------------------------------------------------- checking a requirement's rules
+
+
+def parse_rule(session: Session | None, grant_id: int | None, index: int, entry: Any) -> tuple[RuleType, dict[str, Any]]:
+    """Validate one rule entry; raises ValueError with a message naming the rule and parameter."""
+    where = f"rule {index + 1}"
+    if not isinstance(entry, dict):
+        raise ValueError(f'{where}: write each rule as {{"rule": "<name>", "params": {{...}}}}')
+    extra = set(entry) - {"rule", "params"}
+    if extra:
+        raise ValueError(f"{where}: unknown key(s) {', '.join(sorted(extra))}; a rule has only 'rule' and 'params'")
+    name = entry.get("rule")
+    if name not in RULES:
+        raise ValueError(f"{where}: unknown rule '{name}'; known rules: {', '.join(RULES)}")
+    rule = RULES[name]
+    raw = entry.get("params") or {}
+    if not isinstance(raw, dict):
+        raise ValueError(f"{where} ({name}): params must be an object")
+    try:
+        params = rule.schema().load(raw)
+    except ValidationError as exc:
+        allowed = ", ".join(rule.schema().fields)
+        parts = []
+        for param, messages in sorted(exc.messages.items()):
+            text = "; ".join(str(m) for m in (messages if isinstance(messages, list) else [messages]))
+            if "Unknown field" in text:
+                parts.append(f"unknown parameter '{param}' (parameters of {name}: {allowed})")
+            else:
+                parts.append(f"parameter '{param}': {text}")
+        raise ValueError(f"{where} ({name}): " + "; ".join(parts)) from None
+    if session is not None and grant_id is not None:
+        problems = rule.check(session, grant_id, params)
+        if problems:
+            raise ValueError(f"{where} ({name}): " + "; ".join(problems))
+    return rule, params
+
+
+def rule_errors(session: Session, grant_id: int, rules: Any) -> list[str]:
+    """Every problem with a requirement's rules, in words (empty when all are valid)."""
+    if rules is None:
+        return []
+    if not isinstance(rules, list):
+        return ['must be a list of rules, e.g. [{"rule": "evidence_verified", "params": {"kind": "minutes"}}]']
+    problems = []
+    with session.no_autoflush:
+        for index, entry in enumerate(rules):
+            try:
+                parse_rule(session, grant_id, index, entry)
+            except ValueError as exc:
+                problems.append(str(exc))
+    return problems
+
+
+def rule_catalogue() -> list[dict[str, Any]]:
+    """The rules and their parameters, for the requirement form's help text and the API."""
+    return [
+        {"rule": rule.name, "label": rule.label, "params": sorted(rule.schema().fields)} for rule in RULES.values()
+    ]
+
+
+__all__ = [
+    "RULES", "RuleContext", "RuleResult", "Status", "STATUS_LABELS", "parse_rule", "rule_errors", "worst",
+    "rule_catalogue", "target_kinds",
+]

@@ -1,0 +1,1 @@
+"""Evidence: uploaded files and links that prove what a grant asks for; coordinating-body consultations."""

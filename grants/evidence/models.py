@@ -1,0 +1,304 @@
+"""Evidence items, their links to what they prove, coordinating bodies and their consultations."""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Optional
+from urllib.parse import urlparse
+
+from flask_appbuilder import Model
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+
+from grants.errors import ErrorCollector
+from grants.models import Grant
+from grants.records import Audited, check_unique, enum_column
+
+if TYPE_CHECKING:
+    from flask_appbuilder.security.sqla.models import User
+
+
+class EvidenceKind(str, enum.Enum):
+    minutes = "minutes"
+    attendance_summary = "attendance_summary"
+    photo = "photo"
+    receipt = "receipt"
+    report = "report"
+    policy = "policy"
+    contract = "contract"
+    other = "other"
+
+
+class Sensitivity(str, enum.Enum):
+    public = "public"
+    internal = "internal"
+    confidential = "confidential"
+
+
+class VerificationStatus(str, enum.Enum):
+    submitted = "submitted"
+    verified = "verified"
+    rejected = "rejected"
+
+
+KIND_LABELS = {
+    EvidenceKind.minutes: "minutes",
+    EvidenceKind.attendance_summary: "attendance summary",
+    EvidenceKind.photo: "photo",
+    EvidenceKind.receipt: "receipt",
+    EvidenceKind.report: "report",
+    EvidenceKind.policy: "policy",
+    EvidenceKind.contract: "contract",
+    EvidenceKind.other: "other",
+}
+
+
+class Evidence(Audited, Model):
+    """One file (stored by checksum in the FileStore) or one link, belonging to a grant."""
+
+    __tablename__ = "evidence_items"
+    __table_args__ = (
+        # Exactly one of a stored file or a link.
+        CheckConstraint("(sha256 IS NULL) <> (url IS NULL)", name="ck_evidence_items_file_or_link"),
+        CheckConstraint("size_bytes IS NULL OR size_bytes >= 0", name="ck_evidence_items_size"),
+        Index("ix_evidence_items_grant_kind", "grant_id", "kind", "evidence_date"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    grant_id: Mapped[int] = mapped_column(ForeignKey("grants.id", ondelete="CASCADE"), index=True)
+    title: Mapped[str] = mapped_column(String(300))
+    kind: Mapped[EvidenceKind] = mapped_column(enum_column(EvidenceKind, 30), default=EvidenceKind.other)
+    evidence_date: Mapped[date] = mapped_column(Date, index=True)
+    sensitivity: Mapped[Sensitivity] = mapped_column(
+        enum_column(Sensitivity), default=Sensitivity.internal, index=True
+    )
+    status: Mapped[VerificationStatus] = mapped_column(
+        enum_column(VerificationStatus), default=VerificationStatus.submitted, index=True
+    )
+    description: Mapped[Optional[str]] = mapped_column(Text)
+    url: Mapped[Optional[str]] = mapped_column(String(1000))
+    sha256: Mapped[Optional[str]] = mapped_column(String(64), index=True)
+    file_name: Mapped[Optional[str]] = mapped_column(String(255))  # sanitised (secure_filename)
+    display_name: Mapped[Optional[str]] = mapped_column(String(255))  # as the uploader named it
+    content_type: Mapped[Optional[str]] = mapped_column(String(120))
+    size_bytes: Mapped[Optional[int]] = mapped_column(Integer)
+    # Set when the upload looked like a list of people (a name column, rows of names).
+    looks_like_people_list: Mapped[bool] = mapped_column(Boolean, default=False)
+    uploaded_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id", ondelete="SET NULL"), index=True)
+    uploaded_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
+    verified_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id", ondelete="SET NULL"))
+    verified_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
+    verification_comment: Mapped[Optional[str]] = mapped_column(Text)
+    is_demo: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    grant: Mapped[Grant] = relationship()
+    uploaded_by: Mapped[Optional[User]] = relationship("User", foreign_keys=[uploaded_by_id])
+    verified_by: Mapped[Optional[User]] = relationship("User", foreign_keys=[verified_by_id])
+    links: Mapped[list[EvidenceLink]] = relationship(
+        back_populates="evidence", cascade="all, delete-orphan", order_by="EvidenceLink.id"
+    )
+
+    def __repr__(self) -> str:
+        return self.title or f"evidence #{self.id}"
+
+    @property
+    def is_file(self) -> bool:
+        return self.sha256 is not None
+
+    @property
+    def kind_label(self) -> str:
+        return KIND_LABELS.get(self.kind, str(self.kind))
+
+    def validate(self, session: Session) -> None:
+        errors = ErrorCollector()
+        if not (self.title or "").strip():
+            errors.add("title", "is required")
+        if self.grant_id is None and self.grant is None:
+            errors.add("grant", "is required")
+        if self.evidence_date is None:
+            errors.add("evidence_date", "is required (the date of the meeting, receipt or document)")
+        if self.kind is None:
+            errors.add("kind", "is required")
+        if self.sensitivity is None:
+            errors.add("sensitivity", "is required")
+        if self.url is not None and not self.url.strip():
+            self.url = None  # an empty form field means "no link", not a link to ""
+        has_file, has_url = bool(self.sha256), self.url is not None
+        if has_file and has_url:
+            errors.add("url", "an evidence item is either an uploaded file or a link, not both")
+        elif not has_file and not has_url:
+            errors.add("url", "upload a file or give a link (https://...)")
+        elif has_url:
+            parsed = urlparse(self.url.strip())
+            if parsed.scheme not in ("http", "https") or not parsed.netloc:
+                errors.add("url", f"'{self.url}' is not a web address starting with https:// or http://")
+        if self.status in (VerificationStatus.verified, VerificationStatus.rejected):
+            if self.verified_by_id is None:
+                errors.add("status", "a verified or rejected item needs the reviewer")
+            elif self.uploaded_by_id is not None and self.verified_by_id == self.uploaded_by_id:
+                errors.add("status", "evidence must be verified by someone other than the person who uploaded it")
+            if self.status == VerificationStatus.rejected and not (self.verification_comment or "").strip():
+                errors.add("verification_comment", "say why the evidence is rejected")
+        errors.raise_if_any()
+
+
+class EvidenceLink(Audited, Model):
+    """Evidence item X supports target (kind, id): a requirement, a consultation, an indicator result..."""
+
+    __tablename__ = "evidence_links"
+    __table_args__ = (
+        UniqueConstraint("evidence_id", "target_kind", "target_id", name="uq_evidence_links_target"),
+        Index("ix_evidence_links_target", "target_kind", "target_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    evidence_id: Mapped[int] = mapped_column(ForeignKey("evidence_items.id", ondelete="CASCADE"), index=True)
+    # Copied from the evidence so row-level filters need no join; validate() keeps it in step.
+    grant_id: Mapped[int] = mapped_column(ForeignKey("grants.id", ondelete="CASCADE"), index=True)
+    target_kind: Mapped[str] = mapped_column(String(40))
+    target_id: Mapped[int] = mapped_column(Integer)
+    note: Mapped[Optional[str]] = mapped_column(String(300))
+
+    evidence: Mapped[Evidence] = relationship(back_populates="links")
+
+    def __repr__(self) -> str:
+        return f"{self.evidence} → {self.target_kind} #{self.target_id}"
+
+    def validate(self, session: Session) -> None:
+        from grants.evidence.targets import describe_target_problem
+
+        errors = ErrorCollector()
+        evidence = self.evidence or (session.get(Evidence, self.evidence_id) if self.evidence_id else None)
+        if evidence is None:
+            errors.add("evidence", "is required")
+            errors.raise_if_any()
+        self.grant_id = evidence.grant_id if evidence.grant_id is not None else evidence.grant.id
+        problem = describe_target_problem(session, self.target_kind, self.target_id, self.grant_id)
+        if problem:
+            errors.add("target", problem)
+        errors.raise_if_any()
+
+
+# ---------------------------------------------------------------- consultations
+
+# Attendance is counted by constituency, never listed by name (privacy by design).
+ATTENDANCE = {
+    "government": "Government",
+    "civil_society": "Civil society",
+    "sex_workers": "Sex workers",
+    "msm": "Men who have sex with men",
+    "transgender": "Transgender people",
+    "people_who_use_drugs": "People who use drugs",
+    "plhiv": "People living with HIV",
+    "donors": "Donors and partners",
+    "other": "Other",
+}
+KEY_POPULATIONS = ("sex_workers", "msm", "transgender", "people_who_use_drugs", "plhiv")
+
+
+class CoordinatingBody(Audited, Model):
+    """A coordinating body whose meetings are consultations (e.g. the RCM, a CCM)."""
+
+    __tablename__ = "coordinating_bodies"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(30), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[Optional[str]] = mapped_column(Text)
+    is_demo: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    def __repr__(self) -> str:
+        return self.code
+
+    def validate(self, session: Session) -> None:
+        errors = ErrorCollector()
+        if not (self.code or "").strip():
+            errors.add("code", "is required (e.g. RCM)")
+        if not (self.name or "").strip():
+            errors.add("name", "is required")
+        check_unique(session, self, errors, "code")
+        errors.raise_if_any()
+
+
+class Consultation(Audited, Model):
+    """A meeting of a coordinating body: agenda, decisions, attendance counts by constituency."""
+
+    __tablename__ = "consultations"
+    __table_args__ = (
+        Index("ix_consultations_grant_body_date", "grant_id", "body_id", "held_on"),
+        *(
+            CheckConstraint(f"attendance_{key} >= 0", name=f"ck_consultations_{key}")
+            for key in ATTENDANCE
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    grant_id: Mapped[int] = mapped_column(ForeignKey("grants.id", ondelete="CASCADE"), index=True)
+    body_id: Mapped[int] = mapped_column(ForeignKey("coordinating_bodies.id"), index=True)
+    held_on: Mapped[date] = mapped_column(Date, index=True)
+    title: Mapped[str] = mapped_column(String(300))
+    location: Mapped[Optional[str]] = mapped_column(String(200))
+    agenda: Mapped[Optional[str]] = mapped_column(Text)
+    decisions: Mapped[Optional[str]] = mapped_column(Text)
+    attendance_government: Mapped[int] = mapped_column(Integer, default=0)
+    attendance_civil_society: Mapped[int] = mapped_column(Integer, default=0)
+    attendance_sex_workers: Mapped[int] = mapped_column(Integer, default=0)
+    attendance_msm: Mapped[int] = mapped_column(Integer, default=0)
+    attendance_transgender: Mapped[int] = mapped_column(Integer, default=0)
+    attendance_people_who_use_drugs: Mapped[int] = mapped_column(Integer, default=0)
+    attendance_plhiv: Mapped[int] = mapped_column(Integer, default=0)
+    attendance_donors: Mapped[int] = mapped_column(Integer, default=0)
+    attendance_other: Mapped[int] = mapped_column(Integer, default=0)
+    is_demo: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    grant: Mapped[Grant] = relationship()
+    body: Mapped[CoordinatingBody] = relationship()
+
+    def __repr__(self) -> str:
+        code = self.body.code if self.body else "meeting"
+        return f"{code} {self.held_on}: {self.title}" if self.held_on else (self.title or "")
+
+    def count(self, constituency: str) -> int:
+        return int(getattr(self, f"attendance_{constituency}") or 0)
+
+    @property
+    def attendance(self) -> dict[str, int]:
+        return {key: self.count(key) for key in ATTENDANCE}
+
+    @property
+    def total_attendance(self) -> int:
+        return sum(self.attendance.values())
+
+    @property
+    def total(self) -> int:  # the list view's "Attendance" column
+        return self.total_attendance
+
+    def validate(self, session: Session) -> None:
+        errors = ErrorCollector()
+        if self.grant_id is None and self.grant is None:
+            errors.add("grant", "is required")
+        if self.body_id is None and self.body is None:
+            errors.add("body", "is required (e.g. RCM)")
+        if self.held_on is None:
+            errors.add("held_on", "is required")
+        if not (self.title or "").strip():
+            errors.add("title", "is required")
+        for key, label in ATTENDANCE.items():
+            value = getattr(self, f"attendance_{key}")
+            if value is None:
+                setattr(self, f"attendance_{key}", 0)
+            elif not isinstance(value, int) or value < 0:
+                errors.add(f"attendance_{key}", f"{label}: enter a count of 0 or more (a number, never names)")
+        errors.raise_if_any()
