@@ -245,3 +245,55 @@ DATASETS.extend([
         _variance_flags,
     ),
 ])
+
+
+# ---------------------------------------------------------------- evidence and compliance
+
+
+def _evidence(session: Session, grant: Any, period: Any) -> Iterator[dict[str, Any]]:
+    from grants.evidence.services import evidence_register
+
+    # Never confidential: an export can end up on a donor's desk (include_confidential stays False).
+    for row in evidence_register(session, grant.id):
+        if period is not None and not (period.start_date <= row.evidence_date <= period.end_date):
+            continue
+        yield {
+            "date": row.evidence_date, "title": row.title, "kind": row.kind, "sensitivity": row.sensitivity,
+            "status": row.status, "file": row.file_name or row.url or "", "sha256": row.sha256 or "",
+            "verified_at": row.verified_at.date() if row.verified_at else None, "supports": row.supports,
+        }
+
+
+def _requirements(session: Session, grant: Any, period: Any) -> Iterator[dict[str, Any]]:
+    from grants.compliance.services import requirement_status
+
+    for row in requirement_status(session, grant.id, period.id if period else None):
+        yield {
+            "code": row.requirement_code, "requirement": row.requirement_title, "category": row.category,
+            "period": row.period_label, "due": row.due_date, "status": row.status_label,
+            "explanation": row.explanation, "waiver": row.waiver_justification or "",
+        }
+
+
+DATASETS.extend([
+    Dataset(
+        "evidence_register", "Evidence register",
+        (
+            Column("date", "Date", "date"), Column("title", "Title", "text", 40), Column("kind", "Kind", "text", 16),
+            Column("sensitivity", "Sensitivity", "text", 11), Column("status", "Status", "text", 11),
+            Column("file", "File or link", "text", 30), Column("sha256", "SHA-256", "text", 20),
+            Column("verified_at", "Verified", "date"), Column("supports", "Supports", "text", 30),
+        ),
+        _evidence,
+    ),
+    Dataset(
+        "requirement_status", "Compliance matrix",
+        (
+            Column("code", "Code", "text", 10), Column("requirement", "Requirement", "text", 44),
+            Column("category", "Category", "text", 16), Column("period", "Period", "text", 8),
+            Column("due", "Due", "date"), Column("status", "Status", "text", 12),
+            Column("explanation", "Why", "text", 70), Column("waiver", "Waiver justification", "text", 30),
+        ),
+        _requirements,
+    ),
+])

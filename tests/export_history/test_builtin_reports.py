@@ -85,3 +85,43 @@ def test_indicator_progress_workbook_has_no_draft_results(demo):
     assert {row[0] for row in rows} >= {"KP-1c"}
     assert any(r.result_status == "draft" for r in indicator_progress(session, grant.id))  # the demo has drafts...
     assert "draft" not in {row[16] for row in rows}  # ...and none leave for the donor
+
+
+def test_evidence_register_never_carries_confidential_items(demo):
+    from exports import services
+    from grants.evidence.models import Evidence
+
+    session, store, grant = demo
+    confidential = session.scalars(
+        select(Evidence).where(Evidence.grant_id == grant.id, Evidence.sensitivity == "confidential")
+    ).all()
+    assert confidential, "the demo holds a confidential item"
+    record = services.run_export(session, store, grant=grant, period=None, user="t", builtin="evidence_register")
+    data = services.export_bytes(store, record)
+    rows = sheet_rows(data)[1:]
+    assert rows, "non-confidential evidence is listed"
+    assert "confidential" not in {row[3] for row in rows}
+    for item in confidential:
+        assert item.title.encode() not in data
+        assert all(item.title != row[1] for row in rows)
+
+
+def test_a_mapping_cannot_pull_confidential_rows_either(demo):
+    """Even a table mapped straight onto evidence_register gets no confidential row."""
+    from exports.datasets import all_datasets, rows_of
+
+    session, _store, grant = demo
+    rows = list(rows_of(session, all_datasets()["evidence_register"], grant, None))
+    assert rows and all(row["sensitivity"] != "confidential" for row in rows)
+
+
+def test_compliance_matrix_workbook_explains_each_status(demo):
+    from exports import services
+    from grants.compliance.services import requirement_status
+
+    session, store, grant = demo
+    record = services.run_export(session, store, grant=grant, period=None, user="t", builtin="compliance_matrix")
+    rows = sheet_rows(services.export_bytes(store, record))[1:]
+    expected = requirement_status(session, grant.id)
+    assert len(rows) == len(expected)
+    assert all(row[6] for row in rows)  # every status explains itself
