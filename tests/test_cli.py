@@ -105,7 +105,11 @@ def test_backup_archives_database_and_storage_and_verifies(tmp_path):
     assert (archive_path.stat().st_mode & 0o777) == 0o600
     with tarfile.open(archive_path) as archive:
         manifest = json.load(archive.extractfile("manifest.json"))
-        assert set(manifest["members"]) == {"database/grantkeeper.sqlite3", "storage/ab/cd/abcdef"}
+        members = set(manifest["members"])
+        assert {"database/grantkeeper.sqlite3", "storage/ab/cd/abcdef"} <= members
+        # every stored file is in the archive (the demo's evidence files too)
+        stored_files = {f"storage/{p.relative_to(instance / 'storage').as_posix()}" for p in (instance / "storage").rglob("*") if p.is_file()}
+        assert stored_files == {m for m in members if m.startswith("storage/")}
         archive.extract("database/grantkeeper.sqlite3", tmp_path / "restore", filter="data")
     restored = sqlite3.connect(tmp_path / "restore" / "database" / "grantkeeper.sqlite3")
     assert restored.execute("select reference from grants order by reference").fetchall() == [

@@ -1,0 +1,177 @@
+"""Benchmark: one reminder sweep over 1k, 10k and 100k deadlines — time and number of SQL statements.
+
+    python benchmarks/bench_deadlines.py                 # SQLite file in a temp dir
+    BENCH_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/postgres python benchmarks/bench_deadlines.py
+    python benchmarks/bench_deadlines.py --sizes 1000,10000
+
+Each size gets a fresh database: 100 grants, 60 users (members with lead /
+finance / program roles), deadlines due between 60 days ago and 120 days
+ahead, owners spread over the members. For each size it prints:
+
+- the first sweep with no SMTP (every due reminder claimed and put in the outbox),
+- a second sweep at the same moment (everything already claimed: nothing to do),
+- a sweep on the next day through a sender that accepts every message
+  (what an SMTP sweep costs: one UPDATE per message sent, on purpose, see reminders.py).
+
+Statements are counted with a ``before_cursor_execute`` listener.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import random
+import sys
+import tempfile
+import time
+import uuid
+from datetime import date, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sqlalchemy import create_engine, event, insert, text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+from sqlalchemy.orm import Session  # noqa: E402
+
+GRANTS = 100
+USERS = 60
+TODAY = date(2026, 9, 30)
+NOW = dt.datetime(2026, 9, 30, 6, 0, tzinfo=dt.timezone.utc)
+
+
+class AcceptingSender:
+    """Accepts every message without a network: measures the sweep, not an SMTP server."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def send(self, message, *, now):
+        self.count += 1
+
+    def close(self) -> None:
+        pass
+
+
+def _database(base: str | None, tmp: Path, size: int) -> tuple[str, callable]:
+    if not base:
+        return f"sqlite:///{tmp / f'bench_{size}.db'}", lambda: None
+    url = make_url(base)
+    name = f"gk_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    return url.set(database=name).render_as_string(hide_password=False), drop
+
+
+def _populate(engine, size: int) -> None:
+    from flask_appbuilder import Model
+    from flask_appbuilder.security.sqla.models import User
+
+    from app import import_models
+    from grants.deadlines.models import Deadline
+    from grants.models import Funder, Grant, GrantMembership
+
+    import_models()
+    Model.metadata.create_all(engine)
+    rng = random.Random(size)
+    with engine.begin() as conn:
+        conn.execute(insert(User.__table__), [
+            {"id": i, "first_name": f"User{i}", "last_name": "Bench", "username": f"user{i}",
+             "email": f"user{i}@bench.example.org", "active": True}
+            for i in range(1, USERS + 1)
+        ])
+        conn.execute(insert(Funder.__table__), [{"id": 1, "name": "Bench Fund", "code": "BF",
+                                                 "default_currency": "USD", "cost_categories": [], "is_demo": False}])
+        conn.execute(insert(Grant.__table__), [
+            {"id": g, "funder_id": 1, "reference": f"BG-{g}", "title": f"Grant {g}", "recipient": "Org",
+             "currency": "USD", "amount": 1000, "start_date": date(2026, 1, 1), "end_date": date(2027, 12, 31),
+             "status": "active", "countries": "", "is_demo": False}
+            for g in range(1, GRANTS + 1)
+        ])
+        members = []
+        for g in range(1, GRANTS + 1):
+            for role, user in zip(("lead", "finance", "program"), rng.sample(range(1, USERS + 1), 3)):
+                members.append({"grant_id": g, "user_id": user, "role": role})
+        conn.execute(insert(GrantMembership.__table__), members)
+        by_grant = {}
+        for m in members:
+            by_grant.setdefault(m["grant_id"], []).append(m["user_id"])
+        rows = []
+        for i in range(size):
+            g = rng.randint(1, GRANTS)
+            rows.append({
+                "grant_id": g, "source_kind": "manual", "kind": "other", "title": f"Deliverable {i}",
+                "due_date": TODAY + timedelta(days=rng.randint(-60, 120)),
+                "owner_id": rng.choice(by_grant[g]) if rng.random() < 0.9 else None, "waived": False,
+            })
+        for start in range(0, len(rows), 5000):
+            conn.execute(insert(Deadline.__table__), rows[start:start + 5000])
+
+
+def _sqlite_like_the_app(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")  # as app._sqlite_pragmas sets it
+    cursor.close()
+
+
+def _measure(engine, now, sender):
+    from grants.deadlines.reminders import SweepSettings, sweep
+
+    statements = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        with Session(engine) as session:
+            started = time.perf_counter()
+            result = sweep(session, now=now, sender=sender, settings=SweepSettings(base_url="https://gk.example.org"))
+            elapsed = time.perf_counter() - started
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    return result, elapsed, len(statements)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1000,10000,100000")
+    args = parser.parse_args()
+    base = os.environ.get("BENCH_DATABASE_URL")
+    sizes = [int(s) for s in args.sizes.split(",")]
+    print(f"database: {'PostgreSQL' if base else 'SQLite'}; {GRANTS} grants, {USERS} users; sweep at {NOW:%Y-%m-%d %H:%M} UTC")
+    print(f"{'deadlines':>10} {'run':<26} {'reminders':>9} {'statements':>10} {'seconds':>8}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for size in sizes:
+            url, drop = _database(base, Path(tmp), size)
+            engine = create_engine(url)
+            if engine.dialect.name == "sqlite":
+                event.listen(engine, "connect", _sqlite_like_the_app)
+            try:
+                _populate(engine, size)
+                runs = [
+                    ("first sweep, no SMTP (outbox)", NOW, None),
+                    ("same moment again", NOW + timedelta(minutes=15), None),
+                    ("next day, sender accepts all", NOW + timedelta(days=1), AcceptingSender()),
+                ]
+                for label, now, sender in runs:
+                    result, elapsed, statements = _measure(engine, now, sender)
+                    done = result.outbox + result.sent + result.in_app_only
+                    print(f"{size:>10} {label:<26} {done:>9} {statements:>10} {elapsed:>8.2f}")
+            finally:
+                engine.dispose()
+                drop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

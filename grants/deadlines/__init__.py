@@ -1,0 +1,1 @@
+"""Deadlines and reminders: what is due when, and reminders that arrive exactly once."""
