@@ -1,4 +1,4 @@
-"""Grantkeeper's entry point: ``python run.py [serve|init|create-admin|reset-password] ...``."""
+"""Grantkeeper's entry point: ``python run.py [serve|init|create-admin|reset-password|scheduler] ...``."""
 
 from __future__ import annotations
 
@@ -71,6 +71,59 @@ def cmd_reset_password(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    """Fill a funder template (or build a built-in report) for a grant and period, and keep it."""
+    from pathlib import Path
+
+    from tqdm import tqdm
+
+    from app.audit import Actor, acting_as
+    from app.extensions import db
+    from exports import services as exports
+    from grants import services as grants
+    from grants.errors import DomainValidationError
+    from grants.storage import store_for
+
+    app = _app()
+    out = Path(args.output)
+    with app.app_context(), acting_as(Actor(None, "cli", "cli")):
+        bar = tqdm(total=2, unit="step", disable=args.quiet or not sys.stderr.isatty(), file=sys.stderr)
+
+        def progress(step: str, done: int, total: int) -> None:
+            bar.set_description(step)
+            if total:
+                bar.total = total
+                bar.n = done
+            else:
+                bar.set_postfix(rows=done)
+            bar.refresh()
+
+        try:
+            grant = grants.get_grant_by_reference(db.session, args.grant)
+            period = grants.get_period(db.session, grant, args.period) if args.period else None
+            template = exports.find_template(db.session, grant, args.template) if args.template else None
+            record = exports.run_export(
+                db.session, store_for(app.config), grant=grant, period=period, user="cli",
+                template=template, builtin=None if template else (args.report or "budget_vs_actual"),
+                progress=progress,
+            )
+            if args.publish:
+                exports.publish(db.session, record, user="cli")
+            data = exports.export_bytes(store_for(app.config), record)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_bytes(data)
+            db.session.commit()
+        except DomainValidationError as exc:
+            db.session.rollback()
+            bar.close()
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        bar.close()
+        print(f"Wrote {out} ({record.size:,} bytes, sha256 {record.sha256}); export #{record.id} in the history"
+              + (", published to the donor." if args.publish else "."))
+    return 0
+
+
 def cmd_backup(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -92,6 +145,13 @@ def cmd_backup(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sync_odoo(args: argparse.Namespace) -> int:
+    """Bring actual spending in from Odoo for every enabled grant link (or one grant)."""
+    from budgets.odoo_cli import sync_odoo
+
+    return sync_odoo(_app(), grant=args.grant, full=args.full)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from app.bootstrap import has_users, initialise, upgrade_database, ensure_roles
 
@@ -106,8 +166,41 @@ def cmd_serve(args: argparse.Namespace) -> int:
         ensure_roles(app)
     from waitress import serve
 
+    scheduler = None
+    if not args.no_scheduler:
+        # The single-machine default: one reminder scheduler, in this serving process only.
+        # With several web workers, pass --no-scheduler and run 'python run.py scheduler' once.
+        from grants.deadlines.scheduler import start_background
+
+        scheduler = start_background(app)
     print(f"Grantkeeper is running on {url}  (Ctrl+C to stop)")
-    serve(app, host=args.host or app.config["HOST"], port=args.port or app.config["PORT"], threads=8)
+    try:
+        serve(app, host=args.host or app.config["HOST"], port=args.port or app.config["PORT"], threads=8)
+    finally:
+        if scheduler is not None:
+            scheduler.shutdown(wait=False)
+    return 0
+
+
+def cmd_scheduler(args: argparse.Namespace) -> int:
+    """The reminder scheduler in its own process: the production shape (many web workers, one of these)."""
+    import logging
+
+    from app.bootstrap import upgrade_database
+    from grants.deadlines.scheduler import run_blocking, run_sweep
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = _app()
+    upgrade_database(app)
+    if args.once:
+        result = run_sweep(app)
+        print(
+            f"Sweep for {result.today}: {result.claimed} reminders claimed, {result.sent} sent, "
+            f"{result.failed} failed, {result.outbox} to the outbox, {result.taken_over} retried."
+        )
+        return 0
+    print("Reminder scheduler running (Ctrl+C to stop). Do not start a second one.")
+    run_blocking(app)
     return 0
 
 
@@ -131,7 +224,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default 8080)")
     serve.add_argument("--no-demo", action="store_true", help="on first start, create only the admin user")
+    serve.add_argument(
+        "--no-scheduler", action="store_true",
+        help="do not send reminders from this process (run 'python run.py scheduler' separately)",
+    )
     serve.set_defaults(func=cmd_serve)
+
+    scheduler = sub.add_parser("scheduler", help="run the reminder scheduler (one process per installation)")
+    scheduler.add_argument("--once", action="store_true", help="run one sweep now and exit")
+    scheduler.set_defaults(func=cmd_scheduler)
 
     init = sub.add_parser("init", help="apply migrations and create roles; --demo loads the demo organisation")
     init.add_argument("--demo", action="store_true", help="load the demo organisation of DEMO.md")
@@ -146,9 +247,27 @@ def build_parser() -> argparse.ArgumentParser:
     reset = sub.add_parser("reset-password", help="set a new password for a user")
     reset.add_argument("username")
     reset.set_defaults(func=cmd_reset_password)
+    export = sub.add_parser("export", help="fill a funder's template (or a built-in report) for a grant and period")
+    export.add_argument("--grant", required=True, help="grant reference, e.g. RCM-HIV-2026-SW")
+    export.add_argument("--period", help="period label, e.g. S1 (default: the whole grant)")
+    which = export.add_mutually_exclusive_group()
+    which.add_argument("--template", help="the funder template's name")
+    which.add_argument("--report", help="a built-in report: budget_vs_actual, indicator_progress, compliance_matrix, "
+                                        "evidence_register, expenditure_ledger, reporting_periods")
+    export.add_argument("-o", "--output", required=True, help="where to write the .xlsx/.xlsm")
+    export.add_argument("--publish", action="store_true", help="publish it to the grant's donor users")
+    export.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    export.set_defaults(func=cmd_export)
+
     backup = sub.add_parser("backup", help="archive the database and stored files, with checksums")
     backup.add_argument("-o", "--output", default="backups", help="folder for the archive (default ./backups)")
     backup.set_defaults(func=cmd_backup)
+
+    odoo = sub.add_parser("sync-odoo", help="bring actual spending in from Odoo (GRANTKEEPER_ODOO_* settings)")
+    odoo.add_argument("--grant", help="only this grant reference (default: every grant whose Odoo link is enabled)")
+    odoo.add_argument("--full", action="store_true",
+                      help="read every line, not only changes, and remove spending whose Odoo line is gone")
+    odoo.set_defaults(func=cmd_sync_odoo)
     return parser
 
 

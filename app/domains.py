@@ -15,6 +15,12 @@ from types import ModuleType
 
 DOMAINS: tuple[str, ...] = (
     "grants",
+    "grants.evidence",
+    "grants.compliance",
+    "grants.deadlines",
+    "budgets",
+    "indicators",
+    "exports",
 )
 
 

@@ -20,6 +20,8 @@ from budgets.models import (
     BudgetRevisionItem,
     ExchangeRate,
     Expenditure,
+    OdooAccountMap,
+    OdooLink,
     RatePolicy,
     RevisionStatus,
     VarianceRule,
@@ -237,6 +239,36 @@ class BudgetRevisionItemApi(GrantScopedApiMixin, ModelRestApi):
         super().pre_update(item)
 
 
+class OdooLinkApi(GrantScopedApiMixin, ModelRestApi):
+    """Grants' Odoo links; the sync itself runs from the web page or 'run.py sync-odoo'."""
+
+    resource_name = "odoo_links"
+    class_permission_name = "OdooLinks"
+    datamodel = SQLAInterface(OdooLink)
+    list_columns = show_columns = [
+        "id", "grant.id", "grant.reference", "analytic_account_id", "analytic_account_name", "analytic_plan",
+        "company_currency", "enabled", "last_write_date", "last_sync_at", "last_status", "last_message",
+    ]
+    add_columns = ["grant", "analytic_account_id", "analytic_account_name", "analytic_plan", "company_currency", "enabled"]
+    edit_columns = ["analytic_account_id", "analytic_account_name", "analytic_plan", "company_currency", "enabled"]
+    search_columns = ["grant", "enabled", "last_status"]
+
+
+class OdooAccountMapApi(GrantScopedApiMixin, ModelRestApi):
+    resource_name = "odoo_account_maps"
+    class_permission_name = "OdooAccountMaps"
+    datamodel = SQLAInterface(OdooAccountMap)
+    list_columns = show_columns = ["id", "grant.id", "grant.reference", "odoo_account_id", "odoo_account_label", "line.id", "line.code"]
+    add_columns = ["grant", "odoo_account_id", "odoo_account_label", "line"]
+    edit_columns = ["odoo_account_id", "odoo_account_label", "line"]
+    search_columns = ["grant", "odoo_account_id", "line"]
+
+
+# The mixin limits the grant choice; the line choice is limited here too (FAB.md trap 7).
+OdooAccountMapApi.add_query_rel_fields = {**OdooAccountMapApi.add_query_rel_fields, "line": _VISIBLE}
+OdooAccountMapApi.edit_query_rel_fields = {**OdooAccountMapApi.edit_query_rel_fields, "line": _VISIBLE}
+
+
 class BudgetReportApi(BaseApi):
     """GET /api/v1/budget_report/<grant_id>?period_id=&by=line|category&version= → budget vs actual as JSON."""
 
@@ -265,6 +297,6 @@ class BudgetReportApi(BaseApi):
 def register(appbuilder: AppBuilder) -> None:
     for api in (
         BudgetLineApi, BudgetAllocationApi, ExpenditureApi, ExchangeRateApi, RatePolicyApi, VarianceRuleApi,
-        BudgetRevisionApi, BudgetRevisionItemApi, BudgetReportApi,
+        BudgetRevisionApi, BudgetRevisionItemApi, BudgetReportApi, OdooLinkApi, OdooAccountMapApi,
     ):
         appbuilder.add_api(api)

@@ -1,4 +1,4 @@
-"""The budgets part of the demo (DEMO.md): grant 1 by Global Fund cost grouping in USD with XCD spending, grant 2 in EUR."""
+"""The budgets part of the demo (DEMO.md): grant 1 by Global Fund cost grouping in USD with XCD spending, grant 2 in EUR, grant 1's Odoo link (off)."""
 
 from __future__ import annotations
 
@@ -105,3 +105,32 @@ def load(session: Session, ctx: Any) -> None:
             services.record_expenditure(session, core, line=line, spent_on=day, amount=amount, currency=currency,
                                         description=description, source=ExpenditureSource.manual)
     ctx.extra["budget_revision"] = revision
+    load_odoo_link(session, hiv)
+
+
+# Ids and labels of the demo company's expense accounts in Odoo (fictional), mapped to grant 1's lines.
+DEMO_ODOO_ACCOUNTS = [
+    (611, "611000 Salaries and wages", "HR-01"),
+    (612, "612000 Peer worker stipends", "HR-02"),
+    (621, "621000 Air travel", "TRC-01"),
+    (622, "622000 Local transport", "TRC-02"),
+    (631, "631000 Trainers and consultants", "EPS-01"),
+    (641, "641000 Printing and publications", "CMP-01"),
+    (651, "651000 Shared secretariat costs", "IOC-01"),
+]
+
+
+def load_odoo_link(session: Session, hiv: Any) -> None:
+    """Grant 1's Odoo link, switched off: the demo connects to nothing until someone configures Odoo."""
+    from budgets import odoo_sync
+
+    link = odoo_sync.link_grant(
+        session, hiv, analytic_account_id=12, analytic_account_name="RCM-HIV-2026-SW Sex worker-led HIV response",
+        analytic_plan="Grants", company_currency="XCD", enabled=False,
+    )
+    link.last_message = (
+        "Demo: not connected to any Odoo. Set the GRANTKEEPER_ODOO_* variables and enable this link to sync "
+        "(the demo's spending was entered as if it came from Odoo)."
+    )
+    for account_id, label, line in DEMO_ODOO_ACCOUNTS:
+        odoo_sync.map_account(session, hiv, odoo_account_id=account_id, line=line, label=label)

@@ -1,4 +1,4 @@
-"""Budget lines, allocations per period, versions, revisions, expenditures, exchange rates, rate policies, variance rules, imports."""
+"""Budget lines, allocations per period, versions, revisions, expenditures, exchange rates, rate policies, variance rules, imports, Odoo links."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from flask_appbuilder import Model
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
     Date,
     DateTime,
@@ -533,4 +534,125 @@ class VarianceRule(Audited, Model):
             codes = [str(c.get("code")) for c in funder.cost_categories or []]
             if codes and self.cost_category not in codes:
                 errors.add("cost_category", f"'{self.cost_category}' is not one of {funder.code}'s categories: {', '.join(codes)}")
+        errors.raise_if_any()
+
+
+class SyncStatus(str, enum.Enum):
+    never = "never"
+    ok = "ok"
+    refused = "refused"
+    failed = "failed"
+
+
+class OdooLink(Audited, Model):
+    """Where a grant's actual spending lives in Odoo: one analytic account, and how far the sync got.
+
+    The connection itself (host, database, login, API key) comes from the
+    environment only (``budgets.odoo_sync.settings_from_env``): nothing secret is
+    stored here, so nothing secret can reach the audit trail or an export.
+    """
+
+    __tablename__ = "odoo_links"
+    __table_args__ = (CheckConstraint("analytic_account_id > 0", name="ck_odoo_links_account"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    grant_id: Mapped[int] = mapped_column(ForeignKey("grants.id", ondelete="CASCADE"), unique=True)
+    analytic_account_id: Mapped[int] = mapped_column(Integer)
+    analytic_account_name: Mapped[Optional[str]] = mapped_column(String(200))
+    # None: the "project" plan, whose accounts Odoo 17+ keeps in ``account_id``;
+    # any other plan has its own x_plan<id>_id column, found by this name (ODOO.md).
+    analytic_plan: Mapped[Optional[str]] = mapped_column(String(120))
+    # Odoo's analytic amounts are in the company currency (e.g. XCD), whatever the invoice's.
+    company_currency: Mapped[str] = mapped_column(String(3))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
+    # The newest Odoo write_date seen (UTC, as Odoo reports it): the next sync asks for lines changed since.
+    last_write_date: Mapped[Optional[datetime]] = mapped_column(DateTime)
+    last_sync_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
+    last_status: Mapped[SyncStatus] = mapped_column(enum_column(SyncStatus), default=SyncStatus.never)
+    last_message: Mapped[Optional[str]] = mapped_column(Text)
+    # Accounts Odoo lines used that no mapping covers, from the last sync: [{account_id, label, lines, total}].
+    last_unmapped: Mapped[Optional[list[dict[str, Any]]]] = mapped_column(JSON)
+    # What the last successful sync read with (database, plan, account, mapping); a change forces a full sync.
+    synced_with: Mapped[Optional[dict[str, Any]]] = mapped_column(JSON)
+
+    grant: Mapped[Grant] = relationship()
+
+    def __repr__(self) -> str:
+        name = f" {self.analytic_account_name}" if self.analytic_account_name else ""
+        return f"Odoo analytic account {self.analytic_account_id}{name}"
+
+    def validate(self, session: Session) -> None:
+        errors = ErrorCollector()
+        grant = self.grant or (session.get(Grant, self.grant_id) if self.grant_id else None)
+        if grant is None:
+            errors.add("grant", "is required")
+        if self.analytic_account_id is None:
+            errors.add("analytic_account_id", "is required: the id of the grant's analytic account in Odoo")
+        elif int(self.analytic_account_id) <= 0:
+            errors.add("analytic_account_id", "must be a positive Odoo record id")
+        self.analytic_plan = (self.analytic_plan or "").strip() or None
+        currency = (self.company_currency or "").strip().upper()
+        self.company_currency = currency
+        if not is_currency_code(currency):
+            errors.add("company_currency", f"'{currency}' is not an ISO 4217 currency code (e.g. XCD)")
+        if self.enabled is None:
+            self.enabled = True
+        if grant is not None:
+            clash = session.scalar(select(OdooLink.id).where(OdooLink.grant_id == grant.id, OdooLink.id != (self.id or 0)))
+            if clash:
+                errors.add("grant", f"{grant.reference} is already linked to Odoo; edit that link instead")
+        errors.raise_if_any()
+
+
+class OdooAccountMap(Audited, Model):
+    """Odoo general (expense) account → the grant's budget line its spending counts against."""
+
+    __tablename__ = "odoo_account_maps"
+    __table_args__ = (
+        UniqueConstraint("grant_id", "odoo_account_id", name="uq_odoo_account_maps_account"),
+        CheckConstraint("odoo_account_id > 0", name="ck_odoo_account_maps_account"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    grant_id: Mapped[int] = mapped_column(ForeignKey("grants.id", ondelete="CASCADE"), index=True)
+    odoo_account_id: Mapped[int] = mapped_column(Integer)
+    odoo_account_label: Mapped[Optional[str]] = mapped_column(String(200))
+    line_id: Mapped[int] = mapped_column(ForeignKey("budget_lines.id", ondelete="CASCADE"), index=True)
+
+    grant: Mapped[Grant] = relationship()
+    line: Mapped[BudgetLine] = relationship()
+
+    def __repr__(self) -> str:
+        label = self.odoo_account_label or f"account {self.odoo_account_id}"
+        return f"{label} → {self.line.code if self.line else self.line_id}"
+
+    def validate(self, session: Session) -> None:
+        errors = ErrorCollector()
+        line = self.line or (session.get(BudgetLine, self.line_id) if self.line_id else None)
+        grant = self.grant or (session.get(Grant, self.grant_id) if self.grant_id else None)
+        if line is None:
+            errors.add("line", "is required: the budget line this account's spending counts against")
+        if grant is None and line is not None:
+            grant = line.grant or session.get(Grant, line.grant_id)
+            self.grant = grant
+        if grant is None:
+            errors.add("grant", "is required")
+        if line is not None and grant is not None and (line.grant_id or line.grant.id) != grant.id:
+            other = line.grant or session.get(Grant, line.grant_id)
+            errors.add("line", f"budget line {line.code} belongs to grant {other.reference if other else '?'}, not {grant.reference}")
+        if self.odoo_account_id is None:
+            errors.add("odoo_account_id", "is required: the id of the general account in Odoo")
+        elif int(self.odoo_account_id) <= 0:
+            errors.add("odoo_account_id", "must be a positive Odoo record id")
+        self.odoo_account_label = (self.odoo_account_label or "").strip() or None
+        if grant is not None and self.odoo_account_id:
+            clash = session.scalar(
+                select(OdooAccountMap.id).where(
+                    OdooAccountMap.grant_id == grant.id,
+                    OdooAccountMap.odoo_account_id == self.odoo_account_id,
+                    OdooAccountMap.id != (self.id or 0),
+                )
+            )
+            if clash:
+                errors.add("odoo_account_id", f"Odoo account {self.odoo_account_id} is already mapped for {grant.reference}")
         errors.raise_if_any()

@@ -1,4 +1,4 @@
-"""Flask-AppBuilder views for budgets: lines, planned amounts, expenditures, rates, revisions, imports, budget vs actual."""
+"""Flask-AppBuilder views for budgets: lines, planned amounts, expenditures, rates, revisions, imports, budget vs actual, Odoo links."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.decorators import has_access
 from markupsafe import Markup
 from sqlalchemy import select
+from wtforms import BooleanField
 
+from app.audit import Actor, acting_as
 from app.extensions import db
 from app.forms import currency_code
 from app.grant_page import Panel, register_panel
@@ -23,7 +25,8 @@ from app.security import (
     current_user_or_none,
     flash_domain_error,
 )
-from budgets import charts, imports, rates, services
+from budgets import charts, imports, odoo_sync, rates, services
+from budgets.odoo import OdooError
 from budgets.models import (
     BudgetAllocation,
     BudgetImport,
@@ -34,6 +37,8 @@ from budgets.models import (
     ExchangeRate,
     Expenditure,
     ImportStatus,
+    OdooAccountMap,
+    OdooLink,
     RatePolicy,
     RevisionStatus,
     VarianceRule,
@@ -484,6 +489,163 @@ def budget_panel(session: Any, grant: Grant, user: Any) -> Panel | None:
                  link=("Budget vs actual", url_for("BudgetReportView.grant", grant_id=grant.id)))
 
 
+class OdooAccountMapView(GrantScopedViewMixin, ModelView):
+    """Which budget line each Odoo general (expense) account's spending counts against, per grant."""
+
+    datamodel = SQLAInterface(OdooAccountMap)
+    class_permission_name = "OdooAccountMaps"
+    route_base = "/odoo-account-maps"
+    # Both the grant and the line choices are limited to visible grants (set here, not by the mixin).
+    parent_relation = None
+    list_title = "Odoo account mappings"
+    list_columns = ["grant", "odoo_account_id", "odoo_account_label", "line"]
+    show_columns = add_columns = ["grant", "odoo_account_id", "odoo_account_label", "line"]
+    edit_columns = ["odoo_account_id", "odoo_account_label", "line"]
+    search_columns = ["grant", "odoo_account_id", "odoo_account_label"]
+    order_columns = ["odoo_account_id", "odoo_account_label"]
+    base_order = ("odoo_account_id", "asc")
+    add_form_query_rel_fields = edit_form_query_rel_fields = {
+        "grant": [["id", FilterVisibleGrants, lambda: None]], "line": _VISIBLE,
+    }
+    search_form_query_rel_fields = {"grant": [["id", FilterVisibleGrants, lambda: None]]}
+    label_columns = {"odoo_account_id": "Odoo account id", "odoo_account_label": "Odoo account", "line": "Budget line"}
+    description_columns = {
+        "odoo_account_id": "The general (expense) account's id in Odoo, as the last sync listed it under unmapped accounts.",
+        "line": "A budget line of the same grant.",
+    }
+
+    def _before_save(self, item: Any) -> None:
+        if item.grant is None and item.line is not None:
+            item.grant = item.line.grant
+        super()._before_save(item)
+
+
+class OdooLinkView(GrantScopedViewMixin, ModelView):
+    """Each grant's analytic account in Odoo, its account mappings, and a Sync now button."""
+
+    template_folder = TEMPLATES
+    datamodel = SQLAInterface(OdooLink)
+    class_permission_name = "OdooLinks"
+    route_base = "/odoo-links"
+    list_title = "Odoo links"
+    show_template = "budgets/odoo_link_show.html"
+    list_columns = ["grant", "analytic_account_id", "analytic_account_name", "analytic_plan", "company_currency",
+                    "enabled", "last_sync_at", "last_status"]
+    show_columns = ["grant", "analytic_account_id", "analytic_account_name", "analytic_plan", "company_currency",
+                    "enabled", "last_sync_at", "last_status", "last_write_date"]
+    add_columns = ["grant", "analytic_account_id", "analytic_account_name", "analytic_plan", "company_currency", "enabled"]
+    edit_columns = ["analytic_account_id", "analytic_account_name", "analytic_plan", "company_currency", "enabled"]
+    search_columns = ["grant", "enabled", "last_status"]
+    order_columns = ["last_sync_at", "last_status", "analytic_account_id"]
+    validators_columns = {"company_currency": [currency_code]}
+    label_columns = {
+        "analytic_account_id": "Odoo analytic account id", "analytic_account_name": "Analytic account",
+        "analytic_plan": "Analytic plan", "company_currency": "Odoo company currency",
+        "last_sync_at": "Last sync", "last_status": "Last result", "last_write_date": "Changes read up to (Odoo time, UTC)",
+    }
+    description_columns = {
+        "analytic_account_id": "The id of the grant's analytic account in Odoo (Accounting → Analytic accounts).",
+        "analytic_plan": "The analytic plan the account belongs to, e.g. Grants. Empty: Odoo's Projects plan.",
+        "company_currency": "The currency of Odoo's analytic amounts (the company's currency), e.g. XCD.",
+    }
+    method_permission_name = {"sync": "edit", "map_account": "edit"}
+    # FAB would mark the non-nullable flag "required", and a required checkbox cannot be unticked.
+    add_form_extra_fields = edit_form_extra_fields = {
+        "enabled": BooleanField("Enabled", default=True, description="Only enabled links are synced."),
+    }
+
+    @expose("/show/<pk>", methods=["GET"])
+    @has_access
+    def show(self, pk: Any) -> Any:
+        link = self.datamodel.get(pk, self._base_filters)
+        if link is None:
+            abort(404)
+        sm = self.appbuilder.sm
+        mappings = list(db.session.scalars(
+            select(OdooAccountMap).where(OdooAccountMap.grant_id == link.grant_id).order_by(OdooAccountMap.odoo_account_id)
+        ))
+        lines = list(db.session.scalars(select(BudgetLine).where(BudgetLine.grant_id == link.grant_id).order_by(BudgetLine.code)))
+        return self.render_template(
+            self.show_template, pk=pk, title=f"Odoo link — {link.grant.reference}", widgets=self._show(pk),
+            related_views=self._related_views, link=link, mappings=mappings, lines=lines,
+            problem=odoo_sync.configuration_problem(),
+            can_sync=sm.has_access("can_edit", "OdooLinks"),
+            can_map=sm.has_access("can_add", "OdooAccountMaps") and sm.has_access("can_edit", "OdooAccountMaps"),
+            can_see_maps=sm.has_access("can_list", "OdooAccountMaps"),
+        )
+
+    @expose("/<int:pk>/sync", methods=["POST"])
+    @has_access
+    def sync(self, pk: int) -> Any:
+        link = self.datamodel.get(pk, self._base_filters)
+        if link is None:
+            abort(404)
+        back = redirect(url_for(f"{type(self).__name__}.show", pk=pk))
+        if not link.enabled:
+            flash("This link is switched off: edit it and tick 'enabled' to sync it.", "warning")
+            return back
+        user = current_user_or_none()
+        try:
+            client = odoo_sync.client_from_env()
+        except OdooError as exc:
+            flash(str(exc), "danger")
+            return back
+        with acting_as(Actor(user.id if user else None, user.username if user else "odoo-sync", "sync")):
+            try:
+                result = odoo_sync.sync_and_commit(db.session, client, link, full=request.form.get("full") == "1")
+            except OdooError as exc:
+                flash(f"Odoo sync failed, nothing saved: {exc}", "danger")
+            except DomainValidationError as exc:
+                flash(f"Odoo sync refused, nothing saved: {exc}", "danger")
+            else:
+                flash(result.summary(), "warning" if result.unmapped else "success")
+        return back
+
+    @expose("/<int:pk>/map", methods=["POST"])
+    @has_access
+    def map_account(self, pk: int) -> Any:
+        """Map an account the last sync reported as unmapped, straight from the link's page."""
+        link = self.datamodel.get(pk, self._base_filters)
+        if link is None or not self.appbuilder.sm.has_access("can_add", "OdooAccountMaps"):
+            abort(404)
+        account_id = request.form.get("odoo_account_id", type=int)
+        line = db.session.get(BudgetLine, request.form.get("line_id", type=int) or 0)
+        if account_id is None or line is None:
+            flash("line: choose the budget line this account's spending counts against", "danger")
+        else:
+            try:
+                odoo_sync.map_account(db.session, link.grant, odoo_account_id=account_id, line=line,
+                                      label=(request.form.get("label") or "").strip() or None)
+                db.session.commit()
+            except DomainValidationError as exc:
+                db.session.rollback()
+                flash_domain_error(exc)
+            else:
+                flash(f"Mapped Odoo account {account_id} to {line.code}; the next sync reads every line again to import its spending.", "success")
+        return redirect(url_for(f"{type(self).__name__}.show", pk=pk))
+
+
+def odoo_panel(session: Any, grant: Grant, user: Any) -> Panel | None:
+    """The grant page's Odoo panel: where the spending comes from and how the last sync went."""
+    if not current_app.appbuilder.sm.has_access("can_show", "OdooLinks"):
+        return None
+    link = odoo_sync.link_for_grant(session, grant.id)
+    if link is None:
+        return None
+    problem = odoo_sync.configuration_problem()
+    rows: list[tuple[str, Any]] = [
+        ("Analytic account", f"{link.analytic_account_id} {link.analytic_account_name or ''}".strip()),
+        ("Sync", "enabled" if link.enabled else "switched off"),
+        ("Connection", "not configured" if problem else "configured"),
+        ("Last result", link.last_status.value if link.last_status else "never"),
+        ("Last sync", link.last_sync_at.strftime("%Y-%m-%d %H:%M") if link.last_sync_at else "never"),
+    ]
+    if link.last_message:
+        message = link.last_message
+        rows.append(("Message", message if len(message) <= 300 else message[:300] + "…"))
+    return Panel(title="Odoo", order=25, rows=rows, link=("Odoo link", url_for("OdooLinkView.show", pk=link.id)))
+
+
 def register(appbuilder: AppBuilder) -> None:
     appbuilder.add_view(BudgetReportView, "Budget vs actual", icon="fa-bar-chart", category="Budgets")
     appbuilder.add_view(BudgetLineView, "Budget lines", icon="fa-list", category="Budgets")
@@ -494,6 +656,9 @@ def register(appbuilder: AppBuilder) -> None:
     appbuilder.add_view(ExchangeRateView, "Exchange rates", icon="fa-line-chart", category="Budgets")
     appbuilder.add_view(RatePolicyView, "Rate policies", icon="fa-balance-scale", category="Budgets")
     appbuilder.add_view(VarianceRuleView, "Variance rules", icon="fa-exclamation-triangle", category="Budgets")
+    appbuilder.add_view(OdooLinkView, "Odoo links", icon="fa-plug", category="Budgets")
+    appbuilder.add_view(OdooAccountMapView, "Odoo account mappings", icon="fa-random", category="Budgets")
     appbuilder.add_view_no_menu(BudgetAllocationView)
     appbuilder.add_view_no_menu(BudgetRevisionItemView)
     register_panel(budget_panel)
+    register_panel(odoo_panel)

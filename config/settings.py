@@ -30,6 +30,13 @@ def normalise_database_url(url: str) -> str:
     return url
 
 
+def _flag(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or not value.strip():
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
 class BaseConfig:
     APP_NAME = "Grantkeeper"
     APP_THEME = ""
@@ -75,11 +82,28 @@ class BaseConfig:
     JWT_ACCESS_TOKEN_EXPIRES = 3600
 
     MAX_CONTENT_LENGTH = 30 * 1024 * 1024
+    # Largest evidence file accepted (bytes); the request limit above stays a little higher.
+    EVIDENCE_MAX_BYTES = int(os.environ.get("GRANTKEEPER_EVIDENCE_MAX_BYTES", 25 * 1024 * 1024))
     BABEL_DEFAULT_LOCALE = "en"
     LANGUAGES = {"en": {"flag": "gb", "name": "English"}}
 
     HOST = os.environ.get("GRANTKEEPER_HOST", "127.0.0.1")
     PORT = int(os.environ.get("GRANTKEEPER_PORT", "8080"))
+
+    # Reminders (grants.deadlines). Without SMTP_HOST, reminders wait in the outbox an admin
+    # can read. The password is read from the environment only and never logged or shown.
+    SMTP_HOST = os.environ.get("GRANTKEEPER_SMTP_HOST", "")
+    SMTP_PORT = int(os.environ.get("GRANTKEEPER_SMTP_PORT") or 0) or None
+    SMTP_USER = os.environ.get("GRANTKEEPER_SMTP_USER", "")
+    SMTP_PASSWORD = os.environ.get("GRANTKEEPER_SMTP_PASSWORD", "")
+    SMTP_STARTTLS = _flag("GRANTKEEPER_SMTP_STARTTLS", True)
+    SMTP_SSL = _flag("GRANTKEEPER_SMTP_SSL", False)
+    SMTP_FROM = os.environ.get("GRANTKEEPER_SMTP_FROM", "grantkeeper@localhost")
+    # Links in reminder e-mails and the calendar feed are absolute URLs from here.
+    BASE_URL = os.environ.get("GRANTKEEPER_BASE_URL", f"http://{HOST}:{PORT}")
+    # Whose "today" decides what is due (an IANA name, e.g. America/St_Lucia).
+    REMINDER_TIMEZONE = os.environ.get("GRANTKEEPER_TIMEZONE", "UTC")
+    REMINDER_SWEEP_MINUTES = int(os.environ.get("GRANTKEEPER_REMINDER_SWEEP_MINUTES", "15"))
 
 
 class TestConfig(BaseConfig):

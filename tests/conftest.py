@@ -216,8 +216,16 @@ def api_for(app, world):
 
 @pytest.fixture
 def db_session(app):
+    """A session of the test's own: no app context stays pushed, so each request a test
+    client makes gets its own app context (its own ``g.user`` and ``db.session``), as in
+    production. Call ``db_session.rollback()`` to see what requests committed since."""
+    from sqlalchemy.orm import Session
+
     from app.extensions import db
 
     with app.app_context():
-        yield db.session
-        db.session.rollback()
+        engine = db.engine
+    session = Session(bind=engine)
+    yield session
+    session.rollback()
+    session.close()

@@ -100,6 +100,38 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_audit_log_user_id'), ['user_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_audit_log_username'), ['username'], unique=False)
 
+    op.create_table('coordinating_bodies',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('code', sa.String(length=30), nullable=False),
+    sa.Column('name', sa.String(length=200), nullable=False),
+    sa.Column('description', sa.Text(), nullable=True),
+    sa.Column('is_demo', sa.Boolean(), nullable=False),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('code')
+    )
+    op.create_table('dimensions',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('code', sa.String(length=40), nullable=False),
+    sa.Column('name', sa.String(length=120), nullable=False),
+    sa.Column('exhaustive', sa.Boolean(), nullable=False),
+    sa.Column('description', sa.Text(), nullable=True),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('code')
+    )
+    op.create_table('exchange_rates',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('rate_date', sa.Date(), nullable=False),
+    sa.Column('from_currency', sa.String(length=3), nullable=False),
+    sa.Column('to_currency', sa.String(length=3), nullable=False),
+    sa.Column('rate', sa.Numeric(precision=20, scale=10), nullable=False),
+    sa.Column('source', sa.String(length=120), nullable=True),
+    sa.CheckConstraint('rate > 0', name='ck_exchange_rates_rate'),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('rate_date', 'from_currency', 'to_currency', name='uq_exchange_rates_day_pair')
+    )
+    with op.batch_alter_table('exchange_rates', schema=None) as batch_op:
+        batch_op.create_index('ix_exchange_rates_pair_date', ['from_currency', 'to_currency', 'rate_date'], unique=False)
+
     op.create_table('funders',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=200), nullable=False),
@@ -184,6 +216,42 @@ def upgrade():
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('user_id', 'role_id')
     )
+    op.create_table('calendar_tokens',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('token_sha256', sa.String(length=64), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('last_used_at', sa.DateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['user_id'], ['ab_user.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('token_sha256'),
+    sa.UniqueConstraint('user_id')
+    )
+    op.create_table('dimension_categories',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('dimension_id', sa.Integer(), nullable=False),
+    sa.Column('code', sa.String(length=40), nullable=False),
+    sa.Column('name', sa.String(length=120), nullable=False),
+    sa.Column('sort_order', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['dimension_id'], ['dimensions.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('dimension_id', 'code', name='uq_dimension_categories_code')
+    )
+    with op.batch_alter_table('dimension_categories', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_dimension_categories_dimension_id'), ['dimension_id'], unique=False)
+
+    op.create_table('funder_templates',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('funder_id', sa.Integer(), nullable=False),
+    sa.Column('name', sa.String(length=120), nullable=False),
+    sa.Column('description', sa.Text(), nullable=True),
+    sa.ForeignKeyConstraint(['funder_id'], ['funders.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('funder_id', 'name', name='uq_funder_templates_name')
+    )
+    with op.batch_alter_table('funder_templates', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_funder_templates_funder_id'), ['funder_id'], unique=False)
+
     op.create_table('grants',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('funder_id', sa.Integer(), nullable=False),
@@ -208,6 +276,20 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_grants_funder_id'), ['funder_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_grants_status'), ['status'], unique=False)
 
+    op.create_table('variance_rules',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('funder_id', sa.Integer(), nullable=False),
+    sa.Column('cost_category', sa.String(length=40), nullable=True),
+    sa.Column('basis', sa.Enum('category_budget', 'total_budget', name='ck_variancebasis', native_enum=False, create_constraint=True, length=20), nullable=False),
+    sa.Column('threshold_percent', sa.Numeric(precision=7, scale=2), nullable=False),
+    sa.Column('description', sa.String(length=300), nullable=True),
+    sa.CheckConstraint('threshold_percent > 0', name='ck_variance_rules_threshold'),
+    sa.ForeignKeyConstraint(['funder_id'], ['funders.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('variance_rules', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_variance_rules_funder_id'), ['funder_id'], unique=False)
+
     op.create_table('ab_permission_view_role',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('permission_view_id', sa.Integer(), nullable=True),
@@ -220,6 +302,165 @@ def upgrade():
     with op.batch_alter_table('ab_permission_view_role', schema=None) as batch_op:
         batch_op.create_index('idx_permission_view_id', ['permission_view_id'], unique=False)
         batch_op.create_index('idx_role_id', ['role_id'], unique=False)
+
+    op.create_table('budget_imports',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('grant_id', sa.Integer(), nullable=False),
+    sa.Column('filename', sa.String(length=255), nullable=False),
+    sa.Column('file_type', sa.String(length=10), nullable=False),
+    sa.Column('sha256', sa.String(length=64), nullable=False),
+    sa.Column('content', sa.LargeBinary(), nullable=True),
+    sa.Column('status', sa.Enum('previewed', 'rejected', 'imported', name='ck_importstatus', native_enum=False, create_constraint=True, length=20), nullable=False),
+    sa.Column('columns', sa.JSON(), nullable=False),
+    sa.Column('mapping', sa.JSON(), nullable=True),
+    sa.Column('row_count', sa.Integer(), nullable=False),
+    sa.Column('imported_count', sa.Integer(), nullable=False),
+    sa.Column('unchanged_count', sa.Integer(), nullable=False),
+    sa.Column('errors', sa.JSON(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('created_by', sa.String(length=100), nullable=True),
+    sa.ForeignKeyConstraint(['grant_id'], ['grants.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('budget_imports', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_budget_imports_grant_id'), ['grant_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_budget_imports_sha256'), ['sha256'], unique=False)
+
+    op.create_table('budget_lines',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('grant_id', sa.Integer(), nullable=False),
+    sa.Column('code', sa.String(length=40), nullable=False),
+    sa.Column('description', sa.String(length=300), nullable=False),
+    sa.Column('cost_category', sa.String(length=40), nullable=False),
+    sa.Column('module', sa.String(length=120), nullable=True),
+    sa.Column('intervention', sa.String(length=120), nullable=True),
+    sa.Column('notes', sa.Text(), nullable=True),
+    sa.ForeignKeyConstraint(['grant_id'], ['grants.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('grant_id', 'code', name='uq_budget_lines_code')
+    )
+    with op.batch_alter_table('budget_lines', schema=None) as batch_op:
+        batch_op.create_index('ix_budget_lines_grant_category', ['grant_id', 'cost_category'], unique=False)
+        batch_op.create_index(batch_op.f('ix_budget_lines_grant_id'), ['grant_id'], unique=False)
+
+    op.create_table('budget_revisions',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('grant_id', sa.Integer(), nullable=False),
+    sa.Column('title', sa.String(length=200), nullable=False),
+    sa.Column('justification', sa.Text(), nullable=False),
+    sa.Column('status', sa.Enum('draft', 'submitted', 'approved', 'rejected', name='ck_revisionstatus', native_enum=False, create_constraint=True, length=20), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('submitted_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('decided_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('decided_by', sa.String(length=100), nullable=True),
+    sa.Column('decision_note', sa.Text(), nullable=True),
+    sa.Column('version_number', sa.Integer(), nullable=True),
+    sa.ForeignKeyConstraint(['grant_id'], ['grants.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('budget_revisions', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_budget_revisions_grant_id'), ['grant_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_budget_revisions_status'), ['status'], unique=False)
+
+    op.create_table('consultations',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('grant_id', sa.Integer(), nullable=False),
+    sa.Column('body_id', sa.Integer(), nullable=False),
+    sa.Column('held_on', sa.Date(), nullable=False),
+    sa.Column('title', sa.String(length=300), nullable=False),
+    sa.Column('location', sa.String(length=200), nullable=True),
+    sa.Column('agenda', sa.Text(), nullable=True),
+    sa.Column('decisions', sa.Text(), nullable=True),
+    sa.Column('attendance_government', sa.Integer(), nullable=False),
+    sa.Column('attendance_civil_society', sa.Integer(), nullable=False),
+    sa.Column('attendance_sex_workers', sa.Integer(), nullable=False),
+    sa.Column('attendance_msm', sa.Integer(), nullable=False),
+    sa.Column('attendance_transgender', sa.Integer(), nullable=False),
+    sa.Column('attendance_people_who_use_drugs', sa.Integer(), nullable=False),
+    sa.Column('attendance_plhiv', sa.Integer(), nullable=False),
+    sa.Column('attendance_donors', sa.Integer(), nullable=False),
+    sa.Column('attendance_other', sa.Integer(), nullable=False),
+    sa.Column('is_demo', sa.Boolean(), nullable=False),
+    sa.CheckConstraint('attendance_civil_society >= 0', name='ck_consultations_civil_society'),
+    sa.CheckConstraint('attendance_donors >= 0', name='ck_consultations_donors'),
+    sa.CheckConstraint('attendance_government >= 0', name='ck_consultations_government'),
+    sa.CheckConstraint('attendance_msm >= 0', name='ck_consultations_msm'),
+    sa.CheckConstraint('attendance_other >= 0', name='ck_consultations_other'),
+    sa.CheckConstraint('attendance_people_who_use_drugs >= 0', name='ck_consultations_people_who_use_drugs'),
+    sa.CheckConstraint('attendance_plhiv >= 0', name='ck_consultations_plhiv'),
+    sa.CheckConstraint('attendance_sex_workers >= 0', name='ck_consultations_sex_workers'),
+    sa.CheckConstraint('attendance_transgender >= 0', name='ck_consultations_transgender'),
+    sa.ForeignKeyConstraint(['body_id'], ['coordinating_bodies.id'], ),
+    sa.ForeignKeyConstraint(['grant_id'], ['grants.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('consultations', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_consultations_body_id'), ['body_id'], unique=False)
+        batch_op.create_index('ix_consultations_grant_body_date', ['grant_id', 'body_id', 'held_on'], unique=False)
+        batch_op.create_index(batch_op.f('ix_consultations_grant_id'), ['grant_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_consultations_held_on'), ['held_on'], unique=False)
+
+    op.create_table('deadlines',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('grant_id', sa.Integer(), nullable=False),
+    sa.Column('source_kind', sa.Enum('period', 'requirement', 'manual', name='ck_deadlinesource', native_enum=False, create_constraint=True, length=20), nullable=False),
+    sa.Column('source_id', sa.Integer(), nullable=True),
+    sa.Column('kind', sa.Enum('report', 'audit', 'disbursement_request', 'board_meeting', 'requirement', 'other', name='ck_deadlinekind', native_enum=False, create_constraint=True, length=30), nullable=False),
+    sa.Column('title', sa.String(length=300), nullable=False),
+    sa.Column('due_date', sa.Date(), nullable=False),
+    sa.Column('owner_id', sa.Integer(), nullable=True),
+    sa.Column('notes', sa.Text(), nullable=True),
+    sa.Column('submitted_on', sa.Date(), nullable=True),
+    sa.Column('waived', sa.Boolean(), nullable=False),
+    sa.Column('waived_reason', sa.String(length=300), nullable=True),
+    sa.ForeignKeyConstraint(['grant_id'], ['grants.id'], ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['owner_id'], ['ab_user.id'], ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('source_kind', 'source_id', name='uq_deadlines_source')
+    )
+    with op.batch_alter_table('deadlines', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_deadlines_due_date'), ['due_date'], unique=False)
+        batch_op.create_index(batch_op.f('ix_deadlines_grant_id'), ['grant_id'], unique=False)
+        batch_op.create_index('ix_deadlines_open_due', ['submitted_on', 'waived', 'due_date'], unique=False)
+        batch_op.create_index(batch_op.f('ix_deadlines_owner_id'), ['owner_id'], unique=False)
+
+    op.create_table('evidence_items',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('grant_id', sa.Integer(), nullable=False),
+    sa.Column('title', sa.String(length=300), nullable=False),
+    sa.Column('kind', sa.Enum('minutes', 'attendance_summary', 'photo', 'receipt', 'report', 'policy', 'contract', 'other', name='ck_evidencekind', native_enum=False, create_constraint=True, length=30), nullable=False),
+    sa.Column('evidence_date', sa.Date(), nullable=False),
+    sa.Column('sensitivity', sa.Enum('public', 'internal', 'confidential', name='ck_sensitivity', native_enum=False, create_constraint=True, length=20), nullable=False),
+    sa.Column('status', sa.Enum('submitted', 'verified', 'rejected', name='ck_verificationstatus', native_enum=False, create_constraint=True, length=20), nullable=False),
+    sa.Column('description', sa.Text(), nullable=True),
+    sa.Column('url', sa.String(length=1000), nullable=True),
+    sa.Column('sha256', sa.String(length=64), nullable=True),
+    sa.Column('file_name', sa.String(length=255), nullable=True),
+    sa.Column('display_name', sa.String(length=255), nullable=True),
+    sa.Column('content_type', sa.String(length=120), nullable=True),
+    sa.Column('size_bytes', sa.Integer(), nullable=True),
+    sa.Column('looks_like_people_list', sa.Boolean(), nullable=False),
+    sa.Column('uploaded_by_id', sa.Integer(), nullable=True),
+    sa.Column('uploaded_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('verified_by_id', sa.Integer(), nullable=True),
+    sa.Column('verified_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('verification_comment', sa.Text(), nullable=True),
+    sa.Column('is_demo', sa.Boolean(), nullable=False),
+    sa.CheckConstraint('(sha256 IS NULL) <> (url IS NULL)', name='ck_evidence_items_file_or_link'),
+    sa.CheckConstraint('size_bytes IS NULL OR size_bytes >= 0', name='ck_evidence_items_size'),
+    sa.ForeignKeyConstraint(['grant_id'], ['grants.id'], ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['uploaded_by_id'], ['ab_user.id'], ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['verified_by_id'], ['ab_user.id'], ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('evidence_items', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_evidence_items_evidence_date'), ['evidence_date'], unique=False)
+        batch_op.create_index(batch_op.f('ix_evidence_items_grant_id'), ['grant_id'], unique=False)
+        batch_op.create_index('ix_evidence_items_grant_kind', ['grant_id', 'kind', 'evidence_date'], unique=False)
+        batch_op.create_index(batch_op.f('ix_evidence_items_sensitivity'), ['sensitivity'], unique=False)
+        batch_op.create_index(batch_op.f('ix_evidence_items_sha256'), ['sha256'], unique=False)
+        batch_op.create_index(batch_op.f('ix_evidence_items_status'), ['status'], unique=False)
+        batch_op.create_index(batch_op.f('ix_evidence_items_uploaded_by_id'), ['uploaded_by_id'], unique=False)
 
     op.create_table('grant_memberships',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -235,6 +476,84 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_grant_memberships_grant_id'), ['grant_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_grant_memberships_user_id'), ['user_id'], unique=False)
 
+    op.create_table('indicators',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('grant_id', sa.Integer(), nullable=False),
+    sa.Column('code', sa.String(length=40), nullable=False),
+    sa.Column('name', sa.String(length=300), nullable=False),
+    sa.Column('definition', sa.Text(), nullable=True),
+    sa.Column('unit', sa.Enum('number', 'percentage', 'currency', 'yes_no', name='ck_indicatorunit', native_enum=False, create_constraint=True, length=20), nullable=False),
+    sa.Column('direction', sa.Enum('increase', 'decrease', name='ck_direction', native_enum=False, create_constraint=True, length=20), nullable=False),
+    sa.Column('cumulative_mode', sa.Enum('sum', 'latest', 'maximum', name='ck_cumulativemode', native_enum=False, create_constraint=True, length=20), nullable=False),
+    sa.Column('baseline_value', sa.Numeric(precision=18, scale=4), nullable=True),
+    sa.Column('baseline_date', sa.Date(), nullable=True),
+    sa.Column('lop_target', sa.Numeric(precision=18, scale=4), nullable=True),
+    sa.Column('means_of_verification', sa.Text(), nullable=True),
+    sa.Column('responsible_id', sa.Integer(), nullable=True),
+    sa.Column('sort_order', sa.Integer(), nullable=False),
+    sa.CheckConstraint('baseline_value IS NULL OR baseline_value >= 0', name='ck_indicators_baseline'),
+    sa.CheckConstraint('lop_target IS NULL OR lop_target >= 0', name='ck_indicators_lop_target'),
+    sa.ForeignKeyConstraint(['grant_id'], ['grants.id'], ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['responsible_id'], ['ab_user.id'], ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('grant_id', 'code', name='uq_indicators_code')
+    )
+    with op.batch_alter_table('indicators', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_indicators_grant_id'), ['grant_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_indicators_responsible_id'), ['responsible_id'], unique=False)
+
+    op.create_table('odoo_links',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('grant_id', sa.Integer(), nullable=False),
+    sa.Column('analytic_account_id', sa.Integer(), nullable=False),
+    sa.Column('analytic_account_name', sa.String(length=200), nullable=True),
+    sa.Column('analytic_plan', sa.String(length=120), nullable=True),
+    sa.Column('company_currency', sa.String(length=3), nullable=False),
+    sa.Column('enabled', sa.Boolean(), nullable=False),
+    sa.Column('last_write_date', sa.DateTime(), nullable=True),
+    sa.Column('last_sync_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('last_status', sa.Enum('never', 'ok', 'refused', 'failed', name='ck_syncstatus', native_enum=False, create_constraint=True, length=20), nullable=False),
+    sa.Column('last_message', sa.Text(), nullable=True),
+    sa.Column('last_unmapped', sa.JSON(), nullable=True),
+    sa.Column('synced_with', sa.JSON(), nullable=True),
+    sa.CheckConstraint('analytic_account_id > 0', name='ck_odoo_links_account'),
+    sa.ForeignKeyConstraint(['grant_id'], ['grants.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('grant_id')
+    )
+    with op.batch_alter_table('odoo_links', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_odoo_links_enabled'), ['enabled'], unique=False)
+
+    op.create_table('rate_policies',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('grant_id', sa.Integer(), nullable=False),
+    sa.Column('method', sa.Enum('fixed', 'transaction_date', 'period_average', name='ck_ratemethod', native_enum=False, create_constraint=True, length=20), nullable=False),
+    sa.Column('fixed_currency', sa.String(length=3), nullable=True),
+    sa.Column('fixed_rate', sa.Numeric(precision=20, scale=10), nullable=True),
+    sa.Column('notes', sa.Text(), nullable=True),
+    sa.CheckConstraint('fixed_rate IS NULL OR fixed_rate > 0', name='ck_rate_policies_rate'),
+    sa.ForeignKeyConstraint(['grant_id'], ['grants.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('grant_id')
+    )
+    op.create_table('reminder_policies',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('grant_id', sa.Integer(), nullable=True),
+    sa.Column('funder_id', sa.Integer(), nullable=True),
+    sa.Column('days_before', sa.String(length=100), nullable=False),
+    sa.Column('on_due_day', sa.Boolean(), nullable=False),
+    sa.Column('overdue_every_days', sa.Integer(), nullable=False),
+    sa.Column('escalate_after_days', sa.Integer(), nullable=True),
+    sa.Column('escalate_roles', sa.String(length=100), nullable=False),
+    sa.Column('send_email', sa.Boolean(), nullable=False),
+    sa.CheckConstraint('(grant_id IS NULL AND funder_id IS NOT NULL) OR (grant_id IS NOT NULL AND funder_id IS NULL)', name='ck_reminder_policies_scope'),
+    sa.CheckConstraint('overdue_every_days >= 0', name='ck_reminder_policies_every'),
+    sa.ForeignKeyConstraint(['funder_id'], ['funders.id'], ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['grant_id'], ['grants.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('funder_id'),
+    sa.UniqueConstraint('grant_id')
+    )
     op.create_table('reporting_periods',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('grant_id', sa.Integer(), nullable=False),
@@ -252,31 +571,620 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_reporting_periods_grant_id'), ['grant_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_reporting_periods_report_due'), ['report_due'], unique=False)
 
+    op.create_table('requirements',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('grant_id', sa.Integer(), nullable=False),
+    sa.Column('code', sa.String(length=30), nullable=False),
+    sa.Column('title', sa.String(length=300), nullable=False),
+    sa.Column('category', sa.Enum('community_inclusion', 'governance', 'reporting', 'financial', 'programmatic', 'audit', 'safeguarding', name='ck_requirementcategory', native_enum=False, create_constraint=True, length=30), nullable=False),
+    sa.Column('clause', sa.Text(), nullable=True),
+    sa.Column('frequency', sa.Enum('once', 'per_period', 'annual', name='ck_frequency', native_enum=False, create_constraint=True, length=20), nullable=False),
+    sa.Column('owner_id', sa.Integer(), nullable=True),
+    sa.Column('due_days', sa.Integer(), nullable=True),
+    sa.Column('due_date', sa.Date(), nullable=True),
+    sa.Column('expected_evidence', sa.String(length=300), nullable=True),
+    sa.Column('linked_indicators', sa.String(length=300), nullable=True),
+    sa.Column('linked_budget_lines', sa.String(length=300), nullable=True),
+    sa.Column('rules', sa.JSON(), nullable=False),
+    sa.Column('preset', sa.String(length=40), nullable=True),
+    sa.Column('notes', sa.Text(), nullable=True),
+    sa.Column('is_demo', sa.Boolean(), nullable=False),
+    sa.CheckConstraint('due_days IS NULL OR due_days >= 0', name='ck_requirements_due_days'),
+    sa.ForeignKeyConstraint(['grant_id'], ['grants.id'], ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['owner_id'], ['ab_user.id'], ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('grant_id', 'code', name='uq_requirements_code')
+    )
+    with op.batch_alter_table('requirements', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_requirements_category'), ['category'], unique=False)
+        batch_op.create_index(batch_op.f('ix_requirements_grant_id'), ['grant_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_requirements_owner_id'), ['owner_id'], unique=False)
+
+    op.create_table('template_versions',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('template_id', sa.Integer(), nullable=False),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.Column('filename', sa.String(length=255), nullable=False),
+    sa.Column('sha256', sa.String(length=64), nullable=False),
+    sa.Column('size', sa.Integer(), nullable=False),
+    sa.Column('has_macros', sa.Boolean(), nullable=False),
+    sa.Column('mapping_text', sa.Text(), nullable=True),
+    sa.Column('uploaded_by', sa.String(length=100), nullable=True),
+    sa.Column('uploaded_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('notes', sa.Text(), nullable=True),
+    sa.ForeignKeyConstraint(['template_id'], ['funder_templates.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('template_id', 'version', name='uq_template_versions_version')
+    )
+    with op.batch_alter_table('template_versions', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_template_versions_sha256'), ['sha256'], unique=False)
+        batch_op.create_index(batch_op.f('ix_template_versions_template_id'), ['template_id'], unique=False)
+
+    op.create_table('budget_allocations',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('line_id', sa.Integer(), nullable=False),
+    sa.Column('period_id', sa.Integer(), nullable=False),
+    sa.Column('grant_id', sa.Integer(), nullable=False),
+    sa.Column('amount', sa.Numeric(precision=18, scale=2), nullable=False),
+    sa.Column('amount_cents', sa.BigInteger(), nullable=False),
+    sa.CheckConstraint('amount >= 0', name='ck_budget_allocations_amount'),
+    sa.ForeignKeyConstraint(['grant_id'], ['grants.id'], ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['line_id'], ['budget_lines.id'], ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['period_id'], ['reporting_periods.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('line_id', 'period_id', name='uq_budget_allocations_line_period')
+    )
+    with op.batch_alter_table('budget_allocations', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_budget_allocations_grant_id'), ['grant_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_budget_allocations_line_id'), ['line_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_budget_allocations_period_id'), ['period_id'], unique=False)
+
+    op.create_table('budget_revision_items',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('revision_id', sa.Integer(), nullable=False),
+    sa.Column('grant_id', sa.Integer(), nullable=False),
+    sa.Column('from_line_id', sa.Integer(), nullable=False),
+    sa.Column('to_line_id', sa.Integer(), nullable=False),
+    sa.Column('period_id', sa.Integer(), nullable=False),
+    sa.Column('amount', sa.Numeric(precision=18, scale=2), nullable=False),
+    sa.CheckConstraint('amount > 0', name='ck_budget_revision_items_amount'),
+    sa.CheckConstraint('from_line_id <> to_line_id', name='ck_budget_revision_items_lines'),
+    sa.ForeignKeyConstraint(['from_line_id'], ['budget_lines.id'], ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['grant_id'], ['grants.id'], ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['period_id'], ['reporting_periods.id'], ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['revision_id'], ['budget_revisions.id'], ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['to_line_id'], ['budget_lines.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('budget_revision_items', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_budget_revision_items_from_line_id'), ['from_line_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_budget_revision_items_grant_id'), ['grant_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_budget_revision_items_revision_id'), ['revision_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_budget_revision_items_to_line_id'), ['to_line_id'], unique=False)
+
+    op.create_table('budget_versions',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('grant_id', sa.Integer(), nullable=False),
+    sa.Column('number', sa.Integer(), nullable=False),
+    sa.Column('reason', sa.String(length=300), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('created_by', sa.String(length=100), nullable=True),
+    sa.Column('revision_id', sa.Integer(), nullable=True),
+    sa.Column('total', sa.Numeric(precision=18, scale=2), nullable=False),
+    sa.ForeignKeyConstraint(['grant_id'], ['grants.id'], ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['revision_id'], ['budget_revisions.id'], ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('grant_id', 'number', name='uq_budget_versions_number')
+    )
+    with op.batch_alter_table('budget_versions', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_budget_versions_grant_id'), ['grant_id'], unique=False)
+
+    op.create_table('evidence_links',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('evidence_id', sa.Integer(), nullable=False),
+    sa.Column('grant_id', sa.Integer(), nullable=False),
+    sa.Column('target_kind', sa.String(length=40), nullable=False),
+    sa.Column('target_id', sa.Integer(), nullable=False),
+    sa.Column('note', sa.String(length=300), nullable=True),
+    sa.ForeignKeyConstraint(['evidence_id'], ['evidence_items.id'], ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['grant_id'], ['grants.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('evidence_id', 'target_kind', 'target_id', name='uq_evidence_links_target')
+    )
+    with op.batch_alter_table('evidence_links', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_evidence_links_evidence_id'), ['evidence_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_evidence_links_grant_id'), ['grant_id'], unique=False)
+        batch_op.create_index('ix_evidence_links_target', ['target_kind', 'target_id'], unique=False)
+
+    op.create_table('expenditures',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('grant_id', sa.Integer(), nullable=False),
+    sa.Column('line_id', sa.Integer(), nullable=False),
+    sa.Column('period_id', sa.Integer(), nullable=False),
+    sa.Column('spent_on', sa.Date(), nullable=False),
+    sa.Column('amount', sa.Numeric(precision=18, scale=2), nullable=False),
+    sa.Column('currency', sa.String(length=3), nullable=False),
+    sa.Column('description', sa.String(length=500), nullable=True),
+    sa.Column('source', sa.Enum('manual', 'import_', 'odoo', name='ck_expendituresource', native_enum=False, create_constraint=True, length=20), nullable=False),
+    sa.Column('external_ref', sa.String(length=120), nullable=True),
+    sa.Column('import_id', sa.Integer(), nullable=True),
+    sa.Column('converted_amount', sa.Numeric(precision=18, scale=2), nullable=False),
+    sa.Column('converted_cents', sa.BigInteger(), nullable=False),
+    sa.Column('rate', sa.Numeric(precision=20, scale=10), nullable=False),
+    sa.Column('rate_source', sa.String(length=200), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.CheckConstraint('amount <> 0', name='ck_expenditures_amount'),
+    sa.ForeignKeyConstraint(['grant_id'], ['grants.id'], ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['import_id'], ['budget_imports.id'], ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['line_id'], ['budget_lines.id'], ondelete='RESTRICT'),
+    sa.ForeignKeyConstraint(['period_id'], ['reporting_periods.id'], ondelete='RESTRICT'),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('source', 'external_ref', name='uq_expenditures_source_ref')
+    )
+    with op.batch_alter_table('expenditures', schema=None) as batch_op:
+        batch_op.create_index('ix_expenditures_grant_date', ['grant_id', 'spent_on'], unique=False)
+        batch_op.create_index(batch_op.f('ix_expenditures_import_id'), ['import_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_expenditures_line_id'), ['line_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_expenditures_period_id'), ['period_id'], unique=False)
+        batch_op.create_index('ix_expenditures_report', ['grant_id', 'line_id', 'period_id', 'spent_on', 'converted_cents'], unique=False)
+        batch_op.create_index(batch_op.f('ix_expenditures_source'), ['source'], unique=False)
+        batch_op.create_index(batch_op.f('ix_expenditures_spent_on'), ['spent_on'], unique=False)
+
+    op.create_table('export_records',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('grant_id', sa.Integer(), nullable=False),
+    sa.Column('period_id', sa.Integer(), nullable=True),
+    sa.Column('kind', sa.Enum('template', 'builtin', name='ck_exportkind', native_enum=False, create_constraint=True, length=20), nullable=False),
+    sa.Column('report', sa.String(length=120), nullable=False),
+    sa.Column('template_version_id', sa.Integer(), nullable=True),
+    sa.Column('filename', sa.String(length=255), nullable=False),
+    sa.Column('sha256', sa.String(length=64), nullable=False),
+    sa.Column('size', sa.Integer(), nullable=False),
+    sa.Column('created_by', sa.String(length=100), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('published', sa.Boolean(), nullable=False),
+    sa.Column('published_by', sa.String(length=100), nullable=True),
+    sa.Column('published_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('note', sa.Text(), nullable=True),
+    sa.ForeignKeyConstraint(['grant_id'], ['grants.id'], ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['period_id'], ['reporting_periods.id'], ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['template_version_id'], ['template_versions.id'], ondelete='RESTRICT'),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('export_records', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_export_records_created_at'), ['created_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_export_records_grant_id'), ['grant_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_export_records_period_id'), ['period_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_export_records_published'), ['published'], unique=False)
+        batch_op.create_index(batch_op.f('ix_export_records_sha256'), ['sha256'], unique=False)
+        batch_op.create_index(batch_op.f('ix_export_records_template_version_id'), ['template_version_id'], unique=False)
+
+    op.create_table('indicator_codes',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('grant_id', sa.Integer(), nullable=False),
+    sa.Column('indicator_id', sa.Integer(), nullable=False),
+    sa.Column('funder_id', sa.Integer(), nullable=False),
+    sa.Column('code', sa.String(length=60), nullable=False),
+    sa.Column('name', sa.String(length=300), nullable=True),
+    sa.ForeignKeyConstraint(['funder_id'], ['funders.id'], ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['grant_id'], ['grants.id'], ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['indicator_id'], ['indicators.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('indicator_id', 'funder_id', name='uq_indicator_codes_funder')
+    )
+    with op.batch_alter_table('indicator_codes', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_indicator_codes_funder_id'), ['funder_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_indicator_codes_grant_id'), ['grant_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_indicator_codes_indicator_id'), ['indicator_id'], unique=False)
+
+    op.create_table('indicator_dimensions',
+    sa.Column('indicator_id', sa.Integer(), nullable=False),
+    sa.Column('dimension_id', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['dimension_id'], ['dimensions.id'], ondelete='RESTRICT'),
+    sa.ForeignKeyConstraint(['indicator_id'], ['indicators.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('indicator_id', 'dimension_id')
+    )
+    with op.batch_alter_table('indicator_dimensions', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_indicator_dimensions_dimension_id'), ['dimension_id'], unique=False)
+
+    op.create_table('indicator_results',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('grant_id', sa.Integer(), nullable=False),
+    sa.Column('indicator_id', sa.Integer(), nullable=False),
+    sa.Column('period_id', sa.Integer(), nullable=False),
+    sa.Column('value', sa.Numeric(precision=18, scale=4), nullable=True),
+    sa.Column('numerator', sa.Numeric(precision=18, scale=4), nullable=True),
+    sa.Column('denominator', sa.Numeric(precision=18, scale=4), nullable=True),
+    sa.Column('comment', sa.Text(), nullable=True),
+    sa.Column('status', sa.Enum('draft', 'submitted', 'verified', name='ck_resultstatus', native_enum=False, create_constraint=True, length=20), nullable=False),
+    sa.Column('entered_by_id', sa.Integer(), nullable=True),
+    sa.Column('entered_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('verified_by_id', sa.Integer(), nullable=True),
+    sa.Column('verified_at', sa.DateTime(timezone=True), nullable=True),
+    sa.CheckConstraint('denominator IS NULL OR denominator > 0', name='ck_indicator_results_denominator'),
+    sa.CheckConstraint('value IS NULL OR value >= 0', name='ck_indicator_results_value'),
+    sa.CheckConstraint('verified_by_id IS NULL OR entered_by_id IS NULL OR verified_by_id <> entered_by_id', name='ck_indicator_results_verifier'),
+    sa.ForeignKeyConstraint(['entered_by_id'], ['ab_user.id'], ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['grant_id'], ['grants.id'], ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['indicator_id'], ['indicators.id'], ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['period_id'], ['reporting_periods.id'], ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['verified_by_id'], ['ab_user.id'], ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('indicator_id', 'period_id', name='uq_indicator_results_period')
+    )
+    with op.batch_alter_table('indicator_results', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_indicator_results_entered_by_id'), ['entered_by_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_indicator_results_grant_id'), ['grant_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_indicator_results_indicator_id'), ['indicator_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_indicator_results_period_id'), ['period_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_indicator_results_status'), ['status'], unique=False)
+
+    op.create_table('indicator_targets',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('grant_id', sa.Integer(), nullable=False),
+    sa.Column('indicator_id', sa.Integer(), nullable=False),
+    sa.Column('period_id', sa.Integer(), nullable=False),
+    sa.Column('value', sa.Numeric(precision=18, scale=4), nullable=True),
+    sa.Column('numerator', sa.Numeric(precision=18, scale=4), nullable=True),
+    sa.Column('denominator', sa.Numeric(precision=18, scale=4), nullable=True),
+    sa.Column('comment', sa.Text(), nullable=True),
+    sa.CheckConstraint('denominator IS NULL OR denominator > 0', name='ck_indicator_targets_denominator'),
+    sa.CheckConstraint('value IS NULL OR value >= 0', name='ck_indicator_targets_value'),
+    sa.ForeignKeyConstraint(['grant_id'], ['grants.id'], ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['indicator_id'], ['indicators.id'], ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['period_id'], ['reporting_periods.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('indicator_id', 'period_id', name='uq_indicator_targets_period')
+    )
+    with op.batch_alter_table('indicator_targets', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_indicator_targets_grant_id'), ['grant_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_indicator_targets_indicator_id'), ['indicator_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_indicator_targets_period_id'), ['period_id'], unique=False)
+
+    op.create_table('odoo_account_maps',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('grant_id', sa.Integer(), nullable=False),
+    sa.Column('odoo_account_id', sa.Integer(), nullable=False),
+    sa.Column('odoo_account_label', sa.String(length=200), nullable=True),
+    sa.Column('line_id', sa.Integer(), nullable=False),
+    sa.CheckConstraint('odoo_account_id > 0', name='ck_odoo_account_maps_account'),
+    sa.ForeignKeyConstraint(['grant_id'], ['grants.id'], ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['line_id'], ['budget_lines.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('grant_id', 'odoo_account_id', name='uq_odoo_account_maps_account')
+    )
+    with op.batch_alter_table('odoo_account_maps', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_odoo_account_maps_grant_id'), ['grant_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_odoo_account_maps_line_id'), ['line_id'], unique=False)
+
+    op.create_table('reminder_logs',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('deadline_id', sa.Integer(), nullable=False),
+    sa.Column('offset_key', sa.String(length=40), nullable=False),
+    sa.Column('recipient_id', sa.Integer(), nullable=False),
+    sa.Column('status', sa.Enum('claimed', 'sent', 'failed', 'outbox', 'in_app', name='ck_reminderstatus', native_enum=False, create_constraint=True, length=20), nullable=False),
+    sa.Column('to_address', sa.String(length=320), nullable=True),
+    sa.Column('subject', sa.String(length=300), nullable=False),
+    sa.Column('body', sa.Text(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('claimed_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('claimed_by', sa.String(length=40), nullable=True),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('next_attempt_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('sent_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('last_error', sa.Text(), nullable=True),
+    sa.ForeignKeyConstraint(['deadline_id'], ['deadlines.id'], ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['recipient_id'], ['ab_user.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('deadline_id', 'offset_key', 'recipient_id', name='uq_reminder_logs_key')
+    )
+    with op.batch_alter_table('reminder_logs', schema=None) as batch_op:
+        batch_op.create_index('ix_reminder_logs_claim', ['status', 'claimed_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_reminder_logs_claimed_by'), ['claimed_by'], unique=False)
+        batch_op.create_index(batch_op.f('ix_reminder_logs_created_at'), ['created_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_reminder_logs_recipient_id'), ['recipient_id'], unique=False)
+        batch_op.create_index('ix_reminder_logs_retry', ['status', 'next_attempt_at'], unique=False)
+
+    op.create_table('requirement_waivers',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('grant_id', sa.Integer(), nullable=False),
+    sa.Column('requirement_id', sa.Integer(), nullable=False),
+    sa.Column('period_id', sa.Integer(), nullable=False),
+    sa.Column('justification', sa.Text(), nullable=False),
+    sa.Column('approved_by', sa.String(length=200), nullable=True),
+    sa.Column('granted_by_id', sa.Integer(), nullable=True),
+    sa.Column('granted_at', sa.DateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['grant_id'], ['grants.id'], ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['granted_by_id'], ['ab_user.id'], ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['period_id'], ['reporting_periods.id'], ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['requirement_id'], ['requirements.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('requirement_id', 'period_id', name='uq_requirement_waivers_period')
+    )
+    with op.batch_alter_table('requirement_waivers', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_requirement_waivers_grant_id'), ['grant_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_requirement_waivers_period_id'), ['period_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_requirement_waivers_requirement_id'), ['requirement_id'], unique=False)
+
+    op.create_table('budget_version_allocations',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('version_id', sa.Integer(), nullable=False),
+    sa.Column('line_id', sa.Integer(), nullable=False),
+    sa.Column('period_id', sa.Integer(), nullable=False),
+    sa.Column('amount', sa.Numeric(precision=18, scale=2), nullable=False),
+    sa.Column('amount_cents', sa.BigInteger(), nullable=False),
+    sa.ForeignKeyConstraint(['line_id'], ['budget_lines.id'], ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['period_id'], ['reporting_periods.id'], ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['version_id'], ['budget_versions.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('version_id', 'line_id', 'period_id', name='uq_budget_version_allocations')
+    )
+    with op.batch_alter_table('budget_version_allocations', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_budget_version_allocations_line_id'), ['line_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_budget_version_allocations_version_id'), ['version_id'], unique=False)
+
+    op.create_table('indicator_result_values',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('result_id', sa.Integer(), nullable=False),
+    sa.Column('category_id', sa.Integer(), nullable=False),
+    sa.Column('value', sa.Numeric(precision=18, scale=4), nullable=True),
+    sa.Column('numerator', sa.Numeric(precision=18, scale=4), nullable=True),
+    sa.Column('denominator', sa.Numeric(precision=18, scale=4), nullable=True),
+    sa.CheckConstraint('denominator IS NULL OR denominator > 0', name='ck_indicator_result_values_denominator'),
+    sa.CheckConstraint('value IS NULL OR value >= 0', name='ck_indicator_result_values_value'),
+    sa.ForeignKeyConstraint(['category_id'], ['dimension_categories.id'], ondelete='RESTRICT'),
+    sa.ForeignKeyConstraint(['result_id'], ['indicator_results.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('result_id', 'category_id', name='uq_indicator_result_values_category')
+    )
+    with op.batch_alter_table('indicator_result_values', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_indicator_result_values_category_id'), ['category_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_indicator_result_values_result_id'), ['result_id'], unique=False)
+
+    op.create_table('indicator_target_values',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('target_id', sa.Integer(), nullable=False),
+    sa.Column('category_id', sa.Integer(), nullable=False),
+    sa.Column('value', sa.Numeric(precision=18, scale=4), nullable=True),
+    sa.Column('numerator', sa.Numeric(precision=18, scale=4), nullable=True),
+    sa.Column('denominator', sa.Numeric(precision=18, scale=4), nullable=True),
+    sa.CheckConstraint('denominator IS NULL OR denominator > 0', name='ck_indicator_target_values_denominator'),
+    sa.CheckConstraint('value IS NULL OR value >= 0', name='ck_indicator_target_values_value'),
+    sa.ForeignKeyConstraint(['category_id'], ['dimension_categories.id'], ondelete='RESTRICT'),
+    sa.ForeignKeyConstraint(['target_id'], ['indicator_targets.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('target_id', 'category_id', name='uq_indicator_target_values_category')
+    )
+    with op.batch_alter_table('indicator_target_values', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_indicator_target_values_category_id'), ['category_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_indicator_target_values_target_id'), ['target_id'], unique=False)
+
+    op.create_table('notifications',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('deadline_id', sa.Integer(), nullable=True),
+    sa.Column('reminder_log_id', sa.Integer(), nullable=True),
+    sa.Column('title', sa.String(length=300), nullable=False),
+    sa.Column('body', sa.Text(), nullable=False),
+    sa.Column('link', sa.String(length=500), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('read_at', sa.DateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['deadline_id'], ['deadlines.id'], ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['reminder_log_id'], ['reminder_logs.id'], ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['user_id'], ['ab_user.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('reminder_log_id')
+    )
+    with op.batch_alter_table('notifications', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_notifications_created_at'), ['created_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_notifications_deadline_id'), ['deadline_id'], unique=False)
+        batch_op.create_index('ix_notifications_user_unread', ['user_id', 'read_at'], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade():
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table('notifications', schema=None) as batch_op:
+        batch_op.drop_index('ix_notifications_user_unread')
+        batch_op.drop_index(batch_op.f('ix_notifications_deadline_id'))
+        batch_op.drop_index(batch_op.f('ix_notifications_created_at'))
+
+    op.drop_table('notifications')
+    with op.batch_alter_table('indicator_target_values', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_indicator_target_values_target_id'))
+        batch_op.drop_index(batch_op.f('ix_indicator_target_values_category_id'))
+
+    op.drop_table('indicator_target_values')
+    with op.batch_alter_table('indicator_result_values', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_indicator_result_values_result_id'))
+        batch_op.drop_index(batch_op.f('ix_indicator_result_values_category_id'))
+
+    op.drop_table('indicator_result_values')
+    with op.batch_alter_table('budget_version_allocations', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_budget_version_allocations_version_id'))
+        batch_op.drop_index(batch_op.f('ix_budget_version_allocations_line_id'))
+
+    op.drop_table('budget_version_allocations')
+    with op.batch_alter_table('requirement_waivers', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_requirement_waivers_requirement_id'))
+        batch_op.drop_index(batch_op.f('ix_requirement_waivers_period_id'))
+        batch_op.drop_index(batch_op.f('ix_requirement_waivers_grant_id'))
+
+    op.drop_table('requirement_waivers')
+    with op.batch_alter_table('reminder_logs', schema=None) as batch_op:
+        batch_op.drop_index('ix_reminder_logs_retry')
+        batch_op.drop_index(batch_op.f('ix_reminder_logs_recipient_id'))
+        batch_op.drop_index(batch_op.f('ix_reminder_logs_created_at'))
+        batch_op.drop_index(batch_op.f('ix_reminder_logs_claimed_by'))
+        batch_op.drop_index('ix_reminder_logs_claim')
+
+    op.drop_table('reminder_logs')
+    with op.batch_alter_table('odoo_account_maps', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_odoo_account_maps_line_id'))
+        batch_op.drop_index(batch_op.f('ix_odoo_account_maps_grant_id'))
+
+    op.drop_table('odoo_account_maps')
+    with op.batch_alter_table('indicator_targets', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_indicator_targets_period_id'))
+        batch_op.drop_index(batch_op.f('ix_indicator_targets_indicator_id'))
+        batch_op.drop_index(batch_op.f('ix_indicator_targets_grant_id'))
+
+    op.drop_table('indicator_targets')
+    with op.batch_alter_table('indicator_results', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_indicator_results_status'))
+        batch_op.drop_index(batch_op.f('ix_indicator_results_period_id'))
+        batch_op.drop_index(batch_op.f('ix_indicator_results_indicator_id'))
+        batch_op.drop_index(batch_op.f('ix_indicator_results_grant_id'))
+        batch_op.drop_index(batch_op.f('ix_indicator_results_entered_by_id'))
+
+    op.drop_table('indicator_results')
+    with op.batch_alter_table('indicator_dimensions', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_indicator_dimensions_dimension_id'))
+
+    op.drop_table('indicator_dimensions')
+    with op.batch_alter_table('indicator_codes', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_indicator_codes_indicator_id'))
+        batch_op.drop_index(batch_op.f('ix_indicator_codes_grant_id'))
+        batch_op.drop_index(batch_op.f('ix_indicator_codes_funder_id'))
+
+    op.drop_table('indicator_codes')
+    with op.batch_alter_table('export_records', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_export_records_template_version_id'))
+        batch_op.drop_index(batch_op.f('ix_export_records_sha256'))
+        batch_op.drop_index(batch_op.f('ix_export_records_published'))
+        batch_op.drop_index(batch_op.f('ix_export_records_period_id'))
+        batch_op.drop_index(batch_op.f('ix_export_records_grant_id'))
+        batch_op.drop_index(batch_op.f('ix_export_records_created_at'))
+
+    op.drop_table('export_records')
+    with op.batch_alter_table('expenditures', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_expenditures_spent_on'))
+        batch_op.drop_index(batch_op.f('ix_expenditures_source'))
+        batch_op.drop_index('ix_expenditures_report')
+        batch_op.drop_index(batch_op.f('ix_expenditures_period_id'))
+        batch_op.drop_index(batch_op.f('ix_expenditures_line_id'))
+        batch_op.drop_index(batch_op.f('ix_expenditures_import_id'))
+        batch_op.drop_index('ix_expenditures_grant_date')
+
+    op.drop_table('expenditures')
+    with op.batch_alter_table('evidence_links', schema=None) as batch_op:
+        batch_op.drop_index('ix_evidence_links_target')
+        batch_op.drop_index(batch_op.f('ix_evidence_links_grant_id'))
+        batch_op.drop_index(batch_op.f('ix_evidence_links_evidence_id'))
+
+    op.drop_table('evidence_links')
+    with op.batch_alter_table('budget_versions', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_budget_versions_grant_id'))
+
+    op.drop_table('budget_versions')
+    with op.batch_alter_table('budget_revision_items', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_budget_revision_items_to_line_id'))
+        batch_op.drop_index(batch_op.f('ix_budget_revision_items_revision_id'))
+        batch_op.drop_index(batch_op.f('ix_budget_revision_items_grant_id'))
+        batch_op.drop_index(batch_op.f('ix_budget_revision_items_from_line_id'))
+
+    op.drop_table('budget_revision_items')
+    with op.batch_alter_table('budget_allocations', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_budget_allocations_period_id'))
+        batch_op.drop_index(batch_op.f('ix_budget_allocations_line_id'))
+        batch_op.drop_index(batch_op.f('ix_budget_allocations_grant_id'))
+
+    op.drop_table('budget_allocations')
+    with op.batch_alter_table('template_versions', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_template_versions_template_id'))
+        batch_op.drop_index(batch_op.f('ix_template_versions_sha256'))
+
+    op.drop_table('template_versions')
+    with op.batch_alter_table('requirements', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_requirements_owner_id'))
+        batch_op.drop_index(batch_op.f('ix_requirements_grant_id'))
+        batch_op.drop_index(batch_op.f('ix_requirements_category'))
+
+    op.drop_table('requirements')
     with op.batch_alter_table('reporting_periods', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_reporting_periods_report_due'))
         batch_op.drop_index(batch_op.f('ix_reporting_periods_grant_id'))
 
     op.drop_table('reporting_periods')
+    op.drop_table('reminder_policies')
+    op.drop_table('rate_policies')
+    with op.batch_alter_table('odoo_links', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_odoo_links_enabled'))
+
+    op.drop_table('odoo_links')
+    with op.batch_alter_table('indicators', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_indicators_responsible_id'))
+        batch_op.drop_index(batch_op.f('ix_indicators_grant_id'))
+
+    op.drop_table('indicators')
     with op.batch_alter_table('grant_memberships', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_grant_memberships_user_id'))
         batch_op.drop_index(batch_op.f('ix_grant_memberships_grant_id'))
 
     op.drop_table('grant_memberships')
+    with op.batch_alter_table('evidence_items', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_evidence_items_uploaded_by_id'))
+        batch_op.drop_index(batch_op.f('ix_evidence_items_status'))
+        batch_op.drop_index(batch_op.f('ix_evidence_items_sha256'))
+        batch_op.drop_index(batch_op.f('ix_evidence_items_sensitivity'))
+        batch_op.drop_index('ix_evidence_items_grant_kind')
+        batch_op.drop_index(batch_op.f('ix_evidence_items_grant_id'))
+        batch_op.drop_index(batch_op.f('ix_evidence_items_evidence_date'))
+
+    op.drop_table('evidence_items')
+    with op.batch_alter_table('deadlines', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_deadlines_owner_id'))
+        batch_op.drop_index('ix_deadlines_open_due')
+        batch_op.drop_index(batch_op.f('ix_deadlines_grant_id'))
+        batch_op.drop_index(batch_op.f('ix_deadlines_due_date'))
+
+    op.drop_table('deadlines')
+    with op.batch_alter_table('consultations', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_consultations_held_on'))
+        batch_op.drop_index(batch_op.f('ix_consultations_grant_id'))
+        batch_op.drop_index('ix_consultations_grant_body_date')
+        batch_op.drop_index(batch_op.f('ix_consultations_body_id'))
+
+    op.drop_table('consultations')
+    with op.batch_alter_table('budget_revisions', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_budget_revisions_status'))
+        batch_op.drop_index(batch_op.f('ix_budget_revisions_grant_id'))
+
+    op.drop_table('budget_revisions')
+    with op.batch_alter_table('budget_lines', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_budget_lines_grant_id'))
+        batch_op.drop_index('ix_budget_lines_grant_category')
+
+    op.drop_table('budget_lines')
+    with op.batch_alter_table('budget_imports', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_budget_imports_sha256'))
+        batch_op.drop_index(batch_op.f('ix_budget_imports_grant_id'))
+
+    op.drop_table('budget_imports')
     with op.batch_alter_table('ab_permission_view_role', schema=None) as batch_op:
         batch_op.drop_index('idx_role_id')
         batch_op.drop_index('idx_permission_view_id')
 
     op.drop_table('ab_permission_view_role')
+    with op.batch_alter_table('variance_rules', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_variance_rules_funder_id'))
+
+    op.drop_table('variance_rules')
     with op.batch_alter_table('grants', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_grants_status'))
         batch_op.drop_index(batch_op.f('ix_grants_funder_id'))
 
     op.drop_table('grants')
+    with op.batch_alter_table('funder_templates', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_funder_templates_funder_id'))
+
+    op.drop_table('funder_templates')
+    with op.batch_alter_table('dimension_categories', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_dimension_categories_dimension_id'))
+
+    op.drop_table('dimension_categories')
+    op.drop_table('calendar_tokens')
     op.drop_table('ab_user_role')
     with op.batch_alter_table('ab_user_group', schema=None) as batch_op:
         batch_op.drop_index('idx_user_id')
@@ -300,6 +1208,12 @@ def downgrade():
 
     op.drop_table('ab_api_key')
     op.drop_table('funders')
+    with op.batch_alter_table('exchange_rates', schema=None) as batch_op:
+        batch_op.drop_index('ix_exchange_rates_pair_date')
+
+    op.drop_table('exchange_rates')
+    op.drop_table('dimensions')
+    op.drop_table('coordinating_bodies')
     with op.batch_alter_table('audit_log', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_audit_log_username'))
         batch_op.drop_index(batch_op.f('ix_audit_log_user_id'))

@@ -177,3 +177,12 @@ class FakeOdoo:
             plan: [account, f"Grant {account}"], "move_line_id": [line_id * 10, "MISC/001"],
             "partner_id": False, "product_id": False, "category": "vendor_bill", "write_date": write_date,
         })
+
+    def edit_line(self, line_id: int, *, write_date: str, **changes: Any) -> None:
+        """Change a line as Odoo would (amount, date, name...), stamping its write_date."""
+        line = next(l for l in self.lines if l["id"] == line_id)
+        line.update(changes, write_date=write_date)
+
+    def delete_line(self, line_id: int) -> None:
+        """What Odoo does when the entry is reset to draft or cancelled."""
+        self.lines = [l for l in self.lines if l["id"] != line_id]

@@ -1,0 +1,149 @@
+"""Benchmark: syncing one grant's spending from Odoo (the wire-protocol fake) — first import, re-sync, edits, deletions.
+
+Usage:
+    python benchmarks/bench_odoo_sync.py                      # SQLite, 5,000 Odoo lines, JSON-RPC
+    python benchmarks/bench_odoo_sync.py --lines 20000 --protocol xmlrpc
+    python benchmarks/bench_odoo_sync.py --postgres           # also on PostgreSQL (127.0.0.1:5432, user postgres)
+
+Prints wall time of each step and milliseconds per Odoo line read. The fake Odoo
+runs in this process (HTTP on localhost), so the figures include the wire
+protocol and paging (500 lines a page) but not a real Odoo's query time.
+Asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+import tempfile
+import time
+import uuid
+from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sqlalchemy import create_engine, text  # noqa: E402
+
+ACCOUNTS = [(600 + i, f"6{i:02d}000 Expense {i}") for i in range(10)]
+
+
+def make_app(database_url: str, instance: Path):
+    from app import create_app
+    from app.bootstrap import ensure_roles, upgrade_database
+    from config.settings import TestConfig
+
+    os.environ["DATABASE_URL"] = database_url
+    try:
+        app = create_app(TestConfig, INSTANCE_PATH=instance)
+    finally:
+        os.environ.pop("DATABASE_URL", None)
+    upgrade_database(app)
+    ensure_roles(app)
+    return app
+
+
+def setup(app) -> int:
+    from app.audit import Actor, acting_as
+    from app.extensions import db
+    from budgets import odoo_sync, rates, services
+    from grants import services as grants
+    from grants.services import GENERIC_COST_CATEGORIES
+
+    with app.app_context(), acting_as(Actor(None, "bench", "system")):
+        funder = grants.create_funder(db.session, name="Bench Fund", code="BF", default_currency="USD")
+        funder.cost_categories = [dict(c) for c in GENERIC_COST_CATEGORIES]
+        grant = grants.create_grant(
+            db.session, funder=funder, reference="BENCH-1", title="Bench", recipient="Coalition", currency="USD",
+            amount=Decimal("1000000"), start_date=date(2026, 1, 1), end_date=date(2027, 12, 31),
+        )
+        grants.generate_periods(db.session, grant, "semester", 45)
+        rates.set_rate_policy(db.session, grant, "fixed", fixed_currency="XCD")
+        link = odoo_sync.link_grant(db.session, grant, analytic_account_id=41, analytic_plan="Grants", company_currency="XCD")
+        for index, (account_id, label) in enumerate(ACCOUNTS):
+            line = services.create_line(db.session, grant, code=f"L-{index}", description=label, cost_category="STAFF")
+            odoo_sync.map_account(db.session, grant, odoo_account_id=account_id, line=line, label=label)
+        db.session.commit()
+        return link.id
+
+
+def run(app, odoo, link_id: int, protocol: str, *, full: bool = False) -> tuple[float, object]:
+    from app.audit import acting_as
+    from app.extensions import db
+    from budgets import odoo_sync
+    from budgets.models import OdooLink
+    from budgets.odoo import OdooClient, OdooSettings
+
+    settings = OdooSettings(host="127.0.0.1", port=odoo.port, database=odoo.database, login=odoo.login,
+                            secret=odoo.password, protocol=protocol, timeout=30.0)
+    with app.app_context(), acting_as(odoo_sync.SYNC_ACTOR):
+        started = time.perf_counter()
+        result = odoo_sync.sync_and_commit(db.session, OdooClient(settings), db.session.get(OdooLink, link_id), full=full)
+        elapsed = time.perf_counter() - started
+        db.session.remove()
+    return elapsed, result
+
+
+def bench(label: str, database_url: str, n_lines: int, protocol: str) -> None:
+    from tests.odoo.fake_odoo import FakeOdoo
+
+    random.seed(7)
+    with tempfile.TemporaryDirectory() as instance:
+        app = make_app(database_url, Path(instance))
+        link_id = setup(app)
+        odoo = FakeOdoo().start()
+        try:
+            for line_id in range(1, n_lines + 1):
+                account = random.choice(ACCOUNTS)
+                day = date(2026, 1, 1) + timedelta(days=random.randrange(700))
+                odoo.add_line(line_id, day.isoformat(), -round(random.uniform(5, 5000), 2), account=41, general=account,
+                              write_date="2026-06-01 10:00:00")
+            steps = []
+            seconds, result = run(app, odoo, link_id, protocol)
+            steps.append(("first sync (all created)", seconds, result))
+            seconds, result = run(app, odoo, link_id, protocol)
+            steps.append(("re-sync (nothing changed)", seconds, result))
+            for line_id in random.sample(range(1, n_lines + 1), n_lines // 100):
+                odoo.edit_line(line_id, write_date="2026-07-01 10:00:00", amount=-1.23)
+            seconds, result = run(app, odoo, link_id, protocol)
+            steps.append(("1% of lines edited", seconds, result))
+            for line_id in random.sample(range(1, n_lines + 1), n_lines // 100):
+                odoo.delete_line(line_id)
+            seconds, result = run(app, odoo, link_id, protocol, full=True)
+            steps.append(("full sync, 1% deleted", seconds, result))
+        finally:
+            odoo.stop()
+    print(f"\n{label}: {n_lines:,} Odoo lines over {protocol}")
+    print(f"{'step':<28}{'seconds':>9}{'ms/line read':>14}  created/updated/removed/unchanged")
+    for name, seconds, result in steps:
+        per_line = seconds * 1000 / max(result.read, 1)
+        print(f"{name:<28}{seconds:>9.2f}{per_line:>14.2f}  "
+              f"{result.created}/{result.updated}/{result.removed}/{result.unchanged}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lines", type=int, default=5000)
+    parser.add_argument("--protocol", default="jsonrpc", choices=["jsonrpc", "xmlrpc"])
+    parser.add_argument("--postgres", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        bench("SQLite", f"sqlite:///{folder}/bench.db", args.lines, args.protocol)
+    if args.postgres:
+        name = f"gk_bench_{uuid.uuid4().hex[:8]}"
+        admin = create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/postgres", isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        try:
+            bench("PostgreSQL", f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}", args.lines, args.protocol)
+        finally:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            admin.dispose()
+
+
+if __name__ == "__main__":
+    main()
