@@ -77,6 +77,10 @@ def guard_download(item: Any) -> None:
         abort(404)
 
 
+def _NOTHING(**_kwargs: Any) -> str:
+    return ""
+
+
 class ValidatedViewMixin:
     """For ModelViews: domain rules checked before saving; FAB flashes the message, nothing is saved.
 
@@ -89,6 +93,22 @@ class ValidatedViewMixin:
     @has_access
     def download(self, filename: str) -> Any:
         abort(404)
+
+    def related_view_allowed(self, view: Any) -> bool:
+        """FAB renders related views whatever the user's permissions; we don't."""
+        return bool(self.appbuilder.sm.has_access("can_list", view.class_permission_name))
+
+    def _get_related_views_widgets(self, item: Any, orders: Any = None, pages: Any = None,
+                                   page_sizes: Any = None, widgets: Any = None, **args: Any) -> Any:
+        widgets = super()._get_related_views_widgets(  # type: ignore[misc]
+            item, orders=orders, pages=pages, page_sizes=page_sizes, widgets=widgets, **args
+        )
+        # Same positions as self._related_views (templates index by position); hidden ones render nothing.
+        widgets["related_views"] = [
+            widget if self.related_view_allowed(view) else _NOTHING
+            for view, widget in zip(self._related_views, widgets["related_views"])
+        ]
+        return widgets
 
     def _before_save(self, item: Any) -> None:
         try:

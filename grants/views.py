@@ -109,6 +109,7 @@ class GrantView(GrantScopedViewMixin, ModelView):
             title=f"{grant.reference} — {grant.title}",
             widgets=widgets,
             related_views=self._related_views,
+            allowed_related={v.__class__.__name__ for v in self._related_views if self.related_view_allowed(v)},
             grant=grant,
             panels=grant_panels(db.session, grant, g.user),
             can_edit=self.appbuilder.sm.has_access("can_edit", "Grants"),

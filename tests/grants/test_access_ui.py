@@ -185,3 +185,16 @@ def test_dashboard_lists_my_grants_and_reports_due(program_client, world):
 @pytest.mark.parametrize("url", ["/grants/download/secret_key", "/periods/download/..%2Fsecret_key", "/funders/download/x.pdf"])
 def test_stock_fab_download_serves_nothing(admin_client, world, url):
     assert admin_client.get(url).status_code == 404
+
+
+def test_donor_grant_page_lists_no_members(donor_client, world):
+    """Related views ignore permissions in FAB: the donor must not read who works on the grant."""
+    html = donor_client.get(f"/grants/show/{world.grant_a}").get_data(as_text=True)
+    assert "Grant A" in html
+    assert "GrantMembershipView" not in html
+    assert "program@test.example.org" not in html and ">program<" not in html
+
+
+def test_program_grant_page_lists_members(program_client, world):
+    html = program_client.get(f"/grants/show/{world.grant_a}").get_data(as_text=True)
+    assert "GrantMembershipView" in html
