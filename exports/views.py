@@ -198,7 +198,7 @@ class FunderTemplateView(ValidatedViewMixin, ModelView):
         template = self.datamodel.get(pk, self._base_filters)
         if template is None:
             abort(404)
-        return self.render_template(self.show_template, template=template, title=f"Template: {template!r}",
+        return self.render_template(self.show_template, funder_template=template, title=f"Template: {template!r}",
                                     can_edit=self.appbuilder.sm.has_access("can_edit", "FunderTemplates"))
 
     @expose("/upload", methods=["GET", "POST"])
