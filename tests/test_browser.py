@@ -92,3 +92,31 @@ def test_donor_sees_only_the_grant_it_funds(server, page):
     content = page.content()
     assert "RCM-HIV-2026-SW" in content
     assert "CNF-CORE-2026" not in content
+
+
+def test_program_user_generates_a_report_from_the_grant_page_and_downloads_it(server, page, tmp_path):
+    sign_in(page, server, "program", "program-browser-pw")
+    page.click("text=RCM-HIV-2026-SW")
+    page.wait_for_load_state()
+    form = page.locator("#export-form")
+    form.locator("select[name=report]").select_option("builtin:budget_vs_actual")
+    form.locator("select[name=period]").select_option(label="S1")
+    form.locator("button[type=submit]").click()
+    page.wait_for_load_state()
+    assert "Generated RCM-HIV-2026-SW_S1_budget_vs_actual.xlsx" in page.content()
+    with page.expect_download() as download_info:
+        page.click("text=download")
+    saved = tmp_path / "report.xlsx"
+    download_info.value.save_as(saved)
+    from openpyxl import load_workbook
+
+    sheets = load_workbook(saved).sheetnames
+    assert sheets == ["Budget vs actual by category", "Budget vs actual by line"]
+
+
+def test_donor_page_hides_members_and_the_export_button(server, page):
+    sign_in(page, server, "donor.gf", "donor-browser-pw")
+    page.click("text=RCM-HIV-2026-SW")
+    page.wait_for_load_state()
+    assert page.locator("a[href='#GrantMembershipView']").count() == 0
+    assert page.locator("#export-form").count() == 0
