@@ -263,36 +263,22 @@ class BudgetRevisionView(GrantScopedViewMixin, ModelView):
             can_edit=self.appbuilder.sm.has_access("can_edit", "BudgetRevisions"),
         )
 
-    def _change(self, pk: Any, action: Any, done: str) -> Any:
-        revision = self.datamodel.get(pk, self._base_filters)
-        if revision is None:
-            abort(404)
-        try:
-            action(revision)
-            db.session.commit()
-        except DomainValidationError as exc:
-            db.session.rollback()
-            flash_domain_error(exc)
-        else:
-            flash(done, "success")
-        return redirect(url_for(f"{type(self).__name__}.show", pk=pk))
-
     @expose("/<int:pk>/submit", methods=["POST"])
     @has_access
     def submit(self, pk: int) -> Any:
-        return self._change(pk, lambda r: services.submit_revision(db.session, r), "Revision submitted")
+        return self.record_action(pk, lambda r: services.submit_revision(db.session, r), "Revision submitted")
 
     @expose("/<int:pk>/decide", methods=["POST"])
     @has_access
     def decide(self, pk: int) -> Any:
         note = (request.form.get("note") or "").strip() or None
         if request.form.get("decision") == "approve":
-            return self._change(
+            return self.record_action(
                 pk, lambda r: services.approve_revision(db.session, r, by=_username(), note=note),
                 "Revision approved: the planned amounts changed and a new budget version was recorded",
             )
         if request.form.get("decision") == "reject":
-            return self._change(pk, lambda r: services.reject_revision(db.session, r, by=_username(), note=note), "Revision rejected")
+            return self.record_action(pk, lambda r: services.reject_revision(db.session, r, by=_username(), note=note), "Revision rejected")
         flash("decision: choose approve or reject", "danger")
         return redirect(url_for(f"{type(self).__name__}.show", pk=pk))
 

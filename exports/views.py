@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import abort, current_app, flash, g, redirect, request, send_file, url_for
-from flask_appbuilder import AppBuilder, BaseView, ModelView, expose
+from flask_appbuilder import AppBuilder, ModelView, expose
 from flask_appbuilder.models.filters import BaseFilter
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.decorators import has_access

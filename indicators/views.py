@@ -298,36 +298,22 @@ class ResultView(_FigureView):
             disaggregation=self._parts_from_form(indicator, form),
         )
 
-    def _transition(self, pk: int, change: Any, done: str) -> Any:
-        result = self.datamodel.get(pk, self._base_filters)
-        if result is None:
-            abort(404)
-        try:
-            change(result)
-            db.session.commit()
-        except DomainValidationError as exc:
-            db.session.rollback()
-            flash_domain_error(exc)
-        else:
-            flash(done, "success")
-        return redirect(url_for("ResultView.show", pk=pk))
-
     @expose("/<int:pk>/verify", methods=["POST"])
     @has_access
     def verify(self, pk: int) -> Any:
         """Four eyes: a colleague, not the person who entered the result, confirms it."""
         user = current_user_or_none()
-        return self._transition(pk, lambda r: services.verify_result(db.session, r, user), "Result verified")
+        return self.record_action(pk, lambda r: services.verify_result(db.session, r, user), "Result verified")
 
     @expose("/<int:pk>/submit", methods=["POST"])
     @has_access
     def submit(self, pk: int) -> Any:
-        return self._transition(pk, lambda r: services.submit_result(db.session, r), "Result submitted for verification")
+        return self.record_action(pk, lambda r: services.submit_result(db.session, r), "Result submitted for verification")
 
     @expose("/<int:pk>/reopen", methods=["POST"])
     @has_access
     def reopen(self, pk: int) -> Any:
-        return self._transition(pk, lambda r: services.reopen_result(db.session, r), "Result returned to submitted")
+        return self.record_action(pk, lambda r: services.reopen_result(db.session, r), "Result returned to submitted")
 
 
 class IndicatorView(GrantScopedViewMixin, ModelView):
