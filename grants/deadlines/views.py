@@ -394,6 +394,14 @@ def deadlines_panel(session: Any, grant: Any, user: Any) -> Panel | None:
                  link=("All deadlines", f"/my-deadlines/?scope=all&grant={grant.id}"))
 
 
+def unread_notifications() -> dict[str, Any]:
+    """The navigation bar's unread count (one indexed COUNT per page, signed-in users only)."""
+    user = getattr(g, "user", None)
+    if user is None or not getattr(user, "is_authenticated", False):
+        return {}
+    return {"unread_notifications": services.unread_count(db.session, user.id)}
+
+
 def register(appbuilder: AppBuilder) -> None:
     appbuilder.add_view(MyDeadlinesView, "My deadlines", icon="fa-bell", category="Deadlines")
     appbuilder.add_view(NotificationsView, "My notifications", icon="fa-envelope", category="Deadlines")
@@ -401,5 +409,6 @@ def register(appbuilder: AppBuilder) -> None:
     appbuilder.add_view(ReminderPolicyView, "Reminder policies", icon="fa-clock-o", category="Deadlines")
     appbuilder.add_view(ReminderOutboxView, "Reminder outbox", icon="fa-inbox", category="Deadlines")
     current_app.register_blueprint(calendar_blueprint)  # register() runs inside create_app's app context
+    current_app.context_processor(unread_notifications)
     register_panel(deadlines_panel)
     services.register_builtin_providers()
