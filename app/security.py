@@ -16,6 +16,7 @@ from flask_appbuilder import expose
 from flask_appbuilder.api import ModelRestApi
 from flask_appbuilder.security.decorators import has_access
 from flask_appbuilder.models.filters import BaseFilter
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
@@ -55,6 +56,22 @@ def visible_grant_ids() -> list[int] | None:
         visible = visible_grant_ids_query(current_user_or_none())
         g.visible_grant_ids = None if visible is None else list(db.session.scalars(visible))
     return g.visible_grant_ids
+
+
+class FilterUsersOfVisibleGrants(BaseFilter):
+    """Users who are members of a grant the signed-in user may see (for user drop-downs)."""
+
+    name = "Members of my grants"
+    arg_name = None
+
+    def apply(self, query: Any, value: Any) -> Any:
+        from grants.models import GrantMembership
+
+        ids = visible_grant_ids()
+        if ids is None:
+            return query
+        members = select(GrantMembership.user_id).where(GrantMembership.grant_id.in_(ids))
+        return query.filter(getattr(self.model, self.column_name).in_(members))
 
 
 def visible_grants_filter(column: str = "grant_id") -> list[list[Any]]:
@@ -176,7 +193,7 @@ class GrantScopedViewMixin(ValidatedViewMixin):
             cls.add_form_query_rel_fields = rel_filter
             cls.edit_form_query_rel_fields = rel_filter
             # The search form's drop-down would otherwise list every grant's reference.
-            cls.search_form_query_rel_fields = rel_filter
+            cls.search_form_query_rel_fields = {**(cls.__dict__.get("search_form_query_rel_fields") or {}), **rel_filter}
 
     def _before_save(self, item: Any) -> None:
         try:

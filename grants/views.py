@@ -13,7 +13,7 @@ from flask_appbuilder.security.decorators import has_access
 from app.extensions import db
 from app.forms import country_codes, currency_code, non_negative, not_before
 from app.grant_page import Panel, grant_panels, register_panel
-from app.security import GrantScopedViewMixin, ValidatedViewMixin, flash_domain_error
+from app.security import FilterUsersOfVisibleGrants, GrantScopedViewMixin, ValidatedViewMixin, flash_domain_error
 from grants import services
 from grants.errors import DomainValidationError
 from grants.models import Funder, Grant, GrantMembership, PeriodStatus, ReportingPeriod
@@ -56,6 +56,8 @@ class GrantMembershipView(GrantScopedViewMixin, ModelView):
     class_permission_name = "GrantMemberships"
     route_base = "/memberships"
     list_title = "Grant members"
+    # Search by user lists only people on the grants one can see, not every account.
+    search_form_query_rel_fields = {"user": [["id", FilterUsersOfVisibleGrants, lambda: None]]}
     list_columns = ["grant", "user", "role"]
     add_columns = edit_columns = show_columns = ["grant", "user", "role"]
     search_columns = ["grant", "user", "role"]

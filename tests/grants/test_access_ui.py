@@ -198,3 +198,13 @@ def test_donor_grant_page_lists_no_members(donor_client, world):
 def test_program_grant_page_lists_members(program_client, world):
     html = program_client.get(f"/grants/show/{world.grant_a}").get_data(as_text=True)
     assert "GrantMembershipView" in html
+
+
+def test_member_search_lists_only_people_of_visible_grants(program_client, world, app):
+    from app.bootstrap import create_user
+    from tests.conftest import PASSWORD
+
+    create_user(app, "stranger", "stranger@test.example.org", "Program", PASSWORD, "Sally", "Stranger")
+    html = program_client.get("/memberships/list/").get_data(as_text=True)
+    assert "Sally" not in html  # not on any grant the program user sees
+    assert "program" in html
