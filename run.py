@@ -105,7 +105,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             record = exports.run_export(
                 db.session, store_for(app.config), grant=grant, period=period, user="cli",
                 template=template, builtin=None if template else (args.report or "budget_vs_actual"),
-                progress=progress,
+                progress=progress, recompute=args.recompute,
             )
             if args.publish:
                 exports.publish(db.session, record, user="cli")
@@ -256,6 +256,8 @@ def build_parser() -> argparse.ArgumentParser:
                                         "evidence_register, expenditure_ledger, reporting_periods")
     export.add_argument("-o", "--output", required=True, help="where to write the .xlsx/.xlsm")
     export.add_argument("--publish", action="store_true", help="publish it to the grant's donor users")
+    export.add_argument("--recompute", action="store_true",
+                        help="compute formula results with headless LibreOffice so readers that do not recalculate see them")
     export.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     export.set_defaults(func=cmd_export)
 

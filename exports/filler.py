@@ -34,7 +34,7 @@ from exports.inspector import (
     read_workbook_map,
     rels_part_for,
 )
-from exports.safezip import open_workbook_zip, parse_xml
+from exports.safezip import SafeZip, open_workbook_zip, parse_xml
 
 __all__ = ["Formula", "CellValue", "FillPlan", "fill_workbook", "split_target"]
 
@@ -198,14 +198,14 @@ def _resolve(wm: WorkbookMap, target: Address) -> tuple[SheetRef, int, int, str]
 # -- value encoding ------------------------------------------------------------
 
 
-def _xml_text(text: str) -> str:
+def xml_text(text: str) -> str:
     # Excel decodes _xHHHH_ in cell text, so a literal one must be escaped first;
     # control characters are not allowed in XML and take the same escape.
     text = _ESCAPE_LIKE.sub(r"_x005F_\1", text)
     return _ILLEGAL_XML.sub(lambda m: f"_x{ord(m.group()):04X}_", text)
 
 
-def _number_text(value: int | float | Decimal, where: str) -> str:
+def number_text(value: int | float | Decimal, where: str) -> str:
     if isinstance(value, Decimal):
         if not value.is_finite() or not math.isfinite(float(value)):
             raise TemplateError(f"{where}: {value} is not a finite number")
@@ -404,7 +404,7 @@ class _SheetEditor:
             pass
         elif isinstance(value, Formula):
             f = etree.Element(_F)
-            f.text = _xml_text(value.text.strip().removeprefix("="))
+            f.text = xml_text(value.text.strip().removeprefix("="))
             new.append(f)
             self.formula_written = True
         elif isinstance(value, str):
@@ -413,7 +413,7 @@ class _SheetEditor:
             cell.set("t", "inlineStr")
             is_el = etree.Element(_IS)
             t = etree.SubElement(is_el, _T)
-            t.text = _xml_text(value)
+            t.text = xml_text(value)
             if value != value.strip() or "\n" in value:
                 t.set(_XML_SPACE, "preserve")
             new.append(is_el)
@@ -424,7 +424,7 @@ class _SheetEditor:
             new.append(v)
         elif isinstance(value, (int, float, Decimal)):
             v = etree.Element(_V)
-            v.text = _number_text(value, where)
+            v.text = number_text(value, where)
             new.append(v)
         elif isinstance(value, (dt.datetime, dt.date)):
             try:
@@ -432,7 +432,7 @@ class _SheetEditor:
             except TemplateError as exc:
                 raise TemplateError(f"{where}: {exc}") from None
             v = etree.Element(_V)
-            v.text = _number_text(serial, where)
+            v.text = number_text(serial, where)
             new.append(v)
         else:
             raise TemplateError(f"{where}: cannot write a value of type {type(value).__name__}")
@@ -452,18 +452,8 @@ class _SheetEditor:
         Formulas that read other workbooks ([1]Sheet!A1) keep their cache: the
         linked file is usually not there when the funder opens ours.
         """
-        external_si: set[str] = set()
-        any_formula = False
-        formulas = list(self.sheet_data.iter(_F))
-        for f in formulas:
-            if f.text and _EXTERNAL_REF.search(f.text) and f.get("t") == "shared" and f.get("si") is not None:
-                external_si.add(f.get("si", ""))
-        for f in formulas:
-            any_formula = True
-            if f.text and _EXTERNAL_REF.search(f.text):
-                continue
-            if f.get("t") == "shared" and f.get("si") in external_si:
-                continue
+        any_formula = next(self.sheet_data.iter(_F), None) is not None
+        for f in own_cache_formulas(self.sheet_data):
             cell = f.getparent()
             v = cell.find(_V)
             if v is not None:
@@ -492,7 +482,27 @@ class _SheetEditor:
             dim.set("ref", new_ref)
 
 
-def _serialise(original: bytes, root: etree._Element) -> bytes:
+def own_cache_formulas(sheet_data: etree._Element) -> list[etree._Element]:
+    """The <f> elements whose cached result is ours to drop or recompute.
+
+    Formulas that read other workbooks ([1]Sheet!A1), and the children of such
+    a shared formula, are left out: they keep the cache the template came with.
+    """
+    formulas = list(sheet_data.iter(_F))
+    external_si = {
+        f.get("si", "")
+        for f in formulas
+        if f.text and _EXTERNAL_REF.search(f.text) and f.get("t") == "shared" and f.get("si") is not None
+    }
+    return [
+        f
+        for f in formulas
+        if not (f.text and _EXTERNAL_REF.search(f.text))
+        and not (f.get("t") == "shared" and f.get("si") in external_si)
+    ]
+
+
+def serialise(original: bytes, root: etree._Element) -> bytes:
     # Keep the original XML declaration byte for byte; lxml would rewrite its quoting.
     head = b""
     if original.startswith(b"<?xml"):
@@ -521,7 +531,7 @@ _AFTER_CALCPR = [
 ]
 
 
-def _request_full_calc(wb_xml: bytes, part: str) -> bytes | None:
+def request_full_calc(wb_xml: bytes, part: str) -> bytes | None:
     """Set calcPr fullCalcOnLoad="1"; None when it is already set (part stays untouched)."""
     root = parse_xml(wb_xml, part)
     calc = root.find(q("calcPr"))
@@ -535,7 +545,7 @@ def _request_full_calc(wb_xml: bytes, part: str) -> bytes | None:
         else:
             root.append(calc)
     calc.set("fullCalcOnLoad", "1")
-    return _serialise(wb_xml, root)
+    return serialise(wb_xml, root)
 
 
 def _drop_relationship(xml: bytes, part: str, target_part: str, base_part: str) -> bytes:
@@ -545,7 +555,7 @@ def _drop_relationship(xml: bytes, part: str, target_part: str, base_part: str) 
         resolved = target.lstrip("/") if target.startswith("/") else _join(base_part, target)
         if resolved == target_part:
             root.remove(rel)
-    return _serialise(xml, root)
+    return serialise(xml, root)
 
 
 def _join(base_part: str, target: str) -> str:
@@ -557,7 +567,7 @@ def _drop_content_type(xml: bytes, target_part: str) -> bytes:
     for el in list(root.iterfind(f"{{{CT_NS}}}Override")):
         if el.get("PartName", "").lstrip("/") == target_part:
             root.remove(el)
-    return _serialise(xml, root)
+    return serialise(xml, root)
 
 
 # -- zip output ---------------------------------------------------------------------
@@ -700,10 +710,10 @@ def _apply(plan: FillPlan, data: bytes, *, strip_formula_caches: bool) -> bytes:
             formulas_affected = True
         formulas_affected = formulas_affected or editor.formula_written
         editor.update_dimension()
-        replaced[part] = _serialise(original, editor.root)
+        replaced[part] = serialise(original, editor.root)
 
     drop: set[str] = set()
-    wb_xml = _request_full_calc(z.read(wm.workbook_part), wm.workbook_part)
+    wb_xml = request_full_calc(z.read(wm.workbook_part), wm.workbook_part)
     if wb_xml is not None:
         replaced[wm.workbook_part] = wb_xml
     if formulas_affected and wm.calc_chain_part and z.has(wm.calc_chain_part):
@@ -714,10 +724,16 @@ def _apply(plan: FillPlan, data: bytes, *, strip_formula_caches: bool) -> bytes:
         if z.has("[Content_Types].xml"):
             replaced["[Content_Types].xml"] = _drop_content_type(z.read("[Content_Types].xml"), wm.calc_chain_part)
 
+    return write_package(z, replaced, drop)
+
+
+def write_package(z: SafeZip, replaced: Mapping[str, bytes], drop: Iterable[str] = ()) -> bytes:
+    """Re-zip ``z`` with ``replaced`` parts re-compressed, ``drop`` left out, every other part copied raw."""
+    dropped = set(drop)
     out = _ZipWriter()
     for info in z.infos:
         name = info.filename
-        if name in drop:
+        if name in dropped:
             continue
         if name in replaced:
             out.add_new(info, replaced[name])

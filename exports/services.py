@@ -23,6 +23,7 @@ from exports.errors import TemplateError
 from exports.inspector import TemplateInfo, inspect_template
 from exports.mapping import MappingSpec, check_against_template, parse_mapping, render
 from exports.models import ExportKind, ExportRecord, FunderTemplate, TemplateVersion
+from exports.recompute import recompute_caches
 from grants.errors import DomainValidationError
 from grants.models import Funder, Grant, ReportingPeriod
 from grants.storage import FileStore
@@ -227,8 +228,15 @@ def run_export(
     builtin: str | None = None,
     progress: Progress | None = None,
     note: str | None = None,
+    recompute: bool = False,
 ) -> ExportRecord:
-    """Generate one file (a funder template filled, or a built-in report), store it, record it."""
+    """Generate one file (a funder template filled, or a built-in report), store it, record it.
+
+    ``recompute`` (funder templates only) has headless LibreOffice compute the
+    template's formulas so their cached results are present for readers that do
+    not recalculate (pandas, openpyxl data_only); LibreOffice missing or failing
+    is refused under the ``recompute`` field, and nothing is stored.
+    """
     if (template is None) == (builtin is None):
         raise _refuse("report", "choose either a funder template or a built-in report")
     if period is not None and period.grant_id != grant.id:
@@ -253,6 +261,15 @@ def run_export(
             raise _refuse("template", str(exc)) from None
         if progress:
             progress("fill", 2, 2)
+        if recompute:
+            if progress:
+                progress("recompute", 2, 3)
+            try:
+                data = recompute_caches(data)
+            except TemplateError as exc:
+                raise _refuse("recompute", str(exc)) from None
+            if progress:
+                progress("recompute", 3, 3)
         suffix = ".xlsm" if version.filename.lower().endswith(".xlsm") else ".xlsx"
         kind, report_name, version_id = ExportKind.template, template.name, version.id
     else:

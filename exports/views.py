@@ -161,7 +161,8 @@ class ExportRecordView(GrantScopedViewMixin, ModelView):
                     if template is None:
                         raise DomainValidationError({"report": ["choose a template"]})
                     record = services.run_export(db.session, file_store(), grant=grant, period=period,
-                                                 user=_username(), template=template)
+                                                 user=_username(), template=template,
+                                                 recompute=request.form.get("recompute") == "1")
                 else:
                     record = services.run_export(db.session, file_store(), grant=grant, period=period,
                                                  user=_username(), builtin=choice.removeprefix("builtin:"))
