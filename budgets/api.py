@@ -105,18 +105,17 @@ class ExchangeRateApi(ValidatedApiMixin, ModelRestApi):
     search_columns = ["rate_date", "from_currency", "to_currency"]
     base_order = ("rate_date", "desc")
 
-    def _refresh(self, item: Any) -> None:
-        db.session.add(item)
-        db.session.flush()
-        rates.refresh_after_rate_change(db.session, [item.from_currency, item.to_currency])
-
+    # Refusals (an expenditure left without a rate) become 422 through ValidatedApiMixin.
     def pre_add(self, item: Any) -> None:
         super().pre_add(item)
-        self._refresh(item)
+        rates.rate_saved(db.session, item)
 
     def pre_update(self, item: Any) -> None:
         super().pre_update(item)
-        self._refresh(item)
+        rates.rate_saved(db.session, item)
+
+    def pre_delete(self, item: Any) -> None:
+        rates.delete_rate(db.session, item)
 
 
 class RatePolicyApi(GrantScopedApiMixin, ModelRestApi):
@@ -127,18 +126,13 @@ class RatePolicyApi(GrantScopedApiMixin, ModelRestApi):
     add_columns = edit_columns = ["grant", "method", "fixed_currency", "fixed_rate", "notes"]
     search_columns = ["grant", "method"]
 
-    def _reconvert(self, item: Any) -> None:
-        db.session.add(item)
-        db.session.flush()
-        rates.reconvert_grant(db.session, item.grant.id)
-
     def pre_add(self, item: Any) -> None:
         super().pre_add(item)
-        self._reconvert(item)
+        rates.policy_saved(db.session, item)
 
     def pre_update(self, item: Any) -> None:
         super().pre_update(item)
-        self._reconvert(item)
+        rates.policy_saved(db.session, item)
 
 
 class VarianceRuleApi(ValidatedApiMixin, ModelRestApi):

@@ -380,6 +380,29 @@ def record_rate(
     return existing
 
 
+def rate_saved(session: Session, rate: ExchangeRate) -> int:
+    """A rate was added or corrected by a form or the API: redo the conversions that use its pair."""
+    session.add(rate)
+    session.flush()
+    return refresh_after_rate_change(session, [rate.from_currency, rate.to_currency])
+
+
+def delete_rate(session: Session, rate: ExchangeRate) -> int:
+    """Remove a rate and redo the conversions that used it; refused (nothing changed) when
+    some expenditure would be left without a rate."""
+    currencies = [rate.from_currency, rate.to_currency]
+    session.delete(rate)
+    session.flush()
+    return refresh_after_rate_change(session, currencies)
+
+
+def policy_saved(session: Session, policy: RatePolicy) -> int:
+    """A grant's rate policy was set or changed: redo every conversion of the grant."""
+    session.add(policy)
+    session.flush()
+    return reconvert_grant(session, policy.grant_id if policy.grant_id is not None else policy.grant.id)
+
+
 def refresh_after_rate_change(session: Session, currencies: Iterable[str]) -> int:
     """Redo conversions of every grant that converts between these currencies."""
     changed = 0

@@ -58,6 +58,15 @@ def _username() -> str | None:
     return user.username if user is not None else None
 
 
+def _undo_if_refused(change: Any, item: Any) -> None:
+    """Run a rates service for a form; a refusal is rolled back before FAB flashes it."""
+    try:
+        change(db.session, item)
+    except DomainValidationError:
+        db.session.rollback()
+        raise
+
+
 class BudgetAllocationView(GrantScopedViewMixin, ModelView):
     datamodel = SQLAInterface(BudgetAllocation)
     class_permission_name = "BudgetLines"
@@ -135,24 +144,12 @@ class ExchangeRateView(ValidatedViewMixin, ModelView):
     validators_columns = {"from_currency": [currency_code], "to_currency": [currency_code]}
     label_columns = {"rate": "Rate (1 from = rate × to)"}
 
-    def _refresh(self, currencies: list[str]) -> None:
-        try:
-            rates.refresh_after_rate_change(db.session, currencies)
-        except DomainValidationError:
-            db.session.rollback()
-            raise
-
     def _before_save(self, item: Any) -> None:
         super()._before_save(item)
-        db.session.add(item)
-        db.session.flush()
-        self._refresh([item.from_currency, item.to_currency])
+        _undo_if_refused(rates.rate_saved, item)
 
     def pre_delete(self, item: Any) -> None:
-        currencies = [item.from_currency, item.to_currency]
-        db.session.delete(item)
-        db.session.flush()
-        self._refresh(currencies)
+        _undo_if_refused(rates.delete_rate, item)
 
 
 class RatePolicyView(GrantScopedViewMixin, ModelView):
@@ -171,13 +168,7 @@ class RatePolicyView(GrantScopedViewMixin, ModelView):
 
     def _before_save(self, item: Any) -> None:
         super()._before_save(item)
-        db.session.add(item)
-        try:
-            db.session.flush()
-            rates.reconvert_grant(db.session, item.grant.id)
-        except DomainValidationError:
-            db.session.rollback()
-            raise
+        _undo_if_refused(rates.policy_saved, item)
 
 
 class VarianceRuleView(ValidatedViewMixin, ModelView):

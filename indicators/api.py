@@ -134,14 +134,8 @@ class _FigureApi(_DerivedGrantApiMixin, GrantScopedApiMixin, ModelRestApi):
             return self.response_422(message=exc.errors)
         return self.response(200, result=FigureOutSchema().dump(record))
 
-    def delete_headless(self, pk: Any) -> Any:
-        item = self.datamodel.get(pk, self._base_filters)
-        if item is not None:
-            try:
-                check_deletable(item)
-            except DomainValidationError as exc:
-                return self.response_422(message=exc.errors)
-        return super().delete_headless(pk)
+    def pre_delete(self, item: Any) -> None:
+        check_deletable(item)  # a refusal is answered with 422 by ValidatedApiMixin
 
     def _figure(self, pk: int) -> Any:
         item = self.datamodel.get(pk, self._base_filters)

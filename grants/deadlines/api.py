@@ -48,14 +48,6 @@ class DeadlineApi(GrantScopedApiMixin, ModelRestApi):
                 {"_": [f"this deadline comes from a {item.source_kind.value}; remove or change it there"]}
             )
 
-    def delete_headless(self, pk: Any) -> Any:
-        item = self.datamodel.get(pk, self._base_filters)
-        if item is not None and item.source_kind != DeadlineSource.manual:
-            return self.response_422(
-                message={"_": [f"this deadline comes from a {item.source_kind.value}; remove or change it there"]}
-            )
-        return super().delete_headless(pk)
-
     @expose("/mine", methods=["GET"])
     @protect()
     @safe

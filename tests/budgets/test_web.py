@@ -326,3 +326,40 @@ def test_demo_expenditure_dates_fit_their_periods():
 
     assert all(date(2026, 1, 1) <= row[0] <= date(2027, 12, 31) for row in HIV_SPENDING)
     assert all(date(2026, 1, 1) <= row[0] <= date(2026, 12, 31) for row in CORE_SPENDING)
+
+
+def test_api_deleting_a_rate_that_spending_needs_is_refused_with_422(app, api_for, world, budget, spend):
+    """Grant A is in USD and spends EUR at the transaction-date rate: the only rate can't go."""
+    from datetime import date
+
+    from app.extensions import db
+    from budgets.models import ExchangeRate, Expenditure
+
+    api = api_for("Finance")
+    rate = api.post("/api/v1/exchange_rates/", json={"rate_date": "2026-02-01", "from_currency": "EUR",
+                                                      "to_currency": "USD", "rate": "1.10"})
+    assert rate.status_code == 201, rate.json
+    assert api.post("/api/v1/rate_policies/", json={"grant": world.grant_a, "method": "transaction_date"}).status_code == 201
+    item_id = spend(budget.line_hr, "100.00", "EUR", date(2026, 2, 1))
+    refused = api.delete(f"/api/v1/exchange_rates/{rate.json['id']}")
+    assert refused.status_code == 422
+    assert "EUR" in str(refused.json["message"])
+    with app.app_context():
+        assert db.session.get(ExchangeRate, rate.json["id"]) is not None
+        assert db.session.get(Expenditure, item_id).converted_amount == Decimal("110.00")
+
+
+def test_api_correcting_a_rate_redoes_the_conversions(app, api_for, world, budget, spend):
+    from datetime import date
+
+    from app.extensions import db
+    from budgets.models import Expenditure
+
+    api = api_for("Finance")
+    rate = api.post("/api/v1/exchange_rates/", json={"rate_date": "2026-02-01", "from_currency": "EUR",
+                                                      "to_currency": "USD", "rate": "1.10"})
+    api.post("/api/v1/rate_policies/", json={"grant": world.grant_a, "method": "transaction_date"})
+    item_id = spend(budget.line_hr, "100.00", "EUR", date(2026, 2, 1))
+    assert api.put(f"/api/v1/exchange_rates/{rate.json['id']}", json={"rate": "1.20"}).status_code == 200
+    with app.app_context():
+        assert db.session.get(Expenditure, item_id).converted_amount == Decimal("120.00")
