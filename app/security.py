@@ -109,6 +109,15 @@ def guard_download(item: Any) -> None:
         abort(404)
 
 
+def _scope_to_visible_grants(cls: Any, *choice_attributes: str) -> None:
+    """Rows limited to visible grants; the parent-grant choices too, next to any the class declares."""
+    cls.base_filters = visible_grants_filter(cls.grant_column)
+    if cls.parent_relation:
+        rel_filter = {cls.parent_relation: visible_grants_filter("id")}
+        for attribute in choice_attributes:
+            setattr(cls, attribute, {**(cls.__dict__.get(attribute) or {}), **rel_filter})
+
+
 def _NOTHING(**_kwargs: Any) -> str:
     return ""
 
@@ -187,13 +196,10 @@ class GrantScopedViewMixin(ValidatedViewMixin):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        cls.base_filters = visible_grants_filter(cls.grant_column)
-        if cls.parent_relation:
-            rel_filter = {cls.parent_relation: visible_grants_filter("id")}
-            cls.add_form_query_rel_fields = rel_filter
-            cls.edit_form_query_rel_fields = rel_filter
-            # The search form's drop-down would otherwise list every grant's reference.
-            cls.search_form_query_rel_fields = {**(cls.__dict__.get("search_form_query_rel_fields") or {}), **rel_filter}
+        # The search form's drop-down would otherwise list every grant's reference.
+        _scope_to_visible_grants(
+            cls, "add_form_query_rel_fields", "edit_form_query_rel_fields", "search_form_query_rel_fields"
+        )
 
     def _before_save(self, item: Any) -> None:
         try:
@@ -257,11 +263,7 @@ class GrantScopedApiMixin(ValidatedApiMixin):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        cls.base_filters = visible_grants_filter(cls.grant_column)
-        if cls.parent_relation:
-            rel_filter = {cls.parent_relation: visible_grants_filter("id")}
-            cls.add_query_rel_fields = rel_filter
-            cls.edit_query_rel_fields = rel_filter
+        _scope_to_visible_grants(cls, "add_query_rel_fields", "edit_query_rel_fields")
 
     def pre_add(self, item: Any) -> None:
         ensure_parent_visible(item)
