@@ -14,6 +14,11 @@ def _app():
     return create_app()
 
 
+def _settings(app):
+    """The one Settings object the app was built from (host, port, paths...)."""
+    return app.config["GK_SETTINGS"]
+
+
 def _print_credentials(credentials, url: str) -> None:
     if not credentials:
         return
@@ -35,7 +40,8 @@ def cmd_init(args: argparse.Namespace) -> int:
         return 0
     credentials = initialise(app, demo=args.demo)
     print("Database is up to date" + (" and the demo organisation is loaded." if args.demo else "."))
-    _print_credentials(credentials, f"http://{app.config['HOST']}:{app.config['PORT']}/")
+    settings = _settings(app)
+    _print_credentials(credentials, f"http://{settings.host}:{settings.port}/")
     return 0
 
 
@@ -77,12 +83,12 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    from app.audit import Actor, acting_as
-    from app.extensions import db
+    from core.audit import Actor, acting_as
+    from core.errors import DomainValidationError
+    from core.extensions import db
+    from core.storage import store_for
     from exports import services as exports
     from grants import services as grants
-    from grants.errors import DomainValidationError
-    from grants.storage import store_for
 
     app = _app()
     out = Path(args.output)
@@ -103,9 +109,15 @@ def cmd_export(args: argparse.Namespace) -> int:
             period = grants.get_period(db.session, grant, args.period) if args.period else None
             template = exports.find_template(db.session, grant, args.template) if args.template else None
             record = exports.run_export(
-                db.session, store_for(app.config), grant=grant, period=period, user="cli",
-                template=template, builtin=None if template else (args.report or "budget_vs_actual"),
-                progress=progress, recompute=args.recompute,
+                db.session,
+                store_for(app.config),
+                grant=grant,
+                period=period,
+                user="cli",
+                template=template,
+                builtin=None if template else (args.report or "budget_vs_actual"),
+                progress=progress,
+                recompute=args.recompute,
             )
             if args.publish:
                 exports.publish(db.session, record, user="cli")
@@ -119,8 +131,10 @@ def cmd_export(args: argparse.Namespace) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         bar.close()
-        print(f"Wrote {out} ({record.size:,} bytes, sha256 {record.sha256}); export #{record.id} in the history"
-              + (", published to the donor." if args.publish else "."))
+        print(
+            f"Wrote {out} ({record.size:,} bytes, sha256 {record.sha256}); export #{record.id} in the history"
+            + (", published to the donor." if args.publish else ".")
+        )
     return 0
 
 
@@ -129,11 +143,9 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
     from app.backup import BackupError, make_backup, verify_backup
 
-    app = _app()
+    settings = _settings(_app())
     try:
-        result = make_backup(
-            app.config["SQLALCHEMY_DATABASE_URI"], Path(app.config["STORAGE_ROOT"]), Path(args.output)
-        )
+        result = make_backup(settings.database_url, settings.storage_root, Path(args.output))
     except BackupError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -153,10 +165,12 @@ def cmd_sync_odoo(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from app.bootstrap import has_users, initialise, upgrade_database, ensure_roles
+    from app.bootstrap import ensure_roles, has_users, initialise, upgrade_database
 
     app = _app()
-    url = f"http://{args.host or app.config['HOST']}:{args.port or app.config['PORT']}/"
+    host = args.host or _settings(app).host
+    port = args.port or _settings(app).port
+    url = f"http://{host}:{port}/"
     if not has_users_safe(app, has_users):
         # First start: apply migrations and load the demo so a newcomer sees the product at once.
         credentials = initialise(app, demo=not args.no_demo)
@@ -175,7 +189,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         scheduler = start_background(app)
     print(f"Grantkeeper is running on {url}  (Ctrl+C to stop)")
     try:
-        serve(app, host=args.host or app.config["HOST"], port=args.port or app.config["PORT"], threads=8)
+        serve(app, host=host, port=port, threads=8)
     finally:
         if scheduler is not None:
             scheduler.shutdown(wait=False)
@@ -225,7 +239,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port (default 8080)")
     serve.add_argument("--no-demo", action="store_true", help="on first start, create only the admin user")
     serve.add_argument(
-        "--no-scheduler", action="store_true",
+        "--no-scheduler",
+        action="store_true",
         help="do not send reminders from this process (run 'python run.py scheduler' separately)",
     )
     serve.set_defaults(func=cmd_serve)
@@ -252,12 +267,18 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--period", help="period label, e.g. S1 (default: the whole grant)")
     which = export.add_mutually_exclusive_group()
     which.add_argument("--template", help="the funder template's name")
-    which.add_argument("--report", help="a built-in report: budget_vs_actual, indicator_progress, compliance_matrix, "
-                                        "evidence_register, expenditure_ledger, reporting_periods")
+    which.add_argument(
+        "--report",
+        help="a built-in report: budget_vs_actual, indicator_progress, compliance_matrix, "
+        "evidence_register, expenditure_ledger, reporting_periods",
+    )
     export.add_argument("-o", "--output", required=True, help="where to write the .xlsx/.xlsm")
     export.add_argument("--publish", action="store_true", help="publish it to the grant's donor users")
-    export.add_argument("--recompute", action="store_true",
-                        help="compute formula results with headless LibreOffice so readers that do not recalculate see them")
+    export.add_argument(
+        "--recompute",
+        action="store_true",
+        help="compute formula results with headless LibreOffice so readers that do not recalculate see them",
+    )
     export.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     export.set_defaults(func=cmd_export)
 
@@ -267,18 +288,28 @@ def build_parser() -> argparse.ArgumentParser:
 
     odoo = sub.add_parser("sync-odoo", help="bring actual spending in from Odoo (GRANTKEEPER_ODOO_* settings)")
     odoo.add_argument("--grant", help="only this grant reference (default: every grant whose Odoo link is enabled)")
-    odoo.add_argument("--full", action="store_true",
-                      help="read every line, not only changes, and remove spending whose Odoo line is gone")
+    odoo.add_argument(
+        "--full",
+        action="store_true",
+        help="read every line, not only changes, and remove spending whose Odoo line is gone",
+    )
     odoo.set_defaults(func=cmd_sync_odoo)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    from config.settings import SettingsError
+
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         args = parser.parse_args(["serve", *(argv or [])])
-    return args.func(args)
+    try:
+        return args.func(args)
+    except SettingsError as exc:
+        # A mistyped variable is an operator's error, not a crash: name it and stop.
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -9,24 +9,31 @@ from typing import Any
 from flask import Flask, g, request
 from flask_appbuilder import AppBuilder
 
-from app.extensions import csrf, db, migrate
-from config.settings import BaseConfig, default_instance_path, normalise_database_url
+from config.settings import BaseConfig, Settings
+from core.extensions import csrf, db, migrate
 
 log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
-def create_app(config: type[BaseConfig] | None = None, **overrides: Any) -> Flask:
-    """Build a Grantkeeper app. A new AppBuilder every time (FAB.md trap 2)."""
-    import os
+def create_app(config: type[BaseConfig] | None = None, settings: Settings | None = None, **overrides: Any) -> Flask:
+    """Build a Grantkeeper app. A new AppBuilder every time (FAB.md trap 2).
 
-    from app import audit
+    ``settings`` defaults to ``Settings.from_env()``; an ``INSTANCE_PATH``
+    override stands in for GRANTKEEPER_INSTANCE. Other overrides go into
+    ``app.config`` last.
+    """
+    from app.domains import load_contributions
     from app.instance import ensure_instance, load_or_create_secret
-    from grants.records import install_validation
+    from core import audit, clock
+    from core.records import install_validation
 
     config = config or BaseConfig
-    instance_path = Path(overrides.pop("INSTANCE_PATH", None) or default_instance_path())
+    instance_override = overrides.pop("INSTANCE_PATH", None)
+    if settings is None:
+        settings = Settings.from_env(instance_path=instance_override)
+    instance_path = settings.instance_path
     ensure_instance(instance_path)
     app = Flask(
         __name__,
@@ -35,19 +42,20 @@ def create_app(config: type[BaseConfig] | None = None, **overrides: Any) -> Flas
         static_folder="static",
     )
     app.config.from_object(config)
-    app.config["SECRET_KEY"] = load_or_create_secret(instance_path)
-    database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{instance_path / 'grantkeeper.db'}"
-    app.config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(database_url)
-    app.config["STORAGE_ROOT"] = os.environ.get("GRANTKEEPER_STORAGE", str(instance_path / "storage"))
+    app.config["GK_SETTINGS"] = settings
+    app.config.update(settings.flask_config())
+    app.config["SECRET_KEY"] = load_or_create_secret(instance_path, settings.secret_key)
     app.config.update(overrides)
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         # SQLite: one connection per thread, foreign keys on (see _sqlite_pragmas).
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {}
+    clock.set_zone(settings.timezone)
 
     # Never let a library log a secret: odoolib writes passwords at DEBUG.
     logging.getLogger("odoolib").setLevel(logging.INFO)
 
     import_models()
+    load_contributions()  # after every model, before any view
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True, compare_type=True)
     csrf.init_app(app)  # before AppBuilder (FAB.md trap 9)
@@ -63,14 +71,14 @@ def create_app(config: type[BaseConfig] | None = None, **overrides: Any) -> Flas
         register_views(appbuilder)
         _rate_limit_jwt_login(app, appbuilder)
 
-    from app.security import HttpsAwareSessionInterface, security_headers
+    from grants.access import HttpsAwareSessionInterface, security_headers
 
     @app.after_request
     def _headers(response: Any) -> Any:
         return security_headers(response)
 
     app.session_interface = HttpsAwareSessionInterface()
-    if os.environ.get("GRANTKEEPER_BEHIND_PROXY"):
+    if settings.behind_proxy:
         from werkzeug.middleware.proxy_fix import ProxyFix
 
         app.wsgi_app = ProxyFix(app.wsgi_app, x_proto=1, x_host=1)  # type: ignore[method-assign]
@@ -86,7 +94,7 @@ def create_app(config: type[BaseConfig] | None = None, **overrides: Any) -> Flas
 
 def import_models() -> None:
     """Import every model before any view class is defined (FAB.md trap 1)."""
-    import app.audit  # noqa: F401
+    import core.audit  # noqa: F401
     from app.domains import domain_modules
 
     for _module in domain_modules("models"):
@@ -107,7 +115,7 @@ def register_views(appbuilder: AppBuilder) -> None:
 def _actor_from_request():
     from flask import has_request_context
 
-    from app.audit import Actor
+    from core.audit import Actor
 
     if not has_request_context():
         return None

@@ -22,6 +22,8 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
+from core import clock
+
 
 class BackupError(RuntimeError):
     pass
@@ -80,7 +82,7 @@ def _dump_database(database_uri: str, workdir: Path) -> Path:
 
 def make_backup(database_uri: str, storage_root: Path, out_dir: Path, now: dt.datetime | None = None) -> BackupResult:
     """Write ``grantkeeper-backup-<UTC time>.tar.gz`` into ``out_dir`` and return its members."""
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or clock.now()
     out_dir.mkdir(parents=True, exist_ok=True)
     archive_path = out_dir / f"grantkeeper-backup-{now:%Y%m%dT%H%M%SZ}.tar.gz"
     members: dict[str, str] = {}

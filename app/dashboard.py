@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import date
+import datetime as dt
 from typing import Any
 
 from flask import g
 from flask_appbuilder import IndexView, expose
 from sqlalchemy import exists, select
 
-from app.extensions import db
+from core import clock
+from core.extensions import db
 from grants.models import Grant, PeriodStatus, ReportingPeriod
 from grants.services import visible_grant_ids_query, visible_grants
 
@@ -22,7 +23,7 @@ def demo_loaded() -> bool:
         return False
 
 
-def upcoming_reports(user: Any, today: date, limit: int = 10) -> list[ReportingPeriod]:
+def upcoming_reports(user: Any, today: dt.date, limit: int = 10) -> list[ReportingPeriod]:
     query = (
         select(ReportingPeriod)
         .where(ReportingPeriod.status == PeriodStatus.open, ReportingPeriod.report_due.is_not(None))
@@ -43,7 +44,7 @@ class DashboardIndexView(IndexView):
         user = getattr(g, "user", None)
         if user is None or not user.is_authenticated:
             return self.render_template("welcome.html")
-        today = date.today()
+        today = clock.today()
         return self.render_template(
             self.index_template,
             grants=visible_grants(db.session, user),

@@ -13,9 +13,10 @@ from typing import Any
 
 from flask import Flask
 
-from app.bootstrap import Credential, create_user, password_from_env_or_new
 from app.domains import domain_modules
-from app.extensions import db
+from app.users import Credential, create_user, password_from_env_or_new
+from core import clock
+from core.extensions import db
 
 DEMO_USERS = [
     ("admin", "Admin", "Ada", "Admin"),
@@ -31,7 +32,7 @@ class DemoContext:
     users: dict[str, Any] = field(default_factory=dict)
     funders: dict[str, Any] = field(default_factory=dict)
     grants: dict[str, Any] = field(default_factory=dict)
-    today: date = field(default_factory=date.today)
+    today: date = field(default_factory=clock.today)
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -16,15 +16,15 @@ def ensure_instance(path: Path) -> Path:
     return path
 
 
-def load_or_create_secret(path: Path, name: str = "secret_key") -> str:
+def load_or_create_secret(path: Path, configured: str | None = None, name: str = "secret_key") -> str:
     """Return the instance's secret, generating it once with 0600 permissions.
 
-    Never in the repository, never printed. ``GRANTKEEPER_SECRET_KEY`` in the
-    environment takes precedence (for several web workers on several hosts).
+    Never in the repository, never printed. A ``configured`` secret (the
+    settings' ``secret_key``, from GRANTKEEPER_SECRET_KEY) takes precedence,
+    for several web workers on several hosts.
     """
-    from_env = os.environ.get("GRANTKEEPER_SECRET_KEY")
-    if from_env:
-        return from_env
+    if configured:
+        return configured
     key_file = path / name
     if key_file.exists():
         return key_file.read_text().strip()

@@ -76,10 +76,10 @@ def compare(ours, hand, repeat: int) -> dict[str, float]:
 
 
 def build(app, n_lines: int, n_rows: int) -> dict:
-    from app.audit import Actor, acting_as
     from app.bootstrap import create_user
-    from app.extensions import db
     from budgets.models import BudgetAllocation, BudgetLine, Expenditure
+    from core.audit import Actor, acting_as
+    from core.extensions import db
     from grants import services
     from grants.models import ReportingPeriod
 
@@ -89,28 +89,53 @@ def build(app, n_lines: int, n_rows: int) -> dict:
         program = create_user(app, "program", "program@bench.example.org", "Program", PASSWORD)
         funder = services.create_funder(db.session, name="Bench Fund", code="BF", cost_categories="global_fund")
         grant = services.create_grant(
-            db.session, funder=funder, reference="BENCH-1", title="Bench", recipient="Org", currency="USD",
-            amount="10000000", start_date=date(2026, 1, 1), end_date=date(2027, 12, 31),
+            db.session,
+            funder=funder,
+            reference="BENCH-1",
+            title="Bench",
+            recipient="Org",
+            currency="USD",
+            amount="10000000",
+            start_date=date(2026, 1, 1),
+            end_date=date(2027, 12, 31),
         )
         services.generate_periods(db.session, grant, "semester", 45)
         services.add_member(db.session, grant, db.session.merge(program))
         db.session.commit()
         grant_id = grant.id
-        periods = [(p.id, p.start_date, p.end_date) for p in db.session.query(ReportingPeriod).filter_by(grant_id=grant_id).order_by(ReportingPeriod.start_date)]
+        periods = [
+            (p.id, p.start_date, p.end_date)
+            for p in db.session.query(ReportingPeriod).filter_by(grant_id=grant_id).order_by(ReportingPeriod.start_date)
+        ]
         conn = db.session.connection()
         if conn.dialect.name == "postgresql":
             # Keep autovacuum off until settle(): the "before VACUUM" figures must not catch it halfway.
             conn.execute(text("ALTER TABLE expenditures SET (autovacuum_enabled = false)"))
         categories = ["1", "2", "3", "10", "11"]
-        conn.execute(insert(BudgetLine.__table__), [
-            {"grant_id": grant_id, "code": f"L{i:04d}", "description": f"Line {i}", "cost_category": categories[i % 5]}
-            for i in range(n_lines)
-        ])
-        line_ids = [r[0] for r in conn.execute(text("SELECT id FROM budget_lines WHERE grant_id = :g ORDER BY id"), {"g": grant_id})]
-        conn.execute(insert(BudgetAllocation.__table__), [
-            {"line_id": l, "period_id": p, "grant_id": grant_id, "amount": "2500.00", "amount_cents": 250000}
-            for l in line_ids for p, _s, _e in periods
-        ])
+        conn.execute(
+            insert(BudgetLine.__table__),
+            [
+                {
+                    "grant_id": grant_id,
+                    "code": f"L{i:04d}",
+                    "description": f"Line {i}",
+                    "cost_category": categories[i % 5],
+                }
+                for i in range(n_lines)
+            ],
+        )
+        line_ids = [
+            r[0]
+            for r in conn.execute(text("SELECT id FROM budget_lines WHERE grant_id = :g ORDER BY id"), {"g": grant_id})
+        ]
+        conn.execute(
+            insert(BudgetAllocation.__table__),
+            [
+                {"line_id": l, "period_id": p, "grant_id": grant_id, "amount": "2500.00", "amount_cents": 250000}
+                for l in line_ids
+                for p, _s, _e in periods
+            ],
+        )
         db.session.commit()
         rng = random.Random(7)
         span = (date(2027, 12, 31) - date(2026, 1, 1)).days
@@ -124,13 +149,23 @@ def build(app, n_lines: int, n_rows: int) -> dict:
                 cents = rng.randrange(100, 200_000)
                 xcd = rng.random() < 0.8
                 amount_cents = cents * 27 // 10 if xcd else cents
-                rows.append({
-                    "grant_id": grant_id, "line_id": line_ids[rng.randrange(len(line_ids))], "period_id": period_id,
-                    "spent_on": day, "amount": f"{amount_cents / 100:.2f}", "currency": "XCD" if xcd else "USD",
-                    "description": f"Bench expenditure {i}", "source": "import", "external_ref": f"b{i}",
-                    "converted_amount": f"{cents / 100:.2f}", "converted_cents": cents,
-                    "rate": "0.3703703704" if xcd else "1", "rate_source": "fixed rate 1 USD = 2.70 XCD (grant policy)" if xcd else "same currency",
-                })
+                rows.append(
+                    {
+                        "grant_id": grant_id,
+                        "line_id": line_ids[rng.randrange(len(line_ids))],
+                        "period_id": period_id,
+                        "spent_on": day,
+                        "amount": f"{amount_cents / 100:.2f}",
+                        "currency": "XCD" if xcd else "USD",
+                        "description": f"Bench expenditure {i}",
+                        "source": "import",
+                        "external_ref": f"b{i}",
+                        "converted_amount": f"{cents / 100:.2f}",
+                        "converted_cents": cents,
+                        "rate": "0.3703703704" if xcd else "1",
+                        "rate_source": "fixed rate 1 USD = 2.70 XCD (grant policy)" if xcd else "same currency",
+                    }
+                )
             db.session.connection().execute(insert(Expenditure.__table__), rows)
             db.session.commit()
         load_seconds = time.perf_counter() - started
@@ -141,7 +176,7 @@ def build(app, n_lines: int, n_rows: int) -> dict:
 def settle(app, vacuum: bool) -> None:
     """Fresh planner statistics; with ``vacuum`` (PostgreSQL) also the visibility map that
     index-only scans need, as autovacuum leaves it some time after a bulk load."""
-    from app.extensions import db
+    from core.extensions import db
 
     with app.app_context():
         if db.engine.dialect.name == "postgresql":
@@ -155,7 +190,7 @@ def settle(app, vacuum: bool) -> None:
 
 
 def fixture_facts(app) -> dict:
-    from app.extensions import db
+    from core.extensions import db
 
     with app.app_context():
         grant_id = db.session.execute(text("SELECT id FROM grants WHERE reference = 'BENCH-1'")).scalar_one()
@@ -164,7 +199,11 @@ def fixture_facts(app) -> dict:
         ).all()
         db.session.remove()
     end = periods[1][1]
-    return {"grant_id": grant_id, "period_id": periods[1][0], "period_end": end if isinstance(end, date) else date.fromisoformat(end)}
+    return {
+        "grant_id": grant_id,
+        "period_id": periods[1][0],
+        "period_end": end if isinstance(end, date) else date.fromisoformat(end),
+    }
 
 
 # The hand-written baselines: plain GROUP BYs computing exactly the figures budget_vs_actual returns
@@ -232,7 +271,10 @@ def list_pages(app, grant_id: int, repeat: int) -> list[tuple[str, float, float]
         assert client.post("/login/", data={"username": user, "password": PASSWORD}).status_code == 302
         for label, url in (
             ("first page", "/expenditures/list/"),
-            ("filtered by grant, by date", f"/expenditures/list/?_flt_0_grant={grant_id}&_oc_ExpenditureView=spent_on&_od_ExpenditureView=desc"),
+            (
+                "filtered by grant, by date",
+                f"/expenditures/list/?_flt_0_grant={grant_id}&_oc_ExpenditureView=spent_on&_od_ExpenditureView=desc",
+            ),
         ):
             response = client.get(url)
             assert response.status_code == 200 and "Bench expenditure" in response.get_data(as_text=True), (user, url)
@@ -242,12 +284,16 @@ def list_pages(app, grant_id: int, repeat: int) -> list[tuple[str, float, float]
 
 
 def measure(app, phase: str, repeat: int, postgres: bool) -> list[str]:
-    from app.extensions import db
     from budgets.report import budget_vs_actual
+    from core.extensions import db
 
     facts = fixture_facts(app)
     g, p, end = facts["grant_id"], facts["period_id"], facts["period_end"]
-    cpu_note = "CPU: this process only (the PostgreSQL server's own work is not in it)" if postgres else "CPU: this process (SQLite runs in it)"
+    cpu_note = (
+        "CPU: this process only (the PostgreSQL server's own work is not in it)"
+        if postgres
+        else "CPU: this process (SQLite runs in it)"
+    )
     header = f"{'mode':34s} {'ours ms':>9s} {'hand ms':>9s} {'ratio':>6s} {'':4s}  {'ours CPU':>9s} {'hand CPU':>9s} {'ratio':>6s}  same figures"
     lines = [f"-- {phase}; medians of {repeat} interleaved runs; {cpu_note}", header, "-" * len(header)]
     with app.app_context():
@@ -262,8 +308,10 @@ def measure(app, phase: str, repeat: int, postgres: bool) -> list[str]:
             ratio, cpu_ratio = m["ours"] / m["hand"], m["ours_cpu"] / max(m["hand_cpu"], 0.001)
             verdict = "PASS" if ratio <= TARGET_RATIO else "FAIL"
             name = ("whole grant" if scope == "whole" else "period S2 + cumulative") + f", by {by}"
-            lines.append(f"{name:34s} {m['ours']:9.1f} {m['hand']:9.1f} {ratio:5.2f}x {verdict:4s}  "
-                         f"{m['ours_cpu']:9.1f} {m['hand_cpu']:9.1f} {cpu_ratio:5.2f}x  {'yes' if same else 'NO'}")
+            lines.append(
+                f"{name:34s} {m['ours']:9.1f} {m['hand']:9.1f} {ratio:5.2f}x {verdict:4s}  "
+                f"{m['ours_cpu']:9.1f} {m['hand_cpu']:9.1f} {cpu_ratio:5.2f}x  {'yes' if same else 'NO'}"
+            )
         report = budget_vs_actual(session, g, by="line")
         lines.append(f"check: {len(report.rows)} rows, total actual {report.total.actual:,} USD")
         session.remove()
@@ -276,8 +324,8 @@ def measure(app, phase: str, repeat: int, postgres: bool) -> list[str]:
 def run(label: str, database_url: str, n_lines: int, n_rows: int, repeat: int, reuse: bool) -> list[str]:
     from app import create_app
     from app.bootstrap import ensure_roles, upgrade_database
-    from app.extensions import db
     from config.settings import TestConfig
+    from core.extensions import db
 
     os.environ["DATABASE_URL"] = database_url
     instance = tempfile.mkdtemp(prefix="gk-bench-")
@@ -304,7 +352,9 @@ def run(label: str, database_url: str, n_lines: int, n_rows: int, repeat: int, r
     return lines
 
 
-def sqlite_fixture(cache_dir: str | None, n_lines: int, n_rows: int) -> tuple[str, bool, tempfile.TemporaryDirectory | None]:
+def sqlite_fixture(
+    cache_dir: str | None, n_lines: int, n_rows: int
+) -> tuple[str, bool, tempfile.TemporaryDirectory | None]:
     """(database file, whether it already holds the fixture, temp dir to clean up)."""
     if cache_dir is None:
         folder = tempfile.TemporaryDirectory(prefix="gk-bench-db-")
@@ -331,8 +381,11 @@ def main() -> int:
     parser.add_argument("--cache-dir", default=os.path.join(tempfile.gettempdir(), "gk-bench-cache"))
     parser.add_argument("--no-cache", action="store_true", help="build the SQLite fixture in a temporary folder")
     parser.add_argument("--pg-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-    parser.add_argument("--pg-reuse", metavar="DATABASE",
-                        help="measure an existing PostgreSQL database already holding the fixture (not dropped)")
+    parser.add_argument(
+        "--pg-reuse",
+        metavar="DATABASE",
+        help="measure an existing PostgreSQL database already holding the fixture (not dropped)",
+    )
     args = parser.parse_args()
 
     out: list[str] = []
@@ -364,8 +417,10 @@ def main() -> int:
             with admin.connect() as conn:
                 conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
             admin.dispose()
-    print(f"\nTargets: report within {TARGET_RATIO}x of the hand-written GROUP BY (median wall time); "
-          f"expenditure list first page within {LIST_TARGET_MS:.0f} ms on SQLite.")
+    print(
+        f"\nTargets: report within {TARGET_RATIO}x of the hand-written GROUP BY (median wall time); "
+        f"expenditure list first page within {LIST_TARGET_MS:.0f} ms on SQLite."
+    )
     return 0
 
 

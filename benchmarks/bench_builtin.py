@@ -69,7 +69,9 @@ print(json.dumps({"seconds": elapsed, "cpu": cpu, "peak_mb": peak / 1024, "basel
 
 
 def run(mode: str, rows: int) -> dict[str, float]:
-    out = subprocess.run([sys.executable, "-c", CHILD, mode, str(rows), str(REPO)], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, mode, str(rows), str(REPO)], capture_output=True, text=True, check=True
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -90,7 +92,7 @@ def main() -> None:
     for mode, label in (("ours", "write_report"), ("bare", "bare openpyxl write_only")):
         print(
             f"{label:26s} {args.rows:,} rows: wall median {statistics.median(times[mode]):6.2f} s "
-            f"(runs: {', '.join('%.2f' % t for t in times[mode])}), CPU median {statistics.median(cpus[mode]):6.2f} s, "
+            f"(runs: {', '.join(f'{t:.2f}' for t in times[mode])}), CPU median {statistics.median(cpus[mode]):6.2f} s, "
             f"peak RSS {max(peaks[mode]):.1f} MB"
         )
     wall = statistics.median(times["ours"]) / statistics.median(times["bare"])
@@ -99,8 +101,10 @@ def main() -> None:
     print("memory vs rows (write_report, peak RSS of a fresh process):")
     for rows in (50_000, 100_000, 200_000):
         r = run("ours", rows)
-        print(f"  {rows:>7,} rows: {r['peak_mb']:6.1f} MB peak ({r['baseline_mb']:.1f} MB before writing), "
-              f"{r['seconds']:.2f} s wall, {r['cpu']:.2f} s CPU, file {r['out_bytes'] / 1e6:.1f} MB")
+        print(
+            f"  {rows:>7,} rows: {r['peak_mb']:6.1f} MB peak ({r['baseline_mb']:.1f} MB before writing), "
+            f"{r['seconds']:.2f} s wall, {r['cpu']:.2f} s CPU, file {r['out_bytes'] / 1e6:.1f} MB"
+        )
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session  # noqa: E402
 GRANTS = 100
 USERS = 60
 TODAY = date(2026, 9, 30)
-NOW = dt.datetime(2026, 9, 30, 6, 0, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 9, 30, 6, 0, tzinfo=dt.UTC)
 
 
 class AcceptingSender:
@@ -83,19 +83,53 @@ def _populate(engine, size: int) -> None:
     Model.metadata.create_all(engine)
     rng = random.Random(size)
     with engine.begin() as conn:
-        conn.execute(insert(User.__table__), [
-            {"id": i, "first_name": f"User{i}", "last_name": "Bench", "username": f"user{i}",
-             "email": f"user{i}@bench.example.org", "active": True}
-            for i in range(1, USERS + 1)
-        ])
-        conn.execute(insert(Funder.__table__), [{"id": 1, "name": "Bench Fund", "code": "BF",
-                                                 "default_currency": "USD", "cost_categories": [], "is_demo": False}])
-        conn.execute(insert(Grant.__table__), [
-            {"id": g, "funder_id": 1, "reference": f"BG-{g}", "title": f"Grant {g}", "recipient": "Org",
-             "currency": "USD", "amount": 1000, "start_date": date(2026, 1, 1), "end_date": date(2027, 12, 31),
-             "status": "active", "countries": "", "is_demo": False}
-            for g in range(1, GRANTS + 1)
-        ])
+        conn.execute(
+            insert(User.__table__),
+            [
+                {
+                    "id": i,
+                    "first_name": f"User{i}",
+                    "last_name": "Bench",
+                    "username": f"user{i}",
+                    "email": f"user{i}@bench.example.org",
+                    "active": True,
+                }
+                for i in range(1, USERS + 1)
+            ],
+        )
+        conn.execute(
+            insert(Funder.__table__),
+            [
+                {
+                    "id": 1,
+                    "name": "Bench Fund",
+                    "code": "BF",
+                    "default_currency": "USD",
+                    "cost_categories": [],
+                    "is_demo": False,
+                }
+            ],
+        )
+        conn.execute(
+            insert(Grant.__table__),
+            [
+                {
+                    "id": g,
+                    "funder_id": 1,
+                    "reference": f"BG-{g}",
+                    "title": f"Grant {g}",
+                    "recipient": "Org",
+                    "currency": "USD",
+                    "amount": 1000,
+                    "start_date": date(2026, 1, 1),
+                    "end_date": date(2027, 12, 31),
+                    "status": "active",
+                    "countries": "",
+                    "is_demo": False,
+                }
+                for g in range(1, GRANTS + 1)
+            ],
+        )
         members = []
         for g in range(1, GRANTS + 1):
             for role, user in zip(("lead", "finance", "program"), rng.sample(range(1, USERS + 1), 3)):
@@ -107,13 +141,19 @@ def _populate(engine, size: int) -> None:
         rows = []
         for i in range(size):
             g = rng.randint(1, GRANTS)
-            rows.append({
-                "grant_id": g, "source_kind": "manual", "kind": "other", "title": f"Deliverable {i}",
-                "due_date": TODAY + timedelta(days=rng.randint(-60, 120)),
-                "owner_id": rng.choice(by_grant[g]) if rng.random() < 0.9 else None, "waived": False,
-            })
+            rows.append(
+                {
+                    "grant_id": g,
+                    "source_kind": "manual",
+                    "kind": "other",
+                    "title": f"Deliverable {i}",
+                    "due_date": TODAY + timedelta(days=rng.randint(-60, 120)),
+                    "owner_id": rng.choice(by_grant[g]) if rng.random() < 0.9 else None,
+                    "waived": False,
+                }
+            )
         for start in range(0, len(rows), 5000):
-            conn.execute(insert(Deadline.__table__), rows[start:start + 5000])
+            conn.execute(insert(Deadline.__table__), rows[start : start + 5000])
 
 
 def _sqlite_like_the_app(dbapi_connection, _record) -> None:
@@ -148,7 +188,9 @@ def main() -> int:
     args = parser.parse_args()
     base = os.environ.get("BENCH_DATABASE_URL")
     sizes = [int(s) for s in args.sizes.split(",")]
-    print(f"database: {'PostgreSQL' if base else 'SQLite'}; {GRANTS} grants, {USERS} users; sweep at {NOW:%Y-%m-%d %H:%M} UTC")
+    print(
+        f"database: {'PostgreSQL' if base else 'SQLite'}; {GRANTS} grants, {USERS} users; sweep at {NOW:%Y-%m-%d %H:%M} UTC"
+    )
     print(f"{'deadlines':>10} {'run':<26} {'reminders':>9} {'statements':>10} {'seconds':>8}")
     with tempfile.TemporaryDirectory() as tmp:
         for size in sizes:

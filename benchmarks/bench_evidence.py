@@ -47,8 +47,8 @@ def show(label: str, figures: tuple[float, float]) -> None:
 
 
 def bench_store() -> None:
+    from core.storage import FileStore
     from grants.evidence.services import check_upload
-    from grants.storage import FileStore
 
     with tempfile.TemporaryDirectory() as root:
         store = FileStore(root)
@@ -71,10 +71,10 @@ def bench_store() -> None:
 def bench_database(url: str, rows: int) -> None:
     os.environ["DATABASE_URL"] = url
     from app import create_app
-    from app.audit import Actor, acting_as
     from app.bootstrap import create_user, ensure_roles, upgrade_database
-    from app.extensions import db
     from config.settings import TestConfig
+    from core.audit import Actor, acting_as
+    from core.extensions import db
     from grants import services as grants
     from grants.compliance import services as compliance
     from grants.compliance.models import Requirement
@@ -91,8 +91,15 @@ def bench_database(url: str, rows: int) -> None:
             session = db.session
             funder = grants.create_funder(session, name="Bench Fund", code="BF")
             grant = grants.create_grant(
-                session, funder=funder, reference="B-1", title="Bench", recipient="Org", currency="USD",
-                amount="1000", start_date=date(2026, 1, 1), end_date=date(2027, 12, 31),
+                session,
+                funder=funder,
+                reference="B-1",
+                title="Bench",
+                recipient="Org",
+                currency="USD",
+                amount="1000",
+                start_date=date(2026, 1, 1),
+                end_date=date(2027, 12, 31),
             )
             periods = grants.generate_periods(session, grant, "semester", 45)
             donor = app.appbuilder.sm.find_user(username="bench-donor")
@@ -105,24 +112,51 @@ def bench_database(url: str, rows: int) -> None:
             start = time.perf_counter()
             batch = []
             for i in range(rows):
-                batch.append({
-                    "grant_id": grant.id, "title": f"Evidence {i}", "kind": rng.choice(kinds).name,
-                    "evidence_date": date(2026, 1, 1) + timedelta(days=rng.randrange(720)),
-                    "sensitivity": rng.choice(sens).name, "status": rng.choice(list(VerificationStatus)).name,
-                    "url": f"https://example.org/{i}", "looks_like_people_list": False, "is_demo": False,
-                })
+                batch.append(
+                    {
+                        "grant_id": grant.id,
+                        "title": f"Evidence {i}",
+                        "kind": rng.choice(kinds).name,
+                        "evidence_date": date(2026, 1, 1) + timedelta(days=rng.randrange(720)),
+                        "sensitivity": rng.choice(sens).name,
+                        "status": rng.choice(list(VerificationStatus)).name,
+                        "url": f"https://example.org/{i}",
+                        "looks_like_people_list": False,
+                        "is_demo": False,
+                    }
+                )
                 if len(batch) == 5000:
                     session.execute(insert(Evidence.__table__), batch)
                     batch = []
             if batch:
                 session.execute(insert(Evidence.__table__), batch)
-            session.execute(insert(Consultation.__table__), [{
-                "grant_id": grant.id, "body_id": body.id, "held_on": date(2026, 1, 1) + timedelta(days=3 * i + 1),
-                "title": f"RCM {i}", "is_demo": False,
-                **{f"attendance_{k}": rng.randrange(4) for k in ("government", "civil_society", "sex_workers", "msm",
-                                                               "transgender", "people_who_use_drugs", "plhiv",
-                                                               "donors", "other")},
-            } for i in range(200)])
+            session.execute(
+                insert(Consultation.__table__),
+                [
+                    {
+                        "grant_id": grant.id,
+                        "body_id": body.id,
+                        "held_on": date(2026, 1, 1) + timedelta(days=3 * i + 1),
+                        "title": f"RCM {i}",
+                        "is_demo": False,
+                        **{
+                            f"attendance_{k}": rng.randrange(4)
+                            for k in (
+                                "government",
+                                "civil_society",
+                                "sex_workers",
+                                "msm",
+                                "transgender",
+                                "people_who_use_drugs",
+                                "plhiv",
+                                "donors",
+                                "other",
+                            )
+                        },
+                    }
+                    for i in range(200)
+                ],
+            )
             session.commit()
             print(f"  loaded {rows:,} evidence rows and 200 meetings in {time.perf_counter() - start:.1f} s")
             for i in range(24):
@@ -131,8 +165,14 @@ def bench_database(url: str, rows: int) -> None:
                     {"rule": "consultation_representation", "params": {"body": "RCM", "population": "sex_workers"}},
                     {"rule": "report_submitted", "params": {}},
                 ][i % 3]
-                compliance.create_requirement(session, grant, code=f"R{i:02d}", title=f"Requirement {i}",
-                                              frequency=["per_period", "annual", "once"][i % 3], rules=[rule])
+                compliance.create_requirement(
+                    session,
+                    grant,
+                    code=f"R{i:02d}",
+                    title=f"Requirement {i}",
+                    frequency=["per_period", "annual", "once"][i % 3],
+                    rules=[rule],
+                )
             session.commit()
 
             def donor_first_page() -> None:
@@ -141,12 +181,18 @@ def bench_database(url: str, rows: int) -> None:
                 session.scalar(select(db.func.count()).select_from(evidence.visible_evidence(donor).subquery()))
 
             show(f"donor's evidence list: page 1 + count over {rows:,} rows", best_of(donor_first_page))
-            show("requirement_status: 24 requirements x 4 periods",
-                 best_of(lambda: compliance.requirement_status(session, grant.id, today=date(2026, 11, 29))))
-            show("requirement_status for one period",
-                 best_of(lambda: compliance.requirement_status(session, grant.id, periods[1].id, date(2026, 11, 29))))
-            show("evidence_register (exports) without confidential items",
-                 best_of(lambda: evidence.evidence_register(session, grant.id)))
+            show(
+                "requirement_status: 24 requirements x 4 periods",
+                best_of(lambda: compliance.requirement_status(session, grant.id, today=date(2026, 11, 29))),
+            )
+            show(
+                "requirement_status for one period",
+                best_of(lambda: compliance.requirement_status(session, grant.id, periods[1].id, date(2026, 11, 29))),
+            )
+            show(
+                "evidence_register (exports) without confidential items",
+                best_of(lambda: evidence.evidence_register(session, grant.id)),
+            )
             assert session.scalar(select(db.func.count(Requirement.id))) == 24
             db.session.remove()
             db.engine.dispose()

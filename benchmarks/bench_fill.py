@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-TEMPLATE = REPO / ".." / "shared" / "templates" / "synthetic" / "tpl_bench_big.xlsx"
+TEMPLATE = REPO / "tests" / "fixtures" / "templates" / "synthetic" / "tpl_bench_big.xlsx"
 
 CHILD = r"""
 import io, json, resource, sys, time, warnings
@@ -24,7 +24,7 @@ data = open(path, "rb").read()
 cells = [(f"{c}{r}", r * 10 + i + 0.25) for r in range(4, 1004) for i, c in enumerate("CDEFGHIJKL")]
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 if mode == "ours":
-    from exports.filler import FillPlan
+    from exports.xlsx.fill import FillPlan
     t0 = time.perf_counter()
     c0 = time.process_time()
     plan = FillPlan()
@@ -76,8 +76,9 @@ def main() -> None:
         peak = max(r["peak_mb"] for r in runs)
         base = statistics.median(r["baseline_mb"] for r in runs)
         summary[mode] = (t, cpu, peak)
+        each = ", ".join(format(r["seconds"], ".2f") for r in runs)
         print(
-            f"{mode:9s} wall median {t:6.2f} s (runs: {', '.join('%.2f' % r['seconds'] for r in runs)}), "
+            f"{mode:9s} wall median {t:6.2f} s (runs: {each}), "
             f"CPU median {cpu:6.2f} s, peak RSS {peak:6.1f} MB (before fill: {base:5.1f} MB), "
             f"output {runs[0]['out_bytes'] / 1e6:.2f} MB"
         )
@@ -86,6 +87,7 @@ def main() -> None:
         f"{summary['openpyxl'][1] / summary['ours'][1]:.1f}x by CPU time (target >= 4x); "
         f"peak memory ours {summary['ours'][2]:.0f} MB vs openpyxl {summary['openpyxl'][2]:.0f} MB"
     )
+
 
 if __name__ == "__main__":
     main()

@@ -59,10 +59,10 @@ def main() -> int:
     os.environ["DATABASE_URL"] = database_url
 
     from app import create_app
-    from app.audit import Actor, acting_as
     from app.bootstrap import create_user, ensure_roles, upgrade_database
-    from app.extensions import db
     from config.settings import TestConfig
+    from core.audit import Actor, acting_as
+    from core.extensions import db
     from grants import services as grant_services
     from indicators import services
 
@@ -81,26 +81,48 @@ def main() -> int:
             measured = None
             for g in range(args.grants + 1):
                 grant = grant_services.create_grant(
-                    session, funder=funder, reference=f"B-{g}", title=f"Grant {g}", recipient="Org", currency="USD",
-                    amount=Decimal("1000"), start_date=date(2026, 1, 1), end_date=date(2027, 12, 31),
+                    session,
+                    funder=funder,
+                    reference=f"B-{g}",
+                    title=f"Grant {g}",
+                    recipient="Org",
+                    currency="USD",
+                    amount=Decimal("1000"),
+                    start_date=date(2026, 1, 1),
+                    end_date=date(2027, 12, 31),
                 )
                 periods = grant_services.generate_periods(session, grant, "semester", 45)
                 grant_services.add_member(session, grant, program, "program")
                 count = args.indicators if g == 0 else 10
                 for i in range(count):
                     indicator = services.create_indicator(
-                        session, grant, code=f"I-{i}", name=f"Indicator {i}", dimensions=["country", "gender"],
-                        cumulative_mode=("sum", "latest", "maximum")[i % 3], lop_target=Decimal(400),
+                        session,
+                        grant,
+                        code=f"I-{i}",
+                        name=f"Indicator {i}",
+                        dimensions=["country", "gender"],
+                        cumulative_mode=("sum", "latest", "maximum")[i % 3],
+                        lop_target=Decimal(400),
                     )
                     for p_index, period in enumerate(periods):
-                        services.set_target(session, indicator, period, value=100,
-                                            disaggregation={"country=LC": 60, "country=GD": 40})
+                        services.set_target(
+                            session, indicator, period, value=100, disaggregation={"country=LC": 60, "country=GD": 40}
+                        )
                         if p_index < 3:
                             value = 70 + 10 * p_index + i % 20
                             services.record_result(
-                                session, indicator, period, user=program, value=value, status="submitted",
-                                disaggregation={"country=LC": value - 30, "country=GD": 30,
-                                                "gender=F": value - 5, "gender=M": 5},
+                                session,
+                                indicator,
+                                period,
+                                user=program,
+                                value=value,
+                                status="submitted",
+                                disaggregation={
+                                    "country=LC": value - 30,
+                                    "country=GD": 30,
+                                    "gender=F": value - 5,
+                                    "gender=M": 5,
+                                },
                             )
                             entered += 1
                 if g == 0:
@@ -108,8 +130,10 @@ def main() -> int:
                 session.commit()
             seed_s = time.perf_counter() - start
             print(f"database: {make_url(database_url).get_backend_name()}")
-            print(f"seeded {args.grants + 1} grants, {entered} disaggregated results in {seed_s:.1f} s "
-                  f"({seed_s * 1000 / max(entered, 1):.1f} ms per target+result through the services)")
+            print(
+                f"seeded {args.grants + 1} grants, {entered} disaggregated results in {seed_s:.1f} s "
+                f"({seed_s * 1000 / max(entered, 1):.1f} ms per target+result through the services)"
+            )
 
             statements: list[str] = []
             event.listen(db.engine, "before_cursor_execute", lambda *a, **k: statements.append(a[2]))
@@ -120,8 +144,10 @@ def main() -> int:
             session.expunge_all()
             services.indicator_progress(session, measured, disaggregation="country=LC")
             filtered_queries = len(statements)
-            print(f"indicator_progress: {len(rows)} rows ({args.indicators} indicators x 4 periods); "
-                  f"{total_queries} queries total view, {filtered_queries} filtered by country")
+            print(
+                f"indicator_progress: {len(rows)} rows ({args.indicators} indicators x 4 periods); "
+                f"{total_queries} queries total view, {filtered_queries} filtered by country"
+            )
 
             def progress() -> None:
                 session.expunge_all()

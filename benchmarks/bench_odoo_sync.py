@@ -47,9 +47,9 @@ def make_app(database_url: str, instance: Path):
 
 
 def setup(app) -> int:
-    from app.audit import Actor, acting_as
-    from app.extensions import db
     from budgets import odoo_sync, rates, services
+    from core.audit import Actor, acting_as
+    from core.extensions import db
     from grants import services as grants
     from grants.services import GENERIC_COST_CATEGORIES
 
@@ -57,12 +57,21 @@ def setup(app) -> int:
         funder = grants.create_funder(db.session, name="Bench Fund", code="BF", default_currency="USD")
         funder.cost_categories = [dict(c) for c in GENERIC_COST_CATEGORIES]
         grant = grants.create_grant(
-            db.session, funder=funder, reference="BENCH-1", title="Bench", recipient="Coalition", currency="USD",
-            amount=Decimal("1000000"), start_date=date(2026, 1, 1), end_date=date(2027, 12, 31),
+            db.session,
+            funder=funder,
+            reference="BENCH-1",
+            title="Bench",
+            recipient="Coalition",
+            currency="USD",
+            amount=Decimal("1000000"),
+            start_date=date(2026, 1, 1),
+            end_date=date(2027, 12, 31),
         )
         grants.generate_periods(db.session, grant, "semester", 45)
         rates.set_rate_policy(db.session, grant, "fixed", fixed_currency="XCD")
-        link = odoo_sync.link_grant(db.session, grant, analytic_account_id=41, analytic_plan="Grants", company_currency="XCD")
+        link = odoo_sync.link_grant(
+            db.session, grant, analytic_account_id=41, analytic_plan="Grants", company_currency="XCD"
+        )
         for index, (account_id, label) in enumerate(ACCOUNTS):
             line = services.create_line(db.session, grant, code=f"L-{index}", description=label, cost_category="STAFF")
             odoo_sync.map_account(db.session, grant, odoo_account_id=account_id, line=line, label=label)
@@ -71,24 +80,33 @@ def setup(app) -> int:
 
 
 def run(app, odoo, link_id: int, protocol: str, *, full: bool = False) -> tuple[float, object]:
-    from app.audit import acting_as
-    from app.extensions import db
     from budgets import odoo_sync
     from budgets.models import OdooLink
     from budgets.odoo import OdooClient, OdooSettings
+    from core.audit import acting_as
+    from core.extensions import db
 
-    settings = OdooSettings(host="127.0.0.1", port=odoo.port, database=odoo.database, login=odoo.login,
-                            secret=odoo.password, protocol=protocol, timeout=30.0)
+    settings = OdooSettings(
+        host="127.0.0.1",
+        port=odoo.port,
+        database=odoo.database,
+        login=odoo.login,
+        secret=odoo.password,
+        protocol=protocol,
+        timeout=30.0,
+    )
     with app.app_context(), acting_as(odoo_sync.SYNC_ACTOR):
         started = time.perf_counter()
-        result = odoo_sync.sync_and_commit(db.session, OdooClient(settings), db.session.get(OdooLink, link_id), full=full)
+        result = odoo_sync.sync_and_commit(
+            db.session, OdooClient(settings), db.session.get(OdooLink, link_id), full=full
+        )
         elapsed = time.perf_counter() - started
         db.session.remove()
     return elapsed, result
 
 
 def bench(label: str, database_url: str, n_lines: int, protocol: str) -> None:
-    from tests.odoo.fake_odoo import FakeOdoo
+    from tests.budgets.odoo.fake_odoo import FakeOdoo
 
     random.seed(7)
     with tempfile.TemporaryDirectory() as instance:
@@ -99,8 +117,14 @@ def bench(label: str, database_url: str, n_lines: int, protocol: str) -> None:
             for line_id in range(1, n_lines + 1):
                 account = random.choice(ACCOUNTS)
                 day = date(2026, 1, 1) + timedelta(days=random.randrange(700))
-                odoo.add_line(line_id, day.isoformat(), -round(random.uniform(5, 5000), 2), account=41, general=account,
-                              write_date="2026-06-01 10:00:00")
+                odoo.add_line(
+                    line_id,
+                    day.isoformat(),
+                    -round(random.uniform(5, 5000), 2),
+                    account=41,
+                    general=account,
+                    write_date="2026-06-01 10:00:00",
+                )
             steps = []
             seconds, result = run(app, odoo, link_id, protocol)
             steps.append(("first sync (all created)", seconds, result))
@@ -120,8 +144,10 @@ def bench(label: str, database_url: str, n_lines: int, protocol: str) -> None:
     print(f"{'step':<28}{'seconds':>9}{'ms/line read':>14}  created/updated/removed/unchanged")
     for name, seconds, result in steps:
         per_line = seconds * 1000 / max(result.read, 1)
-        print(f"{name:<28}{seconds:>9.2f}{per_line:>14.2f}  "
-              f"{result.created}/{result.updated}/{result.removed}/{result.unchanged}")
+        print(
+            f"{name:<28}{seconds:>9.2f}{per_line:>14.2f}  "
+            f"{result.created}/{result.updated}/{result.removed}/{result.unchanged}"
+        )
 
 
 def main() -> None:

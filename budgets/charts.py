@@ -39,17 +39,25 @@ def category_bars(report: BudgetReport, cumulative: bool = True) -> Markup:
         aw = float(actual / top) * bar_w
         colour = OVER if actual > planned else ACTUAL
         parts.append(f'<text x="0" y="{y + 16}" font-size="12"><title>{escape(name)}</title>{escape(short)}</text>')
-        parts.append(f'<rect x="{label_w}" y="{y}" width="{pw:.1f}" height="13" fill="{PLANNED}"><title>planned {_fmt(planned)}</title></rect>')
-        parts.append(f'<rect x="{label_w}" y="{y + 15}" width="{aw:.1f}" height="13" fill="{colour}"><title>actual {_fmt(actual)}</title></rect>')
+        parts.append(
+            f'<rect x="{label_w}" y="{y}" width="{pw:.1f}" height="13" fill="{PLANNED}"><title>planned {_fmt(planned)}</title></rect>'
+        )
+        parts.append(
+            f'<rect x="{label_w}" y="{y + 15}" width="{aw:.1f}" height="13" fill="{colour}"><title>actual {_fmt(actual)}</title></rect>'
+        )
         parts.append(f'<text x="{label_w + max(pw, aw) + 6:.1f}" y="{y + 12}" font-size="11">{_fmt(planned)}</text>')
-        parts.append(f'<text x="{label_w + max(pw, aw) + 6:.1f}" y="{y + 27}" font-size="11" fill="{colour}">{_fmt(actual)}</text>')
+        parts.append(
+            f'<text x="{label_w + max(pw, aw) + 6:.1f}" y="{y + 27}" font-size="11" fill="{colour}">{_fmt(actual)}</text>'
+        )
     legend_y = height - 12
-    parts.append(f'<rect x="{label_w}" y="{legend_y - 9}" width="12" height="10" fill="{PLANNED}"/>'
-                 f'<text x="{label_w + 16}" y="{legend_y}" font-size="11">planned</text>'
-                 f'<rect x="{label_w + 80}" y="{legend_y - 9}" width="12" height="10" fill="{ACTUAL}"/>'
-                 f'<text x="{label_w + 96}" y="{legend_y}" font-size="11">actual ({escape(report.currency)})</text>'
-                 f'<rect x="{label_w + 200}" y="{legend_y - 9}" width="12" height="10" fill="{OVER}"/>'
-                 f'<text x="{label_w + 216}" y="{legend_y}" font-size="11">over plan</text>')
+    parts.append(
+        f'<rect x="{label_w}" y="{legend_y - 9}" width="12" height="10" fill="{PLANNED}"/>'
+        f'<text x="{label_w + 16}" y="{legend_y}" font-size="11">planned</text>'
+        f'<rect x="{label_w + 80}" y="{legend_y - 9}" width="12" height="10" fill="{ACTUAL}"/>'
+        f'<text x="{label_w + 96}" y="{legend_y}" font-size="11">actual ({escape(report.currency)})</text>'
+        f'<rect x="{label_w + 200}" y="{legend_y - 9}" width="12" height="10" fill="{OVER}"/>'
+        f'<text x="{label_w + 216}" y="{legend_y}" font-size="11">over plan</text>'
+    )
     parts.append("</svg>")
     return Markup("".join(parts))
 
@@ -83,23 +91,37 @@ def burn_line(
     ]
     for fraction in (Decimal("0.5"), Decimal(1)):
         y = 10 + plot_h - float(fraction) * plot_h
-        parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" font-size="10" text-anchor="end">{_fmt(top * fraction)}</text>')
+        parts.append(
+            f'<text x="{left - 6}" y="{y + 4:.1f}" font-size="10" text-anchor="end">{_fmt(top * fraction)}</text>'
+        )
         parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{left + plot_w}" y2="{y:.1f}" stroke="#eee"/>')
     parts.append(f'<text x="{left}" y="{height - 8}" font-size="10">{start.isoformat()}</text>')
-    parts.append(f'<text x="{left + plot_w}" y="{height - 8}" font-size="10" text-anchor="end">{end.isoformat()}</text>')
+    parts.append(
+        f'<text x="{left + plot_w}" y="{height - 8}" font-size="10" text-anchor="end">{end.isoformat()}</text>'
+    )
     if planned_points:
         points = " ".join([xy(start, Decimal(0))] + [xy(d, v) for d, v in planned_points])
-        parts.append(f'<polyline fill="none" stroke="{PLANNED}" stroke-width="2.5" stroke-dasharray="6 4" points="{points}"><title>cumulative planned</title></polyline>')
+        parts.append(
+            f'<polyline fill="none" stroke="{PLANNED}" stroke-width="2.5" stroke-dasharray="6 4" points="{points}"><title>cumulative planned</title></polyline>'
+        )
     if actual_points:
         points = " ".join([xy(start, Decimal(0))] + [xy(d, v) for d, v in actual_points])
-        parts.append(f'<polyline fill="none" stroke="{ACTUAL}" stroke-width="2.5" points="{points}"><title>cumulative actual</title></polyline>')
+        parts.append(
+            f'<polyline fill="none" stroke="{ACTUAL}" stroke-width="2.5" points="{points}"><title>cumulative actual</title></polyline>'
+        )
         last_day, last_value = actual_points[-1]
-        x, y = xy(last_day, last_value).split(",")
-        parts.append(f'<circle cx="{x}" cy="{y}" r="3.5" fill="{ACTUAL}"/><text x="{float(x) + 6:.1f}" y="{float(y) - 6:.1f}" font-size="11">{_fmt(last_value)} {escape(currency)}</text>')
+        dot_x, dot_y = xy(last_day, last_value).split(",")
+        parts.append(
+            f'<circle cx="{dot_x}" cy="{dot_y}" r="3.5" fill="{ACTUAL}"/><text x="{float(dot_x) + 6:.1f}" y="{float(dot_y) - 6:.1f}" font-size="11">{_fmt(last_value)} {escape(currency)}</text>'
+        )
     if today is not None and start <= today <= end:
         x = xy(today, Decimal(0)).split(",")[0]
-        parts.append(f'<line x1="{x}" y1="10" x2="{x}" y2="{10 + plot_h}" stroke="#aaa" stroke-dasharray="2 3"/><text x="{x}" y="20" font-size="10">today</text>')
-    parts.append(f'<text x="{left + 10}" y="24" font-size="11" fill="#555">dashed: planned · solid: actual ({escape(currency)})</text>')
+        parts.append(
+            f'<line x1="{x}" y1="10" x2="{x}" y2="{10 + plot_h}" stroke="#aaa" stroke-dasharray="2 3"/><text x="{x}" y="20" font-size="10">today</text>'
+        )
+    parts.append(
+        f'<text x="{left + 10}" y="24" font-size="11" fill="#555">dashed: planned · solid: actual ({escape(currency)})</text>'
+    )
     parts.append("</svg>")
     return Markup("".join(parts))
 

@@ -15,11 +15,29 @@ from budgets.models import ExpenditureSource, RateMethod
 HIV_LINES = [
     ("HR-01", "Programme coordinator (50%)", "1", "KP: sex workers", ["9000", "9000", "9000", "9000"]),
     ("HR-02", "Peer outreach workers' stipends", "1", "KP: sex workers", ["7500", "7500", "7500", "7500"]),
-    ("TRC-01", "Inter-island travel for group formation and RCM meetings", "2", "KP: sex workers", ["5000", "5000", "5000", "5000"]),
+    (
+        "TRC-01",
+        "Inter-island travel for group formation and RCM meetings",
+        "2",
+        "KP: sex workers",
+        ["5000", "5000", "5000", "5000"],
+    ),
     ("TRC-02", "Local transport for outreach", "2", "KP: sex workers", ["2500", "2500", "2500", "2500"]),
     ("EPS-01", "Human rights and HIV trainers (external)", "3", "KP: sex workers", ["6000", "6000", "6000", "6000"]),
-    ("CMP-01", "Know-your-rights booklets and outreach materials", "10", "KP: sex workers", ["5000", "5000", "5000", "5000"]),
-    ("IOC-01", "Indirect costs (coalition secretariat)", "11", "Programme management", ["2500", "2500", "2500", "2500"]),
+    (
+        "CMP-01",
+        "Know-your-rights booklets and outreach materials",
+        "10",
+        "KP: sex workers",
+        ["5000", "5000", "5000", "5000"],
+    ),
+    (
+        "IOC-01",
+        "Indirect costs (coalition secretariat)",
+        "11",
+        "Programme management",
+        ["2500", "2500", "2500", "2500"],
+    ),
 ]
 
 # (date, line, XCD amount, description). Travel in S1 runs well over plan: cost grouping 2 is flagged.
@@ -70,21 +88,48 @@ def load(session: Session, ctx: Any) -> None:
     core = ctx.grants["CNF-CORE-2026"]
     labels = ["S1", "S2", "S3", "S4"]
 
-    rates.set_rate_policy(session, hiv, RateMethod.fixed, fixed_currency="XCD",
-                          notes="The finance officer books in XCD; the funder accepts the ECCB peg of 2.70 per USD.")
+    rates.set_rate_policy(
+        session,
+        hiv,
+        RateMethod.fixed,
+        fixed_currency="XCD",
+        notes="The finance officer books in XCD; the funder accepts the ECCB peg of 2.70 per USD.",
+    )
     for code, description, grouping, module, planned in HIV_LINES:
-        services.create_line(session, hiv, code=code, description=description, cost_category=grouping, module=module,
-                             intervention="Community empowerment", planned=dict(zip(labels, planned)))
+        services.create_line(
+            session,
+            hiv,
+            code=code,
+            description=description,
+            cost_category=grouping,
+            module=module,
+            intervention="Community empowerment",
+            planned=dict(zip(labels, planned)),
+        )
     services.snapshot_budget(session, hiv, "Budget agreed with the funder (grant agreement, Annex 2)", by="finance")
-    services.add_variance_rule(session, ctx.funders["RHF"], threshold_percent="15",
-                               description="Reallocation above 15% of a cost grouping needs the funder's approval")
+    services.add_variance_rule(
+        session,
+        ctx.funders["RHF"],
+        threshold_percent="15",
+        description="Reallocation above 15% of a cost grouping needs the funder's approval",
+    )
     for index, (day, line, amount, description) in enumerate(HIV_SPENDING, start=1):
         if day <= ctx.today:
-            services.record_expenditure(session, hiv, line=line, spent_on=day, amount=amount, currency="XCD",
-                                        description=description, source=ExpenditureSource.odoo,
-                                        external_ref=f"demo-odoo-{index}")
+            services.record_expenditure(
+                session,
+                hiv,
+                line=line,
+                spent_on=day,
+                amount=amount,
+                currency="XCD",
+                description=description,
+                source=ExpenditureSource.odoo,
+                external_ref=f"demo-odoo-{index}",
+            )
     revision = services.create_revision(
-        session, hiv, title="Second training moved to Grenada",
+        session,
+        hiv,
+        title="Second training moved to Grenada",
         justification="The S2 training moved to Grenada where a local trainer was hired: external trainer "
         "fees fall and inter-island travel rises.",
         moves=[{"from": "EPS-01", "to": "TRC-01", "period": "S2", "amount": "2500.00"}],
@@ -93,17 +138,32 @@ def load(session: Session, ctx: Any) -> None:
     services.approve_revision(session, revision, by="finance", note="Approved by the funder's portfolio manager (demo)")
 
     rates.set_rate_policy(session, core, RateMethod.transaction_date)
-    for code, description, category, planned in CORE_LINES:
-        services.create_line(session, core, code=code, description=description, cost_category=category, planned={"Y1": planned})
+    for code, description, category, amount in CORE_LINES:
+        services.create_line(
+            session, core, code=code, description=description, cost_category=category, planned={"Y1": amount}
+        )
     services.snapshot_budget(session, core, "Budget agreed with the funder", by="finance")
-    services.add_variance_rule(session, ctx.funders["CNF"], threshold_percent="10", basis="total_budget",
-                               description="Changes above 10% of the total budget need the funder's approval")
+    services.add_variance_rule(
+        session,
+        ctx.funders["CNF"],
+        threshold_percent="10",
+        basis="total_budget",
+        description="Changes above 10% of the total budget need the funder's approval",
+    )
     for day, from_ccy, to_ccy, rate in CORE_RATES:
         rates.record_rate(session, day, from_ccy, to_ccy, Decimal(rate), source="ECB reference via EUR/USD (demo)")
-    for index, (day, line, amount, currency, description) in enumerate(CORE_SPENDING, start=1):
+    for day, line, amount, currency, description in CORE_SPENDING:
         if day <= ctx.today:
-            services.record_expenditure(session, core, line=line, spent_on=day, amount=amount, currency=currency,
-                                        description=description, source=ExpenditureSource.manual)
+            services.record_expenditure(
+                session,
+                core,
+                line=line,
+                spent_on=day,
+                amount=amount,
+                currency=currency,
+                description=description,
+                source=ExpenditureSource.manual,
+            )
     ctx.extra["budget_revision"] = revision
     load_odoo_link(session, hiv)
 
@@ -125,8 +185,13 @@ def load_odoo_link(session: Session, hiv: Any) -> None:
     from budgets import odoo_sync
 
     link = odoo_sync.link_grant(
-        session, hiv, analytic_account_id=12, analytic_account_name="RCM-HIV-2026-SW Sex worker-led HIV response",
-        analytic_plan="Grants", company_currency="XCD", enabled=False,
+        session,
+        hiv,
+        analytic_account_id=12,
+        analytic_account_name="RCM-HIV-2026-SW Sex worker-led HIV response",
+        analytic_plan="Grants",
+        company_currency="XCD",
+        enabled=False,
     )
     link.last_message = (
         "Demo: not connected to any Odoo. Set the GRANTKEEPER_ODOO_* variables and enable this link to sync "

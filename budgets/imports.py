@@ -26,12 +26,12 @@ from dateutil import parser as date_parser
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from grants.errors import DomainValidationError
-from grants.models import Grant
-from grants.money import is_currency_code, quantize_money, to_decimal
-
 from budgets.models import BudgetImport, BudgetLine, Expenditure, ExpenditureSource, ImportStatus
-from budgets.rates import MissingRateError, prepare_expenditure
+from budgets.rates import MissingRateError
+from budgets.services import prepare_expenditure
+from core.errors import DomainValidationError
+from core.money import is_currency_code, quantize_money, to_decimal
+from grants.models import Grant
 
 MAX_ROWS = 200_000
 MAX_UNCOMPRESSED = 200 * 1024 * 1024
@@ -55,7 +55,11 @@ _GUESSES = {
     "description": ("description", "details", "narration", "memo", "label", "particulars"),
     "reference": ("reference", "ref", "voucher", "voucher no", "transaction id", "receipt", "id"),
 }
-DATE_ORDERS = {"dayfirst": "day first (31/01/2026)", "monthfirst": "month first (01/31/2026)", "iso": "ISO (2026-01-31)"}
+DATE_ORDERS = {
+    "dayfirst": "day first (31/01/2026)",
+    "monthfirst": "month first (01/31/2026)",
+    "iso": "ISO (2026-01-31)",
+}
 
 
 @dataclass
@@ -164,7 +168,8 @@ def _read_xlsx(content: bytes) -> list[list[Any]]:
 
 
 def _header(rows: list[list[Any]]) -> list[str]:
-    names, seen = [], Counter()
+    names: list[str] = []
+    seen: Counter[str] = Counter()
     for index, cell in enumerate(rows[0]):
         name = _cell_text(cell) or f"Column {index + 1}"
         seen[name] += 1
@@ -185,7 +190,9 @@ def guess_mapping(columns: list[str]) -> dict[str, str]:
     return mapping
 
 
-def stage_import(session: Session, grant: Grant, filename: str, content: bytes, *, by: str | None = None) -> BudgetImport:
+def stage_import(
+    session: Session, grant: Grant, filename: str, content: bytes, *, by: str | None = None
+) -> BudgetImport:
     """Store an uploaded file and detect its columns; nothing is imported yet."""
     file_type = sniff(content)
     rows = read_rows(content, file_type)
@@ -193,9 +200,17 @@ def stage_import(session: Session, grant: Grant, filename: str, content: bytes, 
         raise _fail("the file has no data rows under a header row")
     columns = _header(rows)
     staged = BudgetImport(
-        grant_id=grant.id, filename=(filename or "upload")[:255], file_type=file_type,
-        sha256=hashlib.sha256(content).hexdigest(), content=content, status=ImportStatus.previewed,
-        columns=columns, mapping=guess_mapping(columns), row_count=len(rows) - 1, errors=[], created_by=by,
+        grant_id=grant.id,
+        filename=(filename or "upload")[:255],
+        file_type=file_type,
+        sha256=hashlib.sha256(content).hexdigest(),
+        content=content,
+        status=ImportStatus.previewed,
+        columns=columns,
+        mapping=guess_mapping(columns),
+        row_count=len(rows) - 1,
+        errors=[],
+        created_by=by,
     )
     session.add(staged)
     session.flush()
@@ -205,8 +220,10 @@ def stage_import(session: Session, grant: Grant, filename: str, content: bytes, 
 def preview(staged: BudgetImport, limit: int = 10) -> Preview:
     rows = read_rows(staged.content or b"", staged.file_type)
     return Preview(
-        columns=list(staged.columns), sample=[[_cell_text(c) for c in row] for row in rows[1 : limit + 1]],
-        guessed=dict(staged.mapping or {}), row_count=len(rows) - 1,
+        columns=list(staged.columns),
+        sample=[[_cell_text(c) for c in row] for row in rows[1 : limit + 1]],
+        guessed=dict(staged.mapping or {}),
+        row_count=len(rows) - 1,
     )
 
 
@@ -316,10 +333,14 @@ def run_import(
 
     with session.no_autoflush:
         for number, row in enumerate(rows[1:], start=2):
-            row_errors = []
+            row_errors: list[dict[str, Any]] = []
 
-            def problem(field: str, message: str) -> None:
-                row_errors.append({"row": number, "column": mapping.get(field, FIELDS.get(field, field)), "problem": message})
+            def problem(
+                field: str, message: str, row_errors: list[dict[str, Any]] = row_errors, number: int = number
+            ) -> None:
+                row_errors.append(
+                    {"row": number, "column": mapping.get(field, FIELDS.get(field, field)), "problem": message}
+                )
 
             spent_on = amount = line = None
             currency = default_currency
@@ -336,7 +357,12 @@ def run_import(
             code = _cell_text(cell(row, "line"))
             line = lines.get(code)
             if line is None:
-                problem("line", f"'{code}' is not a budget line of {grant.reference}" if code else "is empty; a budget line code is required")
+                problem(
+                    "line",
+                    f"'{code}' is not a budget line of {grant.reference}"
+                    if code
+                    else "is empty; a budget line code is required",
+                )
             if "currency" in mapping:
                 currency = _cell_text(cell(row, "currency")).upper() or default_currency
                 if not currency:
@@ -361,14 +387,24 @@ def run_import(
             assert line is not None and spent_on is not None and amount is not None and currency
             if ref in existing:
                 if existing[ref] != (amount, spent_on, line.id):
-                    problem("reference", "was imported before with a different date, amount or line; correct that expenditure by hand")
+                    problem(
+                        "reference",
+                        "was imported before with a different date, amount or line; correct that expenditure by hand",
+                    )
                     errors.extend(row_errors)
                 else:
                     unchanged += 1
                 continue
             expenditure = Expenditure(
-                grant_id=grant.id, line=line, spent_on=spent_on, amount=amount, currency=currency,
-                description=description, source=ExpenditureSource.import_, external_ref=ref, import_id=staged.id,
+                grant_id=grant.id,
+                line=line,
+                spent_on=spent_on,
+                amount=amount,
+                currency=currency,
+                description=description,
+                source=ExpenditureSource.import_,
+                external_ref=ref,
+                import_id=staged.id,
             )
             try:
                 prepare_expenditure(session, expenditure)
@@ -378,7 +414,13 @@ def run_import(
                         problem("currency", message)
             except DomainValidationError as exc:
                 for field, messages in exc.errors.items():
-                    target = {"spent_on": "date", "line": "line", "amount": "amount", "currency": "currency", "external_ref": "reference"}.get(field, field)
+                    target = {
+                        "spent_on": "date",
+                        "line": "line",
+                        "amount": "amount",
+                        "currency": "currency",
+                        "external_ref": "reference",
+                    }.get(field, field)
                     for message in messages:
                         problem(target, message)
             if row_errors:
@@ -397,6 +439,7 @@ def run_import(
         staged.unchanged_count = 0
         session.flush()
         return ImportResult(ImportStatus.rejected, 0, 0, errors)
+    # Each row was checked and converted once, above; the flush checks them again, converting nothing.
     session.add_all(ready)
     staged.status = ImportStatus.imported
     staged.errors = []

@@ -40,9 +40,18 @@ def expenditure_ledger(
     """
     query = (
         select(
-            Expenditure.spent_on, ReportingPeriod.label, BudgetLine.code, BudgetLine.description,
-            BudgetLine.cost_category, Expenditure.description, Expenditure.amount, Expenditure.currency,
-            Expenditure.rate, Expenditure.rate_source, Expenditure.converted_amount, Expenditure.source,
+            Expenditure.spent_on,
+            ReportingPeriod.label,
+            BudgetLine.code,
+            BudgetLine.description,
+            BudgetLine.cost_category,
+            Expenditure.description,
+            Expenditure.amount,
+            Expenditure.currency,
+            Expenditure.rate,
+            Expenditure.rate_source,
+            Expenditure.converted_amount,
+            Expenditure.source,
             Expenditure.external_ref,
         )
         .join(BudgetLine, BudgetLine.id == Expenditure.line_id)
@@ -55,8 +64,17 @@ def expenditure_ledger(
         query = query.where(Expenditure.period_id == period_id)
     for row in session.execute(query):
         yield LedgerRow(
-            spent_on=row[0], period=row[1], line_code=row[2], line_description=row[3], cost_category=row[4],
-            description=row[5] or "", amount=row[6], currency=row[7], rate=row[8], rate_source=row[9],
-            converted_amount=row[10], source=row[11].value if hasattr(row[11], "value") else str(row[11]),
+            spent_on=row[0],
+            period=row[1],
+            line_code=row[2],
+            line_description=row[3],
+            cost_category=row[4],
+            description=row[5] or "",
+            amount=row[6],
+            currency=row[7],
+            rate=row[8],
+            rate_source=row[9],
+            converted_amount=row[10],
+            source=row[11].value if hasattr(row[11], "value") else str(row[11]),
             external_ref=row[12],
         )

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import enum
-from datetime import date, datetime, timezone
-from decimal import Decimal
-from typing import Any, Optional
+from datetime import date, datetime
+from decimal import Decimal, localcontext
+from typing import Any
 
 from flask_appbuilder import Model
 from sqlalchemy import (
@@ -27,14 +27,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
-from grants.errors import ErrorCollector
+from core import clock
+from core.errors import ErrorCollector
+from core.money import MONEY, RATE, is_currency_code, quantize_money
+from core.records import Audited, enum_column
 from grants.models import Funder, Grant, ReportingPeriod
-from grants.money import MONEY, RATE, is_currency_code, quantize_money
-from grants.records import Audited, enum_column
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
+from grants.services import period_for_date
 
 
 def to_cents(amount: Decimal) -> int:
@@ -101,9 +99,9 @@ class BudgetLine(Audited, Model):
     description: Mapped[str] = mapped_column(String(300))
     # A code from the funder's cost_categories list (e.g. Global Fund cost grouping "2").
     cost_category: Mapped[str] = mapped_column(String(40))
-    module: Mapped[Optional[str]] = mapped_column(String(120))
-    intervention: Mapped[Optional[str]] = mapped_column(String(120))
-    notes: Mapped[Optional[str]] = mapped_column(Text)
+    module: Mapped[str | None] = mapped_column(String(120))
+    intervention: Mapped[str | None] = mapped_column(String(120))
+    notes: Mapped[str | None] = mapped_column(Text)
 
     grant: Mapped[Grant] = relationship()
     allocations: Mapped[list[BudgetAllocation]] = relationship(
@@ -176,17 +174,17 @@ class BudgetAllocation(Audited, Model):
             errors.add("line", "is required")
         if period is None:
             errors.add("period", "is required")
-        if line is not None:
-            self.grant_id = line.grant_id or (line.grant.id if line.grant else None)
-        if line is not None and period is not None and period.grant_id != self.grant_id:
+        line_grant_id = (line.grant_id or (line.grant.id if line.grant else None)) if line is not None else None
+        if line is not None and self.grant_id != line_grant_id:
+            errors.add("line", f"line {line.code} belongs to another grant than this planned amount")
+        if line is not None and period is not None and period.grant_id != line_grant_id:
             errors.add("period", f"{period.label} is a period of another grant, not of line {line.code}'s grant")
         if self.amount is None:
             errors.add("amount", "is required")
         elif self.amount < 0:
             errors.add("amount", "must not be negative")
-        else:
-            self.amount = quantize_money(Decimal(self.amount))
-            self.amount_cents = to_cents(self.amount)
+        elif self.amount_cents is None or int(self.amount_cents) != to_cents(Decimal(self.amount)):
+            errors.add("amount", "changed without its cents being redone; save it through budgets.services")
         errors.raise_if_any()
 
 
@@ -200,9 +198,9 @@ class BudgetVersion(Model):
     grant_id: Mapped[int] = mapped_column(ForeignKey("grants.id", ondelete="CASCADE"), index=True)
     number: Mapped[int] = mapped_column(Integer)
     reason: Mapped[str] = mapped_column(String(300))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
-    created_by: Mapped[Optional[str]] = mapped_column(String(100))
-    revision_id: Mapped[Optional[int]] = mapped_column(ForeignKey("budget_revisions.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=clock.now)
+    created_by: Mapped[str | None] = mapped_column(String(100))
+    revision_id: Mapped[int | None] = mapped_column(ForeignKey("budget_revisions.id", ondelete="SET NULL"))
     total: Mapped[Decimal] = mapped_column(MONEY, default=Decimal("0"))
 
     grant: Mapped[Grant] = relationship()
@@ -242,13 +240,13 @@ class BudgetRevision(Audited, Model):
     status: Mapped[RevisionStatus] = mapped_column(
         enum_column(RevisionStatus), default=RevisionStatus.draft, index=True
     )
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
-    submitted_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
-    decided_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
-    decided_by: Mapped[Optional[str]] = mapped_column(String(100))
-    decision_note: Mapped[Optional[str]] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=clock.now)
+    submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    decided_by: Mapped[str | None] = mapped_column(String(100))
+    decision_note: Mapped[str | None] = mapped_column(Text)
     # Filled in when approved: the budget version the approval produced.
-    version_number: Mapped[Optional[int]] = mapped_column(Integer)
+    version_number: Mapped[int | None] = mapped_column(Integer)
 
     grant: Mapped[Grant] = relationship()
     items: Mapped[list[BudgetRevisionItem]] = relationship(
@@ -304,7 +302,8 @@ class BudgetRevisionItem(Audited, Model):
         if revision is None:
             errors.add("revision", "is required")
         else:
-            self.grant_id = revision.grant_id or (revision.grant.id if revision.grant else None)
+            if self.grant_id != (revision.grant_id or (revision.grant.id if revision.grant else None)):
+                errors.add("revision", "belongs to another grant than this move")
             state = session.get(BudgetRevision, revision.id) if revision.id else None
             if state is not None and state.status in (RevisionStatus.approved, RevisionStatus.rejected):
                 errors.add("revision", f"is {state.status.value}; a decided revision cannot change")
@@ -341,7 +340,7 @@ class ExchangeRate(Audited, Model):
     from_currency: Mapped[str] = mapped_column(String(3))
     to_currency: Mapped[str] = mapped_column(String(3))
     rate: Mapped[Decimal] = mapped_column(RATE)
-    source: Mapped[Optional[str]] = mapped_column(String(120))
+    source: Mapped[str | None] = mapped_column(String(120))
 
     def __repr__(self) -> str:
         return f"{self.rate_date}: 1 {self.from_currency} = {self.rate} {self.to_currency}"
@@ -351,8 +350,7 @@ class ExchangeRate(Audited, Model):
         if self.rate_date is None:
             errors.add("rate_date", "is required")
         for field in ("from_currency", "to_currency"):
-            value = (getattr(self, field) or "").strip().upper()
-            setattr(self, field, value)
+            value = getattr(self, field) or ""
             if not is_currency_code(value):
                 errors.add(field, f"'{value}' is not an ISO 4217 currency code (e.g. USD, EUR, XCD)")
         if self.from_currency and self.from_currency == self.to_currency:
@@ -371,7 +369,9 @@ class ExchangeRate(Audited, Model):
                 )
             )
             if clash:
-                errors.add("rate_date", f"a {self.from_currency}→{self.to_currency} rate for {self.rate_date} exists already")
+                errors.add(
+                    "rate_date", f"a {self.from_currency}→{self.to_currency} rate for {self.rate_date} exists already"
+                )
         errors.raise_if_any()
 
 
@@ -385,9 +385,9 @@ class RatePolicy(Audited, Model):
     grant_id: Mapped[int] = mapped_column(ForeignKey("grants.id", ondelete="CASCADE"), unique=True)
     method: Mapped[RateMethod] = mapped_column(enum_column(RateMethod), default=RateMethod.transaction_date)
     # Fixed method: 1 unit of the grant's currency = fixed_rate units of fixed_currency (USD→XCD 2.70).
-    fixed_currency: Mapped[Optional[str]] = mapped_column(String(3))
-    fixed_rate: Mapped[Optional[Decimal]] = mapped_column(RATE)
-    notes: Mapped[Optional[str]] = mapped_column(Text)
+    fixed_currency: Mapped[str | None] = mapped_column(String(3))
+    fixed_rate: Mapped[Decimal | None] = mapped_column(RATE)
+    notes: Mapped[str | None] = mapped_column(Text)
 
     grant: Mapped[Grant] = relationship()
 
@@ -402,8 +402,7 @@ class RatePolicy(Audited, Model):
         if grant is None:
             errors.add("grant", "is required")
         if self.method == RateMethod.fixed:
-            currency = (self.fixed_currency or "").strip().upper()
-            self.fixed_currency = currency
+            currency = self.fixed_currency or ""
             if not is_currency_code(currency):
                 errors.add("fixed_currency", f"'{currency}' is not an ISO 4217 currency code (e.g. XCD)")
             elif grant is not None and currency == grant.currency:
@@ -430,17 +429,17 @@ class BudgetImport(Audited, Model):
     file_type: Mapped[str] = mapped_column(String(10))
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     # Held only until the import succeeds, then cleared: spending files can name people.
-    content: Mapped[Optional[bytes]] = mapped_column(LargeBinary, deferred=True)
+    content: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     status: Mapped[ImportStatus] = mapped_column(enum_column(ImportStatus), default=ImportStatus.previewed)
     columns: Mapped[list[str]] = mapped_column(JSON, default=list)
-    mapping: Mapped[Optional[dict[str, Any]]] = mapped_column(JSON)
+    mapping: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     row_count: Mapped[int] = mapped_column(Integer, default=0)
     imported_count: Mapped[int] = mapped_column(Integer, default=0)
     unchanged_count: Mapped[int] = mapped_column(Integer, default=0)
     # [{"row": 7, "column": "Amount", "problem": "'abc' is not a number"}, ...]
     errors: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
-    created_by: Mapped[Optional[str]] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=clock.now)
+    created_by: Mapped[str | None] = mapped_column(String(100))
 
     grant: Mapped[Grant] = relationship()
 
@@ -471,18 +470,18 @@ class Expenditure(Audited, Model):
     spent_on: Mapped[date] = mapped_column(Date, index=True)
     amount: Mapped[Decimal] = mapped_column(MONEY)
     currency: Mapped[str] = mapped_column(String(3))
-    description: Mapped[Optional[str]] = mapped_column(String(500), default="")
+    description: Mapped[str | None] = mapped_column(String(500), default="")
     source: Mapped[ExpenditureSource] = mapped_column(
         enum_column(ExpenditureSource), default=ExpenditureSource.manual, index=True
     )
-    external_ref: Mapped[Optional[str]] = mapped_column(String(120))
-    import_id: Mapped[Optional[int]] = mapped_column(ForeignKey("budget_imports.id", ondelete="SET NULL"), index=True)
+    external_ref: Mapped[str | None] = mapped_column(String(120))
+    import_id: Mapped[int | None] = mapped_column(ForeignKey("budget_imports.id", ondelete="SET NULL"), index=True)
     # The conversion into the grant's currency, fixed at entry and redone when the policy or a rate changes.
     converted_amount: Mapped[Decimal] = mapped_column(MONEY)
     converted_cents: Mapped[int] = mapped_column(BigInteger)
     rate: Mapped[Decimal] = mapped_column(RATE)  # grant-currency units per unit of ``currency``
     rate_source: Mapped[str] = mapped_column(String(200))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=clock.now)
 
     # selectin: a list page loads its rows' grants and lines in one query each, not one per row.
     grant: Mapped[Grant] = relationship(lazy="selectin")
@@ -492,10 +491,90 @@ class Expenditure(Audited, Model):
     def __repr__(self) -> str:
         return f"{self.spent_on} {self.amount} {self.currency} ({self.line.code if self.line else ''})"
 
-    def validate(self, session: Session) -> None:
-        from budgets.rates import prepare_expenditure
+    def check_entry(self, session: Session) -> tuple[Grant, ReportingPeriod]:
+        """The grant and reporting period of what a person entered; DomainValidationError naming each wrong field.
 
-        prepare_expenditure(session, self)
+        The write operation calls it before converting (a conversion needs both),
+        and ``validate`` at every flush.
+        """
+        errors = ErrorCollector()
+        with session.no_autoflush:
+            line = self.line or (session.get(BudgetLine, self.line_id) if self.line_id else None)
+            if line is None:
+                errors.add("line", "is required: choose the budget line the money was spent on")
+                errors.raise_if_any()
+            assert line is not None
+            line_grant_id = line.grant_id or (line.grant.id if line.grant else None)
+            grant_id = self.grant_id or (self.grant.id if self.grant else None)
+            if grant_id is not None and grant_id != line_grant_id:
+                errors.add("line", f"budget line {line.code} belongs to another grant")
+                errors.raise_if_any()
+            grant = line.grant or session.get(Grant, line_grant_id)
+            if not is_currency_code(self.currency):
+                errors.add("currency", f"'{self.currency}' is not an ISO 4217 currency code (e.g. USD, EUR, XCD)")
+            if self.amount is None:
+                errors.add("amount", "is required")
+            else:
+                try:
+                    if quantize_money(Decimal(self.amount)) == 0:
+                        errors.add("amount", "must not be zero (a negative amount records a refund)")
+                except Exception:
+                    errors.add("amount", f"'{self.amount}' is not a number")
+            period = None
+            if self.spent_on is None:
+                errors.add("spent_on", "is required")
+            elif grant is not None:
+                if not grant.start_date <= self.spent_on <= grant.end_date:
+                    errors.add(
+                        "spent_on",
+                        f"{self.spent_on} is outside grant {grant.reference} ({grant.start_date} to {grant.end_date})",
+                    )
+                else:
+                    period = period_for_date(session, grant.id, self.spent_on)
+                    if period is None:
+                        errors.add(
+                            "spent_on",
+                            f"{self.spent_on} falls in no reporting period of {grant.reference}; create its periods first",
+                        )
+            if self.external_ref is not None and self.source is not None:
+                clash = session.scalar(
+                    select(Expenditure.id).where(
+                        Expenditure.source == self.source,
+                        Expenditure.external_ref == self.external_ref,
+                        Expenditure.id != (self.id or 0),
+                    )
+                )
+                if clash:
+                    errors.add("external_ref", f"'{self.external_ref}' was already recorded from {self.source.value}")
+        errors.raise_if_any()
+        assert grant is not None and period is not None
+        return grant, period
+
+    def validate(self, session: Session) -> None:
+        # Only checks: the period and the conversion are derived once, by budgets.services.
+        _grant, period = self.check_entry(session)
+        errors = ErrorCollector()
+        if (self.period_id or (self.period.id if self.period else None)) != period.id:
+            errors.add(
+                "spent_on",
+                f"{self.spent_on} is in period {period.label}, not the period recorded; save it through budgets.services",
+            )
+        if self.converted_amount is None or self.rate is None or not self.rate_source or self.converted_cents is None:
+            errors.add(
+                "currency", "has no conversion into the grant's currency; record spending through budgets.services"
+            )
+        elif not _conversion_consistent(Decimal(self.amount), Decimal(self.rate), Decimal(self.converted_amount)) or (
+            int(self.converted_cents) != to_cents(Decimal(self.converted_amount))
+        ):
+            errors.add("amount", "changed without its conversion being redone; save it through budgets.services")
+        errors.raise_if_any()
+
+
+def _conversion_consistent(amount: Decimal, rate: Decimal, converted: Decimal) -> bool:
+    """converted = amount × rate, give or take rounding to the cent and the stored rate's 10 decimals."""
+    with localcontext() as ctx:
+        ctx.prec = 34
+        return abs(converted - amount * rate) <= Decimal("0.005") + abs(amount) * Decimal("1E-10")
 
 
 class VarianceRule(Audited, Model):
@@ -507,10 +586,10 @@ class VarianceRule(Audited, Model):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     funder_id: Mapped[int] = mapped_column(ForeignKey("funders.id", ondelete="CASCADE"), index=True)
     # A cost category code, or empty for every category.
-    cost_category: Mapped[Optional[str]] = mapped_column(String(40))
+    cost_category: Mapped[str | None] = mapped_column(String(40))
     basis: Mapped[VarianceBasis] = mapped_column(enum_column(VarianceBasis), default=VarianceBasis.category_budget)
     threshold_percent: Mapped[Decimal] = mapped_column(Numeric(7, 2))
-    description: Mapped[Optional[str]] = mapped_column(String(300))
+    description: Mapped[str | None] = mapped_column(String(300))
 
     funder: Mapped[Funder] = relationship()
 
@@ -533,7 +612,10 @@ class VarianceRule(Audited, Model):
         if funder is not None and self.cost_category:
             codes = [str(c.get("code")) for c in funder.cost_categories or []]
             if codes and self.cost_category not in codes:
-                errors.add("cost_category", f"'{self.cost_category}' is not one of {funder.code}'s categories: {', '.join(codes)}")
+                errors.add(
+                    "cost_category",
+                    f"'{self.cost_category}' is not one of {funder.code}'s categories: {', '.join(codes)}",
+                )
         errors.raise_if_any()
 
 
@@ -548,7 +630,7 @@ class OdooLink(Audited, Model):
     """Where a grant's actual spending lives in Odoo: one analytic account, and how far the sync got.
 
     The connection itself (host, database, login, API key) comes from the
-    environment only (``budgets.odoo_sync.settings_from_env``): nothing secret is
+    operator's settings only (``budgets.odoo_sync.settings_from_env``): nothing secret is
     stored here, so nothing secret can reach the audit trail or an export.
     """
 
@@ -558,22 +640,22 @@ class OdooLink(Audited, Model):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     grant_id: Mapped[int] = mapped_column(ForeignKey("grants.id", ondelete="CASCADE"), unique=True)
     analytic_account_id: Mapped[int] = mapped_column(Integer)
-    analytic_account_name: Mapped[Optional[str]] = mapped_column(String(200))
+    analytic_account_name: Mapped[str | None] = mapped_column(String(200))
     # None: the "project" plan, whose accounts Odoo 17+ keeps in ``account_id``;
     # any other plan has its own x_plan<id>_id column, found by this name (ODOO.md).
-    analytic_plan: Mapped[Optional[str]] = mapped_column(String(120))
+    analytic_plan: Mapped[str | None] = mapped_column(String(120))
     # Odoo's analytic amounts are in the company currency (e.g. XCD), whatever the invoice's.
     company_currency: Mapped[str] = mapped_column(String(3))
     enabled: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
     # The newest Odoo write_date seen (UTC, as Odoo reports it): the next sync asks for lines changed since.
-    last_write_date: Mapped[Optional[datetime]] = mapped_column(DateTime)
-    last_sync_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
+    last_write_date: Mapped[datetime | None] = mapped_column(DateTime)
+    last_sync_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_status: Mapped[SyncStatus] = mapped_column(enum_column(SyncStatus), default=SyncStatus.never)
-    last_message: Mapped[Optional[str]] = mapped_column(Text)
+    last_message: Mapped[str | None] = mapped_column(Text)
     # Accounts Odoo lines used that no mapping covers, from the last sync: [{account_id, label, lines, total}].
-    last_unmapped: Mapped[Optional[list[dict[str, Any]]]] = mapped_column(JSON)
+    last_unmapped: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     # What the last successful sync read with (database, plan, account, mapping); a change forces a full sync.
-    synced_with: Mapped[Optional[dict[str, Any]]] = mapped_column(JSON)
+    synced_with: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     grant: Mapped[Grant] = relationship()
 
@@ -598,7 +680,9 @@ class OdooLink(Audited, Model):
         if self.enabled is None:
             self.enabled = True
         if grant is not None:
-            clash = session.scalar(select(OdooLink.id).where(OdooLink.grant_id == grant.id, OdooLink.id != (self.id or 0)))
+            clash = session.scalar(
+                select(OdooLink.id).where(OdooLink.grant_id == grant.id, OdooLink.id != (self.id or 0))
+            )
             if clash:
                 errors.add("grant", f"{grant.reference} is already linked to Odoo; edit that link instead")
         errors.raise_if_any()
@@ -616,7 +700,7 @@ class OdooAccountMap(Audited, Model):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     grant_id: Mapped[int] = mapped_column(ForeignKey("grants.id", ondelete="CASCADE"), index=True)
     odoo_account_id: Mapped[int] = mapped_column(Integer)
-    odoo_account_label: Mapped[Optional[str]] = mapped_column(String(200))
+    odoo_account_label: Mapped[str | None] = mapped_column(String(200))
     line_id: Mapped[int] = mapped_column(ForeignKey("budget_lines.id", ondelete="CASCADE"), index=True)
 
     grant: Mapped[Grant] = relationship()
@@ -632,14 +716,14 @@ class OdooAccountMap(Audited, Model):
         grant = self.grant or (session.get(Grant, self.grant_id) if self.grant_id else None)
         if line is None:
             errors.add("line", "is required: the budget line this account's spending counts against")
-        if grant is None and line is not None:
-            grant = line.grant or session.get(Grant, line.grant_id)
-            self.grant = grant
         if grant is None:
             errors.add("grant", "is required")
         if line is not None and grant is not None and (line.grant_id or line.grant.id) != grant.id:
             other = line.grant or session.get(Grant, line.grant_id)
-            errors.add("line", f"budget line {line.code} belongs to grant {other.reference if other else '?'}, not {grant.reference}")
+            errors.add(
+                "line",
+                f"budget line {line.code} belongs to grant {other.reference if other else '?'}, not {grant.reference}",
+            )
         if self.odoo_account_id is None:
             errors.add("odoo_account_id", "is required: the id of the general account in Odoo")
         elif int(self.odoo_account_id) <= 0:
@@ -654,5 +738,7 @@ class OdooAccountMap(Audited, Model):
                 )
             )
             if clash:
-                errors.add("odoo_account_id", f"Odoo account {self.odoo_account_id} is already mapped for {grant.reference}")
+                errors.add(
+                    "odoo_account_id", f"Odoo account {self.odoo_account_id} is already mapped for {grant.reference}"
+                )
         errors.raise_if_any()

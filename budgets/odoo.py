@@ -9,8 +9,8 @@ its own ``x_plan<id>_id`` column.
 
 from __future__ import annotations
 
+import http.client
 import logging
-import socket
 import xmlrpc.client
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,8 +30,18 @@ logging.getLogger("odoolib").setLevel(logging.INFO)
 
 PROTOCOLS = ("jsonrpc", "jsonrpcs", "xmlrpc", "xmlrpcs", "json2", "json2s")
 LINE_FIELDS = [
-    "id", "date", "name", "amount", "currency_id", "general_account_id", "account_id",
-    "move_line_id", "partner_id", "product_id", "category", "write_date",
+    "id",
+    "date",
+    "name",
+    "amount",
+    "currency_id",
+    "general_account_id",
+    "account_id",
+    "move_line_id",
+    "partner_id",
+    "product_id",
+    "category",
+    "write_date",
 ]
 
 
@@ -81,6 +91,7 @@ class _TimeoutTransport(xmlrpc.client.Transport):
         self._secure = secure
 
     def make_connection(self, host: Any) -> Any:
+        connection: http.client.HTTPConnection
         if self._secure:
             connection = xmlrpc.client.SafeTransport.make_connection(self, host)  # type: ignore[arg-type]
         else:
@@ -113,8 +124,12 @@ class _JsonRpcConnector(JsonRPCConnector):
         self._timeout = timeout
 
     def send(self, service_name: str, method: str, *args: Any) -> Any:
-        payload = {"jsonrpc": "2.0", "method": "call", "id": 1,
-                   "params": {"service": service_name, "method": method, "args": args}}
+        payload = {
+            "jsonrpc": "2.0",
+            "method": "call",
+            "id": 1,
+            "params": {"service": service_name, "method": method, "args": args},
+        }
         response = httpx.post(self.url, json=payload, timeout=self._timeout)
         response.raise_for_status()
         result = response.json()
@@ -161,12 +176,14 @@ class OdooClient:
                 "check the login and the API key"
             ) from None
         except xmlrpc.client.Fault as fault:
-            raise OdooError(f"Odoo answered with an error: {_scrub(str(fault.faultString).splitlines()[-1] if fault.faultString else str(fault.faultCode), self.settings)}") from None
+            raise OdooError(
+                f"Odoo answered with an error: {_scrub(str(fault.faultString).splitlines()[-1] if fault.faultString else str(fault.faultCode), self.settings)}"
+            ) from None
         except JsonRPCException as exc:
             error = exc.error if isinstance(exc.error, dict) else {}
             message = (error.get("data") or {}).get("message") or error.get("message") or "unknown error"
             raise OdooError(f"Odoo answered with an error: {_scrub(str(message), self.settings)}") from None
-        except (httpx.TimeoutException, socket.timeout, TimeoutError):
+        except (httpx.TimeoutException, TimeoutError):
             raise OdooError(
                 f"Odoo at {self.settings.host}:{self.settings.port} did not answer within {self.settings.timeout:g} s"
             ) from None
@@ -215,8 +232,12 @@ class OdooClient:
         while True:
             # Paging by id (not offset) stays correct when lines change during the sync.
             page = self._call(
-                "account.analytic.line", "search_read", [*domain, ("id", ">", last_id)],
-                fields=fields, limit=page_size, order="id asc",
+                "account.analytic.line",
+                "search_read",
+                [*domain, ("id", ">", last_id)],
+                fields=fields,
+                limit=page_size,
+                order="id asc",
             )
             for row in page:
                 yield self._to_line(row, plan_column)

@@ -5,16 +5,17 @@ from __future__ import annotations
 import sys
 from typing import Any, TextIO
 
-from app.audit import acting_as
 from budgets import odoo_sync
 from budgets.odoo import OdooError
-from grants.errors import DomainValidationError
+from core.audit import acting_as
+from core.errors import DomainValidationError
 
 
-def sync_odoo(app: Any, *, grant: str | None = None, full: bool = False,
-              out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+def sync_odoo(
+    app: Any, *, grant: str | None = None, full: bool = False, out: TextIO = sys.stdout, err: TextIO = sys.stderr
+) -> int:
     """0 when every grant synced; 2 (with the message on stderr) when settings, Odoo or any grant refused."""
-    from app.extensions import db
+    from core.extensions import db
 
     with app.app_context(), acting_as(odoo_sync.SYNC_ACTOR):
         try:
@@ -22,7 +23,7 @@ def sync_odoo(app: Any, *, grant: str | None = None, full: bool = False,
             if not links:
                 print("No grant has an enabled Odoo link; nothing to sync.", file=out)
                 return 0
-            client = odoo_sync.client_from_env()
+            client = odoo_sync.client_from_env(app.config["GK_SETTINGS"].odoo_env)
         except (OdooError, DomainValidationError) as exc:
             print(f"error: {exc}", file=err)
             return 2

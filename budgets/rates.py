@@ -17,12 +17,11 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from grants.errors import DomainValidationError, ErrorCollector
+from budgets.models import ExchangeRate, Expenditure, RateMethod, RatePolicy, to_cents
+from core.errors import DomainValidationError
+from core.money import quantize_money, to_decimal
 from grants.models import Grant, ReportingPeriod
-from grants.money import is_currency_code, quantize_money
 from grants.services import period_for_date
-
-from budgets.models import BudgetLine, ExchangeRate, Expenditure, RateMethod, RatePolicy, to_cents
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -115,8 +114,12 @@ def convert(
         assert policy is not None and policy.fixed_rate is not None
         if currency != policy.fixed_currency:
             raise MissingRateError(
-                {"currency": [f"{grant.reference} converts only {policy.fixed_currency} at a fixed rate; "
-                              f"there is no fixed {currency}→{target} rate (change the grant's rate policy)"]}
+                {
+                    "currency": [
+                        f"{grant.reference} converts only {policy.fixed_currency} at a fixed rate; "
+                        f"there is no fixed {currency}→{target} rate (change the grant's rate policy)"
+                    ]
+                }
             )
         fixed = Decimal(policy.fixed_rate)
         converted = _divide(amount, fixed)
@@ -133,8 +136,12 @@ def convert(
         multiplier = _period_average(session, currency, target, period)
         if multiplier is None:
             raise MissingRateError(
-                {"currency": [f"no {currency}→{target} exchange rate between {period.start_date} and "
-                              f"{period.end_date} to average for period {period.label}; add rates under Exchange rates"]}
+                {
+                    "currency": [
+                        f"no {currency}→{target} exchange rate between {period.start_date} and "
+                        f"{period.end_date} to average for period {period.label}; add rates under Exchange rates"
+                    ]
+                }
             )
         return Conversion(
             quantize_money(_multiply(amount, multiplier)),
@@ -144,8 +151,12 @@ def convert(
     quoted = _quoted_rate(session, currency, target, day)
     if quoted is None:
         raise MissingRateError(
-            {"currency": [f"no {currency}→{target} exchange rate for {day} (nor in the {RATE_LOOKBACK_DAYS} days before); "
-                          "add one under Exchange rates"]}
+            {
+                "currency": [
+                    f"no {currency}→{target} exchange rate for {day} (nor in the {RATE_LOOKBACK_DAYS} days before); "
+                    "add one under Exchange rates"
+                ]
+            }
         )
     multiplier, why = quoted
     return Conversion(
@@ -178,81 +189,6 @@ def _period_average(session: Session, from_ccy: str, to_ccy: str, period: Report
     return _divide(sum(values, Decimal(0)), Decimal(len(values)))
 
 
-def prepare_expenditure(session: Session, item: Expenditure) -> None:
-    """Check an expenditure and fill what is derived: grant, period, conversion (runs before every flush)."""
-    errors = ErrorCollector()
-    with session.no_autoflush:
-        line = item.line or (session.get(BudgetLine, item.line_id) if item.line_id else None)
-        if line is None:
-            errors.add("line", "is required: choose the budget line the money was spent on")
-            errors.raise_if_any()
-        assert line is not None
-        line_grant_id = line.grant_id or (line.grant.id if line.grant else None)
-        grant_id = item.grant_id or (item.grant.id if item.grant else None)
-        if grant_id is not None and grant_id != line_grant_id:
-            errors.add("line", f"budget line {line.code} belongs to another grant")
-            errors.raise_if_any()
-        grant = line.grant or session.get(Grant, line_grant_id)
-        item.grant_id = line_grant_id
-        if item.grant is not None and item.grant.id != line_grant_id:
-            item.grant = grant
-        currency = (item.currency or "").strip().upper()
-        item.currency = currency
-        if not is_currency_code(currency):
-            errors.add("currency", f"'{item.currency}' is not an ISO 4217 currency code (e.g. USD, EUR, XCD)")
-        amount = item.amount
-        if amount is None:
-            errors.add("amount", "is required")
-        else:
-            try:
-                amount = quantize_money(Decimal(amount))
-                if amount == 0:
-                    errors.add("amount", "must not be zero (a negative amount records a refund)")
-            except Exception:
-                errors.add("amount", f"'{item.amount}' is not a number")
-        period = None
-        if item.spent_on is None:
-            errors.add("spent_on", "is required")
-        elif grant is not None:
-            if not grant.start_date <= item.spent_on <= grant.end_date:
-                errors.add(
-                    "spent_on",
-                    f"{item.spent_on} is outside grant {grant.reference} ({grant.start_date} to {grant.end_date})",
-                )
-            else:
-                period = period_for_date(session, grant.id, item.spent_on)
-                if period is None:
-                    errors.add("spent_on", f"{item.spent_on} falls in no reporting period of {grant.reference}; create its periods first")
-        if item.external_ref is not None:
-            item.external_ref = item.external_ref.strip() or None
-        if item.source is None:
-            from budgets.models import ExpenditureSource
-
-            item.source = ExpenditureSource.manual
-        if item.external_ref is not None and item.source is not None:
-            clash = session.scalar(
-                select(Expenditure.id).where(
-                    Expenditure.source == item.source,
-                    Expenditure.external_ref == item.external_ref,
-                    Expenditure.id != (item.id or 0),
-                )
-            )
-            if clash:
-                errors.add("external_ref", f"'{item.external_ref}' was already recorded from {item.source.value}")
-        errors.raise_if_any()
-        assert grant is not None and period is not None and amount is not None
-        item.amount = amount
-        item.period_id = period.id
-        item.period = period
-        conversion = convert(session, grant, amount, currency, item.spent_on, period)
-        item.converted_amount = conversion.converted
-        item.converted_cents = to_cents(conversion.converted)
-        item.rate = conversion.multiplier
-        item.rate_source = conversion.source[:200]
-        if item.description is None:
-            item.description = ""
-
-
 def set_rate_policy(
     session: Session,
     grant: Grant,
@@ -277,8 +213,6 @@ def set_rate_policy(
         if fixed_rate is None and (grant.currency, fixed_currency) in PEGGED_RATES:
             fixed_rate = PEGGED_RATES[(grant.currency, fixed_currency)][0]
         if fixed_rate is not None:
-            from grants.money import to_decimal
-
             try:
                 fixed_rate = to_decimal(fixed_rate, "fixed_rate")
             except ValueError as exc:
@@ -293,8 +227,7 @@ def set_rate_policy(
     policy.fixed_currency = fixed_currency
     policy.fixed_rate = fixed_rate  # type: ignore[assignment]
     policy.notes = notes
-    session.flush()
-    reconvert_grant(session, grant.id)
+    save_policy(session, policy)
     return policy
 
 
@@ -316,7 +249,11 @@ def reconvert_grant(session: Session, grant_id: int) -> int:
     for expenditure in rows:
         try:
             conversion = convert(
-                session, grant, expenditure.amount, expenditure.currency, expenditure.spent_on,
+                session,
+                grant,
+                expenditure.amount,
+                expenditure.currency,
+                expenditure.spent_on,
                 periods.get(expenditure.period_id),
             )
         except DomainValidationError as exc:
@@ -326,7 +263,9 @@ def reconvert_grant(session: Session, grant_id: int) -> int:
                         errors.setdefault("_", []).append(message)
             continue
         if (conversion.converted, conversion.multiplier, conversion.source) != (
-            expenditure.converted_amount, expenditure.rate, expenditure.rate_source
+            expenditure.converted_amount,
+            expenditure.rate,
+            expenditure.rate_source,
         ):
             expenditure.converted_amount = conversion.converted
             expenditure.converted_cents = to_cents(conversion.converted)
@@ -353,11 +292,14 @@ def grants_using_pair(session: Session, currencies: Iterable[str]) -> list[int]:
 
 
 def record_rate(
-    session: Session, rate_date: date, from_currency: str, to_currency: str, rate: Decimal | str, source: str | None = None
+    session: Session,
+    rate_date: date,
+    from_currency: str,
+    to_currency: str,
+    rate: Decimal | str,
+    source: str | None = None,
 ) -> ExchangeRate:
     """Add or correct the rate of a day; conversions that depend on it are redone."""
-    from grants.money import to_decimal
-
     try:
         value = to_decimal(rate, "rate")
     except ValueError as exc:
@@ -372,19 +314,23 @@ def record_rate(
     )
     if existing is None:
         existing = ExchangeRate(rate_date=rate_date, from_currency=from_currency, to_currency=to_currency)
-        session.add(existing)
     existing.rate = value
     existing.source = source
-    session.flush()
-    refresh_after_rate_change(session, [from_currency, to_currency])
+    save_rate(session, existing)
     return existing
 
 
-def rate_saved(session: Session, rate: ExchangeRate) -> int:
-    """A rate was added or corrected by a form or the API: redo the conversions that use its pair."""
+def save_rate(session: Session, rate: ExchangeRate) -> int:
+    """Add or correct a rate (``record_rate``, a form, the API) and redo the conversions that use its pair.
+
+    Returns how many conversions changed; refused as a whole (DomainValidationError,
+    the caller rolls back) when some expenditure would be left without a rate.
+    """
+    rate.from_currency = (rate.from_currency or "").strip().upper()
+    rate.to_currency = (rate.to_currency or "").strip().upper()
     session.add(rate)
     session.flush()
-    return refresh_after_rate_change(session, [rate.from_currency, rate.to_currency])
+    return _refresh_after_rate_change(session, [rate.from_currency, rate.to_currency])
 
 
 def delete_rate(session: Session, rate: ExchangeRate) -> int:
@@ -393,17 +339,20 @@ def delete_rate(session: Session, rate: ExchangeRate) -> int:
     currencies = [rate.from_currency, rate.to_currency]
     session.delete(rate)
     session.flush()
-    return refresh_after_rate_change(session, currencies)
+    return _refresh_after_rate_change(session, currencies)
 
 
-def policy_saved(session: Session, policy: RatePolicy) -> int:
-    """A grant's rate policy was set or changed: redo every conversion of the grant."""
+def save_policy(session: Session, policy: RatePolicy) -> int:
+    """Set or change a grant's rate policy (``set_rate_policy``, a form, the API): every conversion
+    of the grant is redone, or the change is refused as a whole."""
+    if policy.fixed_currency is not None:
+        policy.fixed_currency = policy.fixed_currency.strip().upper()
     session.add(policy)
     session.flush()
     return reconvert_grant(session, policy.grant_id if policy.grant_id is not None else policy.grant.id)
 
 
-def refresh_after_rate_change(session: Session, currencies: Iterable[str]) -> int:
+def _refresh_after_rate_change(session: Session, currencies: Iterable[str]) -> int:
     """Redo conversions of every grant that converts between these currencies."""
     changed = 0
     for grant_id in grants_using_pair(session, currencies):

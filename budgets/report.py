@@ -16,11 +16,8 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Literal
 
-from sqlalchemy import BigInteger, Integer, case, cast, func, literal, literal_column, select
+from sqlalchemy import BigInteger, ColumnClause, Integer, case, cast, func, literal, literal_column, select
 from sqlalchemy.orm import Session
-
-from grants.errors import DomainValidationError
-from grants.models import Funder, Grant, ReportingPeriod
 
 from budgets.models import (
     BudgetAllocation,
@@ -31,29 +28,20 @@ from budgets.models import (
     VarianceBasis,
     VarianceRule,
 )
+from core import clock
+from core.errors import DomainValidationError
+from core.money import percent
+from grants.models import Funder, Grant, ReportingPeriod
 
 Grouping = Literal["line", "category"]
 # An inline 0, not a bound parameter: psycopg may type a bound 0 as numeric, turning the
 # CASE and its SUM into slow numeric arithmetic instead of bigint.
-_ZERO = literal_column("0")
-_PCT = Decimal("0.1")
+_ZERO: ColumnClause[int] = literal_column("0")
 
 
 def _money(cents: int | None) -> Decimal:
     # scaleb moves the decimal point exactly: 123456 -> 1234.56, 0 -> 0.00.
     return Decimal(int(cents or 0)).scaleb(-2)
-
-
-def _pct(part: Decimal | int, whole: Decimal | int) -> Decimal | None:
-    if not whole:
-        return None
-    if type(part) is int and type(whole) is int:
-        # Whole cents: the same ROUND_HALF_UP (ties away from zero) in integer arithmetic,
-        # four times cheaper than Decimal division, three times per report row.
-        tenths = (2000 * abs(part) + abs(whole)) // (2 * abs(whole))
-        pct = Decimal(tenths).scaleb(-1)
-        return pct.copy_negate() if (part < 0) != (whole < 0) else pct
-    return (Decimal(part) * 100 / Decimal(whole)).quantize(_PCT, rounding=ROUND_HALF_UP)
 
 
 @dataclass
@@ -134,12 +122,22 @@ def _row(key: str, name: str, category: str, category_label: str, sums: tuple[in
     # Arithmetic on whole cents (ints), then one exact conversion per figure.
     planned_p, planned_c, planned_t, actual_p, actual_c = sums
     return BudgetRow(
-        key=key, name=name, cost_category=category, cost_category_name=category_label,
-        planned=_money(planned_p), actual=_money(actual_p), variance=_money(planned_p - actual_p),
-        variance_pct=_pct(planned_p - actual_p, planned_p),
-        cumulative_planned=_money(planned_c), cumulative_actual=_money(actual_c),
-        cumulative_variance=_money(planned_c - actual_c), cumulative_variance_pct=_pct(planned_c - actual_c, planned_c),
-        budget=_money(planned_t), burn_rate=_pct(actual_c, planned_t), remaining=_money(planned_t - actual_c), **extra,
+        key=key,
+        name=name,
+        cost_category=category,
+        cost_category_name=category_label,
+        planned=_money(planned_p),
+        actual=_money(actual_p),
+        variance=_money(planned_p - actual_p),
+        variance_pct=percent(planned_p - actual_p, planned_p),
+        cumulative_planned=_money(planned_c),
+        cumulative_actual=_money(actual_c),
+        cumulative_variance=_money(planned_c - actual_c),
+        cumulative_variance_pct=percent(planned_c - actual_c, planned_c),
+        budget=_money(planned_t),
+        burn_rate=percent(actual_c, planned_t),
+        remaining=_money(planned_t - actual_c),
+        **extra,
     )
 
 
@@ -178,7 +176,9 @@ def budget_vs_actual(
     actual = _actual_sums(grant_id, period)
     zero = literal(0, Integer)
     # Without a period, "in the period" and "cumulative" are the whole grant: the same column.
-    p_per, p_cum, p_tot = (func.coalesce(planned.c[n], zero) for n in (("per", "cum", "tot") if period else ("tot",) * 3))
+    p_per, p_cum, p_tot = (
+        func.coalesce(planned.c[n], zero) for n in (("per", "cum", "tot") if period else ("tot",) * 3)
+    )
     a_per, a_cum = (func.coalesce(actual.c[n], zero) for n in (("per", "cum") if period else ("cum",) * 2))
     joined = (
         select(BudgetLine)
@@ -193,17 +193,33 @@ def budget_vs_actual(
     totals = [0, 0, 0, 0, 0]
     if by == "line":
         query = joined.with_only_columns(
-            BudgetLine.id, BudgetLine.code, BudgetLine.description, BudgetLine.cost_category,
-            BudgetLine.module, BudgetLine.intervention, *_bigint(p_per, p_cum, p_tot, a_per, a_cum),
+            BudgetLine.id,
+            BudgetLine.code,
+            BudgetLine.description,
+            BudgetLine.cost_category,
+            BudgetLine.module,
+            BudgetLine.intervention,
+            *_bigint(p_per, p_cum, p_tot, a_per, a_cum),
         ).order_by(BudgetLine.code)
         for line_id, code, description, category, module, intervention, *sums in session.execute(query):
             cents = _cents(sums)
             totals = [t + c for t, c in zip(totals, cents)]
-            rows.append(_row(code, description, category, names.get(category, category), cents,
-                             line_id=line_id, module=module, intervention=intervention))
+            rows.append(
+                _row(
+                    code,
+                    description,
+                    category,
+                    names.get(category, category),
+                    cents,
+                    line_id=line_id,
+                    module=module,
+                    intervention=intervention,
+                )
+            )
     else:
         query = joined.with_only_columns(
-            BudgetLine.cost_category, *_bigint(*(func.sum(c) for c in (p_per, p_cum, p_tot, a_per, a_cum))),
+            BudgetLine.cost_category,
+            *_bigint(*(func.sum(c) for c in (p_per, p_cum, p_tot, a_per, a_cum))),
         ).group_by(BudgetLine.cost_category)
         order = {str(c.get("code")): i for i, c in enumerate(categories)}
         for category, *sums in session.execute(query):
@@ -213,18 +229,30 @@ def budget_vs_actual(
             rows.append(_row(category, label, category, label, cents))
         rows.sort(key=lambda r: (order.get(r.cost_category, len(order)), r.cost_category))
     return BudgetReport(
-        grant_id=grant_id, grant_reference=grant.reference, currency=grant.currency, by=by,
-        period_id=period.id if period else None, period_label=period.label if period else None,
-        period_start=period.start_date if period else None, period_end=period.end_date if period else None,
-        version=version, rows=rows, total=_row("TOTAL", "Total", "", "", tuple(totals)),
+        grant_id=grant_id,
+        grant_reference=grant.reference,
+        currency=grant.currency,
+        by=by,
+        period_id=period.id if period else None,
+        period_label=period.label if period else None,
+        period_start=period.start_date if period else None,
+        period_end=period.end_date if period else None,
+        version=version,
+        rows=rows,
+        total=_row("TOTAL", "Total", "", "", tuple(totals)),
     )
 
 
-def _planned_sums(session: Session, grant_id: int, period: ReportingPeriod | None, version: int | None, reference: str) -> Any:
+def _planned_sums(
+    session: Session, grant_id: int, period: ReportingPeriod | None, version: int | None, reference: str
+) -> Any:
     """Per line: planned cents in the period, up to its end, and for the whole grant."""
     if version is None:
         source, amount, line_col, period_col = (
-            BudgetAllocation, BudgetAllocation.amount_cents, BudgetAllocation.line_id, BudgetAllocation.period_id
+            BudgetAllocation,
+            BudgetAllocation.amount_cents,
+            BudgetAllocation.line_id,
+            BudgetAllocation.period_id,
         )
         where = [BudgetAllocation.grant_id == grant_id]
     else:
@@ -234,14 +262,18 @@ def _planned_sums(session: Session, grant_id: int, period: ReportingPeriod | Non
         if version_id is None:
             raise DomainValidationError({"version": [f"{reference} has no budget version {version}"]})
         source, amount, line_col, period_col = (
-            BudgetVersionAllocation, BudgetVersionAllocation.amount_cents,
-            BudgetVersionAllocation.line_id, BudgetVersionAllocation.period_id,
+            BudgetVersionAllocation,
+            BudgetVersionAllocation.amount_cents,
+            BudgetVersionAllocation.line_id,
+            BudgetVersionAllocation.period_id,
         )
         where = [BudgetVersionAllocation.version_id == version_id]
     total = func.sum(amount)
     if period is None:
         # One sum only: SQLite evaluates every aggregate of a select separately, even identical ones.
-        return select(line_col.label("line_id"), total.label("tot")).where(*where).group_by(line_col).subquery("planned")
+        return (
+            select(line_col.label("line_id"), total.label("tot")).where(*where).group_by(line_col).subquery("planned")
+        )
     return (
         select(
             line_col.label("line_id"),
@@ -340,7 +372,7 @@ def variance_flags(
     if not rules:
         return []
     if period_id is None:
-        period_id = _period_as_of(session, grant_id, as_of or date.today())
+        period_id = _period_as_of(session, grant_id, as_of or clock.today())
         if period_id is None:
             return []
     by_category = budget_vs_actual(session, grant_id, period_id, by="category")
@@ -367,9 +399,16 @@ def variance_flags(
             flags.append(
                 VarianceFlag(
                     level=level,  # type: ignore[arg-type]
-                    key=row.key, name=row.name, cost_category=row.cost_category,
-                    planned=planned, actual=actual, overspend=overspend, overspend_pct=_pct(overspend, planned),
-                    threshold_percent=threshold, basis=rule.basis.value, limit=limit,
+                    key=row.key,
+                    name=row.name,
+                    cost_category=row.cost_category,
+                    planned=planned,
+                    actual=actual,
+                    overspend=overspend,
+                    overspend_pct=percent(overspend, planned),
+                    threshold_percent=threshold,
+                    basis=rule.basis.value,
+                    limit=limit,
                     message=(
                         f"{what}: overspent by {overspend} {report.currency}, more than {threshold.normalize():f}% of {of} "
                         f"({limit} {report.currency}); needs the funder's approval"
@@ -401,14 +440,18 @@ def burn_series(session: Session, grant_id: int) -> list[tuple[date, Decimal, De
             select(BudgetAllocation.period_id, func.sum(BudgetAllocation.amount_cents))
             .where(BudgetAllocation.grant_id == grant_id)
             .group_by(BudgetAllocation.period_id)
-        ).all()
+        )
+        .tuples()
+        .all()
     )
     actual = dict(
         session.execute(
             select(Expenditure.period_id, func.sum(Expenditure.converted_cents))
             .where(Expenditure.grant_id == grant_id)
             .group_by(Expenditure.period_id)
-        ).all()
+        )
+        .tuples()
+        .all()
     )
     series = []
     cum_planned = cum_actual = 0
@@ -433,4 +476,12 @@ def monthly_actuals(session: Session, grant_id: int) -> list[tuple[str, Decimal]
     return [(f"{int(y):04d}-{int(m):02d}", _money(c)) for y, m, c in result]
 
 
-__all__ = ["BudgetReport", "BudgetRow", "VarianceFlag", "budget_vs_actual", "variance_flags", "burn_series", "monthly_actuals"]
+__all__ = [
+    "BudgetReport",
+    "BudgetRow",
+    "VarianceFlag",
+    "budget_vs_actual",
+    "variance_flags",
+    "burn_series",
+    "monthly_actuals",
+]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -14,19 +15,7 @@ from markupsafe import Markup
 from sqlalchemy import select
 from wtforms import BooleanField
 
-from app.audit import Actor, acting_as
-from app.extensions import db
-from app.forms import currency_code
-from app.grant_page import Panel, register_panel
-from app.security import (
-    FilterVisibleGrants,
-    GrantScopedViewMixin,
-    ValidatedViewMixin,
-    current_user_or_none,
-    flash_domain_error,
-)
 from budgets import charts, imports, odoo_sync, rates, services
-from budgets.odoo import OdooError
 from budgets.models import (
     BudgetAllocation,
     BudgetImport,
@@ -40,12 +29,25 @@ from budgets.models import (
     OdooAccountMap,
     OdooLink,
     RatePolicy,
-    RevisionStatus,
     VarianceRule,
 )
+from budgets.odoo import OdooError
 from budgets.report import budget_vs_actual, burn_series, monthly_actuals, variance_flags
-from grants.errors import DomainValidationError
+from core import clock
+from core.audit import Actor, acting_as
+from core.errors import DomainValidationError
+from core.extensions import db
+from core.forms import currency_code
+from grants.access import (
+    FilterVisibleGrants,
+    GrantScopedViewMixin,
+    ValidatedViewMixin,
+    current_user_or_none,
+    ensure_parent_visible,
+    flash_domain_error,
+)
 from grants.models import Grant, ReportingPeriod
+from grants.page import Panel, register_panel
 from grants.services import can_see_grant, visible_grants
 
 _VISIBLE = [["grant_id", FilterVisibleGrants, lambda: None]]
@@ -58,10 +60,19 @@ def _username() -> str | None:
     return user.username if user is not None else None
 
 
-def _undo_if_refused(change: Any, item: Any) -> None:
-    """Run a rates service for a form; a refusal is rolled back before FAB flashes it."""
+def _odoo_env() -> Any:
+    """The GRANTKEEPER_ODOO_* settings the app was started with."""
+    return current_app.config["GK_SETTINGS"].odoo_env
+
+
+def _save(operation: Any, item: Any, *, grant_scoped: bool = True) -> None:
+    """Hand a form's record to its write operation, which derives and flushes (the checks run at the flush)
+    before FAB's one commit; a refusal is rolled back before FAB flashes it."""
     try:
-        change(db.session, item)
+        if grant_scoped:
+            services.derive_grant(item)
+            ensure_parent_visible(item)
+        operation(db.session, item)
     except DomainValidationError:
         db.session.rollback()
         raise
@@ -79,10 +90,11 @@ class BudgetAllocationView(GrantScopedViewMixin, ModelView):
     add_form_query_rel_fields = edit_form_query_rel_fields = {"line": _VISIBLE, "period": _VISIBLE}
     label_columns = {"amount": "Planned (grant currency)"}
 
-    def _before_save(self, item: Any) -> None:
-        if item.line is not None:
-            item.grant_id = item.line.grant_id
-        super()._before_save(item)
+    def pre_add(self, item: Any) -> None:
+        _save(services.save_allocation, item)
+
+    def pre_update(self, item: Any) -> None:
+        _save(services.save_allocation, item)
 
 
 class ExpenditureView(GrantScopedViewMixin, ModelView):
@@ -105,15 +117,20 @@ class ExpenditureView(GrantScopedViewMixin, ModelView):
     add_form_query_rel_fields = edit_form_query_rel_fields = {"line": _VISIBLE}
     validators_columns = {"currency": [currency_code]}
     label_columns = {
-        "spent_on": "Date", "converted_amount": "In grant currency", "rate": "Rate (grant currency per unit)",
-        "rate_source": "Rate used", "external_ref": "External reference", "line": "Budget line",
+        "spent_on": "Date",
+        "converted_amount": "In grant currency",
+        "rate": "Rate (grant currency per unit)",
+        "rate_source": "Rate used",
+        "external_ref": "External reference",
+        "line": "Budget line",
     }
     description_columns = {"amount": "A negative amount records a refund or correction."}
 
-    def _before_save(self, item: Any) -> None:
-        if item.line is not None:
-            item.grant_id = item.line.grant_id
-        super()._before_save(item)
+    def pre_add(self, item: Any) -> None:
+        _save(services.create_expenditure, item)
+
+    def pre_update(self, item: Any) -> None:
+        _save(services.update_expenditure, item)
 
 
 class BudgetLineView(GrantScopedViewMixin, ModelView):
@@ -129,7 +146,9 @@ class BudgetLineView(GrantScopedViewMixin, ModelView):
     base_order = ("code", "asc")
     related_views = [BudgetAllocationView, ExpenditureView]
     label_columns = {"cost_category": "Cost category (funder's code)"}
-    description_columns = {"cost_category": "A code from the funder's cost category list, e.g. 2 for Travel related costs."}
+    description_columns = {
+        "cost_category": "A code from the funder's cost category list, e.g. 2 for Travel related costs."
+    }
 
 
 class ExchangeRateView(ValidatedViewMixin, ModelView):
@@ -144,12 +163,14 @@ class ExchangeRateView(ValidatedViewMixin, ModelView):
     validators_columns = {"from_currency": [currency_code], "to_currency": [currency_code]}
     label_columns = {"rate": "Rate (1 from = rate × to)"}
 
-    def _before_save(self, item: Any) -> None:
-        super()._before_save(item)
-        _undo_if_refused(rates.rate_saved, item)
+    def pre_add(self, item: Any) -> None:
+        _save(rates.save_rate, item, grant_scoped=False)
+
+    def pre_update(self, item: Any) -> None:
+        _save(rates.save_rate, item, grant_scoped=False)
 
     def pre_delete(self, item: Any) -> None:
-        _undo_if_refused(rates.delete_rate, item)
+        _save(rates.delete_rate, item, grant_scoped=False)
 
 
 class RatePolicyView(GrantScopedViewMixin, ModelView):
@@ -166,9 +187,11 @@ class RatePolicyView(GrantScopedViewMixin, ModelView):
         "day spent; period_average: the mean rate of the reporting period.",
     }
 
-    def _before_save(self, item: Any) -> None:
-        super()._before_save(item)
-        _undo_if_refused(rates.policy_saved, item)
+    def pre_add(self, item: Any) -> None:
+        _save(rates.save_policy, item)
+
+    def pre_update(self, item: Any) -> None:
+        _save(rates.save_policy, item)
 
 
 class VarianceRuleView(ValidatedViewMixin, ModelView):
@@ -196,17 +219,20 @@ class BudgetRevisionItemView(GrantScopedViewMixin, ModelView):
     show_columns = add_columns = edit_columns = ["revision", "period", "from_line", "to_line", "amount"]
     search_columns = ["revision", "from_line", "to_line", "period"]
     add_form_query_rel_fields = edit_form_query_rel_fields = {
-        "revision": _VISIBLE, "from_line": _VISIBLE, "to_line": _VISIBLE, "period": _VISIBLE,
+        "revision": _VISIBLE,
+        "from_line": _VISIBLE,
+        "to_line": _VISIBLE,
+        "period": _VISIBLE,
     }
 
-    def _before_save(self, item: Any) -> None:
-        if item.revision is not None:
-            item.grant_id = item.revision.grant_id
-        super()._before_save(item)
+    def pre_add(self, item: Any) -> None:
+        _save(services.save_revision_item, item)
+
+    def pre_update(self, item: Any) -> None:
+        _save(services.save_revision_item, item)
 
     def pre_delete(self, item: Any) -> None:
-        if item.revision.status != RevisionStatus.draft:
-            raise DomainValidationError({"revision": [f"is {item.revision.status.value}; only a draft can change"]})
+        services.check_revision_item_deletable(item)
 
 
 class BudgetRevisionView(GrantScopedViewMixin, ModelView):
@@ -217,8 +243,18 @@ class BudgetRevisionView(GrantScopedViewMixin, ModelView):
     list_title = "Budget revisions"
     show_template = "budgets/revision_show.html"
     list_columns = ["grant", "title", "status", "submitted_at", "decided_at", "version_number"]
-    show_columns = ["grant", "title", "justification", "status", "created_at", "submitted_at", "decided_at",
-                    "decided_by", "decision_note", "version_number"]
+    show_columns = [
+        "grant",
+        "title",
+        "justification",
+        "status",
+        "created_at",
+        "submitted_at",
+        "decided_at",
+        "decided_by",
+        "decision_note",
+        "version_number",
+    ]
     add_columns = ["grant", "title", "justification"]
     edit_columns = ["title", "justification"]
     search_columns = ["grant", "title", "status"]
@@ -229,13 +265,10 @@ class BudgetRevisionView(GrantScopedViewMixin, ModelView):
     method_permission_name = {"submit": "edit", "decide": "edit"}
 
     def pre_update(self, item: Any) -> None:
-        if item.status != RevisionStatus.draft:
-            raise DomainValidationError({"status": [f"is {item.status.value}; only a draft can change"]})
-        super().pre_update(item)
+        _save(services.update_revision, item)
 
     def pre_delete(self, item: Any) -> None:
-        if item.status == RevisionStatus.approved:
-            raise DomainValidationError({"status": ["an approved revision is part of the budget's history and stays"]})
+        services.check_revision_deletable(item)
 
     @expose("/show/<pk>", methods=["GET"])
     @has_access
@@ -244,13 +277,26 @@ class BudgetRevisionView(GrantScopedViewMixin, ModelView):
         if revision is None:
             abort(404)
         effects = services.revision_effects(db.session, revision)
-        lines = {l.id: l for l in db.session.scalars(select(BudgetLine).where(BudgetLine.grant_id == revision.grant_id))}
-        periods = {p.id: p for p in db.session.scalars(select(ReportingPeriod).where(ReportingPeriod.grant_id == revision.grant_id))}
-        rows = [(lines[l].code, lines[l].description, periods[p].label, before, after)
-                for (l, p), (before, after) in sorted(effects.items(), key=lambda kv: (lines[kv[0][0]].code, kv[0][1]))]
+        lines = {
+            l.id: l for l in db.session.scalars(select(BudgetLine).where(BudgetLine.grant_id == revision.grant_id))
+        }
+        periods = {
+            p.id: p
+            for p in db.session.scalars(select(ReportingPeriod).where(ReportingPeriod.grant_id == revision.grant_id))
+        }
+        rows = [
+            (lines[l].code, lines[l].description, periods[p].label, before, after)
+            for (l, p), (before, after) in sorted(effects.items(), key=lambda kv: (lines[kv[0][0]].code, kv[0][1]))
+        ]
         return self.render_template(
-            self.show_template, pk=pk, title=str(revision), widgets=self._show(pk), related_views=self._related_views,
-            revision=revision, effects=rows, notes=services.revision_rule_notes(db.session, revision),
+            self.show_template,
+            pk=pk,
+            title=str(revision),
+            widgets=self._show(pk),
+            related_views=self._related_views,
+            revision=revision,
+            effects=rows,
+            notes=services.revision_rule_notes(db.session, revision),
             can_edit=self.appbuilder.sm.has_access("can_edit", "BudgetRevisions"),
         )
 
@@ -265,11 +311,14 @@ class BudgetRevisionView(GrantScopedViewMixin, ModelView):
         note = (request.form.get("note") or "").strip() or None
         if request.form.get("decision") == "approve":
             return self.record_action(
-                pk, lambda r: services.approve_revision(db.session, r, by=_username(), note=note),
+                pk,
+                lambda r: services.approve_revision(db.session, r, by=_username(), note=note),
                 "Revision approved: the planned amounts changed and a new budget version was recorded",
             )
         if request.form.get("decision") == "reject":
-            return self.record_action(pk, lambda r: services.reject_revision(db.session, r, by=_username(), note=note), "Revision rejected")
+            return self.record_action(
+                pk, lambda r: services.reject_revision(db.session, r, by=_username(), note=note), "Revision rejected"
+            )
         flash("decision: choose approve or reject", "danger")
         return redirect(url_for(f"{type(self).__name__}.show", pk=pk))
 
@@ -296,11 +345,26 @@ class BudgetImportView(GrantScopedViewMixin, ModelView):
     route_base = "/budget-imports"
     list_title = "Imports of actuals"
     base_permissions = ["can_list", "can_show", "can_add", "can_delete", "can_download"]
-    list_columns = ["grant", "filename", "status", "row_count", "imported_count", "unchanged_count", "error_count", "created_at", "created_by"]
+    list_columns = [
+        "grant",
+        "filename",
+        "status",
+        "row_count",
+        "imported_count",
+        "unchanged_count",
+        "error_count",
+        "created_at",
+        "created_by",
+    ]
     show_template = "budgets/import_show.html"
     search_columns = ["grant", "filename", "status", "created_at"]
     base_order = ("created_at", "desc")
-    label_columns = {"imported_count": "Imported", "unchanged_count": "Already there", "error_count": "Problems", "row_count": "Rows"}
+    label_columns = {
+        "imported_count": "Imported",
+        "unchanged_count": "Already there",
+        "error_count": "Problems",
+        "row_count": "Rows",
+    }
     method_permission_name = {"upload": "add", "add": "add", "confirm": "add", "errors_csv": "download"}
 
     @expose("/add", methods=["GET", "POST"])
@@ -321,15 +385,21 @@ class BudgetImportView(GrantScopedViewMixin, ModelView):
                 flash("file: choose a CSV or XLSX file", "danger")
             else:
                 try:
-                    staged = imports.stage_import(db.session, db.session.get(Grant, grant_id), upload.filename, upload.read(), by=_username())
+                    staged = imports.stage_import(
+                        db.session, db.session.get(Grant, grant_id), upload.filename, upload.read(), by=_username()
+                    )
                     db.session.commit()
                 except DomainValidationError as exc:
                     db.session.rollback()
                     flash_domain_error(exc)
                 else:
                     return redirect(url_for(f"{type(self).__name__}.show", pk=staged.id))
-        return self.render_template("budgets/import_upload.html", title="Import actuals", grants=grants,
-                                    selected=request.args.get("grant_id", type=int))
+        return self.render_template(
+            "budgets/import_upload.html",
+            title="Import actuals",
+            grants=grants,
+            selected=request.args.get("grant_id", type=int),
+        )
 
     @expose("/show/<pk>", methods=["GET"])
     @has_access
@@ -345,8 +415,14 @@ class BudgetImportView(GrantScopedViewMixin, ModelView):
                 flash_domain_error(exc)
         mapping = dict(staged.mapping or {})
         return self.render_template(
-            self.show_template, title=f"Import: {staged.filename}", item=staged, preview=shown,
-            fields=imports.FIELDS, required=imports.REQUIRED, mapping=mapping, date_orders=imports.DATE_ORDERS,
+            self.show_template,
+            title=f"Import: {staged.filename}",
+            item=staged,
+            preview=shown,
+            fields=imports.FIELDS,
+            required=imports.REQUIRED,
+            mapping=mapping,
+            date_orders=imports.DATE_ORDERS,
             default_currency=mapping.get("_currency") or staged.grant.currency,
             date_order=mapping.get("_date_order") or "dayfirst",
             can_add=self.appbuilder.sm.has_access("can_add", "BudgetImports"),
@@ -361,7 +437,10 @@ class BudgetImportView(GrantScopedViewMixin, ModelView):
         mapping = {field: request.form.get(f"map_{field}", "") for field in imports.FIELDS}
         try:
             result = imports.run_import(
-                db.session, staged, mapping, default_currency=request.form.get("default_currency"),
+                db.session,
+                staged,
+                mapping,
+                default_currency=request.form.get("default_currency"),
                 date_order=request.form.get("date_order", "dayfirst"),
             )
             db.session.commit()
@@ -372,7 +451,10 @@ class BudgetImportView(GrantScopedViewMixin, ModelView):
             if result.status == ImportStatus.imported:
                 flash(f"Imported {result.imported} expenditures; {result.unchanged} were already there", "success")
             else:
-                flash(f"Nothing imported: {len(result.errors)} problems. Download the error report, fix the file and try again.", "danger")
+                flash(
+                    f"Nothing imported: {len(result.errors)} problems. Download the error report, fix the file and try again.",
+                    "danger",
+                )
         return redirect(url_for(f"{type(self).__name__}.show", pk=pk))
 
     @expose("/<int:pk>/errors.csv", methods=["GET"])
@@ -382,7 +464,8 @@ class BudgetImportView(GrantScopedViewMixin, ModelView):
         if staged is None:
             abort(404)
         return Response(
-            imports.error_report_csv(staged), mimetype="text/csv",
+            imports.error_report_csv(staged),
+            mimetype="text/csv",
             headers={"Content-Disposition": f'attachment; filename="import-{staged.id}-errors.csv"'},
         )
 
@@ -416,22 +499,41 @@ class BudgetReportView(BaseView):
         except DomainValidationError as exc:
             flash_domain_error(exc)
             return redirect(url_for("BudgetReportView.grant", grant_id=grant_id))
-        categories = report if by == "category" and version is None else budget_vs_actual(db.session, grant_id, period_id, by="category")
+        categories = (
+            report
+            if by == "category" and version is None
+            else budget_vs_actual(db.session, grant_id, period_id, by="category")
+        )
         flags = variance_flags(db.session, grant_id, period_id)
         series = burn_series(db.session, grant_id)
-        cumulative, monthly = [], monthly_actuals(db.session, grant_id)
-        running = 0
+        cumulative: list[tuple[date, Decimal]] = []
+        monthly = monthly_actuals(db.session, grant_id)
+        running = Decimal(0)
         for month, amount in monthly:
             running += amount
             year, mon = (int(x) for x in month.split("-"))
             cumulative.append((_month_end(year, mon, grant.end_date), running))
         sm = self.appbuilder.sm
         return self.render_template(
-            "budgets/report.html", title=f"Budget vs actual — {grant.reference}", grant=grant, report=report,
-            periods=grant.periods, versions=services.versions(db.session, grant_id), flags=flags, by=by,
-            period_id=period_id, version=version,
+            "budgets/report.html",
+            title=f"Budget vs actual — {grant.reference}",
+            grant=grant,
+            report=report,
+            periods=grant.periods,
+            versions=services.versions(db.session, grant_id),
+            flags=flags,
+            by=by,
+            period_id=period_id,
+            version=version,
             bars=charts.category_bars(categories, cumulative=True),
-            burn=charts.burn_line(grant.start_date, grant.end_date, [(d, p) for d, p, _a in series], cumulative, grant.currency, date.today()),
+            burn=charts.burn_line(
+                grant.start_date,
+                grant.end_date,
+                [(d, p) for d, p, _a in series],
+                cumulative,
+                grant.currency,
+                clock.today(),
+            ),
             can_see_lines=sm.has_access("can_list", "BudgetLines"),
             can_see_expenditures=sm.has_access("can_list", "Expenditures"),
             can_import=sm.has_access("can_add", "BudgetImports"),
@@ -459,11 +561,19 @@ def budget_panel(session: Any, grant: Grant, user: Any) -> Panel | None:
             ("Spent to date", f"{total.cumulative_actual:,} {grant.currency}"),
             ("Burn rate", f"{total.burn_rate}%" if total.burn_rate is not None else "—"),
             ("Remaining", f"{total.remaining:,} {grant.currency}"),
-            ("Needs donor approval", f"{len(summary['flags'])} over the funder's variance rule" if summary["flags"] else "nothing"),
+            (
+                "Needs donor approval",
+                f"{len(summary['flags'])} over the funder's variance rule" if summary["flags"] else "nothing",
+            ),
         ]
         html = Markup(charts.mini_bar(total.cumulative_actual, total.budget))
-    return Panel(title="Budget", order=20, rows=rows, html=html,
-                 link=("Budget vs actual", url_for("BudgetReportView.grant", grant_id=grant.id)))
+    return Panel(
+        title="Budget",
+        order=20,
+        rows=rows,
+        html=html,
+        link=("Budget vs actual", url_for("BudgetReportView.grant", grant_id=grant.id)),
+    )
 
 
 class OdooAccountMapView(GrantScopedViewMixin, ModelView):
@@ -482,7 +592,8 @@ class OdooAccountMapView(GrantScopedViewMixin, ModelView):
     order_columns = ["odoo_account_id", "odoo_account_label"]
     base_order = ("odoo_account_id", "asc")
     add_form_query_rel_fields = edit_form_query_rel_fields = {
-        "grant": [["id", FilterVisibleGrants, lambda: None]], "line": _VISIBLE,
+        "grant": [["id", FilterVisibleGrants, lambda: None]],
+        "line": _VISIBLE,
     }
     search_form_query_rel_fields = {"grant": [["id", FilterVisibleGrants, lambda: None]]}
     label_columns = {"odoo_account_id": "Odoo account id", "odoo_account_label": "Odoo account", "line": "Budget line"}
@@ -492,8 +603,7 @@ class OdooAccountMapView(GrantScopedViewMixin, ModelView):
     }
 
     def _before_save(self, item: Any) -> None:
-        if item.grant is None and item.line is not None:
-            item.grant = item.line.grant
+        services.derive_grant(item)
         super()._before_save(item)
 
 
@@ -506,19 +616,47 @@ class OdooLinkView(GrantScopedViewMixin, ModelView):
     route_base = "/odoo-links"
     list_title = "Odoo links"
     show_template = "budgets/odoo_link_show.html"
-    list_columns = ["grant", "analytic_account_id", "analytic_account_name", "analytic_plan", "company_currency",
-                    "enabled", "last_sync_at", "last_status"]
-    show_columns = ["grant", "analytic_account_id", "analytic_account_name", "analytic_plan", "company_currency",
-                    "enabled", "last_sync_at", "last_status", "last_write_date"]
-    add_columns = ["grant", "analytic_account_id", "analytic_account_name", "analytic_plan", "company_currency", "enabled"]
+    list_columns = [
+        "grant",
+        "analytic_account_id",
+        "analytic_account_name",
+        "analytic_plan",
+        "company_currency",
+        "enabled",
+        "last_sync_at",
+        "last_status",
+    ]
+    show_columns = [
+        "grant",
+        "analytic_account_id",
+        "analytic_account_name",
+        "analytic_plan",
+        "company_currency",
+        "enabled",
+        "last_sync_at",
+        "last_status",
+        "last_write_date",
+    ]
+    add_columns = [
+        "grant",
+        "analytic_account_id",
+        "analytic_account_name",
+        "analytic_plan",
+        "company_currency",
+        "enabled",
+    ]
     edit_columns = ["analytic_account_id", "analytic_account_name", "analytic_plan", "company_currency", "enabled"]
     search_columns = ["grant", "enabled", "last_status"]
     order_columns = ["last_sync_at", "last_status", "analytic_account_id"]
     validators_columns = {"company_currency": [currency_code]}
     label_columns = {
-        "analytic_account_id": "Odoo analytic account id", "analytic_account_name": "Analytic account",
-        "analytic_plan": "Analytic plan", "company_currency": "Odoo company currency",
-        "last_sync_at": "Last sync", "last_status": "Last result", "last_write_date": "Changes read up to (Odoo time, UTC)",
+        "analytic_account_id": "Odoo analytic account id",
+        "analytic_account_name": "Analytic account",
+        "analytic_plan": "Analytic plan",
+        "company_currency": "Odoo company currency",
+        "last_sync_at": "Last sync",
+        "last_status": "Last result",
+        "last_write_date": "Changes read up to (Odoo time, UTC)",
     }
     description_columns = {
         "analytic_account_id": "The id of the grant's analytic account in Odoo (Accounting → Analytic accounts).",
@@ -538,14 +676,26 @@ class OdooLinkView(GrantScopedViewMixin, ModelView):
         if link is None:
             abort(404)
         sm = self.appbuilder.sm
-        mappings = list(db.session.scalars(
-            select(OdooAccountMap).where(OdooAccountMap.grant_id == link.grant_id).order_by(OdooAccountMap.odoo_account_id)
-        ))
-        lines = list(db.session.scalars(select(BudgetLine).where(BudgetLine.grant_id == link.grant_id).order_by(BudgetLine.code)))
+        mappings = list(
+            db.session.scalars(
+                select(OdooAccountMap)
+                .where(OdooAccountMap.grant_id == link.grant_id)
+                .order_by(OdooAccountMap.odoo_account_id)
+            )
+        )
+        lines = list(
+            db.session.scalars(select(BudgetLine).where(BudgetLine.grant_id == link.grant_id).order_by(BudgetLine.code))
+        )
         return self.render_template(
-            self.show_template, pk=pk, title=f"Odoo link — {link.grant.reference}", widgets=self._show(pk),
-            related_views=self._related_views, link=link, mappings=mappings, lines=lines,
-            problem=odoo_sync.configuration_problem(),
+            self.show_template,
+            pk=pk,
+            title=f"Odoo link — {link.grant.reference}",
+            widgets=self._show(pk),
+            related_views=self._related_views,
+            link=link,
+            mappings=mappings,
+            lines=lines,
+            problem=odoo_sync.configuration_problem(_odoo_env()),
             can_sync=sm.has_access("can_edit", "OdooLinks"),
             can_map=sm.has_access("can_add", "OdooAccountMaps") and sm.has_access("can_edit", "OdooAccountMaps"),
             can_see_maps=sm.has_access("can_list", "OdooAccountMaps"),
@@ -563,7 +713,7 @@ class OdooLinkView(GrantScopedViewMixin, ModelView):
             return back
         user = current_user_or_none()
         try:
-            client = odoo_sync.client_from_env()
+            client = odoo_sync.client_from_env(_odoo_env())
         except OdooError as exc:
             flash(str(exc), "danger")
             return back
@@ -591,14 +741,22 @@ class OdooLinkView(GrantScopedViewMixin, ModelView):
             flash("line: choose the budget line this account's spending counts against", "danger")
         else:
             try:
-                odoo_sync.map_account(db.session, link.grant, odoo_account_id=account_id, line=line,
-                                      label=(request.form.get("label") or "").strip() or None)
+                odoo_sync.map_account(
+                    db.session,
+                    link.grant,
+                    odoo_account_id=account_id,
+                    line=line,
+                    label=(request.form.get("label") or "").strip() or None,
+                )
                 db.session.commit()
             except DomainValidationError as exc:
                 db.session.rollback()
                 flash_domain_error(exc)
             else:
-                flash(f"Mapped Odoo account {account_id} to {line.code}; the next sync reads every line again to import its spending.", "success")
+                flash(
+                    f"Mapped Odoo account {account_id} to {line.code}; the next sync reads every line again to import its spending.",
+                    "success",
+                )
         return redirect(url_for(f"{type(self).__name__}.show", pk=pk))
 
 
@@ -609,7 +767,7 @@ def odoo_panel(session: Any, grant: Grant, user: Any) -> Panel | None:
     link = odoo_sync.link_for_grant(session, grant.id)
     if link is None:
         return None
-    problem = odoo_sync.configuration_problem()
+    problem = odoo_sync.configuration_problem(_odoo_env())
     rows: list[tuple[str, Any]] = [
         ("Analytic account", f"{link.analytic_account_id} {link.analytic_account_name or ''}".strip()),
         ("Sync", "enabled" if link.enabled else "switched off"),

@@ -1,43 +1,224 @@
-"""Settings classes: one base, then what differs for production-like serving and tests.
+"""Settings: one frozen ``Settings`` read from the environment, and the Flask config classes.
 
-Values come from the environment where an operator would set them; nothing
-secret has a default here. The SECRET_KEY is generated once per instance by
-``app.instance`` and stored with 0600 permissions.
+``Settings.from_env()`` is the only place that reads GRANTKEEPER_* (and
+DATABASE_URL, RATELIMIT_STORAGE_URI) variables; the app factory builds it once
+and copies what Flask and Flask-AppBuilder need into ``app.config``. The Flask
+config classes hold constants only, so importing this module reads nothing.
+Nothing secret has a default here, and no secret appears in a repr. The
+SECRET_KEY is generated once per instance by ``app.instance`` unless
+GRANTKEEPER_SECRET_KEY is set.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask_appbuilder.security.manager import AUTH_DB
 
 from config.roles import FAB_ROLES
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+ODOO_PREFIX = "GRANTKEEPER_ODOO_"
+DEFAULT_EVIDENCE_MAX_BYTES = 25 * 1024 * 1024
+# The request limit stays a little above the largest evidence file.
+DEFAULT_MAX_CONTENT_LENGTH = 30 * 1024 * 1024
 
 
-def default_instance_path() -> Path:
-    return Path(os.environ.get("GRANTKEEPER_INSTANCE", PROJECT_ROOT / "instance")).resolve()
+class SettingsError(ValueError):
+    """A setting in the environment is unusable; the message names the variable, never a secret value."""
 
 
 def normalise_database_url(url: str) -> str:
     """Accept the URLs hosting providers hand out and use the psycopg 3 driver."""
     if url.startswith("postgres://"):
-        url = "postgresql://" + url[len("postgres://"):]
+        url = "postgresql://" + url[len("postgres://") :]
     if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
     return url
 
 
-def _flag(name: str, default: bool) -> bool:
-    value = os.environ.get(name)
+def default_instance_path(environ: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if environ is None else environ
+    return Path((env.get("GRANTKEEPER_INSTANCE") or "").strip() or PROJECT_ROOT / "instance").resolve()
+
+
+def _hide_password(url: str) -> str:
+    # scheme://user:password@host/... -> scheme://user:***@host/...
+    scheme, sep, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if not sep or not at or ":" not in credentials:
+        return url
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}"
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    """Where reminders are sent from; without a host they wait in the outbox."""
+
+    host: str = ""
+    port: int | None = None
+    user: str = ""
+    password: str = field(default="", repr=False)
+    starttls: bool = True
+    ssl: bool = False
+    from_addr: str = "grantkeeper@localhost"
+
+
+@dataclass(frozen=True)
+class Limits:
+    evidence_max_bytes: int = DEFAULT_EVIDENCE_MAX_BYTES
+    max_content_length: int = DEFAULT_MAX_CONTENT_LENGTH
+    ratelimit_storage_uri: str = "memory://"
+    reminder_sweep_minutes: int = 15
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything an operator can set, read once; every part of the app reads this."""
+
+    database_url: str
+    instance_path: Path
+    storage_root: Path
+    secret_key: str | None = None
+    behind_proxy: bool = False
+    host: str = "127.0.0.1"
+    port: int = 8080
+    base_url: str = "http://127.0.0.1:8080"
+    # Whose "today" decides what is due (an IANA name, e.g. America/St_Lucia).
+    timezone: str = "UTC"
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    # Raw GRANTKEEPER_ODOO_* variables; budgets.odoo_sync validates them when a sync needs them.
+    odoo_env: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    limits: Limits = field(default_factory=Limits)
+
+    def __repr__(self) -> str:
+        shown = []
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if item.name == "secret_key":
+                value = None if value is None else "***"
+            elif item.name == "database_url":
+                value = _hide_password(value)
+            elif item.name == "odoo_env":
+                value = sorted(value)  # names only: the API key never appears
+            shown.append(f"{item.name}={value!r}")
+        return f"Settings({', '.join(shown)})"
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, *, instance_path: str | os.PathLike[str] | None = None
+    ) -> Settings:
+        """Read the settings from ``environ`` (default ``os.environ``); SettingsError names a bad variable.
+
+        ``instance_path`` stands in for GRANTKEEPER_INSTANCE (tests, benchmarks);
+        the database and storage defaults follow it.
+        """
+        env = os.environ if environ is None else environ
+
+        def text(name: str, default: str = "") -> str:
+            value = (env.get(name) or "").strip()
+            return value or default
+
+        instance = Path(instance_path).resolve() if instance_path else default_instance_path(env)
+        host = text("GRANTKEEPER_HOST", "127.0.0.1")
+        port = _port(text("GRANTKEEPER_PORT", "8080"), "GRANTKEEPER_PORT")
+        smtp_port_text = text("GRANTKEEPER_SMTP_PORT")
+        return cls(
+            database_url=normalise_database_url(text("DATABASE_URL") or f"sqlite:///{instance / 'grantkeeper.db'}"),
+            instance_path=instance,
+            storage_root=Path(text("GRANTKEEPER_STORAGE") or instance / "storage"),
+            secret_key=text("GRANTKEEPER_SECRET_KEY") or None,
+            # Any value switches it on, as documented ("set to 1").
+            behind_proxy=bool(text("GRANTKEEPER_BEHIND_PROXY")),
+            host=host,
+            port=port,
+            base_url=text("GRANTKEEPER_BASE_URL", f"http://{host}:{port}"),
+            timezone=_timezone(text("GRANTKEEPER_TIMEZONE", "UTC")),
+            smtp=SmtpSettings(
+                host=text("GRANTKEEPER_SMTP_HOST"),
+                port=_port(smtp_port_text, "GRANTKEEPER_SMTP_PORT") if smtp_port_text else None,
+                user=text("GRANTKEEPER_SMTP_USER"),
+                password=env.get("GRANTKEEPER_SMTP_PASSWORD") or "",
+                starttls=_flag(env, "GRANTKEEPER_SMTP_STARTTLS", True),
+                ssl=_flag(env, "GRANTKEEPER_SMTP_SSL", False),
+                from_addr=text("GRANTKEEPER_SMTP_FROM", "grantkeeper@localhost"),
+            ),
+            odoo_env=MappingProxyType({k: v for k, v in env.items() if k.startswith(ODOO_PREFIX)}),
+            limits=Limits(
+                evidence_max_bytes=_positive_int(
+                    text("GRANTKEEPER_EVIDENCE_MAX_BYTES"), "GRANTKEEPER_EVIDENCE_MAX_BYTES", DEFAULT_EVIDENCE_MAX_BYTES
+                ),
+                ratelimit_storage_uri=text("RATELIMIT_STORAGE_URI", "memory://"),
+                reminder_sweep_minutes=_positive_int(
+                    text("GRANTKEEPER_REMINDER_SWEEP_MINUTES"), "GRANTKEEPER_REMINDER_SWEEP_MINUTES", 15
+                ),
+            ),
+        )
+
+    def flask_config(self) -> dict[str, Any]:
+        """What Flask, Flask-AppBuilder and the existing ``app.config`` readers expect."""
+        return {
+            "SQLALCHEMY_DATABASE_URI": self.database_url,
+            "STORAGE_ROOT": str(self.storage_root),
+            "HOST": self.host,
+            "PORT": self.port,
+            "BASE_URL": self.base_url,
+            "REMINDER_TIMEZONE": self.timezone,
+            "REMINDER_SWEEP_MINUTES": self.limits.reminder_sweep_minutes,
+            "EVIDENCE_MAX_BYTES": self.limits.evidence_max_bytes,
+            "MAX_CONTENT_LENGTH": self.limits.max_content_length,
+            "RATELIMIT_STORAGE_URI": self.limits.ratelimit_storage_uri,
+            "SMTP_HOST": self.smtp.host,
+            "SMTP_PORT": self.smtp.port,
+            "SMTP_USER": self.smtp.user,
+            "SMTP_PASSWORD": self.smtp.password,
+            "SMTP_STARTTLS": self.smtp.starttls,
+            "SMTP_SSL": self.smtp.ssl,
+            "SMTP_FROM": self.smtp.from_addr,
+        }
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    value = env.get(name)
     if value is None or not value.strip():
         return default
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _port(value: str, name: str) -> int:
+    if not value.isdigit() or not 0 < int(value) < 65536:
+        raise SettingsError(f"{name}: '{value}' is not a port number (1-65535)")
+    return int(value)
+
+
+def _positive_int(value: str, name: str, default: int) -> int:
+    if not value:
+        return default
+    if not value.isdigit() or int(value) == 0:
+        raise SettingsError(f"{name}: '{value}' is not a positive whole number")
+    return int(value)
+
+
+def _timezone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingsError(
+            f"GRANTKEEPER_TIMEZONE: '{name}' is not a time zone name (use an IANA name such as America/St_Lucia)"
+        ) from None
+    return name
+
+
 class BaseConfig:
+    """Constants; what comes from the environment is copied in from ``Settings`` by the factory."""
+
     APP_NAME = "Grantkeeper"
     APP_THEME = ""
     FAB_BASE_TEMPLATE = "grantkeeper_base.html"
@@ -66,7 +247,7 @@ class BaseConfig:
 
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
-    # Secure is switched on per request when served over HTTPS (see app.security).
+    # Secure is switched on per request when served over HTTPS (see grants.access).
     SESSION_COOKIE_SECURE = False
     REMEMBER_COOKIE_HTTPONLY = True
     REMEMBER_COOKIE_SAMESITE = "Lax"
@@ -76,34 +257,12 @@ class BaseConfig:
     RATELIMIT_ENABLED = True
     AUTH_RATE_LIMITED = True
     AUTH_RATE_LIMIT = "10 per 5 minute"
-    RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
     RATELIMIT_HEADERS_ENABLED = True
 
     JWT_ACCESS_TOKEN_EXPIRES = 3600
 
-    MAX_CONTENT_LENGTH = 30 * 1024 * 1024
-    # Largest evidence file accepted (bytes); the request limit above stays a little higher.
-    EVIDENCE_MAX_BYTES = int(os.environ.get("GRANTKEEPER_EVIDENCE_MAX_BYTES", 25 * 1024 * 1024))
     BABEL_DEFAULT_LOCALE = "en"
     LANGUAGES = {"en": {"flag": "gb", "name": "English"}}
-
-    HOST = os.environ.get("GRANTKEEPER_HOST", "127.0.0.1")
-    PORT = int(os.environ.get("GRANTKEEPER_PORT", "8080"))
-
-    # Reminders (grants.deadlines). Without SMTP_HOST, reminders wait in the outbox an admin
-    # can read. The password is read from the environment only and never logged or shown.
-    SMTP_HOST = os.environ.get("GRANTKEEPER_SMTP_HOST", "")
-    SMTP_PORT = int(os.environ.get("GRANTKEEPER_SMTP_PORT") or 0) or None
-    SMTP_USER = os.environ.get("GRANTKEEPER_SMTP_USER", "")
-    SMTP_PASSWORD = os.environ.get("GRANTKEEPER_SMTP_PASSWORD", "")
-    SMTP_STARTTLS = _flag("GRANTKEEPER_SMTP_STARTTLS", True)
-    SMTP_SSL = _flag("GRANTKEEPER_SMTP_SSL", False)
-    SMTP_FROM = os.environ.get("GRANTKEEPER_SMTP_FROM", "grantkeeper@localhost")
-    # Links in reminder e-mails and the calendar feed are absolute URLs from here.
-    BASE_URL = os.environ.get("GRANTKEEPER_BASE_URL", f"http://{HOST}:{PORT}")
-    # Whose "today" decides what is due (an IANA name, e.g. America/St_Lucia).
-    REMINDER_TIMEZONE = os.environ.get("GRANTKEEPER_TIMEZONE", "UTC")
-    REMINDER_SWEEP_MINUTES = int(os.environ.get("GRANTKEEPER_REMINDER_SWEEP_MINUTES", "15"))
 
 
 class TestConfig(BaseConfig):

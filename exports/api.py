@@ -10,10 +10,10 @@ from flask_appbuilder import AppBuilder
 from flask_appbuilder.api import ModelRestApi, expose, protect, safe
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 
+from core.storage import StorageError, store_for
 from exports import services
 from exports.models import ExportRecord
 from exports.views import FilterExportsVisible
-from grants.storage import StorageError, store_for
 
 
 class ExportRecordApi(ModelRestApi):
@@ -24,8 +24,19 @@ class ExportRecordApi(ModelRestApi):
     include_route_methods = {"get", "get_list", "info", "file"}
     method_permission_name = {"file": "get"}
     list_columns = show_columns = [
-        "id", "grant.id", "grant.reference", "period.label", "kind", "report", "filename", "sha256", "size",
-        "created_by", "created_at", "published", "published_at",
+        "id",
+        "grant.id",
+        "grant.reference",
+        "period.label",
+        "kind",
+        "report",
+        "filename",
+        "sha256",
+        "size",
+        "created_by",
+        "created_at",
+        "published",
+        "published_at",
     ]
     order_columns = ["created_at", "report"]
 
@@ -54,8 +65,9 @@ class ExportRecordApi(ModelRestApi):
             data = services.export_bytes(store_for(current_app.config), record)
         except StorageError:
             return self.response(410, message="the stored file is missing or damaged")
-        response = send_file(io.BytesIO(data), mimetype=services.media_type(record), as_attachment=True,
-                             download_name=record.filename)
+        response = send_file(
+            io.BytesIO(data), mimetype=services.media_type(record), as_attachment=True, download_name=record.filename
+        )
         response.headers["X-Content-Type-Options"] = "nosniff"
         return response
 

@@ -9,7 +9,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import IO, Any, Literal
+from typing import IO, Any
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
@@ -18,11 +18,11 @@ from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.properties import PageSetupProperties
 
+from core.datasets import ColumnKind
 from exports.errors import TemplateError
 
 __all__ = ["ColumnKind", "ReportColumn", "ReportSheet", "write_report", "write_csv", "csv_cell"]
 
-ColumnKind = Literal["text", "money", "number", "percent", "date", "int"]
 
 NUMBER_FORMATS: dict[str, str] = {
     "text": "General",
@@ -50,7 +50,9 @@ class ReportColumn:
 
     def __post_init__(self) -> None:
         if self.kind not in NUMBER_FORMATS:
-            raise TemplateError(f"column {self.header!r}: unknown kind {self.kind!r}; use one of {', '.join(NUMBER_FORMATS)}")
+            raise TemplateError(
+                f"column {self.header!r}: unknown kind {self.kind!r}; use one of {', '.join(NUMBER_FORMATS)}"
+            )
 
 
 @dataclass
@@ -202,7 +204,9 @@ def _write_sheets(wb: Workbook, sheets: Sequence[ReportSheet]) -> None:
         for values in spec.rows:
             row_no += 1
             if len(values) > ncols:
-                raise TemplateError(f"sheet {spec.title!r} row {row_no - header_row} has {len(values)} values for {ncols} columns")
+                raise TemplateError(
+                    f"sheet {spec.title!r} row {row_no - header_row} has {len(values)} values for {ncols} columns"
+                )
             out_row: list[Any] = []
             for j, value in enumerate(values):
                 if value is None:

@@ -10,11 +10,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
-from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate, validates_schema
+from marshmallow import (
+    RAISE,
+    Schema,
+    ValidationError,
+    fields,
+    post_load,
+    validate,
+    validates_schema,
+)
 
 from exports.errors import TemplateError
-from exports.filler import CellValue, FillPlan, Formula, split_target
-from exports.inspector import TemplateInfo, parse_cell_ref
+from exports.xlsx.fill import CellValue, FillPlan, Formula, split_target
+from exports.xlsx.inspector import TemplateInfo, parse_cell_ref
 
 __all__ = [
     "Catalogue",
@@ -116,7 +124,9 @@ class _TableSchema(Schema):
 
     target = fields.String(required=True, validate=_validate_block_target)
     dataset = fields.String(required=True, validate=validate.Length(min=1))
-    columns = fields.List(fields.String(validate=validate.Length(min=1)), required=True, validate=validate.Length(min=1))
+    columns = fields.List(
+        fields.String(validate=validate.Length(min=1)), required=True, validate=validate.Length(min=1)
+    )
     rows = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=_MAX_BLOCK_ROWS))
     hide_unused = fields.Boolean(load_default=True)
 
@@ -268,9 +278,7 @@ def _catalogue_problems(raw: dict[str, Any], catalogue: Catalogue) -> dict[str, 
         cols = table.get("columns")
         for j, col in enumerate(cols if isinstance(cols, list) else []):
             if isinstance(col, str) and col and col not in columns:
-                details.setdefault(f"tables.{i}.columns.{j}", []).append(
-                    _unknown(f"column of {dataset}", col, columns)
-                )
+                details.setdefault(f"tables.{i}.columns.{j}", []).append(_unknown(f"column of {dataset}", col, columns))
     return details
 
 
@@ -323,7 +331,7 @@ def render(
     for i, cell in enumerate(spec.cells):
         if cell.formula is not None:
             plan.set(cell.target, Formula(cell.formula))
-        elif cell.source in fields:
+        elif cell.source is not None and cell.source in fields:
             plan.set(cell.target, fields[cell.source])
         else:
             missing.append(f"cells.{i}: field {cell.source!r} was not supplied")

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from typing import Optional
 
 from flask_appbuilder import Model
 from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
-from grants.errors import ErrorCollector
+from core.errors import ErrorCollector
+from core.records import Audited, enum_column
 from grants.models import Funder, Grant, ReportingPeriod
-from grants.records import Audited, enum_column
 
 
 class ExportKind(str, enum.Enum):
@@ -29,7 +28,7 @@ class FunderTemplate(Audited, Model):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     funder_id: Mapped[int] = mapped_column(ForeignKey("funders.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(120))
-    description: Mapped[Optional[str]] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text)
 
     funder: Mapped[Funder] = relationship()
     versions: Mapped[list[TemplateVersion]] = relationship(
@@ -66,10 +65,10 @@ class TemplateVersion(Audited, Model):
     size: Mapped[int] = mapped_column(Integer)
     has_macros: Mapped[bool] = mapped_column(Boolean, default=False)
     # The mapping spec as the user wrote it (YAML or JSON); validated before it is saved.
-    mapping_text: Mapped[Optional[str]] = mapped_column(Text)
-    uploaded_by: Mapped[Optional[str]] = mapped_column(String(100))
+    mapping_text: Mapped[str | None] = mapped_column(Text)
+    uploaded_by: Mapped[str | None] = mapped_column(String(100))
     uploaded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-    notes: Mapped[Optional[str]] = mapped_column(Text)
+    notes: Mapped[str | None] = mapped_column(Text)
 
     template: Mapped[FunderTemplate] = relationship(back_populates="versions")
 
@@ -84,25 +83,25 @@ class ExportRecord(Audited, Model):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     grant_id: Mapped[int] = mapped_column(ForeignKey("grants.id", ondelete="CASCADE"), index=True)
-    period_id: Mapped[Optional[int]] = mapped_column(ForeignKey("reporting_periods.id", ondelete="SET NULL"), index=True)
+    period_id: Mapped[int | None] = mapped_column(ForeignKey("reporting_periods.id", ondelete="SET NULL"), index=True)
     kind: Mapped[ExportKind] = mapped_column(enum_column(ExportKind))
     report: Mapped[str] = mapped_column(String(120))  # template name or built-in report name
-    template_version_id: Mapped[Optional[int]] = mapped_column(
+    template_version_id: Mapped[int | None] = mapped_column(
         ForeignKey("template_versions.id", ondelete="RESTRICT"), index=True
     )
     filename: Mapped[str] = mapped_column(String(255))
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     size: Mapped[int] = mapped_column(Integer)
-    created_by: Mapped[Optional[str]] = mapped_column(String(100))
+    created_by: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
     published: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
-    published_by: Mapped[Optional[str]] = mapped_column(String(100))
-    published_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True))
-    note: Mapped[Optional[str]] = mapped_column(Text)
+    published_by: Mapped[str | None] = mapped_column(String(100))
+    published_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    note: Mapped[str | None] = mapped_column(Text)
 
     grant: Mapped[Grant] = relationship()
-    period: Mapped[Optional[ReportingPeriod]] = relationship()
-    template_version: Mapped[Optional[TemplateVersion]] = relationship()
+    period: Mapped[ReportingPeriod | None] = relationship()
+    template_version: Mapped[TemplateVersion | None] = relationship()
 
     def __repr__(self) -> str:
         return f"{self.filename} ({self.created_at:%Y-%m-%d %H:%M})" if self.created_at else self.filename

@@ -17,26 +17,23 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from werkzeug.utils import secure_filename
 
+from core import clock
+from core.errors import DomainValidationError
+from core.storage import FileStore
 from exports.builtin import ReportSheet, write_report
-from exports.datasets import Dataset, all_datasets, catalogue, field_values, rows_of
+from exports.datasets import Dataset, all_datasets, catalogue, field_values, report_column, rows_of
 from exports.errors import TemplateError
-from exports.inspector import TemplateInfo, inspect_template
 from exports.mapping import MappingSpec, check_against_template, parse_mapping, render
 from exports.models import ExportKind, ExportRecord, FunderTemplate, TemplateVersion
-from exports.recompute import recompute_caches
-from grants.errors import DomainValidationError
+from exports.xlsx.inspector import TemplateInfo, inspect_template
+from exports.xlsx.recompute import recompute_caches
 from grants.models import Funder, Grant, ReportingPeriod
-from grants.storage import FileStore
 
 TEMPLATE_MAX_BYTES = 20 * 1024 * 1024
 XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 XLSM_MIME = "application/vnd.ms-excel.sheet.macroEnabled.12"
 
 Progress = Callable[[str, int, int], None]  # (step, done, total)
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
 
 
 def _refuse(field: str, message: str) -> DomainValidationError:
@@ -71,22 +68,36 @@ def upload_template(
     if not safe_name.lower().endswith((".xlsx", ".xlsm")):
         raise _refuse("file", f"'{filename}' is not an .xlsx or .xlsm workbook")
     if len(data) > TEMPLATE_MAX_BYTES:
-        raise _refuse("file", f"is {len(data) // 1024 // 1024} MB; templates may be at most {TEMPLATE_MAX_BYTES // 1024 // 1024} MB")
+        raise _refuse(
+            "file",
+            f"is {len(data) // 1024 // 1024} MB; templates may be at most {TEMPLATE_MAX_BYTES // 1024 // 1024} MB",
+        )
     try:
         info = inspect_template(data)
     except TemplateError as exc:
         raise _refuse("file", str(exc)) from None
     if safe_name.lower().endswith(".xlsx") and info.has_macros:
         raise _refuse("file", "contains macros but is named .xlsx; Excel would refuse it — upload it as .xlsm")
-    template = session.scalar(select(FunderTemplate).where(FunderTemplate.funder_id == funder.id, FunderTemplate.name == name))
+    template = session.scalar(
+        select(FunderTemplate).where(FunderTemplate.funder_id == funder.id, FunderTemplate.name == name)
+    )
     if template is None:
         template = FunderTemplate(funder=funder, name=name, description=description)
         session.add(template)
         session.flush()
-    number = (session.scalar(select(func.max(TemplateVersion.version)).where(TemplateVersion.template_id == template.id)) or 0) + 1
+    number = (
+        session.scalar(select(func.max(TemplateVersion.version)).where(TemplateVersion.template_id == template.id)) or 0
+    ) + 1
     version = TemplateVersion(
-        template=template, version=number, filename=safe_name, sha256=hashlib.sha256(data).hexdigest(),
-        size=len(data), has_macros=info.has_macros, uploaded_by=user, uploaded_at=_now(), notes=notes,
+        template=template,
+        version=number,
+        filename=safe_name,
+        sha256=hashlib.sha256(data).hexdigest(),
+        size=len(data),
+        has_macros=info.has_macros,
+        uploaded_by=user,
+        uploaded_at=clock.now(),
+        notes=notes,
     )
     if mapping_text:
         set_mapping(session, store, version, mapping_text, info=info, data=data)
@@ -121,7 +132,9 @@ def set_mapping(
     try:
         spec = parse_mapping(text, catalogue())
     except TemplateError as exc:
-        raise DomainValidationError({f"mapping.{key}": msgs for key, msgs in exc.details.items()} or {"mapping": [str(exc)]}) from None
+        raise DomainValidationError(
+            {f"mapping.{key}": msgs for key, msgs in exc.details.items()} or {"mapping": [str(exc)]}
+        ) from None
     if info is None:
         info = inspect_template(data if data is not None else template_bytes(store, version))
     problems = check_against_template(spec, info)
@@ -132,7 +145,11 @@ def set_mapping(
 
 
 def templates_for_grant(session: Session, grant: Grant) -> list[FunderTemplate]:
-    return list(session.scalars(select(FunderTemplate).where(FunderTemplate.funder_id == grant.funder_id).order_by(FunderTemplate.name)))
+    return list(
+        session.scalars(
+            select(FunderTemplate).where(FunderTemplate.funder_id == grant.funder_id).order_by(FunderTemplate.name)
+        )
+    )
 
 
 def find_template(session: Session, grant: Grant, name: str) -> FunderTemplate:
@@ -173,8 +190,14 @@ def available_builtin_reports() -> list[BuiltinReport]:
     return [r for r in BUILTIN_REPORTS.values() if all(name in datasets for name in r.datasets)]
 
 
-def _sheet(session: Session, dataset: Dataset, grant: Grant, period: ReportingPeriod | None, progress: Progress | None) -> ReportSheet:
-    scope = f"{period.label} ({period.start_date} to {period.end_date})" if period else f"{grant.start_date} to {grant.end_date}"
+def _sheet(
+    session: Session, dataset: Dataset, grant: Grant, period: ReportingPeriod | None, progress: Progress | None
+) -> ReportSheet:
+    scope = (
+        f"{period.label} ({period.start_date} to {period.end_date})"
+        if period
+        else f"{grant.start_date} to {grant.end_date}"
+    )
 
     def rows():
         count = 0
@@ -186,13 +209,15 @@ def _sheet(session: Session, dataset: Dataset, grant: Grant, period: ReportingPe
 
     return ReportSheet(
         title=dataset.title,
-        columns=[column.report_column() for column in dataset.columns],
+        columns=[report_column(column) for column in dataset.columns],
         rows=rows(),
         title_rows=(f"{grant.reference} — {grant.title}", f"{dataset.title}, {scope}, amounts in {grant.currency}"),
     )
 
 
-def _builtin_bytes(session: Session, report: BuiltinReport, grant: Grant, period: ReportingPeriod | None, progress: Progress | None) -> bytes:
+def _builtin_bytes(
+    session: Session, report: BuiltinReport, grant: Grant, period: ReportingPeriod | None, progress: Progress | None
+) -> bytes:
     datasets = all_datasets()
     missing = [name for name in report.datasets if name not in datasets]
     if missing:
@@ -205,7 +230,9 @@ def _builtin_bytes(session: Session, report: BuiltinReport, grant: Grant, period
 # ---------------------------------------------------------------- running an export
 
 
-def _collect(session: Session, spec: MappingSpec, grant: Grant, period: ReportingPeriod | None) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
+def _collect(
+    session: Session, spec: MappingSpec, grant: Grant, period: ReportingPeriod | None
+) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
     datasets = all_datasets()
     values = field_values(session, grant, period)
     tables = {t.dataset: list(rows_of(session, datasets[t.dataset], grant, period)) for t in spec.tables}
@@ -248,7 +275,9 @@ def run_export(
         if version is None:
             raise _refuse("template", f"'{template.name}' has no uploaded file yet")
         if not version.mapping_text:
-            raise _refuse("template", f"'{template.name}' v{version.version} has no mapping yet; add one before exporting")
+            raise _refuse(
+                "template", f"'{template.name}' v{version.version} has no mapping yet; add one before exporting"
+            )
         spec = parse_mapping(version.mapping_text, catalogue())
         if progress:
             progress("collect", 0, 2)
@@ -280,9 +309,18 @@ def run_export(
         suffix, kind, report_name, version_id = ".xlsx", ExportKind.builtin, report.name, None
     sha = store.put(data)
     record = ExportRecord(
-        grant_id=grant.id, period_id=period.id if period else None, kind=kind, report=report_name,
-        template_version_id=version_id, filename=_export_name(grant, period, report_name, suffix),
-        sha256=sha, size=len(data), created_by=user, created_at=_now(), published=False, note=note,
+        grant_id=grant.id,
+        period_id=period.id if period else None,
+        kind=kind,
+        report=report_name,
+        template_version_id=version_id,
+        filename=_export_name(grant, period, report_name, suffix),
+        sha256=sha,
+        size=len(data),
+        created_by=user,
+        created_at=clock.now(),
+        published=False,
+        note=note,
     )
     session.add(record)
     session.flush()
@@ -305,7 +343,7 @@ def publish(session: Session, record: ExportRecord, *, user: str | None) -> Expo
     """Make a generated file visible to the grant's Donor users."""
     if record.published:
         raise _refuse("published", f"{record.filename} is already published")
-    record.published, record.published_by, record.published_at = True, user, _now()
+    record.published, record.published_by, record.published_at = True, user, clock.now()
     session.flush()
     return record
 
@@ -316,10 +354,20 @@ def unpublish(session: Session, record: ExportRecord) -> ExportRecord:
     return record
 
 
-def history(session: Session, grant_id: int, *, published_only: bool = False, since: dt.datetime | None = None,
-            until: dt.datetime | None = None) -> Sequence[ExportRecord]:
+def history(
+    session: Session,
+    grant_id: int,
+    *,
+    published_only: bool = False,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+) -> Sequence[ExportRecord]:
     """What was generated for a grant, newest first ("what did we send the donor in March?")."""
-    query = select(ExportRecord).where(ExportRecord.grant_id == grant_id).order_by(ExportRecord.created_at.desc(), ExportRecord.id.desc())
+    query = (
+        select(ExportRecord)
+        .where(ExportRecord.grant_id == grant_id)
+        .order_by(ExportRecord.created_at.desc(), ExportRecord.id.desc())
+    )
     if published_only:
         query = query.where(ExportRecord.published.is_(True))
     if since is not None:

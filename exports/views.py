@@ -14,29 +14,25 @@ from flask_appbuilder.security.decorators import has_access
 from markupsafe import Markup
 from sqlalchemy import select
 
-from app.audit import Actor, acting_as
-from app.extensions import db
-from app.grant_page import Panel, register_panel
-from app.security import (
+from core.audit import Actor, acting_as
+from core.errors import DomainValidationError
+from core.extensions import db
+from core.storage import StorageError, file_store
+from exports import services
+from exports.datasets import catalogue
+from exports.models import ExportRecord, FunderTemplate, TemplateVersion
+from grants.access import (
     GrantScopedViewMixin,
     ValidatedViewMixin,
     current_user_or_none,
     flash_domain_error,
     guard_download,
 )
-from exports import services
-from exports.datasets import catalogue
-from exports.models import ExportRecord, FunderTemplate, TemplateVersion
-from grants.errors import DomainValidationError
 from grants.models import Funder, Grant, ReportingPeriod
+from grants.page import Panel, register_panel
 from grants.services import can_see_grant, is_read_only, visible_grant_ids_query
-from grants.storage import StorageError, store_for
 
 TEMPLATES = str(Path(__file__).resolve().parent / "templates")
-
-
-def file_store():
-    return store_for(current_app.config)
 
 
 def _username() -> str | None:
@@ -85,8 +81,23 @@ class ExportRecordView(GrantScopedViewMixin, ModelView):
     list_title = "Export history"
     base_permissions = ["can_list", "can_show", "can_edit"]
     list_columns = ["created_at", "grant", "period", "report", "filename", "created_by", "published", "download"]
-    show_columns = ["created_at", "grant", "period", "kind", "report", "template_version", "filename", "sha256", "size",
-                    "created_by", "published", "published_by", "published_at", "note", "download"]
+    show_columns = [
+        "created_at",
+        "grant",
+        "period",
+        "kind",
+        "report",
+        "template_version",
+        "filename",
+        "sha256",
+        "size",
+        "created_by",
+        "published",
+        "published_by",
+        "published_at",
+        "note",
+        "download",
+    ]
     search_columns = ["grant", "report", "created_at", "published", "created_by"]
     order_columns = ["created_at", "report", "filename"]
     base_order = ("created_at", "desc")
@@ -108,8 +119,9 @@ class ExportRecordView(GrantScopedViewMixin, ModelView):
             data = services.export_bytes(file_store(), record)
         except StorageError:
             abort(410)
-        response = send_file(io.BytesIO(data), mimetype=services.media_type(record), as_attachment=True,
-                             download_name=record.filename)
+        response = send_file(
+            io.BytesIO(data), mimetype=services.media_type(record), as_attachment=True, download_name=record.filename
+        )
         response.headers["X-Content-Type-Options"] = "nosniff"
         return response
 
@@ -160,19 +172,35 @@ class ExportRecordView(GrantScopedViewMixin, ModelView):
                     template = db.session.get(FunderTemplate, int(choice.split(":", 1)[1]))
                     if template is None:
                         raise DomainValidationError({"report": ["choose a template"]})
-                    record = services.run_export(db.session, file_store(), grant=grant, period=period,
-                                                 user=_username(), template=template,
-                                                 recompute=request.form.get("recompute") == "1")
+                    record = services.run_export(
+                        db.session,
+                        file_store(),
+                        grant=grant,
+                        period=period,
+                        user=_username(),
+                        template=template,
+                        recompute=request.form.get("recompute") == "1",
+                    )
                 else:
-                    record = services.run_export(db.session, file_store(), grant=grant, period=period,
-                                                 user=_username(), builtin=choice.removeprefix("builtin:"))
+                    record = services.run_export(
+                        db.session,
+                        file_store(),
+                        grant=grant,
+                        period=period,
+                        user=_username(),
+                        builtin=choice.removeprefix("builtin:"),
+                    )
             db.session.commit()
         except DomainValidationError as exc:
             db.session.rollback()
             flash_domain_error(exc)
             return redirect(back)
-        flash(Markup('Generated {} — <a href="{}">download</a>').format(
-            record.filename, url_for("ExportRecordView.file", pk=record.id)), "success")
+        flash(
+            Markup('Generated {} — <a href="{}">download</a>').format(
+                record.filename, url_for("ExportRecordView.file", pk=record.id)
+            ),
+            "success",
+        )
         return redirect(back)
 
 
@@ -199,8 +227,12 @@ class FunderTemplateView(ValidatedViewMixin, ModelView):
         template = self.datamodel.get(pk, self._base_filters)
         if template is None:
             abort(404)
-        return self.render_template(self.show_template, funder_template=template, title=f"Template: {template!r}",
-                                    can_edit=self.appbuilder.sm.has_access("can_edit", "FunderTemplates"))
+        return self.render_template(
+            self.show_template,
+            funder_template=template,
+            title=f"Template: {template!r}",
+            can_edit=self.appbuilder.sm.has_access("can_edit", "FunderTemplates"),
+        )
 
     @expose("/upload", methods=["GET", "POST"])
     @has_access
@@ -215,9 +247,14 @@ class FunderTemplateView(ValidatedViewMixin, ModelView):
                 if upload is None or not upload.filename:
                     raise DomainValidationError({"file": ["choose an .xlsx or .xlsm file"]})
                 version = services.upload_template(
-                    db.session, file_store(), funder=funder, name=request.form.get("name", ""),
-                    filename=upload.filename, data=upload.read(services.TEMPLATE_MAX_BYTES + 1),
-                    user=_username(), description=request.form.get("description") or None,
+                    db.session,
+                    file_store(),
+                    funder=funder,
+                    name=request.form.get("name", ""),
+                    filename=upload.filename,
+                    data=upload.read(services.TEMPLATE_MAX_BYTES + 1),
+                    user=_username(),
+                    description=request.form.get("description") or None,
                     mapping_text=request.form.get("mapping") or None,
                 )
                 db.session.commit()
@@ -234,8 +271,9 @@ class FunderTemplateView(ValidatedViewMixin, ModelView):
     def inspect(self, version_id: int) -> Any:
         version = db.session.get(TemplateVersion, version_id) or abort(404)
         info = services.inspect_version(file_store(), version)
-        return self.render_template("exports/inspect.html", version=version, info=info,
-                                    title=f"Inspect {version!r}", catalogue=catalogue())
+        return self.render_template(
+            "exports/inspect.html", version=version, info=info, title=f"Inspect {version!r}", catalogue=catalogue()
+        )
 
     @expose("/version/<int:version_id>/mapping", methods=["GET", "POST"])
     @has_access
@@ -253,16 +291,18 @@ class FunderTemplateView(ValidatedViewMixin, ModelView):
             else:
                 flash("Mapping saved", "success")
                 return redirect(url_for("FunderTemplateView.show", pk=version.template_id))
-        return self.render_template("exports/mapping.html", version=version, text=text, catalogue=catalogue(),
-                                    title=f"Mapping of {version!r}")
+        return self.render_template(
+            "exports/mapping.html", version=version, text=text, catalogue=catalogue(), title=f"Mapping of {version!r}"
+        )
 
     @expose("/version/<int:version_id>/file")
     @has_access
     def file(self, version_id: int) -> Any:
         version = db.session.get(TemplateVersion, version_id) or abort(404)
         data = services.template_bytes(file_store(), version)
-        response = send_file(io.BytesIO(data), as_attachment=True, download_name=version.filename,
-                             mimetype="application/octet-stream")
+        response = send_file(
+            io.BytesIO(data), as_attachment=True, download_name=version.filename, mimetype="application/octet-stream"
+        )
         response.headers["X-Content-Type-Options"] = "nosniff"
         return response
 
@@ -273,15 +313,28 @@ def exports_panel(session: Any, grant: Grant, user: Any) -> Panel | None:
     sm = current_app.appbuilder.sm
     if not sm.has_access("can_list", "ExportRecords"):
         return None
-    records = list(session.scalars(exports_query_for(user).where(ExportRecord.grant_id == grant.id)
-                                   .order_by(ExportRecord.created_at.desc()).limit(8)))
-    html = render_template(
-        "exports/grant_panel.html", grant=grant, records=records,
-        can_generate=sm.has_access("can_edit", "ExportRecords") and not is_read_only(user),
-        templates=services.templates_for_grant(session, grant), builtins=services.available_builtin_reports(),
+    records = list(
+        session.scalars(
+            exports_query_for(user)
+            .where(ExportRecord.grant_id == grant.id)
+            .order_by(ExportRecord.created_at.desc())
+            .limit(8)
+        )
     )
-    return Panel(title="Reports for the donor", order=90, html=Markup(html),
-                 link=("History", url_for("ExportRecordView.list", _flt_0_grant=grant.id)))
+    html = render_template(
+        "exports/grant_panel.html",
+        grant=grant,
+        records=records,
+        can_generate=sm.has_access("can_edit", "ExportRecords") and not is_read_only(user),
+        templates=services.templates_for_grant(session, grant),
+        builtins=services.available_builtin_reports(),
+    )
+    return Panel(
+        title="Reports for the donor",
+        order=90,
+        html=Markup(html),
+        link=("History", url_for("ExportRecordView.list", _flt_0_grant=grant.id)),
+    )
 
 
 def register(appbuilder: AppBuilder) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import date
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any
 
 from flask_appbuilder import Model
 from sqlalchemy import (
@@ -22,9 +22,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
-from grants.errors import ErrorCollector
-from grants.records import Audited, check_unique, enum_column
-from grants.money import MONEY, is_country_code, is_currency_code
+from core.errors import ErrorCollector
+from core.money import MONEY, is_country_code, is_currency_code
+from core.records import Audited, check_unique, enum_column
 
 if TYPE_CHECKING:
     from flask_appbuilder.security.sqla.models import User
@@ -61,7 +61,7 @@ class Funder(Audited, Model):
     default_currency: Mapped[str] = mapped_column(String(3), default="USD")
     # [{"code": "1", "name": "Human Resources"}, ...]; budgets use it for cost categories.
     cost_categories: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
-    notes: Mapped[Optional[str]] = mapped_column(Text)
+    notes: Mapped[str | None] = mapped_column(Text)
     is_demo: Mapped[bool] = mapped_column(Boolean, default=False)
 
     grants: Mapped[list[Grant]] = relationship(back_populates="funder")
@@ -103,21 +103,17 @@ class Grant(Audited, Model):
     amount: Mapped[Decimal] = mapped_column(MONEY)
     start_date: Mapped[date] = mapped_column(Date)
     end_date: Mapped[date] = mapped_column(Date)
-    status: Mapped[GrantStatus] = mapped_column(
-        enum_column(GrantStatus), default=GrantStatus.active, index=True
-    )
+    status: Mapped[GrantStatus] = mapped_column(enum_column(GrantStatus), default=GrantStatus.active, index=True)
     # ISO 3166 alpha-2 codes, comma separated ("LC,GD"): small, readable, and filterable.
-    countries: Mapped[Optional[str]] = mapped_column(String(200), default="")
-    description: Mapped[Optional[str]] = mapped_column(Text)
+    countries: Mapped[str | None] = mapped_column(String(200), default="")
+    description: Mapped[str | None] = mapped_column(Text)
     is_demo: Mapped[bool] = mapped_column(Boolean, default=False)
 
     funder: Mapped[Funder] = relationship(back_populates="grants")
     periods: Mapped[list[ReportingPeriod]] = relationship(
         back_populates="grant", order_by="ReportingPeriod.start_date", cascade="all, delete-orphan"
     )
-    memberships: Mapped[list[GrantMembership]] = relationship(
-        back_populates="grant", cascade="all, delete-orphan"
-    )
+    memberships: Mapped[list[GrantMembership]] = relationship(back_populates="grant", cascade="all, delete-orphan")
 
     def __repr__(self) -> str:
         return self.reference
@@ -203,10 +199,8 @@ class ReportingPeriod(Audited, Model):
     label: Mapped[str] = mapped_column(String(40))
     start_date: Mapped[date] = mapped_column(Date)
     end_date: Mapped[date] = mapped_column(Date)
-    report_due: Mapped[Optional[date]] = mapped_column(Date, index=True)
-    status: Mapped[PeriodStatus] = mapped_column(
-        enum_column(PeriodStatus), default=PeriodStatus.open
-    )
+    report_due: Mapped[date | None] = mapped_column(Date, index=True)
+    status: Mapped[PeriodStatus] = mapped_column(enum_column(PeriodStatus), default=PeriodStatus.open)
 
     grant: Mapped[Grant] = relationship(back_populates="periods")
 

@@ -11,12 +11,15 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import false, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
 from config.roles import ALL_GRANTS_ROLES, READ_ONLY_ROLES
-from grants.errors import DomainValidationError
+from core.errors import DomainValidationError
+from core.money import to_decimal
+from core.periods import PeriodLength, split_into_periods
+from core.records import validate_record
 from grants.models import (
     Funder,
     Grant,
@@ -26,9 +29,6 @@ from grants.models import (
     PeriodStatus,
     ReportingPeriod,
 )
-from grants.money import to_decimal
-from grants.periods import PeriodLength, split_into_periods
-from grants.records import validate_record
 
 # Cost-category presets a funder can start from; budgets use the funder's list.
 GLOBAL_FUND_COST_GROUPINGS = [
@@ -80,7 +80,7 @@ def visible_grant_ids_query(user: Any) -> Select[tuple[int]] | None:
     grants; everybody else sees the grants they are members of.
     """
     if user is None or not getattr(user, "is_authenticated", False):
-        return select(Grant.id).where(False)
+        return select(Grant.id).where(false())
     if sees_all_grants(user):
         return None
     return select(GrantMembership.grant_id).where(GrantMembership.user_id == user.id)
@@ -139,32 +139,44 @@ def create_funder(
         notes=notes,
         is_demo=is_demo,
     )
-    validate_record(session, funder)
-    session.add(funder)
-    session.flush()
-    return funder
+    return save_funder(session, funder)
+
+
+def save_funder(session: Session, funder: Funder) -> Funder:
+    """Save a new or changed funder (built here, by a form or by the API); the caller commits."""
+    return _save(session, funder)
 
 
 GRANT_FIELDS = {
-    "reference", "title", "recipient", "currency", "amount", "start_date", "end_date",
-    "status", "countries", "description", "funder", "is_demo",
+    "reference",
+    "title",
+    "recipient",
+    "currency",
+    "amount",
+    "start_date",
+    "end_date",
+    "status",
+    "countries",
+    "description",
+    "funder",
+    "is_demo",
 }
 
 
 def create_grant(session: Session, **values: Any) -> Grant:
     grant = Grant()
     _apply_grant_values(grant, values)
-    validate_record(session, grant)
-    session.add(grant)
-    session.flush()
-    return grant
+    return save_grant(session, grant)
 
 
 def update_grant(session: Session, grant: Grant, **values: Any) -> Grant:
     _apply_grant_values(grant, values)
-    validate_record(session, grant)
-    session.flush()
-    return grant
+    return save_grant(session, grant)
+
+
+def save_grant(session: Session, grant: Grant) -> Grant:
+    """Save a new or changed grant (built here, by a form or by the API); the caller commits."""
+    return _save(session, grant)
 
 
 def _apply_grant_values(grant: Grant, values: dict[str, Any]) -> None:
@@ -228,13 +240,22 @@ def generate_periods(
     created = []
     for span in spans:
         period = ReportingPeriod(
-            grant=grant, label=span.label, start_date=span.start, end_date=span.end,
-            report_due=span.report_due, status=PeriodStatus.open,
+            grant=grant,
+            label=span.label,
+            start_date=span.start,
+            end_date=span.end,
+            report_due=span.report_due,
+            status=PeriodStatus.open,
         )
         session.add(period)
         created.append(period)
     session.flush()
     return created
+
+
+def save_period(session: Session, period: ReportingPeriod) -> ReportingPeriod:
+    """Save a new or changed reporting period (from a form or the API); the caller commits."""
+    return _save(session, period)
 
 
 def period_for_date(session: Session, grant_id: int, day: date) -> ReportingPeriod | None:
@@ -260,22 +281,31 @@ def get_period(session: Session, grant: Grant, label: str) -> ReportingPeriod:
 # ---------------------------------------------------------------- members
 
 
-def add_member(session: Session, grant: Grant, user: Any, role: MemberRole | str = MemberRole.member) -> GrantMembership:
-    membership = GrantMembership(grant=grant, user=user, role=MemberRole(role))
-    validate_record(session, membership)
-    session.add(membership)
-    session.flush()
-    return membership
+def add_member(
+    session: Session, grant: Grant, user: Any, role: MemberRole | str = MemberRole.member
+) -> GrantMembership:
+    return save_membership(session, GrantMembership(grant=grant, user=user, role=MemberRole(role)))
+
+
+def save_membership(session: Session, membership: GrantMembership) -> GrantMembership:
+    """Save a new or changed membership (built here, by a form or by the API); the caller commits."""
+    return _save(session, membership)
 
 
 def members_with_roles(session: Session, grant_id: int, roles: Iterable[MemberRole]) -> list[GrantMembership]:
     return list(
         session.scalars(
-            select(GrantMembership).where(
-                GrantMembership.grant_id == grant_id, GrantMembership.role.in_(list(roles))
-            )
+            select(GrantMembership).where(GrantMembership.grant_id == grant_id, GrantMembership.role.in_(list(roles)))
         )
     )
+
+
+def _save(session: Session, record: Any) -> Any:
+    # Checked before it joins the session, so a refused record is never flushed half-made.
+    validate_record(session, record)
+    session.add(record)
+    session.flush()
+    return record
 
 
 def total_amount(grants: Iterable[Grant]) -> dict[str, Decimal]:

@@ -3,24 +3,46 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import Any, cast
 
 from flask import flash, g, redirect, request, url_for
 from flask_appbuilder import AppBuilder, ModelView, expose
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.decorators import has_access
 
-from app.extensions import db
-from app.forms import country_codes, currency_code, non_negative, not_before
-from app.grant_page import Panel, grant_panels, register_panel
-from app.security import FilterUsersOfVisibleGrants, GrantScopedViewMixin, ValidatedViewMixin, flash_domain_error
+from core import clock
+from core.errors import DomainValidationError
+from core.extensions import db
+from core.forms import country_codes, currency_code, non_negative, not_before
+from core.periods import PeriodLength
 from grants import services
-from grants.errors import DomainValidationError
+from grants.access import FilterUsersOfVisibleGrants, GrantScopedViewMixin, ValidatedViewMixin, flash_domain_error
 from grants.models import Funder, Grant, GrantMembership, PeriodStatus, ReportingPeriod
-from grants.periods import PeriodLength
+from grants.page import Panel, grant_panels, register_panel
 
 
-class FunderView(ValidatedViewMixin, ModelView):
+class SavedByOperation:
+    """FAB's add and edit forms save through the domain's ``save`` operation; FAB then commits once."""
+
+    save: Any = None  # staticmethod(services.save_...)
+
+    def pre_add(self, item: Any) -> None:
+        super().pre_add(item)  # type: ignore[misc]
+        self._save(item)
+
+    def pre_update(self, item: Any) -> None:
+        super().pre_update(item)  # type: ignore[misc]
+        self._save(item)
+
+    def _save(self, item: Any) -> None:
+        try:
+            self.save(db.session, item)
+        except Exception:
+            db.session.rollback()  # so the form page can still render
+            raise
+
+
+class FunderView(SavedByOperation, ValidatedViewMixin, ModelView):
     datamodel = SQLAInterface(Funder)
     class_permission_name = "Funders"
     route_base = "/funders"
@@ -31,9 +53,10 @@ class FunderView(ValidatedViewMixin, ModelView):
     search_columns = ["name", "code", "default_currency"]
     validators_columns = {"default_currency": [currency_code]}
     label_columns = {"default_currency": "Default currency (ISO 4217)"}
+    save = staticmethod(services.save_funder)
 
 
-class ReportingPeriodView(GrantScopedViewMixin, ModelView):
+class ReportingPeriodView(SavedByOperation, GrantScopedViewMixin, ModelView):
     datamodel = SQLAInterface(ReportingPeriod)
     class_permission_name = "ReportingPeriods"
     route_base = "/periods"
@@ -49,9 +72,10 @@ class ReportingPeriodView(GrantScopedViewMixin, ModelView):
         "report_due": [not_before("end_date", "end of the period")],
     }
     label_columns = {"report_due": "Report due"}
+    save = staticmethod(services.save_period)
 
 
-class GrantMembershipView(GrantScopedViewMixin, ModelView):
+class GrantMembershipView(SavedByOperation, GrantScopedViewMixin, ModelView):
     datamodel = SQLAInterface(GrantMembership)
     class_permission_name = "GrantMemberships"
     route_base = "/memberships"
@@ -61,9 +85,10 @@ class GrantMembershipView(GrantScopedViewMixin, ModelView):
     list_columns = ["grant", "user", "role"]
     add_columns = edit_columns = show_columns = ["grant", "user", "role"]
     search_columns = ["grant", "user", "role"]
+    save = staticmethod(services.save_membership)
 
 
-class GrantView(GrantScopedViewMixin, ModelView):
+class GrantView(SavedByOperation, GrantScopedViewMixin, ModelView):
     """The grant page: details, periods, members, and a panel from each domain."""
 
     grant_column = "id"
@@ -80,8 +105,17 @@ class GrantView(GrantScopedViewMixin, ModelView):
         ("Notes", {"fields": ["description"], "expanded": False}),
     ]
     add_columns = edit_columns = [
-        "funder", "reference", "title", "recipient", "currency", "amount",
-        "start_date", "end_date", "status", "countries", "description",
+        "funder",
+        "reference",
+        "title",
+        "recipient",
+        "currency",
+        "amount",
+        "start_date",
+        "end_date",
+        "status",
+        "countries",
+        "description",
     ]
     search_columns = ["reference", "title", "funder", "status", "currency", "start_date", "end_date"]
     order_columns = ["reference", "title", "amount", "start_date", "end_date", "status"]
@@ -97,6 +131,7 @@ class GrantView(GrantScopedViewMixin, ModelView):
     formatters_columns = {"amount": lambda amount: f"{amount:,.2f}"}
     # generate_periods changes records: it needs can_edit, like the edit form.
     method_permission_name = {"generate_periods": "edit"}
+    save = staticmethod(services.save_grant)
 
     @expose("/show/<pk>", methods=["GET"])
     @has_access
@@ -132,7 +167,10 @@ class GrantView(GrantScopedViewMixin, ModelView):
             return redirect(url_for("GrantView.show", pk=pk))
         try:
             created = services.generate_periods(
-                db.session, grant, request.form.get("length", ""), due_days,
+                db.session,
+                grant,
+                request.form.get("length", ""),
+                due_days,
                 replace_open=request.form.get("replace") == "1",
             )
             db.session.commit()
@@ -149,12 +187,13 @@ class GrantView(GrantScopedViewMixin, ModelView):
 
 def reporting_panel(session: Any, grant: Grant, user: Any) -> Panel:
     """Where the grant stands on reporting: the next report due and what was accepted."""
-    today = date.today()
+    today = clock.today()
     upcoming = [p for p in grant.periods if p.report_due and p.status == PeriodStatus.open]
     rows: list[tuple[str, Any]] = [("Periods", ", ".join(p.label for p in grant.periods) or "none yet")]
     if upcoming:
-        nearest = min(upcoming, key=lambda p: p.report_due)
-        days = (nearest.report_due - today).days
+        # Every upcoming period has a report_due date (filtered above).
+        nearest = min(upcoming, key=lambda p: cast(date, p.report_due))
+        days = (cast(date, nearest.report_due) - today).days
         when = f"in {days} days" if days >= 0 else f"{-days} days overdue"
         rows.append(("Next report", f"{nearest.label} due {nearest.report_due} ({when})"))
     done = [p.label for p in grant.periods if p.status != PeriodStatus.open]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from flask import request
@@ -12,33 +11,53 @@ from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.decorators import permission_name
 from marshmallow import ValidationError
 
-from app.extensions import db
-from app.security import GrantScopedApiMixin, ValidatedApiMixin, current_user_or_none
-from grants.errors import DomainValidationError
+from core.errors import DomainValidationError
+from core.extensions import db
+from grants.access import GrantScopedApiMixin, ValidatedApiMixin, current_user_or_none
 from grants.models import ReportingPeriod
 from grants.services import can_see_grant
 from indicators import services
 from indicators.models import (
-    Category, Dimension, Indicator, IndicatorCode, Result, Target, check_deletable, fill_grant_id,
+    Category,
+    Dimension,
+    Indicator,
+    IndicatorCode,
+    Result,
+    Target,
 )
-from indicators.schemas import FigureInSchema, FigureOutSchema, ProgressRowSchema, ResultInSchema
+from indicators.progress import indicator_progress
+from indicators.schemas import (
+    FigureInSchema,
+    FigureOutSchema,
+    ProgressRowSchema,
+    ResultInSchema,
+)
 from indicators.views import VISIBLE_INDICATORS, VISIBLE_PERIODS, sees_drafts
 
 FIGURE_COLUMNS = [
-    "id", "grant.id", "grant.reference", "indicator.id", "indicator.code", "period.id", "period.label",
-    "value", "numerator", "denominator", "comment",
+    "id",
+    "grant.id",
+    "grant.reference",
+    "indicator.id",
+    "indicator.code",
+    "period.id",
+    "period.label",
+    "value",
+    "numerator",
+    "denominator",
+    "comment",
 ]
 
 
 class _DerivedGrantApiMixin:
-    """The grant of a target/result/code is its indicator's: copy it before the row-level check."""
+    """Targets, results and codes derive fields (their grant, who entered) in the operation, before the row check."""
 
     def pre_add(self, item: Any) -> None:
-        fill_grant_id(item)
+        services.prepare_save(item, user=current_user_or_none())
         super().pre_add(item)  # type: ignore[misc]
 
     def pre_update(self, item: Any) -> None:
-        fill_grant_id(item)
+        services.prepare_save(item, user=current_user_or_none())
         super().pre_update(item)  # type: ignore[misc]
 
 
@@ -64,13 +83,40 @@ class IndicatorApi(GrantScopedApiMixin, ModelRestApi):
     class_permission_name = "Indicators"
     datamodel = SQLAInterface(Indicator)
     list_columns = show_columns = [
-        "id", "grant.id", "grant.reference", "code", "name", "definition", "unit", "direction", "cumulative_mode",
-        "baseline_value", "baseline_date", "lop_target", "means_of_verification", "responsible.id",
-        "responsible.username", "sort_order", "dimensions.id", "dimensions.code",
+        "id",
+        "grant.id",
+        "grant.reference",
+        "code",
+        "name",
+        "definition",
+        "unit",
+        "direction",
+        "cumulative_mode",
+        "baseline_value",
+        "baseline_date",
+        "lop_target",
+        "means_of_verification",
+        "responsible.id",
+        "responsible.username",
+        "sort_order",
+        "dimensions.id",
+        "dimensions.code",
     ]
     add_columns = [
-        "grant", "code", "name", "definition", "unit", "direction", "cumulative_mode", "baseline_value",
-        "baseline_date", "lop_target", "means_of_verification", "responsible", "sort_order", "dimensions",
+        "grant",
+        "code",
+        "name",
+        "definition",
+        "unit",
+        "direction",
+        "cumulative_mode",
+        "baseline_value",
+        "baseline_date",
+        "lop_target",
+        "means_of_verification",
+        "responsible",
+        "sort_order",
+        "dimensions",
     ]
     edit_columns = [c for c in add_columns if c != "grant"]
     order_columns = ["code", "name", "sort_order"]
@@ -84,7 +130,14 @@ class IndicatorCodeApi(_DerivedGrantApiMixin, GrantScopedApiMixin, ModelRestApi)
     class_permission_name = "IndicatorCodes"
     datamodel = SQLAInterface(IndicatorCode)
     list_columns = show_columns = [
-        "id", "grant.id", "indicator.id", "indicator.code", "funder.id", "funder.code", "code", "name",
+        "id",
+        "grant.id",
+        "indicator.id",
+        "indicator.code",
+        "funder.id",
+        "funder.code",
+        "code",
+        "name",
     ]
     add_columns = ["indicator", "funder", "code", "name"]
     edit_columns = ["funder", "code", "name"]
@@ -135,7 +188,7 @@ class _FigureApi(_DerivedGrantApiMixin, GrantScopedApiMixin, ModelRestApi):
         return self.response(200, result=FigureOutSchema().dump(record))
 
     def pre_delete(self, item: Any) -> None:
-        check_deletable(item)  # a refusal is answered with 422 by ValidatedApiMixin
+        services.prepare_delete(item)  # a refusal is answered with 422 by ValidatedApiMixin
 
     def _figure(self, pk: int) -> Any:
         item = self.datamodel.get(pk, self._base_filters)
@@ -143,7 +196,9 @@ class _FigureApi(_DerivedGrantApiMixin, GrantScopedApiMixin, ModelRestApi):
             return self.response_404()
         return self.response(200, result=FigureOutSchema().dump(item))
 
-    def _save(self, session: Any, indicator: Indicator, period: ReportingPeriod, data: dict[str, Any], user: Any) -> Any:
+    def _save(
+        self, session: Any, indicator: Indicator, period: ReportingPeriod, data: dict[str, Any], user: Any
+    ) -> Any:
         raise NotImplementedError
 
 
@@ -156,10 +211,18 @@ class TargetApi(_FigureApi):
     edit_columns = ["value", "numerator", "denominator", "comment"]
     search_columns = ["indicator", "period"]
 
-    def _save(self, session: Any, indicator: Indicator, period: ReportingPeriod, data: dict[str, Any], user: Any) -> Any:
+    def _save(
+        self, session: Any, indicator: Indicator, period: ReportingPeriod, data: dict[str, Any], user: Any
+    ) -> Any:
         return services.set_target(
-            session, indicator, period, value=data["value"], numerator=data["numerator"],
-            denominator=data["denominator"], comment=data["comment"], disaggregation=data["disaggregation"],
+            session,
+            indicator,
+            period,
+            value=data["value"],
+            numerator=data["numerator"],
+            denominator=data["denominator"],
+            comment=data["comment"],
+            disaggregation=data["disaggregation"],
         )
 
     @expose("/record", methods=["POST"])
@@ -185,24 +248,31 @@ class ResultApi(_FigureApi):
     datamodel = SQLAInterface(Result)
     in_schema = ResultInSchema
     list_columns = show_columns = FIGURE_COLUMNS + [
-        "status", "entered_by.id", "entered_by.username", "entered_at", "verified_by.id", "verified_by.username",
+        "status",
+        "entered_by.id",
+        "entered_by.username",
+        "entered_at",
+        "verified_by.id",
+        "verified_by.username",
         "verified_at",
     ]
     add_columns = ["indicator", "period", "value", "numerator", "denominator", "comment", "status"]
     edit_columns = ["value", "numerator", "denominator", "comment", "status"]
     search_columns = ["indicator", "period", "status"]
 
-    def pre_add(self, item: Any) -> None:
-        user = current_user_or_none()
-        if user is not None:
-            item.entered_by_id = user.id
-            item.entered_at = dt.datetime.now(dt.timezone.utc)
-        super().pre_add(item)
-
-    def _save(self, session: Any, indicator: Indicator, period: ReportingPeriod, data: dict[str, Any], user: Any) -> Any:
+    def _save(
+        self, session: Any, indicator: Indicator, period: ReportingPeriod, data: dict[str, Any], user: Any
+    ) -> Any:
         return services.record_result(
-            session, indicator, period, user=user, value=data["value"], numerator=data["numerator"],
-            denominator=data["denominator"], comment=data["comment"], status=data["status"],
+            session,
+            indicator,
+            period,
+            user=user,
+            value=data["value"],
+            numerator=data["numerator"],
+            denominator=data["denominator"],
+            comment=data["comment"],
+            status=data["status"],
             disaggregation=data["disaggregation"],
         )
 
@@ -254,9 +324,12 @@ class IndicatorProgressApi(BaseApi):
         if not can_see_grant(db.session, current_user_or_none(), grant_id):
             return self.response_404()
         try:
-            rows = services.indicator_progress(
-                db.session, grant_id, request.args.get("period_id", type=int),
-                request.args.get("disaggregation") or None, include_drafts=sees_drafts(),
+            rows = indicator_progress(
+                db.session,
+                grant_id,
+                request.args.get("period_id", type=int),
+                request.args.get("disaggregation") or None,
+                include_drafts=sees_drafts(),
             )
         except DomainValidationError as exc:
             return self.response_422(message=exc.errors)

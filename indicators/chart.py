@@ -8,7 +8,7 @@ from decimal import Decimal
 from markupsafe import Markup, escape
 
 from indicators.models import fmt
-from indicators.services import ProgressRow
+from indicators.progress import ProgressRow
 
 WIDTH, HEIGHT = 520, 200
 LEFT, RIGHT, TOP, BOTTOM = 44, 12, 16, 34
@@ -55,7 +55,10 @@ def progress_chart(rows: Sequence[ProgressRow], *, cumulative: bool = False) -> 
     ]
     for index, (label, target, actual) in enumerate(pairs):
         centre = LEFT + slot * index + slot / 2
-        for offset, value, colour, kind in ((-bar, target, TARGET_COLOUR, "target"), (0.0, actual, ACTUAL_COLOUR, "actual")):
+        for offset, value, colour, kind in (
+            (-bar, target, TARGET_COLOUR, "target"),
+            (0.0, actual, ACTUAL_COLOUR, "actual"),
+        ):
             x = centre + offset
             if value is None:
                 parts.append(

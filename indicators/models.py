@@ -15,8 +15,8 @@ import datetime as dt
 import enum
 from collections import defaultdict
 from collections.abc import Iterable
-from decimal import ROUND_HALF_UP, Decimal
-from typing import TYPE_CHECKING, Any, Optional
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
+from typing import TYPE_CHECKING, Any
 
 from flask_appbuilder import Model
 from sqlalchemy import (
@@ -37,18 +37,17 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
-from grants.errors import ErrorCollector
+from core.errors import ErrorCollector
+from core.money import is_country_code, percent
+from core.records import Audited, check_unique, enum_column
 from grants.models import Funder, Grant, PeriodStatus, ReportingPeriod
-from grants.money import is_country_code
-from grants.records import Audited, check_unique, enum_column
 
 if TYPE_CHECKING:
     from flask_appbuilder.security.sqla.models import User
+    from sqlalchemy.orm import InstanceState
 
 # Indicator values: counts, percentages (0-100, 4 decimals), amounts. Decimal, never float.
 VALUE = Numeric(18, 4)
-FOUR_PLACES = Decimal("0.0001")
-HUNDRED = Decimal(100)
 
 
 class IndicatorUnit(str, enum.Enum):
@@ -109,7 +108,7 @@ class Dimension(Audited, Model):
     name: Mapped[str] = mapped_column(String(120))
     # Exhaustive: every person/unit falls in exactly one category, so the parts add up to the total.
     exhaustive: Mapped[bool] = mapped_column(Boolean, default=True)
-    description: Mapped[Optional[str]] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text)
 
     categories: Mapped[list[Category]] = relationship(
         back_populates="dimension", order_by="Category.sort_order, Category.code", cascade="all, delete-orphan"
@@ -178,21 +177,19 @@ class Indicator(Audited, Model):
     grant_id: Mapped[int] = mapped_column(ForeignKey("grants.id", ondelete="CASCADE"), index=True)
     code: Mapped[str] = mapped_column(String(40))
     name: Mapped[str] = mapped_column(String(300))
-    definition: Mapped[Optional[str]] = mapped_column(Text)
+    definition: Mapped[str | None] = mapped_column(Text)
     unit: Mapped[IndicatorUnit] = mapped_column(enum_column(IndicatorUnit), default=IndicatorUnit.number)
     direction: Mapped[Direction] = mapped_column(enum_column(Direction), default=Direction.increase)
-    cumulative_mode: Mapped[CumulativeMode] = mapped_column(
-        enum_column(CumulativeMode), default=CumulativeMode.sum
-    )
-    baseline_value: Mapped[Optional[Decimal]] = mapped_column(VALUE)
-    baseline_date: Mapped[Optional[dt.date]] = mapped_column(Date)
-    lop_target: Mapped[Optional[Decimal]] = mapped_column(VALUE)  # life-of-grant target
-    means_of_verification: Mapped[Optional[str]] = mapped_column(Text)
-    responsible_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id", ondelete="SET NULL"), index=True)
+    cumulative_mode: Mapped[CumulativeMode] = mapped_column(enum_column(CumulativeMode), default=CumulativeMode.sum)
+    baseline_value: Mapped[Decimal | None] = mapped_column(VALUE)
+    baseline_date: Mapped[dt.date | None] = mapped_column(Date)
+    lop_target: Mapped[Decimal | None] = mapped_column(VALUE)  # life-of-grant target
+    means_of_verification: Mapped[str | None] = mapped_column(Text)
+    responsible_id: Mapped[int | None] = mapped_column(ForeignKey("ab_user.id", ondelete="SET NULL"), index=True)
     sort_order: Mapped[int] = mapped_column(Integer, default=0)
 
     grant: Mapped[Grant] = relationship()
-    responsible: Mapped[Optional[User]] = relationship("User", foreign_keys=[responsible_id])
+    responsible: Mapped[User | None] = relationship("User", foreign_keys=[responsible_id])
     dimensions: Mapped[list[Dimension]] = relationship(secondary=indicator_dimensions, order_by="Dimension.code")
     codes: Mapped[list[IndicatorCode]] = relationship(back_populates="indicator", cascade="all, delete-orphan")
     targets: Mapped[list[Target]] = relationship(back_populates="indicator", cascade="all, delete-orphan")
@@ -234,9 +231,9 @@ class Indicator(Audited, Model):
             if clash:
                 errors.add("code", f"'{self.code}' is already an indicator of {grant.reference}")
         if self.id is not None and inspect(self).attrs.unit.history.has_changes():
-            has_figures = session.scalar(select(Result.id).where(Result.indicator_id == self.id).limit(1)) or session.scalar(
-                select(Target.id).where(Target.indicator_id == self.id).limit(1)
-            )
+            has_figures = session.scalar(
+                select(Result.id).where(Result.indicator_id == self.id).limit(1)
+            ) or session.scalar(select(Target.id).where(Target.indicator_id == self.id).limit(1))
             if has_figures:
                 errors.add("unit", f"{self.code} already has targets or results; the unit can no longer change")
         if self.id is not None and inspect(self).attrs.grant_id.history.has_changes():
@@ -255,7 +252,7 @@ class IndicatorCode(Audited, Model):
     indicator_id: Mapped[int] = mapped_column(ForeignKey("indicators.id", ondelete="CASCADE"), index=True)
     funder_id: Mapped[int] = mapped_column(ForeignKey("funders.id", ondelete="CASCADE"), index=True)
     code: Mapped[str] = mapped_column(String(60))
-    name: Mapped[Optional[str]] = mapped_column(String(300))
+    name: Mapped[str | None] = mapped_column(String(300))
 
     indicator: Mapped[Indicator] = relationship(back_populates="codes")
     funder: Mapped[Funder] = relationship()
@@ -307,13 +304,16 @@ def _indicator_of(session: Session, record: Any, errors: ErrorCollector) -> Indi
     return indicator
 
 
-def _period_of(session: Session, record: Any, indicator: Indicator | None, errors: ErrorCollector) -> ReportingPeriod | None:
+def _period_of(
+    session: Session, record: Any, indicator: Indicator | None, errors: ErrorCollector
+) -> ReportingPeriod | None:
     period = record.period or (session.get(ReportingPeriod, record.period_id) if record.period_id else None)
     if period is None:
         errors.add("period", "is required")
         return None
     if indicator is not None:
         grant = indicator.grant or session.get(Grant, indicator.grant_id)
+        assert grant is not None  # grant_id is a non-null foreign key
         if period.grant_id != grant.id:
             other = period.grant.reference if period.grant else "another grant"
             errors.add(
@@ -370,10 +370,12 @@ def check_figure(indicator: Indicator, figure: Any, errors: ErrorCollector, *, l
         elif num is None and (require_ratio or figure.value is None):
             errors.add(field("numerator"), f"{indicator.code} is a percentage: give numerator and denominator")
         if num is not None and den is not None and den > 0 and num >= 0:
-            figure.value = (Decimal(num) * HUNDRED / Decimal(den)).quantize(FOUR_PLACES)
+            figure.value = percent(num, den, places=4, rounding=ROUND_HALF_EVEN)
     else:
         if figure.numerator is not None or figure.denominator is not None:
-            errors.add(field("numerator"), f"{indicator.code} is not a percentage: give a value, not a numerator/denominator")
+            errors.add(
+                field("numerator"), f"{indicator.code} is not a percentage: give a value, not a numerator/denominator"
+            )
         if figure.value is None:
             errors.add(field("value"), "is required")
         elif indicator.unit == IndicatorUnit.yes_no and figure.value not in (0, 1):
@@ -398,6 +400,7 @@ def check_parts(
             errors.add("disaggregation", "every disaggregated value needs a category")
             continue
         dimension = category.dimension or session.get(Dimension, category.dimension_id)
+        assert dimension is not None  # dimension_id is a non-null foreign key
         if dimension.id not in allowed:
             used = ", ".join(d.name for d in indicator.dimensions) or "none"
             errors.add(
@@ -415,6 +418,7 @@ def check_parts(
         return
     for dimension_id, entries in by_dimension.items():
         dimension = entries[0][0].dimension or session.get(Dimension, dimension_id)
+        assert dimension is not None  # dimension_id is a non-null foreign key
         if not dimension.exhaustive:
             continue
         fields = ("numerator", "denominator") if indicator.is_percentage else ("value",)
@@ -447,10 +451,10 @@ class Target(_FigureRules, Audited, Model):
     grant_id: Mapped[int] = mapped_column(ForeignKey("grants.id", ondelete="CASCADE"), index=True)
     indicator_id: Mapped[int] = mapped_column(ForeignKey("indicators.id", ondelete="CASCADE"), index=True)
     period_id: Mapped[int] = mapped_column(ForeignKey("reporting_periods.id", ondelete="CASCADE"), index=True)
-    value: Mapped[Optional[Decimal]] = mapped_column(VALUE)
-    numerator: Mapped[Optional[Decimal]] = mapped_column(VALUE)
-    denominator: Mapped[Optional[Decimal]] = mapped_column(VALUE)
-    comment: Mapped[Optional[str]] = mapped_column(Text)
+    value: Mapped[Decimal | None] = mapped_column(VALUE)
+    numerator: Mapped[Decimal | None] = mapped_column(VALUE)
+    denominator: Mapped[Decimal | None] = mapped_column(VALUE)
+    comment: Mapped[str | None] = mapped_column(Text)
 
     indicator: Mapped[Indicator] = relationship(back_populates="targets")
     period: Mapped[ReportingPeriod] = relationship()
@@ -496,21 +500,21 @@ class Result(_FigureRules, Audited, Model):
     grant_id: Mapped[int] = mapped_column(ForeignKey("grants.id", ondelete="CASCADE"), index=True)
     indicator_id: Mapped[int] = mapped_column(ForeignKey("indicators.id", ondelete="CASCADE"), index=True)
     period_id: Mapped[int] = mapped_column(ForeignKey("reporting_periods.id", ondelete="CASCADE"), index=True)
-    value: Mapped[Optional[Decimal]] = mapped_column(VALUE)
-    numerator: Mapped[Optional[Decimal]] = mapped_column(VALUE)
-    denominator: Mapped[Optional[Decimal]] = mapped_column(VALUE)
-    comment: Mapped[Optional[str]] = mapped_column(Text)
+    value: Mapped[Decimal | None] = mapped_column(VALUE)
+    numerator: Mapped[Decimal | None] = mapped_column(VALUE)
+    denominator: Mapped[Decimal | None] = mapped_column(VALUE)
+    comment: Mapped[str | None] = mapped_column(Text)
     status: Mapped[ResultStatus] = mapped_column(enum_column(ResultStatus), default=ResultStatus.draft, index=True)
-    entered_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id", ondelete="SET NULL"), index=True)
-    entered_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True))
-    verified_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id", ondelete="SET NULL"))
-    verified_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True))
+    entered_by_id: Mapped[int | None] = mapped_column(ForeignKey("ab_user.id", ondelete="SET NULL"), index=True)
+    entered_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    verified_by_id: Mapped[int | None] = mapped_column(ForeignKey("ab_user.id", ondelete="SET NULL"))
+    verified_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
     indicator: Mapped[Indicator] = relationship(back_populates="results")
     period: Mapped[ReportingPeriod] = relationship()
     grant: Mapped[Grant] = relationship(viewonly=True)
-    entered_by: Mapped[Optional[User]] = relationship("User", foreign_keys=[entered_by_id])
-    verified_by: Mapped[Optional[User]] = relationship("User", foreign_keys=[verified_by_id])
+    entered_by: Mapped[User | None] = relationship("User", foreign_keys=[entered_by_id])
+    verified_by: Mapped[User | None] = relationship("User", foreign_keys=[verified_by_id])
     values: Mapped[list[ResultValue]] = relationship(back_populates="result", cascade="all, delete-orphan")
 
     def __repr__(self) -> str:
@@ -528,7 +532,7 @@ class Result(_FigureRules, Audited, Model):
                 "period",
                 f"{period.label} is {period.status.value}: its results can no longer be entered or changed",
             )
-        state = inspect(self)
+        state: InstanceState[Result] = inspect(self, raiseerr=True)
         was_verified = not (state.transient or state.pending) and (
             state.attrs.status.history.deleted == [ResultStatus.verified]
             or (self.status == ResultStatus.verified and not state.attrs.status.history.has_changes())
@@ -558,8 +562,13 @@ class Result(_FigureRules, Audited, Model):
 
 
 def _check_one_per_period(
-    session: Session, model: type, record: Any, indicator: Indicator, period: ReportingPeriod,
-    errors: ErrorCollector, what: str,
+    session: Session,
+    model: type[Target] | type[Result],
+    record: Any,
+    indicator: Indicator,
+    period: ReportingPeriod,
+    errors: ErrorCollector,
+    what: str,
 ) -> None:
     if indicator.id is None or period.id is None:
         return
@@ -589,17 +598,23 @@ class _Part:
     def validate(self, session: Session) -> None:
         owner = self.owner  # type: ignore[attr-defined]
         if owner is None:
-            if inspect(self).persistent:
+            if inspect(self, raiseerr=True).persistent:
                 return  # removed from its owner: deleted as an orphan in this flush
             raise_owner_missing()
         owner.validate(session)
         # The owner may be unchanged itself; a new or changed part still may not touch a closed period.
         period = owner.period or session.get(ReportingPeriod, owner.period_id)
-        if period is not None and period.status in CLOSED_PERIOD_STATUSES and _changed(self, ("value", "numerator", "denominator", "category_id")):
+        if (
+            period is not None
+            and period.status in CLOSED_PERIOD_STATUSES
+            and _changed(self, ("value", "numerator", "denominator", "category_id"))
+        ):
             errors = ErrorCollector()
             errors.add("period", f"{period.label} is {period.status.value}: its figures can no longer be changed")
             errors.raise_if_any()
-        if getattr(owner, "status", None) == ResultStatus.verified and _changed(self, ("value", "numerator", "denominator", "category_id")):
+        if getattr(owner, "status", None) == ResultStatus.verified and _changed(
+            self, ("value", "numerator", "denominator", "category_id")
+        ):
             errors = ErrorCollector()
             errors.add("status", "this result is verified: return it to submitted before changing its figures")
             errors.raise_if_any()
@@ -622,9 +637,9 @@ class TargetValue(_Part, Audited, Model):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     target_id: Mapped[int] = mapped_column(ForeignKey("indicator_targets.id", ondelete="CASCADE"), index=True)
     category_id: Mapped[int] = mapped_column(ForeignKey("dimension_categories.id", ondelete="RESTRICT"), index=True)
-    value: Mapped[Optional[Decimal]] = mapped_column(VALUE)
-    numerator: Mapped[Optional[Decimal]] = mapped_column(VALUE)
-    denominator: Mapped[Optional[Decimal]] = mapped_column(VALUE)
+    value: Mapped[Decimal | None] = mapped_column(VALUE)
+    numerator: Mapped[Decimal | None] = mapped_column(VALUE)
+    denominator: Mapped[Decimal | None] = mapped_column(VALUE)
 
     target: Mapped[Target] = relationship(back_populates="values")
     category: Mapped[Category] = relationship()
@@ -648,9 +663,9 @@ class ResultValue(_Part, Audited, Model):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     result_id: Mapped[int] = mapped_column(ForeignKey("indicator_results.id", ondelete="CASCADE"), index=True)
     category_id: Mapped[int] = mapped_column(ForeignKey("dimension_categories.id", ondelete="RESTRICT"), index=True)
-    value: Mapped[Optional[Decimal]] = mapped_column(VALUE)
-    numerator: Mapped[Optional[Decimal]] = mapped_column(VALUE)
-    denominator: Mapped[Optional[Decimal]] = mapped_column(VALUE)
+    value: Mapped[Decimal | None] = mapped_column(VALUE)
+    numerator: Mapped[Decimal | None] = mapped_column(VALUE)
+    denominator: Mapped[Decimal | None] = mapped_column(VALUE)
 
     result: Mapped[Result] = relationship(back_populates="values")
     category: Mapped[Category] = relationship()

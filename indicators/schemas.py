@@ -58,7 +58,7 @@ class FigureOutSchema(Schema):
 
 
 class ProgressRowSchema(Schema):
-    """indicators.services.ProgressRow as JSON: decimals as strings, dates as ISO."""
+    """indicators.progress.ProgressRow as JSON: decimals as strings, dates as ISO."""
 
     grant_reference = fields.String()
     indicator_id = fields.Integer()

@@ -1,30 +1,30 @@
-"""Every state change of the indicators domain, and progress: achievement, on-track band, rating.
+"""Every state change of the indicators domain: dimensions, indicators, donor codes, targets, results.
 
-Plain functions over a SQLAlchemy session; no Flask. Views, the API, the demo
-and other domains (exports, compliance) call these. The public read surface
-for other packages is ``indicator_progress`` and ``indicator_achievement``;
-their signatures and the fields of ``ProgressRow`` are kept stable.
+Plain functions over a SQLAlchemy session; no Flask. The form views, the REST
+API, the demo and the CLI call these, so each derivation happens here once;
+validation runs at flush and the caller commits once. Progress (achievement,
+bands, ratings, the IPTT rows) is the read model in ``indicators.progress``;
+``indicator_progress`` and ``indicator_achievement`` are re-exported here
+because other packages import them from this module.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
-from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from decimal import Decimal
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from grants.errors import DomainValidationError
+from core import clock
+from core.errors import DomainValidationError
+from core.money import to_decimal
+from core.records import parse_enum, validate_record
 from grants.models import Funder, Grant, ReportingPeriod
-from grants.money import to_decimal
-from grants.records import validate_record
 from indicators.models import (
     CLOSED_PERIOD_STATUSES,
-    HUNDRED,
     Category,
     CumulativeMode,
     Dimension,
@@ -37,31 +37,52 @@ from indicators.models import (
     ResultValue,
     Target,
     TargetValue,
-    indicator_dimensions,
+    check_deletable,
+    fill_grant_id,
 )
-
-PCT = Decimal("0.01")
-# Within ±15% of target counts as on track (direction-aware: beating the target is never "off").
-ON_TRACK_FLOOR = Decimal(85)
-ON_TRACK_CEILING = Decimal(115)
+from indicators.progress import (  # indicator_progress and indicator_achievement: re-exported for other packages
+    find_category,
+    indicator_achievement,  # noqa: F401
+    indicator_progress,  # noqa: F401
+)
 
 # The standard dimensions every installation starts with. Key population is not
 # exhaustive: people belong to several or to none, so its parts need not add up.
 STANDARD_DIMENSIONS: list[dict[str, Any]] = [
-    {"code": "country", "name": "Country", "exhaustive": True, "categories": [("LC", "Saint Lucia"), ("GD", "Grenada")]},
     {
-        "code": "gender", "name": "Sex/gender", "exhaustive": True,
+        "code": "country",
+        "name": "Country",
+        "exhaustive": True,
+        "categories": [("LC", "Saint Lucia"), ("GD", "Grenada")],
+    },
+    {
+        "code": "gender",
+        "name": "Sex/gender",
+        "exhaustive": True,
         "categories": [("F", "Female"), ("M", "Male"), ("TG", "Transgender"), ("X", "Other or not stated")],
     },
     {
-        "code": "age", "name": "Age band", "exhaustive": True,
-        "categories": [("<15", "Under 15"), ("15-19", "15-19"), ("20-24", "20-24"), ("25-49", "25-49"), ("50+", "50 and over")],
+        "code": "age",
+        "name": "Age band",
+        "exhaustive": True,
+        "categories": [
+            ("<15", "Under 15"),
+            ("15-19", "15-19"),
+            ("20-24", "20-24"),
+            ("25-49", "25-49"),
+            ("50+", "50 and over"),
+        ],
     },
     {
-        "code": "keypop", "name": "Key population", "exhaustive": False,
+        "code": "keypop",
+        "name": "Key population",
+        "exhaustive": False,
         "categories": [
-            ("SW", "Sex workers"), ("MSM", "Men who have sex with men"), ("TG", "Transgender people"),
-            ("PWUD", "People who use drugs"), ("PRIS", "People in prisons"),
+            ("SW", "Sex workers"),
+            ("MSM", "Men who have sex with men"),
+            ("TG", "Transgender people"),
+            ("PWUD", "People who use drugs"),
+            ("PRIS", "People in prisons"),
         ],
     },
 ]
@@ -79,38 +100,9 @@ def _number(value: Any, field: str) -> Decimal | None:
         raise DomainValidationError({field: [str(exc).split(": ", 1)[-1]]}) from None
 
 
-def _enum(enum_cls: Any, value: Any, field: str) -> Any:
-    if value is None or isinstance(value, enum_cls):
-        return value
-    try:
-        return enum_cls(value)
-    except ValueError:
-        known = ", ".join(m.value for m in enum_cls)
-        raise DomainValidationError({field: [f"'{value}' is not one of {known}"]}) from None
-
-
-def find_category(session: Session, key: Any) -> Category:
-    """A category from a Category, its id, or "dimension=code" (e.g. "country=LC")."""
-    if isinstance(key, Category):
-        return key
-    category = None
-    if isinstance(key, int) or (isinstance(key, str) and key.isdigit()):
-        category = session.get(Category, int(key))
-    elif isinstance(key, str) and "=" in key:
-        dimension_code, _, code = key.partition("=")
-        category = session.scalar(
-            select(Category)
-            .join(Dimension, Category.dimension_id == Dimension.id)
-            .where(Dimension.code == dimension_code.strip(), Category.code == code.strip())
-        )
-    if category is None:
-        raise DomainValidationError(
-            {"disaggregation": [f"no category '{key}': write it as dimension=code, e.g. country=LC or gender=F"]}
-        )
-    return category
-
-
-def _parse_parts(session: Session, disaggregation: Mapping[Any, Any] | None) -> dict[int, tuple[Category, dict[str, Decimal | None]]]:
+def _parse_parts(
+    session: Session, disaggregation: Mapping[Any, Any] | None
+) -> dict[int, tuple[Category, dict[str, Decimal | None]]]:
     """{category key: value | (numerator, denominator) | {"value"|"numerator"|"denominator": ...}}."""
     parsed: dict[int, tuple[Category, dict[str, Decimal | None]]] = {}
     for key, raw in (disaggregation or {}).items():
@@ -132,16 +124,18 @@ def _parse_parts(session: Session, disaggregation: Mapping[Any, Any] | None) -> 
     return parsed
 
 
-def _apply_parts(owner: Target | Result, part_cls: type, wanted: dict[int, tuple[Category, dict[str, Decimal | None]]]) -> None:
+def _apply_parts(
+    owner: Target | Result, part_cls: type, wanted: dict[int, tuple[Category, dict[str, Decimal | None]]]
+) -> None:
     """Make the owner's parts equal to ``wanted``: update in place, add new, remove the rest.
 
     In place rather than delete-and-insert: the unit of work inserts before it
     deletes, which would collide on the (owner, category) unique key.
     """
     existing = {part.category_id: part for part in owner.values}
-    for category_id, part in existing.items():
+    for category_id, stale in existing.items():
         if category_id not in wanted:
-            owner.values.remove(part)
+            owner.values.remove(stale)
     for category_id, (category, figures) in wanted.items():
         part = existing.get(category_id)
         if part is None:
@@ -151,9 +145,18 @@ def _apply_parts(owner: Target | Result, part_cls: type, wanted: dict[int, tuple
             setattr(part, name, amount)
 
 
+_Figure = TypeVar("_Figure", Target, Result)
+
+
 def _save_figure(
-    session: Session, model: type, part_cls: type, indicator: Indicator, period: ReportingPeriod,
-    figures: dict[str, Any], disaggregation: Mapping[Any, Any] | None, extra: dict[str, Any],
+    session: Session,
+    model: type[_Figure],
+    part_cls: type,
+    indicator: Indicator,
+    period: ReportingPeriod,
+    figures: dict[str, Any],
+    disaggregation: Mapping[Any, Any] | None,
+    extra: dict[str, Any],
 ) -> Any:
     """Create or replace a target/result with its parts, all or nothing.
 
@@ -164,8 +167,12 @@ def _save_figure(
     wanted = _parse_parts(session, disaggregation)
     existing = session.scalar(select(model).where(model.indicator_id == indicator.id, model.period_id == period.id))
     shadow = model(
-        id=existing.id if existing else None, indicator_id=indicator.id, period_id=period.id,
-        grant_id=indicator.grant_id, **numbers, **extra,
+        id=existing.id if existing else None,
+        indicator_id=indicator.id,
+        period_id=period.id,
+        grant_id=indicator.grant_id,
+        **numbers,
+        **extra,
     )
     # Parts point at their category without a backref, so the shadow never enters the session.
     shadow.values = [part_cls(category_id=c.id, category=c, **f) for c, f in wanted.values()]
@@ -194,7 +201,11 @@ def _refuse_foreign_period(indicator: Indicator, period: ReportingPeriod) -> Non
         grant = indicator.grant
         other = period.grant.reference if period.grant else "another grant"
         raise DomainValidationError(
-            {"period": [f"'{period.label}' is a period of {other}, not of {grant.reference}: choose one of {grant.reference}'s periods"]}
+            {
+                "period": [
+                    f"'{period.label}' is a period of {other}, not of {grant.reference}: choose one of {grant.reference}'s periods"
+                ]
+            }
         )
 
 
@@ -202,7 +213,12 @@ def _refuse_foreign_period(indicator: Indicator, period: ReportingPeriod) -> Non
 
 
 def create_dimension(
-    session: Session, *, code: str, name: str, exhaustive: bool = True, description: str | None = None,
+    session: Session,
+    *,
+    code: str,
+    name: str,
+    exhaustive: bool = True,
+    description: str | None = None,
     categories: Iterable[tuple[str, str]] = (),
 ) -> Dimension:
     dimension = Dimension(code=code.strip(), name=name.strip(), exhaustive=exhaustive, description=description)
@@ -214,7 +230,9 @@ def create_dimension(
     return dimension
 
 
-def add_category(session: Session, dimension: Dimension, code: str, name: str, sort_order: int | None = None) -> Category:
+def add_category(
+    session: Session, dimension: Dimension, code: str, name: str, sort_order: int | None = None
+) -> Category:
     if sort_order is None:
         sort_order = len(dimension.categories)
     category = Category(dimension=dimension, code=code.strip(), name=name.strip(), sort_order=sort_order)
@@ -230,7 +248,10 @@ def ensure_standard_dimensions(session: Session) -> dict[str, Dimension]:
     for spec in STANDARD_DIMENSIONS:
         if spec["code"] not in found:
             found[spec["code"]] = create_dimension(
-                session, code=spec["code"], name=spec["name"], exhaustive=spec["exhaustive"],
+                session,
+                code=spec["code"],
+                name=spec["name"],
+                exhaustive=spec["exhaustive"],
                 categories=spec["categories"],
             )
     return found
@@ -243,7 +264,8 @@ def _dimensions(session: Session, dimensions: Iterable[Dimension | str | int]) -
             chosen.append(item)
             continue
         dimension = (
-            session.get(Dimension, item) if isinstance(item, int)
+            session.get(Dimension, item)
+            if isinstance(item, int)
             else session.scalar(select(Dimension).where(Dimension.code == item))
         )
         if dimension is None:
@@ -256,15 +278,28 @@ def _dimensions(session: Session, dimensions: Iterable[Dimension | str | int]) -
 # ---------------------------------------------------------------- indicators and the crosswalk
 
 INDICATOR_FIELDS = {
-    "code", "name", "definition", "unit", "direction", "cumulative_mode", "baseline_value", "baseline_date",
-    "lop_target", "means_of_verification", "responsible", "sort_order", "dimensions",
+    "code",
+    "name",
+    "definition",
+    "unit",
+    "direction",
+    "cumulative_mode",
+    "baseline_value",
+    "baseline_date",
+    "lop_target",
+    "means_of_verification",
+    "responsible",
+    "sort_order",
+    "dimensions",
 }
 
 
 def create_indicator(session: Session, grant: Grant, **values: Any) -> Indicator:
     """Define an indicator of ``grant``; ``dimensions`` may be Dimension objects or codes ("country")."""
     indicator = Indicator(grant=grant, grant_id=grant.id)
-    values.setdefault("sort_order", len(session.scalars(select(Indicator.id).where(Indicator.grant_id == grant.id)).all()))
+    values.setdefault(
+        "sort_order", len(session.scalars(select(Indicator.id).where(Indicator.grant_id == grant.id)).all())
+    )
     _apply_indicator_values(session, indicator, values)
     validate_record(session, indicator)
     session.add(indicator)
@@ -288,14 +323,16 @@ def _apply_indicator_values(session: Session, indicator: Indicator, values: dict
             values[name] = _number(values[name], name)
     for name, enum_cls in (("unit", IndicatorUnit), ("direction", Direction), ("cumulative_mode", CumulativeMode)):
         if name in values:
-            values[name] = _enum(enum_cls, values[name], name)
+            values[name] = parse_enum(enum_cls, values[name], name, allow_none=True)
     if "dimensions" in values:
         values["dimensions"] = _dimensions(session, values["dimensions"])
     for key, value in values.items():
         setattr(indicator, key, value)
 
 
-def set_indicator_code(session: Session, indicator: Indicator, funder: Funder, code: str, name: str | None = None) -> IndicatorCode:
+def set_indicator_code(
+    session: Session, indicator: Indicator, funder: Funder, code: str, name: str | None = None
+) -> IndicatorCode:
     """Record (or change) what ``funder`` calls this indicator in its own reports."""
     entry = session.scalar(
         select(IndicatorCode).where(IndicatorCode.indicator_id == indicator.id, IndicatorCode.funder_id == funder.id)
@@ -313,7 +350,9 @@ def set_indicator_code(session: Session, indicator: Indicator, funder: Funder, c
 def indicator_code_for(session: Session, indicator_id: int, funder_id: int) -> str:
     """The code ``funder`` uses for the indicator (the crosswalk), else the indicator's own code."""
     code = session.scalar(
-        select(IndicatorCode.code).where(IndicatorCode.indicator_id == indicator_id, IndicatorCode.funder_id == funder_id)
+        select(IndicatorCode.code).where(
+            IndicatorCode.indicator_id == indicator_id, IndicatorCode.funder_id == funder_id
+        )
     )
     if code is not None:
         return code
@@ -337,8 +376,15 @@ def indicator_by_funder_code(session: Session, grant_id: int, funder_id: int, co
 
 
 def set_target(
-    session: Session, indicator: Indicator, period: ReportingPeriod, *, value: Any = None, numerator: Any = None,
-    denominator: Any = None, disaggregation: Mapping[Any, Any] | None = None, comment: str | None = None,
+    session: Session,
+    indicator: Indicator,
+    period: ReportingPeriod,
+    *,
+    value: Any = None,
+    numerator: Any = None,
+    denominator: Any = None,
+    disaggregation: Mapping[Any, Any] | None = None,
+    comment: str | None = None,
 ) -> Target:
     """Set the indicator's target for an open period (creating or replacing it), with its parts."""
     _refuse_foreign_period(indicator, period)
@@ -348,9 +394,17 @@ def set_target(
 
 
 def record_result(
-    session: Session, indicator: Indicator, period: ReportingPeriod, *, user: Any, value: Any = None,
-    numerator: Any = None, denominator: Any = None, disaggregation: Mapping[Any, Any] | None = None,
-    comment: str | None = None, status: ResultStatus | str = ResultStatus.draft,
+    session: Session,
+    indicator: Indicator,
+    period: ReportingPeriod,
+    *,
+    user: Any,
+    value: Any = None,
+    numerator: Any = None,
+    denominator: Any = None,
+    disaggregation: Mapping[Any, Any] | None = None,
+    comment: str | None = None,
+    status: ResultStatus | str = ResultStatus.draft,
     entered_at: dt.datetime | None = None,
 ) -> Result:
     """Enter (or correct) the indicator's result for a period, as draft or submitted, with its parts.
@@ -358,20 +412,24 @@ def record_result(
     Verification is not done here: see ``verify_result``. A verified result must
     be returned to submitted (``reopen_result``) before its figures change.
     """
-    status = _enum(ResultStatus, status, "status")
+    status = parse_enum(ResultStatus, status, "status")
     if status == ResultStatus.verified:
         raise DomainValidationError({"status": ["enter the result first; a colleague then verifies it"]})
     _refuse_foreign_period(indicator, period)
     _refuse_closed(period, "results")
-    current = session.scalar(select(Result.status).where(Result.indicator_id == indicator.id, Result.period_id == period.id))
+    current = session.scalar(
+        select(Result.status).where(Result.indicator_id == indicator.id, Result.period_id == period.id)
+    )
     if current == ResultStatus.verified:
         raise DomainValidationError(
             {"status": [f"the {period.label} result of {indicator.code} is verified: return it to submitted first"]}
         )
     figures = {"value": value, "numerator": numerator, "denominator": denominator}
     extra = {
-        "comment": comment, "status": status, "entered_by_id": user.id,
-        "entered_at": entered_at or dt.datetime.now(dt.timezone.utc),
+        "comment": comment,
+        "status": status,
+        "entered_by_id": user.id,
+        "entered_at": entered_at or clock.now(),
     }
     return _save_figure(session, Result, ResultValue, indicator, period, figures, disaggregation, extra)
 
@@ -399,7 +457,7 @@ def verify_result(session: Session, result: Result, user: Any, at: dt.datetime |
         )
     result.status = ResultStatus.verified
     result.verified_by_id = user.id
-    result.verified_at = at or dt.datetime.now(dt.timezone.utc)
+    result.verified_at = at or clock.now()
     session.flush()
     return result
 
@@ -414,325 +472,22 @@ def reopen_result(session: Session, result: Result) -> Result:
     return result
 
 
-# ---------------------------------------------------------------- progress
+# ---------------------------------------------------------------- records built field by field (generic forms, REST API)
 
 
-def achievement(target: Decimal | None, actual: Decimal | None, direction: Direction | str = Direction.increase) -> Decimal | None:
-    """Actual as a percentage of target; for "decrease is good" the ratio is inverted (target / actual).
+def prepare_save(record: Target | Result | IndicatorCode, *, user: Any = None, now: dt.datetime | None = None) -> None:
+    """Derive what a target, result or donor code built by a generic add/edit form or the REST API takes from elsewhere.
 
-    None when there is nothing to compare or the ratio has no meaning (a zero divisor,
-    except 0 against a target of 0, which is met in full).
+    Its grant is its indicator's (copied before the row-level check can run); a
+    new result records who entered it and when. The caller adds the record and
+    commits once; validation runs at flush.
     """
-    if target is None or actual is None:
-        return None
-    if Direction(direction) == Direction.decrease:
-        top, bottom = target, actual
-    else:
-        top, bottom = actual, target
-    if bottom == 0:
-        return Decimal(100).quantize(PCT) if top == 0 else None
-    return (Decimal(top) * HUNDRED / Decimal(bottom)).quantize(PCT, rounding=ROUND_HALF_UP)
+    fill_grant_id(record)
+    if isinstance(record, Result) and record.id is None and user is not None:
+        record.entered_by_id = user.id
+        record.entered_at = now or clock.now()
 
 
-def rating(pct: Decimal | None) -> str | None:
-    """The Global Fund scale: A1 > 100%, A2 90–100%, B1 60–89%, B2 30–59%, C < 30%."""
-    if pct is None:
-        return None
-    if pct > 100:
-        return "A1"
-    if pct >= 90:
-        return "A2"
-    if pct >= 60:
-        return "B1"
-    if pct >= 30:
-        return "B2"
-    return "C"
-
-
-def band(pct: Decimal | None) -> str | None:
-    """"ahead" above +15%, "on_track" within ±15% of target, "behind" below -15% (direction already applied)."""
-    if pct is None:
-        return None
-    if pct < ON_TRACK_FLOOR:
-        return "behind"
-    if pct > ON_TRACK_CEILING:
-        return "ahead"
-    return "on_track"
-
-
-@dataclass(frozen=True)
-class ProgressRow:
-    """One indicator in one period: the period's figures and the cumulative ones up to that period.
-
-    Percentages (achievement_pct and the percentage indicators' values) are
-    Decimal numbers from 0 to 100+, not fractions. ``on_track`` is True within
-    ±15% of target or better (direction-aware); ``band`` says which side.
-    ``disaggregation`` is "dimension=code" when the figures are one category's.
-    """
-
-    grant_reference: str
-    indicator_id: int
-    indicator_code: str
-    indicator_name: str
-    unit: str
-    direction: str
-    cumulative_mode: str
-    funder_code: str  # what the grant's own funder calls the indicator (crosswalk, else the code)
-    donor_codes: dict[str, str]  # funder code -> that funder's indicator code
-    period_id: int
-    period_label: str
-    period_start: dt.date
-    period_end: dt.date
-    period_status: str
-    disaggregation: str | None
-    baseline_value: Decimal | None
-    lop_target: Decimal | None
-    target: Decimal | None
-    actual: Decimal | None
-    numerator: Decimal | None
-    denominator: Decimal | None
-    result_status: str | None
-    achievement_pct: Decimal | None
-    rating: str | None
-    band: str | None
-    on_track: bool | None
-    cumulative_target: Decimal | None
-    cumulative_actual: Decimal | None
-    cumulative_achievement_pct: Decimal | None
-    cumulative_rating: str | None
-    cumulative_on_track: bool | None
-    lop_achievement_pct: Decimal | None  # None when filtered by a category (the target is the total's)
-    applicable: bool = True  # False when filtered by a dimension the indicator does not use
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class _Figure:
-    value: Decimal | None
-    numerator: Decimal | None = None
-    denominator: Decimal | None = None
-    status: str | None = None
-
-
-@dataclass
-class _Series:
-    """Per indicator: period id -> target and actual figures."""
-
-    targets: dict[int, _Figure] = field(default_factory=dict)
-    actuals: dict[int, _Figure] = field(default_factory=dict)
-
-
-def _cumulative(indicator: Indicator, figures: list[_Figure], is_target: bool) -> Decimal | None:
-    """Combine the figures of periods up to now according to the indicator's cumulative mode."""
-    figures = [f for f in figures if f.value is not None]
-    if not figures:
-        return None
-    mode = indicator.cumulative_mode
-    if mode == CumulativeMode.latest:
-        return figures[-1].value
-    if mode == CumulativeMode.maximum:
-        return max(f.value for f in figures)  # type: ignore[type-var]
-    if indicator.is_percentage:
-        # A rate is not added up: the periods' numerators over their denominators.
-        if all(f.numerator is not None and f.denominator for f in figures):
-            num = sum((f.numerator for f in figures), Decimal(0))  # type: ignore[misc]
-            den = sum((f.denominator for f in figures), Decimal(0))  # type: ignore[misc]
-            return (num * HUNDRED / den).quantize(Decimal("0.0001"))
-        return figures[-1].value if is_target else None
-    return sum((f.value for f in figures), Decimal(0))  # type: ignore[misc]
-
-
-def resolve_disaggregation(session: Session, disaggregation: Any) -> Category | None:
-    if disaggregation in (None, ""):
-        return None
-    return find_category(session, disaggregation)
-
-
-def indicator_progress(
-    session: Session, grant_id: int, period_id: int | None = None, disaggregation: Any = None, *,
-    include_drafts: bool = True, indicator_ids: Iterable[int] | None = None,
-) -> list[ProgressRow]:
-    """Progress of every indicator of a grant, one row per indicator and period (ordered so).
-
-    - ``period_id``: only that period's rows (the cumulative figures still run from the first period).
-    - ``disaggregation``: one category — a Category, its id, or "country=LC" — to report
-      that category's figures instead of the totals; indicators not split by its
-      dimension get rows with ``applicable=False`` and no figures.
-    - ``include_drafts=False``: count only submitted and verified results (what a donor sees).
-
-    Runs a fixed number of queries whatever the number of indicators and periods.
-    Raises DomainValidationError for an unknown grant, period or category.
-    """
-    grant = session.get(Grant, grant_id)
-    if grant is None:
-        raise DomainValidationError({"grant": [f"no grant with id {grant_id}"]})
-    periods = list(
-        session.scalars(select(ReportingPeriod).where(ReportingPeriod.grant_id == grant_id).order_by(ReportingPeriod.start_date))
-    )
-    if period_id is not None and period_id not in {p.id for p in periods}:
-        raise DomainValidationError({"period": [f"period {period_id} is not a period of {grant.reference}"]})
-    category = resolve_disaggregation(session, disaggregation)
-    indicator_query = select(Indicator).where(Indicator.grant_id == grant_id).order_by(Indicator.sort_order, Indicator.code)
-    if indicator_ids is not None:
-        indicator_query = indicator_query.where(Indicator.id.in_(list(indicator_ids)))
-    indicators = list(session.scalars(indicator_query))
-    if not indicators:
-        return []
-
-    series: dict[int, _Series] = defaultdict(_Series)
-    applicable: set[int] = {i.id for i in indicators}
-    result_statuses = [ResultStatus.draft, ResultStatus.submitted, ResultStatus.verified]
-    if not include_drafts:
-        result_statuses.remove(ResultStatus.draft)
-
-    if category is None:
-        # Plain columns, not ORM objects: progress reads figures, it changes nothing.
-        for indicator_id, pid, value, num, den in session.execute(
-            select(Target.indicator_id, Target.period_id, Target.value, Target.numerator, Target.denominator)
-            .where(Target.grant_id == grant_id)
-        ):
-            series[indicator_id].targets[pid] = _Figure(value, num, den)
-        for indicator_id, pid, value, num, den, status in session.execute(
-            select(Result.indicator_id, Result.period_id, Result.value, Result.numerator, Result.denominator, Result.status)
-            .where(Result.grant_id == grant_id, Result.status.in_(result_statuses))
-        ):
-            series[indicator_id].actuals[pid] = _Figure(value, num, den, ResultStatus(status).value)
-    else:
-        applicable = set(
-            session.scalars(
-                select(indicator_dimensions.c.indicator_id)
-                .join(Indicator, Indicator.id == indicator_dimensions.c.indicator_id)
-                .where(Indicator.grant_id == grant_id, indicator_dimensions.c.dimension_id == category.dimension_id)
-            )
-        )
-        target_rows = session.execute(
-            select(Target.indicator_id, Target.period_id, TargetValue.value, TargetValue.numerator, TargetValue.denominator)
-            .join(TargetValue, TargetValue.target_id == Target.id)
-            .where(Target.grant_id == grant_id, TargetValue.category_id == category.id)
-        )
-        for indicator_id, pid, value, num, den in target_rows:
-            series[indicator_id].targets[pid] = _Figure(value, num, den)
-        result_rows = session.execute(
-            select(Result.indicator_id, Result.period_id, ResultValue.value, ResultValue.numerator,
-                   ResultValue.denominator, Result.status)
-            .join(ResultValue, ResultValue.result_id == Result.id)
-            .where(Result.grant_id == grant_id, ResultValue.category_id == category.id, Result.status.in_(result_statuses))
-        )
-        for indicator_id, pid, value, num, den, status in result_rows:
-            series[indicator_id].actuals[pid] = _Figure(value, num, den, ResultStatus(status).value)
-
-    codes: dict[int, dict[str, str]] = defaultdict(dict)
-    own_codes: dict[int, str] = {}
-    for indicator_id, funder_id, funder_code, code in session.execute(
-        select(IndicatorCode.indicator_id, IndicatorCode.funder_id, Funder.code, IndicatorCode.code)
-        .join(Funder, Funder.id == IndicatorCode.funder_id)
-        .where(IndicatorCode.grant_id == grant_id)
-    ):
-        codes[indicator_id][funder_code] = code
-        if funder_id == grant.funder_id:
-            own_codes[indicator_id] = code
-
-    label = f"{category.dimension.code}={category.code}" if category is not None else None
-    rows: list[ProgressRow] = []
-    for indicator in indicators:
-        data = series[indicator.id]
-        is_applicable = indicator.id in applicable
-        seen_targets: list[_Figure] = []
-        seen_actuals: list[_Figure] = []
-        for period in periods:
-            target = data.targets.get(period.id)
-            actual = data.actuals.get(period.id)
-            if target is not None:
-                seen_targets.append(target)
-            if actual is not None:
-                seen_actuals.append(actual)
-            if period_id is not None and period.id != period_id:
-                continue
-            pct = achievement(target.value if target else None, actual.value if actual else None, indicator.direction)
-            cum_target = _cumulative(indicator, seen_targets, is_target=True)
-            cum_actual = _cumulative(indicator, seen_actuals, is_target=False)
-            cum_pct = achievement(cum_target, cum_actual, indicator.direction)
-            # The life-of-grant target is for the total: one category's share is not compared with it.
-            lop_pct = (
-                achievement(indicator.lop_target, cum_actual, indicator.direction)
-                if seen_actuals and category is None else None
-            )
-            rows.append(
-                ProgressRow(
-                    grant_reference=grant.reference,
-                    indicator_id=indicator.id,
-                    indicator_code=indicator.code,
-                    indicator_name=indicator.name,
-                    unit=indicator.unit.value,
-                    direction=indicator.direction.value,
-                    cumulative_mode=indicator.cumulative_mode.value,
-                    funder_code=own_codes.get(indicator.id, indicator.code),
-                    donor_codes=dict(codes[indicator.id]),
-                    period_id=period.id,
-                    period_label=period.label,
-                    period_start=period.start_date,
-                    period_end=period.end_date,
-                    period_status=period.status.value,
-                    disaggregation=label,
-                    baseline_value=indicator.baseline_value,
-                    lop_target=indicator.lop_target,
-                    target=target.value if target else None,
-                    actual=actual.value if actual else None,
-                    numerator=actual.numerator if actual else None,
-                    denominator=actual.denominator if actual else None,
-                    result_status=actual.status if actual else None,
-                    achievement_pct=pct,
-                    rating=rating(pct),
-                    band=band(pct),
-                    on_track=None if pct is None else pct >= ON_TRACK_FLOOR,
-                    cumulative_target=cum_target,
-                    cumulative_actual=cum_actual,
-                    cumulative_achievement_pct=cum_pct,
-                    cumulative_rating=rating(cum_pct),
-                    cumulative_on_track=None if cum_pct is None else cum_pct >= ON_TRACK_FLOOR,
-                    lop_achievement_pct=lop_pct,
-                    applicable=is_applicable,
-                )
-            )
-    return rows
-
-
-def indicator_achievement(session: Session, indicator_id: int, period_id: int | None = None) -> Decimal | None:
-    """Achievement % of one indicator.
-
-    With ``period_id``: that period's actual against that period's target.
-    Without: to date — the cumulative actual against the life-of-grant target
-    if one is set, else against the cumulative target, as of the latest period
-    with a result. None when there is nothing to compare.
-    """
-    grant_id = session.scalar(select(Indicator.grant_id).where(Indicator.id == indicator_id))
-    if grant_id is None:
-        raise DomainValidationError({"indicator": [f"no indicator with id {indicator_id}"]})
-    rows = indicator_progress(session, grant_id, period_id, indicator_ids=[indicator_id])
-    if period_id is not None:
-        return rows[0].achievement_pct if rows else None
-    reported = [row for row in rows if row.actual is not None]
-    if not reported:
-        return None
-    latest = reported[-1]
-    return latest.lop_achievement_pct if latest.lop_target is not None else latest.cumulative_achievement_pct
-
-
-def latest_reported_period(rows: list[ProgressRow]) -> tuple[int, str] | None:
-    """(period id, label) of the latest period with any actual, from ``indicator_progress`` rows."""
-    reported = sorted({(r.period_start, r.period_id, r.period_label) for r in rows if r.actual is not None})
-    return (reported[-1][1], reported[-1][2]) if reported else None
-
-
-def rating_summary(rows: list[ProgressRow]) -> dict[str, int]:
-    """How many indicators got each rating in the latest reported period (A1..C, and "not rated")."""
-    latest = latest_reported_period(rows)
-    counts = {name: 0 for name in ("A1", "A2", "B1", "B2", "C", "not rated")}
-    if latest is None:
-        return counts
-    for row in rows:
-        if row.period_id == latest[0]:
-            counts[row.rating or "not rated"] += 1
-    return counts
+def prepare_delete(record: Target | Result) -> None:
+    """Refuse to delete a figure of a submitted/accepted period, or a verified result (DomainValidationError)."""
+    check_deletable(record)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-from collections import OrderedDict
 from typing import Any
 
 from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
@@ -13,19 +11,19 @@ from flask_appbuilder.security.decorators import has_access
 from markupsafe import Markup
 from sqlalchemy import select
 
-from app.extensions import db
-from app.grant_page import Panel, register_panel
-from app.security import (
+from core.errors import DomainValidationError
+from core.extensions import db
+from grants.access import (
     FilterVisibleGrants,
     GrantScopedViewMixin,
     ValidatedViewMixin,
     current_user_or_none,
     flash_domain_error,
 )
-from grants.errors import DomainValidationError
 from grants.models import Grant, ReportingPeriod
+from grants.page import Panel, register_panel
 from grants.services import can_see_grant, visible_grants
-from indicators import services
+from indicators import progress, services
 from indicators.chart import progress_chart
 from indicators.models import (
     CLOSED_PERIOD_STATUSES,
@@ -37,8 +35,6 @@ from indicators.models import (
     Result,
     ResultStatus,
     Target,
-    check_deletable,
-    fill_grant_id,
     fmt,
 )
 
@@ -53,10 +49,10 @@ def sees_drafts() -> bool:
 
 
 class _DerivedGrantMixin:
-    """Targets, results and codes take their grant from the indicator: copy it before the row check."""
+    """Targets, results and codes derive fields (their grant, who entered) in the operation, before the row check."""
 
     def _before_save(self, item: Any) -> None:
-        fill_grant_id(item)
+        services.prepare_save(item, user=current_user_or_none())
         super()._before_save(item)  # type: ignore[misc]
 
 
@@ -108,13 +104,12 @@ class _FigureView(_DerivedGrantMixin, GrantScopedViewMixin, ModelView):
     list_template = f"{TEMPLATES}/figure_list.html"
     method_permission_name = {"record": "add"}
     figure_kind = "target"
-    service_name = "set_target"
 
     def _show_extras(self, item: Any) -> dict[str, Any]:
         return {}
 
     def pre_delete(self, item: Any) -> None:
-        check_deletable(item)  # FAB flashes the message and deletes nothing
+        services.prepare_delete(item)  # FAB flashes the message and deletes nothing
 
     @expose("/show/<pk>", methods=["GET"])
     @has_access
@@ -124,8 +119,15 @@ class _FigureView(_DerivedGrantMixin, GrantScopedViewMixin, ModelView):
             abort(404)
         widgets = self._show(pk)
         return self.render_template(
-            self.show_template, pk=pk, title=self.show_title, widgets=widgets, related_views=self._related_views,
-            item=item, kind=self.figure_kind, fmt=fmt, record_endpoint=f"{type(self).__name__}.record",
+            self.show_template,
+            pk=pk,
+            title=self.show_title,
+            widgets=widgets,
+            related_views=self._related_views,
+            item=item,
+            kind=self.figure_kind,
+            fmt=fmt,
+            record_endpoint=f"{type(self).__name__}.record",
             can_record=self.appbuilder.sm.has_access("can_add", self.class_permission_name),
             **self._show_extras(item),
         )
@@ -175,25 +177,37 @@ class _FigureView(_DerivedGrantMixin, GrantScopedViewMixin, ModelView):
         grant_ids = [grant.id for grant in grants]
         indicators = list(
             db.session.scalars(
-                select(Indicator).where(Indicator.grant_id.in_(grant_ids)).order_by(Indicator.grant_id, Indicator.sort_order)
+                select(Indicator)
+                .where(Indicator.grant_id.in_(grant_ids))
+                .order_by(Indicator.grant_id, Indicator.sort_order)
             )
         )
         periods = list(
             db.session.scalars(
-                select(ReportingPeriod).where(ReportingPeriod.grant_id.in_(grant_ids)).order_by(
-                    ReportingPeriod.grant_id, ReportingPeriod.start_date
-                )
+                select(ReportingPeriod)
+                .where(ReportingPeriod.grant_id.in_(grant_ids))
+                .order_by(ReportingPeriod.grant_id, ReportingPeriod.start_date)
             )
         )
         return self.render_template(
-            f"{TEMPLATES}/figure_choose.html", title=f"Enter a {self.figure_kind}", kind=self.figure_kind,
-            indicators=indicators, periods=periods, chosen=indicator, action=url_for(f"{type(self).__name__}.record"),
+            f"{TEMPLATES}/figure_choose.html",
+            title=f"Enter a {self.figure_kind}",
+            kind=self.figure_kind,
+            indicators=indicators,
+            periods=periods,
+            chosen=indicator,
+            action=url_for(f"{type(self).__name__}.record"),
         )
 
     def _render_form(self, indicator: Indicator, period: ReportingPeriod, values: dict[str, Any], existing: Any) -> Any:
         return self.render_template(
-            f"{TEMPLATES}/figure_form.html", title=f"{self.figure_kind.capitalize()}: {indicator.code}, {period.label}",
-            kind=self.figure_kind, indicator=indicator, period=period, values=values, existing=existing,
+            f"{TEMPLATES}/figure_form.html",
+            title=f"{self.figure_kind.capitalize()}: {indicator.code}, {period.label}",
+            kind=self.figure_kind,
+            indicator=indicator,
+            period=period,
+            values=values,
+            existing=existing,
             is_percentage=indicator.unit == IndicatorUnit.percentage,
             closed=period.status in CLOSED_PERIOD_STATUSES,
             statuses=[ResultStatus.draft.value, ResultStatus.submitted.value],
@@ -222,7 +236,9 @@ class _FigureView(_DerivedGrantMixin, GrantScopedViewMixin, ModelView):
         parts: dict[int, dict[str, Any]] = {}
         for dimension in indicator.dimensions:
             for category in dimension.categories:
-                figures = {name: form.get(f"part-{category.id}-{name}") for name in ("value", "numerator", "denominator")}
+                figures = {
+                    name: form.get(f"part-{category.id}-{name}") for name in ("value", "numerator", "denominator")
+                }
                 if any((v or "").strip() for v in figures.values()):
                     parts[category.id] = figures
         return parts
@@ -247,8 +263,13 @@ class TargetView(_FigureView):
 
     def _save(self, session: Any, indicator: Indicator, period: ReportingPeriod, form: Any, user: Any) -> Any:
         return services.set_target(
-            session, indicator, period, value=form.get("value"), numerator=form.get("numerator"),
-            denominator=form.get("denominator"), comment=form.get("comment") or None,
+            session,
+            indicator,
+            period,
+            value=form.get("value"),
+            numerator=form.get("numerator"),
+            denominator=form.get("denominator"),
+            comment=form.get("comment") or None,
             disaggregation=self._parts_from_form(indicator, form),
         )
 
@@ -261,10 +282,29 @@ class ResultView(_FigureView):
     show_title = "Result"
     figure_kind = "result"
     method_permission_name = {"record": "add", "verify": "edit", "submit": "edit", "reopen": "edit"}
-    list_columns = ["grant", "indicator", "period", "value", "numerator", "denominator", "status", "entered_by", "verified_by"]
+    list_columns = [
+        "grant",
+        "indicator",
+        "period",
+        "value",
+        "numerator",
+        "denominator",
+        "status",
+        "entered_by",
+        "verified_by",
+    ]
     show_columns = [
-        "indicator", "period", "value", "numerator", "denominator", "comment", "status",
-        "entered_by", "entered_at", "verified_by", "verified_at",
+        "indicator",
+        "period",
+        "value",
+        "numerator",
+        "denominator",
+        "comment",
+        "status",
+        "entered_by",
+        "entered_at",
+        "verified_by",
+        "verified_at",
     ]
     add_columns = ["indicator", "period", "value", "numerator", "denominator", "comment", "status"]
     edit_columns = ["value", "numerator", "denominator", "comment", "status"]
@@ -276,24 +316,25 @@ class ResultView(_FigureView):
         user = current_user_or_none()
         can_edit = self.appbuilder.sm.has_access("can_edit", self.class_permission_name)
         return {
-            "can_verify": can_edit and item.status == ResultStatus.submitted and user is not None
+            "can_verify": can_edit
+            and item.status == ResultStatus.submitted
+            and user is not None
             and user.id != item.entered_by_id,
             "entered_by_me": user is not None and user.id == item.entered_by_id,
             "can_submit": can_edit and item.status == ResultStatus.draft,
             "can_reopen": can_edit and item.status == ResultStatus.verified,
         }
 
-    def _before_save(self, item: Any) -> None:
-        user = current_user_or_none()
-        if item.id is None and user is not None:
-            item.entered_by_id = user.id
-            item.entered_at = dt.datetime.now(dt.timezone.utc)
-        super()._before_save(item)
-
     def _save(self, session: Any, indicator: Indicator, period: ReportingPeriod, form: Any, user: Any) -> Any:
         return services.record_result(
-            session, indicator, period, user=user, value=form.get("value"), numerator=form.get("numerator"),
-            denominator=form.get("denominator"), comment=form.get("comment") or None,
+            session,
+            indicator,
+            period,
+            user=user,
+            value=form.get("value"),
+            numerator=form.get("numerator"),
+            denominator=form.get("denominator"),
+            comment=form.get("comment") or None,
             status=form.get("status") or ResultStatus.draft.value,
             disaggregation=self._parts_from_form(indicator, form),
         )
@@ -308,7 +349,9 @@ class ResultView(_FigureView):
     @expose("/<int:pk>/submit", methods=["POST"])
     @has_access
     def submit(self, pk: int) -> Any:
-        return self.record_action(pk, lambda r: services.submit_result(db.session, r), "Result submitted for verification")
+        return self.record_action(
+            pk, lambda r: services.submit_result(db.session, r), "Result submitted for verification"
+        )
 
     @expose("/<int:pk>/reopen", methods=["POST"])
     @has_access
@@ -328,8 +371,20 @@ class IndicatorView(GrantScopedViewMixin, ModelView):
         ("Data", {"fields": ["dimensions", "means_of_verification", "responsible", "codes"]}),
     ]
     add_columns = edit_columns = [
-        "grant", "code", "name", "definition", "unit", "direction", "cumulative_mode", "baseline_value",
-        "baseline_date", "lop_target", "means_of_verification", "responsible", "dimensions", "sort_order",
+        "grant",
+        "code",
+        "name",
+        "definition",
+        "unit",
+        "direction",
+        "cumulative_mode",
+        "baseline_value",
+        "baseline_date",
+        "lop_target",
+        "means_of_verification",
+        "responsible",
+        "dimensions",
+        "sort_order",
     ]
     search_columns = ["grant", "code", "name", "unit"]
     order_columns = ["code", "name", "sort_order"]
@@ -373,12 +428,12 @@ class IndicatorProgressView(BaseView):
         grant = session.get(Grant, grant_id)
         chosen = request.args.get("disaggregation") or None
         try:
-            rows = services.indicator_progress(session, grant_id, disaggregation=chosen, include_drafts=sees_drafts())
+            rows = progress.indicator_progress(session, grant_id, disaggregation=chosen, include_drafts=sees_drafts())
         except DomainValidationError as exc:
             flash_domain_error(exc)
             chosen = None
-            rows = services.indicator_progress(session, grant_id, include_drafts=sees_drafts())
-        table = iptt_table(rows)
+            rows = progress.indicator_progress(session, grant_id, include_drafts=sees_drafts())
+        table = progress.iptt_table(rows)
         cumulative = request.args.get("view") == "cumulative"
         charts = {
             key: progress_chart(entry["rows"], cumulative=cumulative)
@@ -387,42 +442,29 @@ class IndicatorProgressView(BaseView):
         }
         categories = list(
             session.execute(
-                select(Dimension, Category).join(Category, Category.dimension_id == Dimension.id).order_by(
-                    Dimension.code, Category.sort_order, Category.code
-                )
+                select(Dimension, Category)
+                .join(Category, Category.dimension_id == Dimension.id)
+                .order_by(Dimension.code, Category.sort_order, Category.code)
             )
         )
         sm = self.appbuilder.sm
         return self.render_template(
-            f"{TEMPLATES}/iptt.html", title=f"Indicator progress — {grant.reference}", grant=grant, table=table,
-            periods=_periods_of(rows, grant), charts=charts, fmt=fmt, chosen=chosen, categories=categories,
-            cumulative=cumulative, drafts_included=sees_drafts(),
+            f"{TEMPLATES}/iptt.html",
+            title=f"Indicator progress — {grant.reference}",
+            grant=grant,
+            table=table,
+            periods=progress.iptt_periods(rows, grant),
+            charts=charts,
+            fmt=fmt,
+            chosen=chosen,
+            categories=categories,
+            cumulative=cumulative,
+            drafts_included=sees_drafts(),
             can_enter_results=sm.has_access("can_add", "IndicatorResults"),
             can_enter_targets=sm.has_access("can_add", "IndicatorTargets"),
-            summary=services.rating_summary(rows), latest=services.latest_reported_period(rows),
+            summary=progress.rating_summary(rows),
+            latest=progress.latest_reported_period(rows),
         )
-
-
-def _periods_of(rows: list[services.ProgressRow], grant: Grant) -> list[tuple[int, str, str]]:
-    seen: OrderedDict[int, tuple[int, str, str]] = OrderedDict()
-    for row in rows:
-        seen.setdefault(row.period_id, (row.period_id, row.period_label, row.period_status))
-    if not seen:
-        return [(p.id, p.label, p.status.value) for p in grant.periods]
-    return list(seen.values())
-
-
-def iptt_table(rows: list[services.ProgressRow]) -> OrderedDict[int, dict[str, Any]]:
-    """Group progress rows by indicator: {indicator_id: {"first": row, "rows": [...], "by_period": {...}}}."""
-    table: OrderedDict[int, dict[str, Any]] = OrderedDict()
-    for row in rows:
-        entry = table.setdefault(row.indicator_id, {"first": row, "rows": [], "by_period": {}})
-        entry["rows"].append(row)
-        entry["by_period"][row.period_id] = row
-        # "To date" is as of the latest period with a result (else the first period).
-        if row.actual is not None or "to_date" not in entry:
-            entry["to_date"] = row
-    return table
 
 
 def indicator_panel(session: Any, grant: Any, user: Any) -> Panel | None:
@@ -430,17 +472,17 @@ def indicator_panel(session: Any, grant: Any, user: Any) -> Panel | None:
     sm = current_app.appbuilder.sm
     if not sm.has_access("can_show", "IndicatorProgress"):
         return None
-    rows = services.indicator_progress(session, grant.id, include_drafts=sm.has_access("can_list", "IndicatorResults"))
+    rows = progress.indicator_progress(session, grant.id, include_drafts=sm.has_access("can_list", "IndicatorResults"))
     link = ("Indicator progress table (IPTT)", url_for("IndicatorProgressView.iptt", grant_id=grant.id))
     if not rows:
         return Panel(title="Indicators", order=30, rows=[("Indicators", "none defined yet")], link=link)
-    latest = services.latest_reported_period(rows)
+    latest = progress.latest_reported_period(rows)
     indicator_count = len({row.indicator_id for row in rows})
     panel_rows: list[tuple[str, Any]] = [("Indicators", indicator_count)]
     if latest is None:
         panel_rows.append(("Results", "none reported yet"))
         return Panel(title="Indicators", order=30, rows=panel_rows, link=link)
-    summary = services.rating_summary(rows)
+    summary = progress.rating_summary(rows)
     panel_rows.append(("Latest reported period", latest[1]))
     panel_rows.append(
         (f"Ratings in {latest[1]}", ", ".join(f"{name}: {count}" for name, count in summary.items() if count) or "—")
@@ -453,7 +495,10 @@ def indicator_panel(session: Any, grant: Any, user: Any) -> Panel | None:
         if row.period_id == latest[0]
     )
     return Panel(
-        title="Indicators", order=30, rows=panel_rows, link=link,
+        title="Indicators",
+        order=30,
+        rows=panel_rows,
+        link=link,
         html=Markup(f'<ul class="list-unstyled indicator-ratings">{items}</ul>'),
     )
 

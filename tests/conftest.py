@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from config.settings import TestConfig, normalise_database_url
+from config.settings import Settings, TestConfig, normalise_database_url
 
 PASSWORD = "correct horse battery staple"
 ROLES = ("Admin", "Finance", "Program", "Donor", "Auditor")
@@ -56,11 +56,13 @@ def instance_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def make_app(instance_path: Path, database_url: str, **overrides: Any):
     from app import create_app
 
-    os.environ["DATABASE_URL"] = database_url
-    try:
-        return create_app(TestConfig, INSTANCE_PATH=instance_path, **overrides)
-    finally:
-        os.environ.pop("DATABASE_URL", None)
+    settings = Settings.from_env({**os.environ, "DATABASE_URL": database_url}, instance_path=instance_path)
+    return create_app(TestConfig, settings=settings, **overrides)
+
+
+def make_settings(tmp_path: Path, **environ: str) -> Settings:
+    """Settings as an operator would set them, from ``environ`` only (not the test runner's environment)."""
+    return Settings.from_env({"GRANTKEEPER_INSTANCE": str(tmp_path), **environ})
 
 
 @pytest.fixture(scope="session")
@@ -75,7 +77,7 @@ def app(instance_path: Path, database_url: str):
 
 def _empty_database(application) -> None:
     """Delete every row except roles, children first, so each test starts clean."""
-    from app.extensions import db
+    from core.extensions import db
 
     with application.app_context():
         keep = {"ab_role", "alembic_version", "ab_permission", "ab_view_menu", "ab_permission_view"}
@@ -97,9 +99,9 @@ class World:
 
 @pytest.fixture
 def world(app) -> Iterator[World]:
-    from app.audit import Actor, acting_as
     from app.bootstrap import create_user
-    from app.extensions import db
+    from core.audit import Actor, acting_as
+    from core.extensions import db
     from grants import services
     from grants.models import MemberRole
 
@@ -111,12 +113,26 @@ def world(app) -> Iterator[World]:
             users[role] = app.appbuilder.sm.find_user(username=username)
         funder = services.create_funder(db.session, name="Test Fund", code="TF", default_currency="USD")
         grant_a = services.create_grant(
-            db.session, funder=funder, reference="GA-1", title="Grant A", recipient="Coalition",
-            currency="USD", amount=Decimal("1000.00"), start_date=date(2026, 1, 1), end_date=date(2026, 12, 31),
+            db.session,
+            funder=funder,
+            reference="GA-1",
+            title="Grant A",
+            recipient="Coalition",
+            currency="USD",
+            amount=Decimal("1000.00"),
+            start_date=date(2026, 1, 1),
+            end_date=date(2026, 12, 31),
         )
         grant_b = services.create_grant(
-            db.session, funder=funder, reference="GB-1", title="Grant B (secret)", recipient="Other org",
-            currency="EUR", amount=Decimal("500.00"), start_date=date(2026, 1, 1), end_date=date(2026, 12, 31),
+            db.session,
+            funder=funder,
+            reference="GB-1",
+            title="Grant B (secret)",
+            recipient="Other org",
+            currency="EUR",
+            amount=Decimal("500.00"),
+            start_date=date(2026, 1, 1),
+            end_date=date(2026, 12, 31),
         )
         pa = services.generate_periods(db.session, grant_a, "semester", 45)
         pb = services.generate_periods(db.session, grant_b, "semester", 30)
@@ -126,8 +142,11 @@ def world(app) -> Iterator[World]:
         db.session.commit()
         result = World(
             users={role: user.id for role, user in users.items()},
-            funder_id=funder.id, grant_a=grant_a.id, grant_b=grant_b.id,
-            period_a1=pa[0].id, period_b1=pb[0].id,
+            funder_id=funder.id,
+            grant_a=grant_a.id,
+            grant_b=grant_b.id,
+            period_a1=pa[0].id,
+            period_b1=pb[0].id,
         )
     yield result
     with app.app_context():
@@ -221,7 +240,7 @@ def db_session(app):
     production. Call ``db_session.rollback()`` to see what requests committed since."""
     from sqlalchemy.orm import Session
 
-    from app.extensions import db
+    from core.extensions import db
 
     with app.app_context():
         engine = db.engine
@@ -229,3 +248,26 @@ def db_session(app):
     yield session
     session.rollback()
     session.close()
+
+
+# ---------------------------------------------------------------- a database session of the test's own
+# Not the app's scoped ``db.session``, and no app context stays pushed during the test, so
+# each web request made by a test client gets its own app context (its own ``g.user``)
+# exactly as in production. After requests, call ``session.rollback()`` before reading,
+# to see what they committed.
+
+
+@pytest.fixture
+def session(app, world):
+    from sqlalchemy.orm import Session
+
+    from core.audit import Actor, acting_as
+    from core.extensions import db
+
+    with app.app_context():
+        engine = db.engine
+    own = Session(bind=engine)
+    with acting_as(Actor(None, "fixture", "system")):
+        yield own
+    own.rollback()
+    own.close()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from typing import Any
 
 from flask import g, request
@@ -12,20 +12,32 @@ from flask_appbuilder.api import ModelRestApi, expose, safe
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.decorators import permission_name, protect
 
-from app.extensions import db
-from app.security import GrantScopedApiMixin, visible_grants_filter
+from core.errors import DomainValidationError
+from core.extensions import db
+from grants.access import GrantScopedApiMixin, visible_grants_filter
 from grants.compliance import services
 from grants.compliance.models import Requirement, RequirementWaiver
 from grants.compliance.rules import rule_catalogue
-from grants.errors import DomainValidationError
 from grants.evidence.models import Evidence
 from grants.evidence.services import visible_evidence
 from grants.models import Grant
 from grants.services import can_see_grant
 
 REQUIREMENT_WRITE = [
-    "grant", "code", "title", "category", "clause", "frequency", "owner", "due_days", "due_date",
-    "expected_evidence", "linked_indicators", "linked_budget_lines", "rules", "notes",
+    "grant",
+    "code",
+    "title",
+    "category",
+    "clause",
+    "frequency",
+    "owner",
+    "due_days",
+    "due_date",
+    "expected_evidence",
+    "linked_indicators",
+    "linked_budget_lines",
+    "rules",
+    "notes",
 ]
 
 
@@ -44,8 +56,14 @@ class RequirementApi(GrantScopedApiMixin, ModelRestApi):
     class_permission_name = "Requirements"
     datamodel = SQLAInterface(Requirement)
     allow_browser_login = False
-    list_columns = show_columns = ["id", "grant.id", "grant.reference", "owner.username", "preset",
-                                   *[c for c in REQUIREMENT_WRITE if c not in ("grant", "owner")]]
+    list_columns = show_columns = [
+        "id",
+        "grant.id",
+        "grant.reference",
+        "owner.username",
+        "preset",
+        *[c for c in REQUIREMENT_WRITE if c not in ("grant", "owner")],
+    ]
     add_columns = edit_columns = REQUIREMENT_WRITE
     order_columns = ["code", "title", "category"]
     search_columns = ["grant", "code", "title", "category", "frequency"]
@@ -61,8 +79,11 @@ class RequirementApi(GrantScopedApiMixin, ModelRestApi):
             return self.response_404()
         period_id = request.args.get("period_id", type=int)
         rows = services.requirement_status(db.session, grant_id, period_id)
-        visible = set(db.session.scalars(visible_evidence(g.user).with_only_columns(Evidence.id).where(
-            Evidence.grant_id == grant_id)))
+        visible = set(
+            db.session.scalars(
+                visible_evidence(g.user).with_only_columns(Evidence.id).where(Evidence.grant_id == grant_id)
+            )
+        )
         result = []
         for row in rows:
             data = _plain(dataclasses.asdict(row))
@@ -89,23 +110,26 @@ class RequirementApi(GrantScopedApiMixin, ModelRestApi):
             return self.response_404()
         payload = request.get_json(silent=True) or {}
         try:
-            created = services.apply_preset(db.session, grant, str(payload.get("preset", "")), owner=g.user, user=g.user)
+            created = services.apply_preset(
+                db.session, grant, str(payload.get("preset", "")), owner=g.user, user=g.user
+            )
             db.session.commit()
         except DomainValidationError as exc:
             db.session.rollback()
             return self.response_422(message=exc.errors)
         return self.response(201, ids=[r.id for r in created], codes=[r.code for r in created])
 
-    def post_add(self, item: Requirement) -> None:
-        services.register_deadlines(db.session, item)
-        db.session.commit()
+    # FAB's post/put/delete commit once after these hooks; refusals become 422 (ValidatedApiMixin).
+    def pre_add(self, item: Requirement) -> None:
+        super().pre_add(item)
+        services.save_requirement(db.session, item)
 
-    def post_update(self, item: Requirement) -> None:
-        services.register_deadlines(db.session, item)
-        db.session.commit()
+    def pre_update(self, item: Requirement) -> None:
+        super().pre_update(item)
+        services.save_requirement(db.session, item)
 
     def pre_delete(self, item: Requirement) -> None:
-        services.forget_deadlines(db.session, item.id)
+        services.delete_requirement(db.session, item)
 
 
 class RequirementWaiverApi(GrantScopedApiMixin, ModelRestApi):
@@ -114,8 +138,17 @@ class RequirementWaiverApi(GrantScopedApiMixin, ModelRestApi):
     class_permission_name = "RequirementWaivers"
     datamodel = SQLAInterface(RequirementWaiver)
     allow_browser_login = False
-    list_columns = show_columns = ["id", "grant.id", "requirement.id", "requirement.code", "period.id",
-                                   "period.label", "justification", "approved_by", "granted_at"]
+    list_columns = show_columns = [
+        "id",
+        "grant.id",
+        "requirement.id",
+        "requirement.code",
+        "period.id",
+        "period.label",
+        "justification",
+        "approved_by",
+        "granted_at",
+    ]
     add_columns = ["requirement", "period", "justification", "approved_by"]
     edit_columns = ["justification", "approved_by"]
     add_query_rel_fields = {
@@ -124,10 +157,10 @@ class RequirementWaiverApi(GrantScopedApiMixin, ModelRestApi):
     }
 
     def pre_add(self, item: RequirementWaiver) -> None:
-        item.sync_grant(db.session)
-        item.granted_by_id = g.user.id
-        item.granted_at = datetime.now(timezone.utc)
-        super().pre_add(item)
+        services.grant_waiver(db.session, item, granted_by=g.user, user=g.user)
+
+    def pre_delete(self, item: RequirementWaiver) -> None:
+        services.revoke_waiver(db.session, item)
 
 
 def register(appbuilder: AppBuilder) -> None:

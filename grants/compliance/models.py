@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import json
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any
 
 from flask_appbuilder import Model
 from sqlalchemy import (
@@ -23,11 +23,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
-from grants.errors import ErrorCollector
+from core.errors import ErrorCollector
+from core.records import Audited, enum_column
+from grants.compliance.rules import rule_errors
 from grants.evidence.models import EvidenceKind
-from grants.evidence.targets import Target, describe_target_problem, register_target
+from grants.evidence.targets import TARGETS, TargetKind, describe_target_problem
 from grants.models import Grant, ReportingPeriod
-from grants.records import Audited, enum_column
 
 if TYPE_CHECKING:
     from flask_appbuilder.security.sqla.models import User
@@ -69,27 +70,25 @@ class Requirement(Audited, Model):
     category: Mapped[RequirementCategory] = mapped_column(
         enum_column(RequirementCategory, 30), default=RequirementCategory.reporting, index=True
     )
-    clause: Mapped[Optional[str]] = mapped_column(Text)  # where in the agreement it comes from
+    clause: Mapped[str | None] = mapped_column(Text)  # where in the agreement it comes from
     frequency: Mapped[Frequency] = mapped_column(enum_column(Frequency), default=Frequency.per_period)
-    owner_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id", ondelete="SET NULL"), index=True)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("ab_user.id", ondelete="SET NULL"), index=True)
     # Due rule: so many days after the end of the period (or year); a fixed date for "once".
-    due_days: Mapped[Optional[int]] = mapped_column(Integer)
-    due_date: Mapped[Optional[date]] = mapped_column(Date)
+    due_days: Mapped[int | None] = mapped_column(Integer)
+    due_date: Mapped[date | None] = mapped_column(Date)
     # Comma-separated lists: short, readable in forms, and checked by validate().
-    expected_evidence: Mapped[Optional[str]] = mapped_column(String(300), default="")
-    linked_indicators: Mapped[Optional[str]] = mapped_column(String(300), default="")
-    linked_budget_lines: Mapped[Optional[str]] = mapped_column(String(300), default="")
+    expected_evidence: Mapped[str | None] = mapped_column(String(300), default="")
+    linked_indicators: Mapped[str | None] = mapped_column(String(300), default="")
+    linked_budget_lines: Mapped[str | None] = mapped_column(String(300), default="")
     # [{"rule": "evidence_verified", "params": {"kind": "minutes"}}, ...]; see grants.compliance.rules.
     rules: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
-    preset: Mapped[Optional[str]] = mapped_column(String(40))
-    notes: Mapped[Optional[str]] = mapped_column(Text)
+    preset: Mapped[str | None] = mapped_column(String(40))
+    notes: Mapped[str | None] = mapped_column(Text)
     is_demo: Mapped[bool] = mapped_column(Boolean, default=False)
 
     grant: Mapped[Grant] = relationship()
-    owner: Mapped[Optional[User]] = relationship("User")
-    waivers: Mapped[list[RequirementWaiver]] = relationship(
-        back_populates="requirement", cascade="all, delete-orphan"
-    )
+    owner: Mapped[User | None] = relationship("User")
+    waivers: Mapped[list[RequirementWaiver]] = relationship(back_populates="requirement", cascade="all, delete-orphan")
 
     def __repr__(self) -> str:
         return f"{self.code} {self.title}" if self.code else (self.title or "")
@@ -105,7 +104,7 @@ class Requirement(Audited, Model):
     def rules_text(self, text: str | None) -> None:
         self._rules_text_error = None
         try:
-            value = json.loads(text) if (text or "").strip() else []
+            value = json.loads(text) if text is not None and text.strip() else []
         except json.JSONDecodeError as exc:
             self._rules_text_error = f"is not valid JSON ({exc.msg} at line {exc.lineno})"
             return
@@ -124,8 +123,6 @@ class Requirement(Audited, Model):
         return _split(self.linked_budget_lines)
 
     def validate(self, session: Session) -> None:
-        from grants.compliance.rules import rule_errors
-
         errors = ErrorCollector()
         grant_id = self.grant_id if self.grant_id is not None else (self.grant.id if self.grant else None)
         if grant_id is None:
@@ -139,7 +136,9 @@ class Requirement(Audited, Model):
         known_kinds = {kind.value for kind in EvidenceKind}
         bad = [kind for kind in self.expected_kinds if kind not in known_kinds]
         if bad:
-            errors.add("expected_evidence", f"unknown evidence kinds {', '.join(bad)}; use: {', '.join(sorted(known_kinds))}")
+            errors.add(
+                "expected_evidence", f"unknown evidence kinds {', '.join(bad)}; use: {', '.join(sorted(known_kinds))}"
+            )
         for field, kind in (("linked_indicators", "indicator"), ("linked_budget_lines", "budget_line")):
             for raw in _split(getattr(self, field)):
                 if not raw.isdigit():
@@ -178,9 +177,9 @@ class RequirementWaiver(Audited, Model):
     requirement_id: Mapped[int] = mapped_column(ForeignKey("requirements.id", ondelete="CASCADE"), index=True)
     period_id: Mapped[int] = mapped_column(ForeignKey("reporting_periods.id", ondelete="CASCADE"), index=True)
     justification: Mapped[str] = mapped_column(Text)
-    approved_by: Mapped[Optional[str]] = mapped_column(String(200))  # who at the donor agreed
-    granted_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id", ondelete="SET NULL"))
-    granted_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
+    approved_by: Mapped[str | None] = mapped_column(String(200))  # who at the donor agreed
+    granted_by_id: Mapped[int | None] = mapped_column(ForeignKey("ab_user.id", ondelete="SET NULL"))
+    granted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     grant: Mapped[Grant] = relationship()
     requirement: Mapped[Requirement] = relationship(back_populates="waivers")
@@ -199,7 +198,9 @@ class RequirementWaiver(Audited, Model):
     def validate(self, session: Session) -> None:
         errors = ErrorCollector()
         self.sync_grant(session)
-        requirement = self.requirement or (session.get(Requirement, self.requirement_id) if self.requirement_id else None)
+        requirement = self.requirement or (
+            session.get(Requirement, self.requirement_id) if self.requirement_id else None
+        )
         period = self.period or (session.get(ReportingPeriod, self.period_id) if self.period_id else None)
         if requirement is None:
             errors.add("requirement", "is required")
@@ -222,9 +223,5 @@ class RequirementWaiver(Audited, Model):
         errors.raise_if_any()
 
 
-def _requirement_target(session: Session, target_id: int) -> Target | None:
-    row = session.get(Requirement, target_id)
-    return Target("requirement", row.id, row.grant_id, str(row)) if row else None
-
-
-register_target("requirement", _requirement_target, "requirement")
+# Listed after the other domains' records, as evidence forms have always shown it.
+TARGETS.add("requirement", TargetKind("requirement", Requirement), order=60)

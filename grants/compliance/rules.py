@@ -4,25 +4,26 @@ A requirement stores its rules as JSON, ``[{"rule": "<name>", "params": {...}}]`
 Parameters are validated with marshmallow (unknown names refused, naming the
 parameter). Evaluation gets a ``RuleContext`` (the grant, the window being
 judged, its due date, and ``today`` injected for testability) and returns a
-``RuleResult``. Indicators and budgets are separate packages: their services
-are imported when a rule runs, and a rule reports "not evaluable" when the
-package is absent.
+``RuleResult``. Rule types are contributions to ``RULES``: those about
+indicators and budgets are added by ``indicators.contributions`` and
+``budgets.contributions`` (this package never imports them); ``order`` keeps
+the catalogue in the order people know it.
 """
 
 from __future__ import annotations
 
 import enum
-import importlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from core.registry import Registry
 from grants.evidence.models import (
     KEY_POPULATIONS,
     KIND_LABELS,
@@ -32,7 +33,7 @@ from grants.evidence.models import (
     EvidenceLink,
     VerificationStatus,
 )
-from grants.evidence.targets import describe_target_problem, resolve, target_kinds
+from grants.evidence.targets import target_kinds
 from grants.models import Grant, PeriodStatus, ReportingPeriod
 
 
@@ -84,8 +85,10 @@ class RuleContext:
 
     @property
     def window(self) -> str:
-        return self.period.label if (self.start, self.end) == (self.period.start_date, self.period.end_date) else (
-            f"{self.start:%d %b %Y} to {self.end:%d %b %Y}"
+        return (
+            self.period.label
+            if (self.start, self.end) == (self.period.start_date, self.period.end_date)
+            else (f"{self.start:%d %b %Y} to {self.end:%d %b %Y}")
         )
 
     @property
@@ -115,23 +118,15 @@ class RuleType:
     check: Callable[[Session, int, dict[str, Any]], list[str]] = field(default=lambda s, g, p: [])
 
 
-RULES: dict[str, RuleType] = {}
+RULES: Registry[RuleType] = Registry("requirement rule")
 MAX_IDS = 100  # evidence ids a status row carries for the click-through
 
 
-def _lazy(module: str, name: str) -> Callable[..., Any] | None:
-    """A function from a package that may not be installed (indicators, budgets)."""
-    try:
-        return getattr(importlib.import_module(module), name, None)
-    except ModuleNotFoundError:
-        return None
-
-
-def _pct(value: Decimal) -> str:
+def fmt_percent(value: Decimal) -> str:
     return f"{value.normalize():f}"
 
 
-def _fmt(day: date) -> str:
+def fmt_day(day: date) -> str:
     return f"{day.day} {day:%b %Y}"
 
 
@@ -172,11 +167,14 @@ def _evidence(ctx: RuleContext, params: dict[str, Any]) -> RuleResult:
     counts = dict(
         ctx.session.execute(
             select(Evidence.status, func.count(Evidence.id)).where(*where_clause).group_by(Evidence.status)
-        ).all()
+        )
+        .tuples()
+        .all()
     )
     ids = tuple(
         ctx.session.scalars(
-            select(Evidence.id).where(*where_clause)
+            select(Evidence.id)
+            .where(*where_clause)
             .order_by(Evidence.status.desc(), Evidence.evidence_date.desc(), Evidence.id)
             .limit(MAX_IDS)
         )
@@ -196,96 +194,17 @@ def _evidence(ctx: RuleContext, params: dict[str, Any]) -> RuleResult:
             detail += f", {waiting} awaiting verification"
     if ctx.past_due:
         status = Status.not_met if items else Status.overdue
-        return RuleResult(status, f"{detail}; due {_fmt(ctx.due)}.", ids)
+        return RuleResult(status, f"{detail}; due {fmt_day(ctx.due)}.", ids)
     if not ctx.window_over and not items:
-        return RuleResult(Status.pending, f"No {label} yet {where}; due {_fmt(ctx.due)}.", ids)
-    return RuleResult(Status.at_risk, f"{detail}; due {_fmt(ctx.due)}.", ids)
+        return RuleResult(Status.pending, f"No {label} yet {where}; due {fmt_day(ctx.due)}.", ids)
+    return RuleResult(Status.at_risk, f"{detail}; due {fmt_day(ctx.due)}.", ids)
 
 
-RULES["evidence_verified"] = RuleType("evidence_verified", "Evidence present and verified", EvidenceParams, _evidence)
-
-
-# ---------------------------------------------------------------- indicator at >= N% of target
-
-
-class IndicatorParams(Schema):
-    class Meta:
-        unknown = RAISE
-
-    indicator_id = fields.Integer(required=True, strict=True)
-    min_percent = fields.Decimal(load_default=Decimal("100"), validate=validate.Range(min=0, max=10000), places=2)
-    at_risk_percent = fields.Decimal(load_default=None, allow_none=True, validate=validate.Range(min=0, max=10000))
-
-
-def _indicator_check(session: Session, grant_id: int, params: dict[str, Any]) -> list[str]:
-    problem = describe_target_problem(session, "indicator", params["indicator_id"], grant_id)
-    if problem and "not installed" in problem:
-        return []  # evaluated as "not evaluable" until the indicators module is installed
-    problems = [problem] if problem else []
-    at_risk = params.get("at_risk_percent")
-    if at_risk is not None and at_risk > params["min_percent"]:
-        problems.append("at_risk_percent must not be above min_percent")
-    return problems
-
-
-def _indicator(ctx: RuleContext, params: dict[str, Any]) -> RuleResult:
-    achievement = _lazy("indicators.services", "indicator_achievement")
-    if achievement is None:
-        return RuleResult(Status.not_evaluable, "Cannot evaluate: the indicators module is not installed.")
-    indicator_id = params["indicator_id"]
-    minimum = Decimal(params["min_percent"])
-    at_risk = Decimal(params["at_risk_percent"]) if params.get("at_risk_percent") is not None else minimum * Decimal("0.8")
-    target = describe_target_problem(ctx.session, "indicator", indicator_id, ctx.grant.id)
-    if target:
-        return RuleResult(Status.not_evaluable, f"Cannot evaluate: {target}.")
-    percent = achievement(ctx.session, indicator_id, ctx.period.id)
-    found = resolve(ctx.session, "indicator", indicator_id)
-    name = f"indicator {found.label}" if found else f"indicator #{indicator_id}"
-    if percent is None:
-        if ctx.past_due:
-            return RuleResult(Status.not_met, f"No result or no target for {name} in {ctx.window}; due {_fmt(ctx.due)}.")
-        return RuleResult(Status.pending, f"No result for {name} in {ctx.window} yet.")
-    percent = Decimal(percent).quantize(Decimal("0.1"))
-    sentence = f"{name} reached {percent}% of its {ctx.window} target (needed {_pct(minimum)}%)."
-    if percent >= minimum:
-        return RuleResult(Status.met, sentence)
-    if percent >= at_risk or not ctx.window_over:
-        return RuleResult(Status.at_risk, sentence)
-    return RuleResult(Status.not_met, sentence)
-
-
-RULES["indicator_achievement"] = RuleType(
-    "indicator_achievement", "Indicator at or above N% of target", IndicatorParams, _indicator, _indicator_check
+RULES.add(
+    "evidence_verified",
+    RuleType("evidence_verified", "Evidence present and verified", EvidenceParams, _evidence),
+    order=10,
 )
-
-
-# ---------------------------------------------------------------- budget variance within the funder's threshold
-
-
-class BudgetParams(Schema):
-    class Meta:
-        unknown = RAISE
-
-    cost_categories = fields.List(fields.String(), load_default=list)
-
-
-def _budget(ctx: RuleContext, params: dict[str, Any]) -> RuleResult:
-    flags_for = _lazy("budgets.services", "variance_flags")
-    if flags_for is None:
-        return RuleResult(Status.not_evaluable, "Cannot evaluate: the budgets module is not installed.")
-    flags = list(flags_for(ctx.session, ctx.grant.id, ctx.period.id))
-    wanted = set(params["cost_categories"])
-    if wanted:
-        flags = [f for f in flags if str(getattr(f, "cost_category", "")) in wanted]
-    if not flags:
-        return RuleResult(Status.met, f"Spending to the end of {ctx.period.label} is within the funder's variance rules.")
-    names = "; ".join(str(getattr(f, "message", None) or getattr(f, "name", f)) for f in flags[:3])
-    more = f" and {len(flags) - 3} more" if len(flags) > 3 else ""
-    sentence = f"{len(flags)} budget row(s) beyond the funder's variance threshold without approval: {names}{more}."
-    return RuleResult(Status.not_met if ctx.window_over else Status.at_risk, sentence)
-
-
-RULES["budget_variance"] = RuleType("budget_variance", "Budget variance within the funder's threshold", BudgetParams, _budget)
 
 
 # ---------------------------------------------------------------- report submitted by its due date
@@ -305,16 +224,22 @@ def _report(ctx: RuleContext, params: dict[str, Any]) -> RuleResult:
     period = ctx.period
     due = period.report_due or ctx.due
     if period.status in (PeriodStatus.submitted, PeriodStatus.accepted):
-        return RuleResult(Status.met, f"The {period.label} report was {period.status.value} (due {_fmt(due)}).")
+        return RuleResult(Status.met, f"The {period.label} report was {period.status.value} (due {fmt_day(due)}).")
     if ctx.today > due + timedelta(days=params["grace_days"]):
         late = (ctx.today - due).days
-        return RuleResult(Status.overdue, f"The {period.label} report was due on {_fmt(due)} and is {late} day(s) late.")
+        return RuleResult(
+            Status.overdue, f"The {period.label} report was due on {fmt_day(due)} and is {late} day(s) late."
+        )
     if ctx.today >= due - timedelta(days=params["warn_days"]) or (ctx.window_over and params["warn_days"] == 0):
-        return RuleResult(Status.at_risk, f"The {period.label} report is due on {_fmt(due)} and not yet submitted.")
-    return RuleResult(Status.pending, f"The {period.label} report is due on {_fmt(due)}.")
+        return RuleResult(Status.at_risk, f"The {period.label} report is due on {fmt_day(due)} and not yet submitted.")
+    return RuleResult(Status.pending, f"The {period.label} report is due on {fmt_day(due)}.")
 
 
-RULES["report_submitted"] = RuleType("report_submitted", "Report submitted by its due date", ReportParams, _report)
+RULES.add(
+    "report_submitted",
+    RuleType("report_submitted", "Report submitted by its due date", ReportParams, _report),
+    order=40,
+)
 
 
 # ---------------------------------------------------------------- key population representation at every meeting
@@ -379,27 +304,38 @@ def _representation(ctx: RuleContext, params: dict[str, Any]) -> RuleResult:
         return RuleResult(
             Status.met,
             f"All {len(meetings)} {body_code} meeting(s) in {ctx.window} had at least {need} {who}.",
-            minutes, ids,
+            minutes,
+            ids,
         )
-    listed = ", ".join(f"{_fmt(m.held_on)}: {m.count(population)}" for m in short)
+    listed = ", ".join(f"{fmt_day(m.held_on)}: {m.count(population)}" for m in short)
     return RuleResult(
         Status(params["shortfall_status"]),
         f"{len(short)} of {len(meetings)} {body_code} meeting(s) in {ctx.window} had fewer than {need} "
         f"{who} ({listed}).",
-        minutes, ids,
+        minutes,
+        ids,
     )
 
 
-RULES["consultation_representation"] = RuleType(
-    "consultation_representation", "Key population represented at every meeting of a body",
-    RepresentationParams, _representation, _representation_check,
+RULES.add(
+    "consultation_representation",
+    RuleType(
+        "consultation_representation",
+        "Key population represented at every meeting of a body",
+        RepresentationParams,
+        _representation,
+        _representation_check,
+    ),
+    order=50,
 )
 
 
 # ---------------------------------------------------------------- checking a requirement's rules
 
 
-def parse_rule(session: Session | None, grant_id: int | None, index: int, entry: Any) -> tuple[RuleType, dict[str, Any]]:
+def parse_rule(
+    session: Session | None, grant_id: int | None, index: int, entry: Any
+) -> tuple[RuleType, dict[str, Any]]:
     """Validate one rule entry; raises ValueError with a message naming the rule and parameter."""
     where = f"rule {index + 1}"
     if not isinstance(entry, dict):
@@ -410,7 +346,7 @@ def parse_rule(session: Session | None, grant_id: int | None, index: int, entry:
     name = entry.get("rule")
     if name not in RULES:
         raise ValueError(f"{where}: unknown rule '{name}'; known rules: {', '.join(RULES)}")
-    rule = RULES[name]
+    rule = RULES[str(name)]
     raw = entry.get("params") or {}
     if not isinstance(raw, dict):
         raise ValueError(f"{where} ({name}): params must be an object")
@@ -419,7 +355,8 @@ def parse_rule(session: Session | None, grant_id: int | None, index: int, entry:
     except ValidationError as exc:
         allowed = ", ".join(rule.schema().fields)
         parts = []
-        for param, messages in sorted(exc.messages.items()):
+        # Schema.load always raises with a dict of field -> messages; marshmallow types it wider.
+        for param, messages in sorted(cast(dict[str, Any], exc.messages).items()):
             text = "; ".join(str(m) for m in (messages if isinstance(messages, list) else [messages]))
             if "Unknown field" in text:
                 parts.append(f"unknown parameter '{param}' (parameters of {name}: {allowed})")
@@ -451,12 +388,21 @@ def rule_errors(session: Session, grant_id: int, rules: Any) -> list[str]:
 
 def rule_catalogue() -> list[dict[str, Any]]:
     """The rules and their parameters, for the requirement form's help text and the API."""
-    return [
-        {"rule": rule.name, "label": rule.label, "params": sorted(rule.schema().fields)} for rule in RULES.values()
-    ]
+    return [{"rule": rule.name, "label": rule.label, "params": sorted(rule.schema().fields)} for rule in RULES.values()]
 
 
 __all__ = [
-    "RULES", "RuleContext", "RuleResult", "Status", "STATUS_LABELS", "parse_rule", "rule_errors", "worst",
-    "rule_catalogue", "target_kinds",
+    "RULES",
+    "RuleContext",
+    "RuleResult",
+    "RuleType",
+    "Status",
+    "STATUS_LABELS",
+    "parse_rule",
+    "rule_errors",
+    "worst",
+    "rule_catalogue",
+    "target_kinds",
+    "fmt_day",
+    "fmt_percent",
 ]

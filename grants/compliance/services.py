@@ -8,13 +8,16 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from dateutil.relativedelta import relativedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core import clock
+from core.errors import DomainValidationError
+from core.records import validate_record
 from grants.compliance.models import Frequency, Requirement, RequirementCategory, RequirementWaiver
 from grants.compliance.presets import PRESETS
 from grants.compliance.rules import (
@@ -22,18 +25,30 @@ from grants.compliance.rules import (
     RuleContext,
     RuleResult,
     Status,
-    _lazy,
     parse_rule,
     worst,
 )
-from grants.errors import DomainValidationError
+from grants.deadlines.services import remove_source_deadline, upsert_deadline
 from grants.models import Grant, ReportingPeriod
-from grants.records import validate_record
 from grants.services import can_see_grant
 
 REQUIREMENT_FIELDS = {
-    "code", "title", "category", "clause", "frequency", "owner", "owner_id", "due_days", "due_date",
-    "expected_evidence", "linked_indicators", "linked_budget_lines", "rules", "preset", "notes", "is_demo",
+    "code",
+    "title",
+    "category",
+    "clause",
+    "frequency",
+    "owner",
+    "owner_id",
+    "due_days",
+    "due_date",
+    "expected_evidence",
+    "linked_indicators",
+    "linked_budget_lines",
+    "rules",
+    "preset",
+    "notes",
+    "is_demo",
 }
 
 
@@ -62,10 +77,27 @@ def create_requirement(session: Session, grant: Grant | int, *, user: Any = None
     grant_id = grant.id if isinstance(grant, Grant) else grant
     if user is not None and not can_see_grant(session, user, grant_id):
         raise DomainValidationError({"grant": ["is not a grant you have access to"]})
-    requirement = Requirement(grant_id=grant_id, rules=[], expected_evidence="", linked_indicators="",
-                              linked_budget_lines="")
+    requirement = Requirement(
+        grant_id=grant_id, rules=[], expected_evidence="", linked_indicators="", linked_budget_lines=""
+    )
     for key, value in _coerce(values).items():
         setattr(requirement, key, value)
+    return save_requirement(session, requirement)
+
+
+def update_requirement(session: Session, requirement: Requirement, **values: Any) -> Requirement:
+    for key, value in _coerce(values).items():
+        setattr(requirement, key, value)
+    try:
+        return save_requirement(session, requirement)
+    except DomainValidationError:
+        session.expire(requirement)  # forget the refused values
+        raise
+
+
+def save_requirement(session: Session, requirement: Requirement) -> Requirement:
+    """Save a new or changed requirement (built here, by a form or by the API) and keep its
+    deadline in step, in the caller's transaction: the caller commits once."""
     validate_record(session, requirement)
     session.add(requirement)
     session.flush()
@@ -73,20 +105,15 @@ def create_requirement(session: Session, grant: Grant | int, *, user: Any = None
     return requirement
 
 
-def update_requirement(session: Session, requirement: Requirement, **values: Any) -> Requirement:
-    for key, value in _coerce(values).items():
-        setattr(requirement, key, value)
-    try:
-        validate_record(session, requirement)
-    except DomainValidationError:
-        session.expire(requirement)  # forget the refused values
-        raise
-    session.flush()
-    register_deadlines(session, requirement)
-    return requirement
+def delete_requirement(session: Session, requirement: Requirement) -> None:
+    """Delete a requirement (its waivers go with it) and its deadline; the caller commits."""
+    forget_deadlines(session, requirement.id)
+    session.delete(requirement)
 
 
-def apply_preset(session: Session, grant: Grant, preset: str, *, owner: Any = None, user: Any = None) -> list[Requirement]:
+def apply_preset(
+    session: Session, grant: Grant, preset: str, *, owner: Any = None, user: Any = None
+) -> list[Requirement]:
     """Create the preset's requirements on ``grant`` as ordinary, editable requirements.
 
     Refuses (creating none) when a code of the preset is already used on the grant.
@@ -123,15 +150,44 @@ def waive(
     """Waive a requirement for one period. A justification is required; the waiver is audited."""
     # Ids, not relationships: a refused waiver must not ride into the session on a backref.
     waiver = RequirementWaiver(
-        requirement_id=requirement.id, grant_id=requirement.grant_id, period_id=period.id,
-        justification=(justification or "").strip(), approved_by=(approved_by or "").strip() or None,
-        granted_by_id=getattr(user, "id", None), granted_at=now or datetime.now(timezone.utc),
+        requirement_id=requirement.id,
+        period_id=period.id,
+        justification=(justification or "").strip(),
+        approved_by=(approved_by or "").strip() or None,
     )
+    return grant_waiver(session, waiver, granted_by=user, now=now)
+
+
+def grant_waiver(
+    session: Session,
+    waiver: RequirementWaiver,
+    *,
+    granted_by: Any = None,
+    user: Any = None,
+    now: datetime | None = None,
+) -> RequirementWaiver:
+    """Save a new waiver (built by ``waive``, a form or the API): it takes its requirement's
+    grant, who granted it and when. With ``user``, refused unless they may see that grant."""
+    requirement = waiver.requirement or (
+        session.get(Requirement, waiver.requirement_id) if waiver.requirement_id else None
+    )
+    if requirement is not None:
+        waiver.grant_id = requirement.grant_id
+    if user is not None and not can_see_grant(session, user, waiver.grant_id):
+        raise DomainValidationError({"grant": ["is not a grant you have access to"]})
+    waiver.granted_by_id = getattr(granted_by, "id", None)
+    waiver.granted_at = now or clock.now()
     validate_record(session, waiver)
     session.add(waiver)
     session.flush()
-    session.expire(requirement, ["waivers"])
+    if requirement is not None:
+        session.expire(requirement, ["waivers"])
     return waiver
+
+
+def revoke_waiver(session: Session, waiver: RequirementWaiver) -> None:
+    """Withdraw a waiver: the period is judged by the requirement's rules again; the caller commits."""
+    session.delete(waiver)
 
 
 def register_deadlines(session: Session, requirement: Requirement, today: date | None = None) -> None:
@@ -142,34 +198,32 @@ def register_deadlines(session: Session, requirement: Requirement, today: date |
     compliance matrix, which knows whether the requirement was met, is the
     authority on past periods (a met requirement must not show as an overdue deadline).
     """
-    upsert = _lazy("grants.deadlines.services", "upsert_deadline")
-    remove = _lazy("grants.deadlines.services", "remove_source_deadline")
-    if upsert is None:
-        return
-    today = today or date.today()
+    today = today or clock.today()
     grant = requirement.grant or session.get(Grant, requirement.grant_id)
+    assert grant is not None  # grant_id is a non-null foreign key
     dues = sorted(
         (due_for(requirement, period, end), period.start_date, period)
         for period, _, end in evaluation_windows(grant, requirement, list(grant.periods))
     )
     upcoming = [(d, p) for d, _, p in dues if d >= today]
     if not upcoming:
-        if remove is not None:
-            remove(session, source_kind="requirement", source_id=requirement.id)
+        remove_source_deadline(session, source_kind="requirement", source_id=requirement.id)
         return
     due, period = upcoming[0]
-    upsert(
-        session, grant_id=grant.id, source_kind="requirement", source_id=requirement.id,
-        title=f"{requirement.code} {requirement.title} ({period.label})", due_date=due,
+    upsert_deadline(
+        session,
+        grant_id=grant.id,
+        source_kind="requirement",
+        source_id=requirement.id,
+        title=f"{requirement.code} {requirement.title} ({period.label})",
+        due_date=due,
         owner_id=requirement.owner_id,
     )
 
 
 def forget_deadlines(session: Session, requirement_id: int) -> None:
     """Remove a deleted requirement's deadline (when the deadlines package is installed)."""
-    remove = _lazy("grants.deadlines.services", "remove_source_deadline")
-    if remove is not None:
-        remove(session, source_kind="requirement", source_id=requirement_id)
+    remove_source_deadline(session, source_kind="requirement", source_id=requirement_id)
 
 
 # ---------------------------------------------------------------- status per period
@@ -279,11 +333,20 @@ def evaluate(
     if waiver is None and today < start:
         # Nothing to judge before the window opens; rules would only guess.
         return StatusRow(
-            grant_id=grant.id, requirement_id=requirement.id, requirement_code=requirement.code,
-            requirement_title=requirement.title, category=requirement.category.value,
-            frequency=requirement.frequency.value, owner=requirement.owner.username if requirement.owner else None,
-            period_id=period.id, period_label=period.label, window_start=start, window_end=end, due_date=due,
-            status=Status.pending.value, status_label=STATUS_LABELS[Status.pending],
+            grant_id=grant.id,
+            requirement_id=requirement.id,
+            requirement_code=requirement.code,
+            requirement_title=requirement.title,
+            category=requirement.category.value,
+            frequency=requirement.frequency.value,
+            owner=requirement.owner.username if requirement.owner else None,
+            period_id=period.id,
+            period_label=period.label,
+            window_start=start,
+            window_end=end,
+            due_date=due,
+            status=Status.pending.value,
+            status_label=STATUS_LABELS[Status.pending],
             explanation=f"{period.label} starts on {start.day} {start:%b %Y}; nothing to judge yet.",
         )
     outcomes: list[tuple[Any, RuleResult]] = []
@@ -295,8 +358,12 @@ def evaluate(
             rule, result = None, RuleResult(Status.not_evaluable, f"Cannot evaluate: {exc}.")
         outcomes.append((rule, result))
     rule_rows = tuple(
-        RuleOutcome(rule.name if rule else "invalid", rule.label if rule else "Invalid rule",
-                    result.status.value, result.explanation)
+        RuleOutcome(
+            rule.name if rule else "invalid",
+            rule.label if rule else "Invalid rule",
+            result.status.value,
+            result.explanation,
+        )
         for rule, result in outcomes
     )
     evidence_ids = tuple(dict.fromkeys(i for _, r in outcomes for i in r.evidence_ids))
@@ -314,12 +381,24 @@ def evaluate(
         others = [r.explanation for _, r in outcomes if r.status != status]
         explanation = " ".join(deciding + others)
     return StatusRow(
-        grant_id=grant.id, requirement_id=requirement.id, requirement_code=requirement.code,
-        requirement_title=requirement.title, category=requirement.category.value,
-        frequency=requirement.frequency.value, owner=requirement.owner.username if requirement.owner else None,
-        period_id=period.id, period_label=period.label, window_start=start, window_end=end, due_date=due,
-        status=status.value, status_label=STATUS_LABELS[status], explanation=explanation, rules=rule_rows,
-        evidence_ids=evidence_ids, consultation_ids=consultation_ids,
+        grant_id=grant.id,
+        requirement_id=requirement.id,
+        requirement_code=requirement.code,
+        requirement_title=requirement.title,
+        category=requirement.category.value,
+        frequency=requirement.frequency.value,
+        owner=requirement.owner.username if requirement.owner else None,
+        period_id=period.id,
+        period_label=period.label,
+        window_start=start,
+        window_end=end,
+        due_date=due,
+        status=status.value,
+        status_label=STATUS_LABELS[status],
+        explanation=explanation,
+        rules=rule_rows,
+        evidence_ids=evidence_ids,
+        consultation_ids=consultation_ids,
         waiver_justification=waiver.justification if waiver else None,
     )
 
@@ -332,16 +411,20 @@ def requirement_status(
     With ``period_id`` only the rows of that period. Ordered by requirement code,
     then period start. ``today`` defaults to the current date (inject it in tests).
     """
-    today = today or date.today()
+    today = today or clock.today()
     grant = session.get(Grant, grant_id)
     if grant is None:
         raise DomainValidationError({"grant": [f"no grant with id {grant_id}"]})
-    periods = list(session.scalars(
-        select(ReportingPeriod).where(ReportingPeriod.grant_id == grant_id).order_by(ReportingPeriod.start_date)
-    ))
-    requirements = list(session.scalars(
-        select(Requirement).where(Requirement.grant_id == grant_id).order_by(Requirement.code, Requirement.id)
-    ))
+    periods = list(
+        session.scalars(
+            select(ReportingPeriod).where(ReportingPeriod.grant_id == grant_id).order_by(ReportingPeriod.start_date)
+        )
+    )
+    requirements = list(
+        session.scalars(
+            select(Requirement).where(Requirement.grant_id == grant_id).order_by(Requirement.code, Requirement.id)
+        )
+    )
     waivers = {
         (w.requirement_id, w.period_id): w
         for w in session.scalars(select(RequirementWaiver).where(RequirementWaiver.grant_id == grant_id))
@@ -351,7 +434,9 @@ def requirement_status(
         for period, start, end in evaluation_windows(grant, requirement, periods):
             if period_id is not None and period.id != period_id:
                 continue
-            rows.append(evaluate(session, requirement, period, start, end, today, waivers.get((requirement.id, period.id))))
+            rows.append(
+                evaluate(session, requirement, period, start, end, today, waivers.get((requirement.id, period.id)))
+            )
     return rows
 
 
@@ -375,9 +460,11 @@ class Matrix:
 
 def compliance_matrix(session: Session, grant: Grant, today: date | None = None) -> Matrix:
     rows = requirement_status(session, grant.id, today=today)
-    requirements = list(session.scalars(
-        select(Requirement).where(Requirement.grant_id == grant.id).order_by(Requirement.code, Requirement.id)
-    ))
+    requirements = list(
+        session.scalars(
+            select(Requirement).where(Requirement.grant_id == grant.id).order_by(Requirement.code, Requirement.id)
+        )
+    )
     periods = sorted(grant.periods, key=lambda p: p.start_date)
     matrix = Matrix(grant, periods, requirements)
     for row in rows:

@@ -10,12 +10,13 @@ from flask_appbuilder.api import ModelRestApi, expose, protect, safe
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.decorators import permission_name
 
-from app.extensions import db
-from app.security import GrantScopedApiMixin
+from core import clock
+from core.errors import DomainValidationError
+from core.extensions import db
+from grants.access import GrantScopedApiMixin
 from grants.deadlines import services
 from grants.deadlines.models import Deadline, DeadlineSource
-from grants.deadlines.views import sync_now, today
-from grants.errors import DomainValidationError
+from grants.deadlines.views import sync_now
 
 
 class DeadlineApi(GrantScopedApiMixin, ModelRestApi):
@@ -23,8 +24,19 @@ class DeadlineApi(GrantScopedApiMixin, ModelRestApi):
     class_permission_name = "Deadlines"  # one role rule for the view and the API (FAB.md trap 8)
     datamodel = SQLAInterface(Deadline)
     list_columns = show_columns = [
-        "id", "grant.id", "grant.reference", "title", "kind", "due_date", "owner.id", "owner.username",
-        "source_kind", "source_id", "submitted_on", "waived", "waived_reason",
+        "id",
+        "grant.id",
+        "grant.reference",
+        "title",
+        "kind",
+        "due_date",
+        "owner.id",
+        "owner.username",
+        "source_kind",
+        "source_id",
+        "submitted_on",
+        "waived",
+        "waived_reason",
     ]
     add_columns = ["grant", "kind", "title", "due_date", "owner", "notes"]
     edit_columns = ["title", "kind", "due_date", "owner", "notes", "submitted_on", "waived", "waived_reason"]
@@ -71,23 +83,30 @@ class DeadlineApi(GrantScopedApiMixin, ModelRestApi):
         grant_id = request.args.get("grant", type=int)
         scope = request.args.get("scope", "mine" if grant_id is None else "all")
         rows = services.deadlines_for_user(
-            db.session, g.user, today=today(), mine_only=scope == "mine", grant_id=grant_id,
+            db.session,
+            g.user,
+            today=clock.today(),
+            mine_only=scope == "mine",
+            grant_id=grant_id,
             include_done=request.args.get("done") == "1",
         )
-        return self.response(200, result=[
-            {
-                "id": row.deadline.id,
-                "grant": row.deadline.grant.reference,
-                "title": row.deadline.title,
-                "kind": row.deadline.kind.value,
-                "due_date": row.deadline.due_date.isoformat(),
-                "state": row.state.value,
-                "days_left": row.days_left,
-                "owner_id": row.deadline.owner_id,
-                "missing": row.missing,
-            }
-            for row in rows
-        ])
+        return self.response(
+            200,
+            result=[
+                {
+                    "id": row.deadline.id,
+                    "grant": row.deadline.grant.reference,
+                    "title": row.deadline.title,
+                    "kind": row.deadline.kind.value,
+                    "due_date": row.deadline.due_date.isoformat(),
+                    "state": row.state.value,
+                    "days_left": row.days_left,
+                    "owner_id": row.deadline.owner_id,
+                    "missing": row.missing,
+                }
+                for row in rows
+            ],
+        )
 
 
 def register(appbuilder: AppBuilder) -> None:

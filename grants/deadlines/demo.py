@@ -8,9 +8,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from grants.deadlines import services
+from core.periods import due_after
+from grants.deadlines import policies, services
 from grants.deadlines.models import Deadline, DeadlineKind, DeadlineSource
-from grants.periods import due_after
 
 
 def load(session: Session, ctx: Any) -> None:
@@ -57,11 +57,20 @@ def load(session: Session, ctx: Any) -> None:
         owner_id=program.id,
     )
 
-    services.set_reminder_policy(
-        session, funder_id=ctx.funders["RHF"].id, days_before="30,14,7,1", on_due_day=True,
-        overdue_every_days=7, escalate_after_days=7, escalate_roles="lead,finance,program",
+    policies.set_reminder_policy(
+        session,
+        funder_id=ctx.funders["RHF"].id,
+        days_before="30,14,7,1",
+        on_due_day=True,
+        overdue_every_days=7,
+        escalate_after_days=7,
+        escalate_roles="lead,finance,program",
     )
-    services.set_reminder_policy(
-        session, funder_id=ctx.funders["CNF"].id, days_before="30,7,1", on_due_day=True,
-        overdue_every_days=7, escalate_after_days=14,
+    policies.set_reminder_policy(
+        session,
+        funder_id=ctx.funders["CNF"].id,
+        days_before="30,7,1",
+        on_due_day=True,
+        overdue_every_days=7,
+        escalate_after_days=14,
     )

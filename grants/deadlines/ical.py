@@ -10,8 +10,8 @@ from icalendar import Calendar, Event
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
+from core.clock import as_utc
 from grants.deadlines.models import Deadline, DeadlineState
-from grants.deadlines.services import utc
 from grants.models import Grant
 from grants.services import visible_grant_ids_query
 
@@ -39,7 +39,7 @@ def calendar_for_user(session: Session, user: Any, *, now: dt.datetime, base_url
     calendar.add("calscale", "GREGORIAN")
     calendar.add("x-wr-calname", "Grantkeeper deadlines")
     calendar.add("refresh-interval", timedelta(hours=6), parameters={"VALUE": "DURATION"})
-    stamp = utc(now)
+    stamp = as_utc(now)
     host = base_url.split("//", 1)[-1].split("/", 1)[0] or "grantkeeper"
     for deadline in feed_deadlines(session, user):
         event = Event()

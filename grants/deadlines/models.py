@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from datetime import date
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING
 
 from flask_appbuilder import Model
 from sqlalchemy import (
@@ -22,9 +22,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
-from grants.errors import ErrorCollector
+from core import clock
+from core.errors import ErrorCollector
+from core.records import Audited, enum_column
 from grants.models import Funder, Grant, MemberRole
-from grants.records import Audited, enum_column
 
 if TYPE_CHECKING:
     from flask_appbuilder.security.sqla.models import User
@@ -89,22 +90,20 @@ class Deadline(Audited, Model):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     grant_id: Mapped[int] = mapped_column(ForeignKey("grants.id", ondelete="CASCADE"), index=True)
-    source_kind: Mapped[DeadlineSource] = mapped_column(
-        enum_column(DeadlineSource), default=DeadlineSource.manual
-    )
-    source_id: Mapped[Optional[int]] = mapped_column(Integer)
+    source_kind: Mapped[DeadlineSource] = mapped_column(enum_column(DeadlineSource), default=DeadlineSource.manual)
+    source_id: Mapped[int | None] = mapped_column(Integer)
     kind: Mapped[DeadlineKind] = mapped_column(enum_column(DeadlineKind, 30), default=DeadlineKind.other)
     title: Mapped[str] = mapped_column(String(300))
     due_date: Mapped[date] = mapped_column(Date, index=True)
-    owner_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id", ondelete="SET NULL"), index=True)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("ab_user.id", ondelete="SET NULL"), index=True)
     # Internal notes: shown to staff, never in the calendar feed.
-    notes: Mapped[Optional[str]] = mapped_column(Text)
-    submitted_on: Mapped[Optional[date]] = mapped_column(Date)
+    notes: Mapped[str | None] = mapped_column(Text)
+    submitted_on: Mapped[date | None] = mapped_column(Date)
     waived: Mapped[bool] = mapped_column(Boolean, default=False)
-    waived_reason: Mapped[Optional[str]] = mapped_column(String(300))
+    waived_reason: Mapped[str | None] = mapped_column(String(300))
 
     grant: Mapped[Grant] = relationship()
-    owner: Mapped[Optional[User]] = relationship("User")
+    owner: Mapped[User | None] = relationship("User")
 
     def __repr__(self) -> str:
         return f"{self.grant.reference}: {self.title}" if self.grant else (self.title or "deadline")
@@ -115,7 +114,7 @@ class Deadline(Audited, Model):
     @property
     def state(self) -> str:
         """Today's state, for list pages (services take ``today`` explicitly)."""
-        return self.state_on(date.today()).value
+        return self.state_on(clock.today()).value
 
     def validate(self, session: Session) -> None:
         errors = ErrorCollector()
@@ -158,20 +157,20 @@ class ReminderPolicy(Audited, Model):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    grant_id: Mapped[Optional[int]] = mapped_column(ForeignKey("grants.id", ondelete="CASCADE"), unique=True)
-    funder_id: Mapped[Optional[int]] = mapped_column(ForeignKey("funders.id", ondelete="CASCADE"), unique=True)
+    grant_id: Mapped[int | None] = mapped_column(ForeignKey("grants.id", ondelete="CASCADE"), unique=True)
+    funder_id: Mapped[int | None] = mapped_column(ForeignKey("funders.id", ondelete="CASCADE"), unique=True)
     # Comma-separated days before the due date, e.g. "30,14,7,1".
     days_before: Mapped[str] = mapped_column(String(100), default="30,14,7,1")
     on_due_day: Mapped[bool] = mapped_column(Boolean, default=True)
     # Repeat while overdue every N days (0: never).
     overdue_every_days: Mapped[int] = mapped_column(Integer, default=7)
     # Escalate to the grant's leads after N days overdue (None: never).
-    escalate_after_days: Mapped[Optional[int]] = mapped_column(Integer, default=14)
+    escalate_after_days: Mapped[int | None] = mapped_column(Integer, default=14)
     escalate_roles: Mapped[str] = mapped_column(String(100), default="lead,finance,program")
     send_email: Mapped[bool] = mapped_column(Boolean, default=True)
 
-    grant: Mapped[Optional[Grant]] = relationship()
-    funder: Mapped[Optional[Funder]] = relationship()
+    grant: Mapped[Grant | None] = relationship()
+    funder: Mapped[Funder | None] = relationship()
 
     def __repr__(self) -> str:
         if self.grant is not None:
@@ -204,7 +203,9 @@ class ReminderPolicy(Audited, Model):
         known = {role.value for role in MemberRole}
         unknown = [r.strip() for r in (self.escalate_roles or "").split(",") if r.strip() and r.strip() not in known]
         if unknown:
-            errors.add("escalate_roles", f"unknown member roles: {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+            errors.add(
+                "escalate_roles", f"unknown member roles: {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+            )
         errors.raise_if_any()
 
 
@@ -227,16 +228,16 @@ class ReminderLog(Model):
     offset_key: Mapped[str] = mapped_column(String(40))
     recipient_id: Mapped[int] = mapped_column(ForeignKey("ab_user.id", ondelete="CASCADE"), index=True)
     status: Mapped[ReminderStatus] = mapped_column(enum_column(ReminderStatus), default=ReminderStatus.claimed)
-    to_address: Mapped[Optional[str]] = mapped_column(String(320))
+    to_address: Mapped[str | None] = mapped_column(String(320))
     subject: Mapped[str] = mapped_column(String(300))
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
-    claimed_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True))
-    claimed_by: Mapped[Optional[str]] = mapped_column(String(40), index=True)
+    claimed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    claimed_by: Mapped[str | None] = mapped_column(String(40), index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True))
-    sent_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True))
-    last_error: Mapped[Optional[str]] = mapped_column(Text)
+    next_attempt_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
 
     deadline: Mapped[Deadline] = relationship()
     recipient: Mapped[User] = relationship("User")
@@ -253,15 +254,13 @@ class Notification(Model):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("ab_user.id", ondelete="CASCADE"))
-    deadline_id: Mapped[Optional[int]] = mapped_column(ForeignKey("deadlines.id", ondelete="CASCADE"), index=True)
-    reminder_log_id: Mapped[Optional[int]] = mapped_column(
-        ForeignKey("reminder_logs.id", ondelete="CASCADE"), unique=True
-    )
+    deadline_id: Mapped[int | None] = mapped_column(ForeignKey("deadlines.id", ondelete="CASCADE"), index=True)
+    reminder_log_id: Mapped[int | None] = mapped_column(ForeignKey("reminder_logs.id", ondelete="CASCADE"), unique=True)
     title: Mapped[str] = mapped_column(String(300))
     body: Mapped[str] = mapped_column(Text)
-    link: Mapped[Optional[str]] = mapped_column(String(500))
+    link: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
-    read_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True))
+    read_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class CalendarToken(Model):
@@ -273,5 +272,4 @@ class CalendarToken(Model):
     user_id: Mapped[int] = mapped_column(ForeignKey("ab_user.id", ondelete="CASCADE"), unique=True)
     token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-    last_used_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True))
-
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))

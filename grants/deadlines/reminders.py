@@ -16,23 +16,26 @@ import logging
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
-from functools import lru_cache
 from datetime import date, timedelta
-from typing import Any
+from functools import lru_cache
+from typing import Any, cast
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from flask_appbuilder.security.sqla.models import User
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import CursorResult, and_, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from app.audit import Actor, acting_as
+from core.audit import Actor, acting_as
+from core.clock import as_utc
 from grants.deadlines import services
 from grants.deadlines.mail import DeliveryError, OutgoingMessage, Sender
+from grants.deadlines.missing import MISSING_WORK, missing_for
 from grants.deadlines.models import Deadline, Notification, ReminderLog, ReminderStatus
-from grants.deadlines.services import LEAD_ROLES, ReminderRule, describe_days, utc
+from grants.deadlines.policies import LEAD_ROLES, ReminderRule, load_rule_book
+from grants.deadlines.services import describe_days
 from grants.models import Grant, GrantMembership, GrantStatus, MemberRole
 
 log = logging.getLogger(__name__)
@@ -149,7 +152,7 @@ def sweep(
     ``sender`` None means no SMTP is configured: reminders are kept in the
     outbox (and as in-app notifications), never dropped.
     """
-    now = utc(now)
+    now = as_utc(now)
     today = now.astimezone(ZoneInfo(settings.timezone)).date()
     result = SweepResult(sweep_id=uuid.uuid4().hex, today=today)
     with acting_as(SCHEDULER_ACTOR):
@@ -176,8 +179,14 @@ def sweep(
             _deliver(session, sender, now, settings, result)
     log.info(
         "reminder sweep %s for %s: planned %d, claimed %d, taken over %d, sent %d, failed %d, outbox %d",
-        result.sweep_id[:8], today, result.planned, result.claimed, result.taken_over,
-        result.sent, result.failed, result.outbox,
+        result.sweep_id[:8],
+        today,
+        result.planned,
+        result.claimed,
+        result.taken_over,
+        result.sent,
+        result.failed,
+        result.outbox,
     )
     return result
 
@@ -191,8 +200,14 @@ def _take_lock(session: Session, settings: SweepSettings) -> bool:
 def _open_deadlines_query(today: date, horizon_days: int):
     return (
         select(
-            Deadline.id, Deadline.grant_id, Deadline.title, Deadline.due_date, Deadline.owner_id,
-            Grant.funder_id, Grant.reference, Grant.title.label("grant_title"),
+            Deadline.id,
+            Deadline.grant_id,
+            Deadline.title,
+            Deadline.due_date,
+            Deadline.owner_id,
+            Grant.funder_id,
+            Grant.reference,
+            Grant.title.label("grant_title"),
         )
         .join(Grant, Grant.id == Deadline.grant_id)
         .where(
@@ -205,10 +220,14 @@ def _open_deadlines_query(today: date, horizon_days: int):
 
 
 def _plan_and_claim(
-    session: Session, now: dt.datetime, today: date, sender: Sender | None,
-    settings: SweepSettings, result: SweepResult,
+    session: Session,
+    now: dt.datetime,
+    today: date,
+    sender: Sender | None,
+    settings: SweepSettings,
+    result: SweepResult,
 ) -> None:
-    book = services.load_rule_book(session)  # query 1
+    book = load_rule_book(session)  # query 1
     horizon = max((max(rule.days_before, default=0) for rule in book.all_rules()), default=0)
     deadlines = session.execute(_open_deadlines_query(today, horizon)).all()  # query 2
 
@@ -237,23 +256,40 @@ def _plan_and_claim(
     for deadline_id, (row, rule, stage, escalate) in stages.items():
         if stage:
             if row.owner_id is not None:
-                planned.append(Planned(deadline_id, offset_key(row.due_date, stage), row.owner_id, False,
-                                       "You are the owner of this deadline."))
+                planned.append(
+                    Planned(
+                        deadline_id,
+                        offset_key(row.due_date, stage),
+                        row.owner_id,
+                        False,
+                        "You are the owner of this deadline.",
+                    )
+                )
             else:
                 for user_id, role in members[row.grant_id]:
                     if role in LEAD_ROLES:
-                        planned.append(Planned(
-                            deadline_id, offset_key(row.due_date, stage), user_id, False,
-                            f"This deadline has no owner yet; you are the {role.value} lead of {row.reference}.",
-                        ))
+                        planned.append(
+                            Planned(
+                                deadline_id,
+                                offset_key(row.due_date, stage),
+                                user_id,
+                                False,
+                                f"This deadline has no owner yet; you are the {role.value} lead of {row.reference}.",
+                            )
+                        )
         if escalate and row.owner_id is not None:
             # An unowned deadline is already reminded to the leads themselves: no escalation on top.
             for user_id, role in members[row.grant_id]:
                 if role in rule.escalate_roles and user_id != row.owner_id:
-                    planned.append(Planned(
-                        deadline_id, offset_key(row.due_date, escalate), user_id, True,
-                        f"You receive this escalation as the {role.value} lead of {row.reference}.",
-                    ))
+                    planned.append(
+                        Planned(
+                            deadline_id,
+                            offset_key(row.due_date, escalate),
+                            user_id,
+                            True,
+                            f"You receive this escalation as the {role.value} lead of {row.reference}.",
+                        )
+                    )
     planned = list({(p.deadline_id, p.offset_key, p.recipient_id): p for p in planned}.values())
     result.planned = len(planned)
 
@@ -269,7 +305,7 @@ def _plan_and_claim(
     keys = {p.offset_key for p in planned}
     # A stage is only ever claimed on or after its day, and every planned stage's day is at most
     # catch_up_days old: older log rows cannot hold a planned key (a day's margin for time zones).
-    since = dt.datetime.combine(today - timedelta(days=settings.catch_up_days + 1), dt.time(), dt.timezone.utc)
+    since = dt.datetime.combine(today - timedelta(days=settings.catch_up_days + 1), dt.time(), dt.UTC)
     existing = {
         tuple(row)
         for row in session.execute(  # query 5
@@ -283,12 +319,12 @@ def _plan_and_claim(
         return
 
     missing: dict[int, list[str]] = {}
-    if services.missing_providers():
-        # Providers ask their own domains, per deadline reminded today (not per deadline swept).
+    if MISSING_WORK:
+        # Checks ask their own domains, per deadline reminded today (not per deadline swept).
         ids = sorted({p.deadline_id for p in new})
         for start in range(0, len(ids), 500):  # SQLite limits the number of bound parameters
-            for deadline in session.scalars(select(Deadline).where(Deadline.id.in_(ids[start:start + 500]))):
-                missing[deadline.id] = services.missing_for(session, deadline)
+            for deadline in session.scalars(select(Deadline).where(Deadline.id.in_(ids[start : start + 500]))):
+                missing[deadline.id] = missing_for(session, deadline)
 
     rows = []
     for p in new:
@@ -296,8 +332,14 @@ def _plan_and_claim(
         user = users[p.recipient_id]
         owner = users.get(row.owner_id) if row.owner_id else None
         subject, body = render_reminder(
-            row=row, today=today, recipient=user, owner=owner, escalation=p.escalation, reason=p.reason,
-            missing=missing.get(p.deadline_id, []), base_url=settings.base_url,
+            row=row,
+            today=today,
+            recipient=user,
+            owner=owner,
+            escalation=p.escalation,
+            reason=p.reason,
+            missing=missing.get(p.deadline_id, []),
+            base_url=settings.base_url,
         )
         if not rule.send_email or not user.email:
             status = ReminderStatus.in_app
@@ -305,27 +347,43 @@ def _plan_and_claim(
             status = ReminderStatus.outbox
         else:
             status = ReminderStatus.claimed
-        rows.append({
-            "deadline_id": p.deadline_id, "offset_key": p.offset_key, "recipient_id": p.recipient_id,
-            "status": status, "to_address": user.email, "subject": subject, "body": body,
-            "created_at": now, "claimed_at": now, "claimed_by": result.sweep_id, "attempts": 0,
-        })
+        rows.append(
+            {
+                "deadline_id": p.deadline_id,
+                "offset_key": p.offset_key,
+                "recipient_id": p.recipient_id,
+                "status": status,
+                "to_address": user.email,
+                "subject": subject,
+                "body": body,
+                "created_at": now,
+                "claimed_at": now,
+                "claimed_by": result.sweep_id,
+                "attempts": 0,
+            }
+        )
 
     won = _claim(session, rows)  # query 7 (one statement per 1000 rows)
     result.claimed = len(won)
     by_key = {(r["deadline_id"], r["offset_key"], r["recipient_id"]): r for r in rows}
     notifications = []
     for log_id, deadline_id, key, recipient_id in won:
-        row = by_key[(deadline_id, key, recipient_id)]
-        if row["status"] == ReminderStatus.outbox:
+        claim = by_key[(deadline_id, key, recipient_id)]
+        if claim["status"] == ReminderStatus.outbox:
             result.outbox += 1
-        elif row["status"] == ReminderStatus.in_app:
+        elif claim["status"] == ReminderStatus.in_app:
             result.in_app_only += 1
-        notifications.append({
-            "user_id": recipient_id, "deadline_id": deadline_id, "reminder_log_id": log_id,
-            "title": row["subject"], "body": row["body"], "link": f"/deadlines/show/{deadline_id}",
-            "created_at": now,
-        })
+        notifications.append(
+            {
+                "user_id": recipient_id,
+                "deadline_id": deadline_id,
+                "reminder_log_id": log_id,
+                "title": claim["subject"],
+                "body": claim["body"],
+                "link": f"/deadlines/show/{deadline_id}",
+                "created_at": now,
+            }
+        )
     if notifications:
         # Same transaction as the claim: an in-app notification exists exactly when its claim does.
         session.execute(insert(Notification.__table__), notifications)  # query 8
@@ -336,15 +394,16 @@ def _claim(session: Session, rows: list[dict[str, Any]]) -> list[tuple[int, int,
     """INSERT the claims; a key another sweep holds already is skipped. Returns the claims won."""
     table = ReminderLog.__table__
     dialect = session.get_bind().dialect.name
+    claims: postgresql.Insert | sqlite.Insert
     if dialect == "postgresql":
-        stmt = postgresql.insert(table).on_conflict_do_nothing(constraint="uq_reminder_logs_key")
+        claims = postgresql.insert(table).on_conflict_do_nothing(constraint="uq_reminder_logs_key")
     elif dialect == "sqlite":
-        stmt = sqlite.insert(table).on_conflict_do_nothing(
+        claims = sqlite.insert(table).on_conflict_do_nothing(
             index_elements=["deadline_id", "offset_key", "recipient_id"]
         )
     else:  # pragma: no cover - the project supports SQLite and PostgreSQL only
         raise RuntimeError(f"unsupported database {dialect}")
-    stmt = stmt.returning(table.c.id, table.c.deadline_id, table.c.offset_key, table.c.recipient_id)
+    stmt = claims.returning(table.c.id, table.c.deadline_id, table.c.offset_key, table.c.recipient_id)
     return [tuple(r) for r in session.execute(stmt, rows)]
 
 
@@ -364,13 +423,20 @@ def _take_over(session: Session, now: dt.datetime, sweep_id: str, settings: Swee
     session.execute(
         update(table)
         .where(retryable, table.c.deadline_id.not_in(still_open))
-        .values(status=ReminderStatus.failed.value, next_attempt_at=None,
-                last_error="not sent again: the deadline was submitted or waived meanwhile")
+        .values(
+            status=ReminderStatus.failed.value,
+            next_attempt_at=None,
+            last_error="not sent again: the deadline was submitted or waived meanwhile",
+        )
     )
-    result = session.execute(
-        update(table)
-        .where(retryable, table.c.deadline_id.in_(still_open))
-        .values(status=ReminderStatus.claimed.value, claimed_at=now, claimed_by=sweep_id)
+    # DML returns a CursorResult (which has rowcount); Session.execute is typed as a plain Result.
+    result = cast(
+        CursorResult[Any],
+        session.execute(
+            update(table)
+            .where(retryable, table.c.deadline_id.in_(still_open))
+            .values(status=ReminderStatus.claimed.value, claimed_at=now, claimed_by=sweep_id)
+        ),
     )
     return result.rowcount or 0
 
@@ -379,8 +445,14 @@ def _deliver(session: Session, sender: Sender, now: dt.datetime, settings: Sweep
     table = ReminderLog.__table__
     pending = session.execute(
         select(
-            table.c.id, table.c.deadline_id, table.c.offset_key, table.c.recipient_id,
-            table.c.to_address, table.c.subject, table.c.body, table.c.attempts,
+            table.c.id,
+            table.c.deadline_id,
+            table.c.offset_key,
+            table.c.recipient_id,
+            table.c.to_address,
+            table.c.subject,
+            table.c.body,
+            table.c.attempts,
         )
         .where(table.c.claimed_by == result.sweep_id, table.c.status == ReminderStatus.claimed.value)
         .order_by(table.c.id)
@@ -403,8 +475,12 @@ def _deliver(session: Session, sender: Sender, now: dt.datetime, settings: Sweep
                 gave_up = attempts >= settings.max_attempts
                 delay = min(settings.retry_cap, settings.retry_base * (2 ** (attempts - 1)))
                 session.execute(
-                    update(table).where(table.c.id == row.id, mine).values(
-                        status=ReminderStatus.failed.value, attempts=attempts, last_error=str(exc),
+                    update(table)
+                    .where(table.c.id == row.id, mine)
+                    .values(
+                        status=ReminderStatus.failed.value,
+                        attempts=attempts,
+                        last_error=str(exc),
                         next_attempt_at=None if gave_up else now + delay,
                     )
                 )
@@ -412,9 +488,14 @@ def _deliver(session: Session, sender: Sender, now: dt.datetime, settings: Sweep
                 log.warning("reminder %d to user %d failed (attempt %d): %s", row.id, row.recipient_id, attempts, exc)
             else:
                 session.execute(
-                    update(table).where(table.c.id == row.id, mine).values(
-                        status=ReminderStatus.sent.value, attempts=attempts, sent_at=now,
-                        last_error=None, next_attempt_at=None,
+                    update(table)
+                    .where(table.c.id == row.id, mine)
+                    .values(
+                        status=ReminderStatus.sent.value,
+                        attempts=attempts,
+                        sent_at=now,
+                        last_error=None,
+                        next_attempt_at=None,
                     )
                 )
                 result.sent += 1
@@ -433,8 +514,15 @@ def _long_date(day: date) -> str:
 
 
 def render_reminder(
-    *, row: Any, today: date, recipient: Any, owner: Any, escalation: bool, reason: str,
-    missing: list[str], base_url: str,
+    *,
+    row: Any,
+    today: date,
+    recipient: Any,
+    owner: Any,
+    escalation: bool,
+    reason: str,
+    missing: list[str],
+    base_url: str,
 ) -> tuple[str, str]:
     """Subject and plain-text body: what is due, when, for which grant, what is missing, the link."""
     days_left = (row.due_date - today).days

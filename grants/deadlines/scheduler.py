@@ -16,6 +16,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 
+from core import clock
 from grants.deadlines.mail import SmtpSender, SmtpSettings
 from grants.deadlines.reminders import SweepResult, SweepSettings, sweep
 
@@ -29,7 +30,7 @@ MISFIRE_GRACE_SECONDS = 12 * 3600
 
 def run_sweep(app: Any, now: dt.datetime | None = None) -> SweepResult:
     """One sweep inside the app's context, with the SMTP settings of its config."""
-    from app.extensions import db
+    from core.extensions import db
 
     with app.app_context():
         smtp = SmtpSettings.from_config(app.config)
@@ -37,7 +38,7 @@ def run_sweep(app: Any, now: dt.datetime | None = None) -> SweepResult:
         try:
             return sweep(
                 db.session,
-                now=now or dt.datetime.now(dt.timezone.utc),
+                now=now or clock.now(),
                 sender=sender,
                 settings=SweepSettings.from_config(app.config),
             )
@@ -60,13 +61,13 @@ def add_sweep_job(scheduler: BaseScheduler, app: Any, *, interval_minutes: int |
         max_instances=1,
         misfire_grace_time=MISFIRE_GRACE_SECONDS,
         # The first run is now: the catch-up sweep for whatever fell due while we were down.
-        next_run_time=dt.datetime.now(dt.timezone.utc),
+        next_run_time=clock.now(),
     )
 
 
 def build_scheduler(app: Any, scheduler_class: type[BaseScheduler] = BackgroundScheduler) -> BaseScheduler:
     """A scheduler with the in-memory job store: job stores are never shared between processes."""
-    scheduler = scheduler_class(timezone=dt.timezone.utc)
+    scheduler = scheduler_class(timezone=dt.UTC)
     add_sweep_job(scheduler, app)
     return scheduler
 

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, abort, current_app, flash, g, redirect, request, url_for
 from flask_appbuilder import AppBuilder, BaseView, ModelView, expose
@@ -16,22 +14,25 @@ from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.decorators import has_access, permission_name
 from markupsafe import Markup
 from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError, OperationalError
 from wtforms import BooleanField, IntegerField
 from wtforms.validators import InputRequired, NumberRange, Optional
-from sqlalchemy.exc import IntegrityError, OperationalError
 
-from app.audit import Actor, acting_as
-from app.extensions import db
-from app.grant_page import Panel, register_panel
-from app.security import (
+from core import clock
+from core.audit import Actor, acting_as
+from core.errors import DomainValidationError
+from core.extensions import db
+from grants.access import (
     GrantScopedViewMixin,
     ValidatedViewMixin,
     current_user_or_none,
     ensure_parent_visible,
     visible_grants_filter,
 )
-from grants.deadlines import services
+from grants.deadlines import calendar as feed_tokens
+from grants.deadlines import notifications, services
 from grants.deadlines.ical import calendar_for_user
+from grants.deadlines.missing import missing_for
 from grants.deadlines.models import (
     Deadline,
     DeadlineSource,
@@ -39,8 +40,8 @@ from grants.deadlines.models import (
     ReminderLog,
     ReminderPolicy,
 )
-from grants.errors import DomainValidationError
 from grants.models import Grant
+from grants.page import Panel, register_panel
 from grants.services import can_see_grant, visible_grant_ids_query
 
 log = logging.getLogger(__name__)
@@ -55,15 +56,6 @@ STATE_LABELS = {
 }
 
 
-def today() -> dt.date:
-    zone = ZoneInfo(current_app.config.get("REMINDER_TIMEZONE") or "UTC")
-    return dt.datetime.now(zone).date()
-
-
-def now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
-
-
 def base_url() -> str:
     return (current_app.config.get("BASE_URL") or request.host_url).rstrip("/")
 
@@ -72,7 +64,7 @@ def sync_now() -> None:
     """Period deadlines follow their periods at once on the pages that show them, not only at the sweep."""
     try:
         with acting_as(SYNC_ACTOR):
-            result = services.sync_period_deadlines(db.session, today=today())
+            result = services.sync_period_deadlines(db.session, today=clock.today())
         if result.created or result.updated or result.removed:
             db.session.commit()
     except (IntegrityError, OperationalError):
@@ -94,8 +86,17 @@ class DeadlineView(GrantScopedViewMixin, ModelView):
     show_template = "deadlines/deadline_show.html"
     list_columns = ["grant", "title", "kind", "due_date", "state", "owner"]
     show_columns = [
-        "grant", "title", "kind", "due_date", "state", "owner", "source_kind",
-        "submitted_on", "waived", "waived_reason", "notes",
+        "grant",
+        "title",
+        "kind",
+        "due_date",
+        "state",
+        "owner",
+        "source_kind",
+        "submitted_on",
+        "waived",
+        "waived_reason",
+        "notes",
     ]
     add_columns = ["grant", "kind", "title", "due_date", "owner", "notes"]
     edit_columns = ["title", "kind", "due_date", "owner", "notes", "submitted_on", "waived", "waived_reason"]
@@ -103,8 +104,11 @@ class DeadlineView(GrantScopedViewMixin, ModelView):
     order_columns = ["title", "due_date", "kind"]
     base_order = ("due_date", "asc")
     label_columns = {
-        "due_date": "Due", "source_kind": "Comes from", "submitted_on": "Submitted on",
-        "waived_reason": "Why waived", "notes": "Internal notes (never in the calendar feed)",
+        "due_date": "Due",
+        "source_kind": "Comes from",
+        "submitted_on": "Submitted on",
+        "waived_reason": "Why waived",
+        "notes": "Internal notes (never in the calendar feed)",
     }
     description_columns = {
         "title": "Reporting-period deadlines take their title and date from the period.",
@@ -146,7 +150,7 @@ class DeadlineView(GrantScopedViewMixin, ModelView):
         deadline = self.datamodel.get(pk, self._base_filters)
         if deadline is None:
             abort(404)
-        day = today()
+        day = clock.today()
         logs = db.session.scalars(
             select(ReminderLog).where(ReminderLog.deadline_id == deadline.id).order_by(ReminderLog.id.desc()).limit(20)
         ).all()
@@ -159,7 +163,7 @@ class DeadlineView(GrantScopedViewMixin, ModelView):
             deadline=deadline,
             state=deadline.state_on(day),
             when=services.describe_days((deadline.due_date - day).days),
-            missing=services.missing_for(db.session, deadline),
+            missing=missing_for(db.session, deadline),
             logs=logs,
             can_edit=self.appbuilder.sm.has_access("can_edit", "Deadlines"),
         )
@@ -170,7 +174,7 @@ class DeadlineView(GrantScopedViewMixin, ModelView):
         deadline = self.datamodel.get(pk, self._base_filters)
         if deadline is None:
             abort(404)
-        services.mark_submitted(db.session, deadline, on=today())
+        services.mark_submitted(db.session, deadline, on=clock.today())
         db.session.commit()
         flash(f"Marked submitted: {deadline.title}. Reminders for it stop.", "success")
         return redirect(url_for("DeadlineView.show", pk=pk))
@@ -207,10 +211,24 @@ class ReminderPolicyView(ValidatedViewMixin, ModelView):
     list_title = "Reminder policies"
     base_filters = [["id", FilterPolicyVisible, lambda: None]]
     add_form_query_rel_fields = edit_form_query_rel_fields = {"grant": visible_grants_filter("id")}
-    list_columns = ["grant", "funder", "days_before", "on_due_day", "overdue_every_days", "escalate_after_days", "send_email"]
+    list_columns = [
+        "grant",
+        "funder",
+        "days_before",
+        "on_due_day",
+        "overdue_every_days",
+        "escalate_after_days",
+        "send_email",
+    ]
     show_columns = add_columns = edit_columns = [
-        "grant", "funder", "days_before", "on_due_day", "overdue_every_days",
-        "escalate_after_days", "escalate_roles", "send_email",
+        "grant",
+        "funder",
+        "days_before",
+        "on_due_day",
+        "overdue_every_days",
+        "escalate_after_days",
+        "escalate_roles",
+        "send_email",
     ]
     label_columns = {
         "days_before": "Remind this many days before (e.g. 30,14,7,1)",
@@ -228,7 +246,8 @@ class ReminderPolicyView(ValidatedViewMixin, ModelView):
         "on_due_day": BooleanField("Remind on the day", validators=[Optional()]),
         "send_email": BooleanField("Send e-mail (otherwise in-app only)", validators=[Optional()]),
         "overdue_every_days": IntegerField(
-            "While overdue, remind every N days (0: never)", default=7,
+            "While overdue, remind every N days (0: never)",
+            default=7,
             validators=[InputRequired(), NumberRange(min=0, message="0 (never) or a number of days")],
         ),
     }
@@ -252,23 +271,52 @@ class ReminderOutboxView(ModelView):
     list_title = "Reminder outbox"
     show_title = "Reminder"
     base_permissions = ["can_list", "can_show", "can_requeue"]
-    list_columns = ["created_at", "status", "recipient", "to_address", "subject", "attempts", "next_attempt_at", "last_error"]
+    list_columns = [
+        "created_at",
+        "status",
+        "recipient",
+        "to_address",
+        "subject",
+        "attempts",
+        "next_attempt_at",
+        "last_error",
+    ]
     show_columns = [
-        "created_at", "status", "recipient", "to_address", "subject", "body", "offset_key",
-        "attempts", "claimed_at", "sent_at", "next_attempt_at", "last_error",
+        "created_at",
+        "status",
+        "recipient",
+        "to_address",
+        "subject",
+        "body",
+        "offset_key",
+        "attempts",
+        "claimed_at",
+        "sent_at",
+        "next_attempt_at",
+        "last_error",
     ]
     search_columns = ["status", "recipient", "subject", "created_at"]
     order_columns = ["created_at", "status", "attempts", "next_attempt_at"]
     base_order = ("id", "desc")
-    label_columns = {"created_at": "Created (UTC)", "to_address": "To", "offset_key": "Reminder stage",
-                     "next_attempt_at": "Next try (UTC)", "last_error": "Last error"}
+    label_columns = {
+        "created_at": "Created (UTC)",
+        "to_address": "To",
+        "offset_key": "Reminder stage",
+        "next_attempt_at": "Next try (UTC)",
+        "last_error": "Last error",
+    }
     page_size = 50
 
-    @action("requeue", "Send again", "Send the selected failed or outbox reminders at the next sweep?", "fa-repeat",
-            single=False)
+    @action(
+        "requeue",
+        "Send again",
+        "Send the selected failed or outbox reminders at the next sweep?",
+        "fa-repeat",
+        single=False,
+    )
     def requeue(self, items: Any) -> Any:
         items = items if isinstance(items, list) else [items]
-        count = services.requeue_reminders(db.session, [item.id for item in items], now=now())
+        count = notifications.requeue_reminders(db.session, [item.id for item in items], now=clock.now())
         db.session.commit()
         flash(f"{count} reminder(s) will be sent at the next sweep (sent ones are never resent).", "info")
         return redirect(url_for("ReminderOutboxView.list"))
@@ -295,7 +343,12 @@ class MyDeadlinesView(BaseView):
         scope = request.args.get("scope", "mine" if grant_id is None else "all")
         include_done = request.args.get("done") == "1"
         rows = services.deadlines_for_user(
-            db.session, user, today=today(), mine_only=scope == "mine", grant_id=grant_id, include_done=include_done,
+            db.session,
+            user,
+            today=clock.today(),
+            mine_only=scope == "mine",
+            grant_id=grant_id,
+            include_done=include_done,
         )
         grant = None
         if grant_id is not None:
@@ -309,8 +362,8 @@ class MyDeadlinesView(BaseView):
             grant=grant,
             include_done=include_done,
             state_badge=state_badge,
-            unread=services.unread_count(db.session, user.id),
-            feed_since=services.calendar_token_created(db.session, user.id),
+            unread=notifications.unread_count(db.session, user.id),
+            feed_since=feed_tokens.calendar_token_created(db.session, user.id),
             new_feed_url=new_feed_url,
         )
 
@@ -320,11 +373,11 @@ class MyDeadlinesView(BaseView):
     def calendar(self) -> Any:
         user = g.user
         if request.form.get("action") == "revoke":
-            services.revoke_calendar_token(db.session, user.id)
+            feed_tokens.revoke_calendar_token(db.session, user.id)
             db.session.commit()
             flash("Your calendar feed URL no longer works.", "info")
             return redirect(url_for("MyDeadlinesView.index"))
-        token = services.issue_calendar_token(db.session, user.id, now=now())
+        token = feed_tokens.issue_calendar_token(db.session, user.id, now=clock.now())
         db.session.commit()
         # Shown in this response only (never flashed into the cookie, never stored readable).
         return self._render(new_feed_url=f"{base_url()}/calendar/{token}.ics")
@@ -343,8 +396,8 @@ class NotificationsView(BaseView):
         user = g.user
         return self.render_template(
             "deadlines/notifications.html",
-            notifications=services.notifications_for(db.session, user.id),
-            unread=services.unread_count(db.session, user.id),
+            notifications=notifications.notifications_for(db.session, user.id),
+            unread=notifications.unread_count(db.session, user.id),
         )
 
     @expose("/read", methods=["POST"])
@@ -352,7 +405,7 @@ class NotificationsView(BaseView):
     @permission_name("list")
     def read(self) -> Any:
         ids = None if request.form.get("all") == "1" else [int(i) for i in request.form.getlist("id") if i.isdigit()]
-        services.mark_read(db.session, g.user.id, ids, now=now())
+        notifications.mark_read(db.session, g.user.id, ids, now=clock.now())
         db.session.commit()
         return redirect(url_for("NotificationsView.index"))
 
@@ -363,11 +416,11 @@ calendar_blueprint = Blueprint("deadline_calendar", __name__)
 @calendar_blueprint.route("/calendar/<token>.ics")
 def calendar_feed(token: str) -> Any:
     """The feed needs no login (calendar apps can't sign in): the secret URL is the key."""
-    user = services.user_for_calendar_token(db.session, token)
+    user = feed_tokens.user_for_calendar_token(db.session, token)
     if user is None:
         abort(404)
     sync_now()
-    body = calendar_for_user(db.session, user, now=now(), base_url=base_url(), today=today())
+    body = calendar_for_user(db.session, user, now=clock.now(), base_url=base_url(), today=clock.today())
     response = Response(body, mimetype="text/calendar")
     response.headers["Content-Disposition"] = 'inline; filename="grantkeeper-deadlines.ics"'
     response.headers["Cache-Control"] = "private, no-store"
@@ -377,21 +430,28 @@ def calendar_feed(token: str) -> Any:
 def deadlines_panel(session: Any, grant: Any, user: Any) -> Panel | None:
     if not current_app.appbuilder.sm.has_access("can_list", "Deadlines"):
         return None  # donors see the grant page, not the organisation's internal deadlines
-    day = today()
-    rows = services.deadlines_for_user(
-        session, user, today=day, mine_only=False, grant_id=grant.id, with_missing=False
-    )
+    day = clock.today()
+    rows = services.deadlines_for_user(session, user, today=day, mine_only=False, grant_id=grant.id, with_missing=False)
     if not rows:
-        return Panel(title="Deadlines", order=20, rows=[("Open deadlines", "none")],
-                     link=("All deadlines", f"/my-deadlines/?scope=all&grant={grant.id}"))
-    html = Markup("<ul class='list-unstyled deadline-panel'>") + Markup("").join(
-        Markup("<li>{} <a href='/deadlines/show/{}'>{}</a> — {} ({})</li>").format(
-            state_badge(row.state), row.deadline.id, row.deadline.title, row.deadline.due_date, row.when
+        return Panel(
+            title="Deadlines",
+            order=20,
+            rows=[("Open deadlines", "none")],
+            link=("All deadlines", f"/my-deadlines/?scope=all&grant={grant.id}"),
         )
-        for row in rows[:6]
-    ) + Markup("</ul>")
-    return Panel(title="Deadlines", order=20, html=html,
-                 link=("All deadlines", f"/my-deadlines/?scope=all&grant={grant.id}"))
+    html = (
+        Markup("<ul class='list-unstyled deadline-panel'>")
+        + Markup("").join(
+            Markup("<li>{} <a href='/deadlines/show/{}'>{}</a> — {} ({})</li>").format(
+                state_badge(row.state), row.deadline.id, row.deadline.title, row.deadline.due_date, row.when
+            )
+            for row in rows[:6]
+        )
+        + Markup("</ul>")
+    )
+    return Panel(
+        title="Deadlines", order=20, html=html, link=("All deadlines", f"/my-deadlines/?scope=all&grant={grant.id}")
+    )
 
 
 def unread_notifications() -> dict[str, Any]:
@@ -399,7 +459,7 @@ def unread_notifications() -> dict[str, Any]:
     user = getattr(g, "user", None)
     if user is None or not getattr(user, "is_authenticated", False):
         return {}
-    return {"unread_notifications": services.unread_count(db.session, user.id)}
+    return {"unread_notifications": notifications.unread_count(db.session, user.id)}
 
 
 def register(appbuilder: AppBuilder) -> None:
@@ -411,4 +471,3 @@ def register(appbuilder: AppBuilder) -> None:
     current_app.register_blueprint(calendar_blueprint)  # register() runs inside create_app's app context
     current_app.context_processor(unread_notifications)
     register_panel(deadlines_panel)
-    services.register_builtin_providers()

@@ -11,28 +11,51 @@ from flask_appbuilder.api import ModelRestApi, expose, safe
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.decorators import permission_name, protect
 
-from app.extensions import db
-from app.security import GrantScopedApiMixin, ValidatedApiMixin
-from grants.errors import DomainValidationError
-from grants.evidence import services
+from core.errors import DomainValidationError
+from core.extensions import db
+from core.storage import BlobCorrupted, BlobNotFound, store_for
+from grants.access import GrantScopedApiMixin, ValidatedApiMixin
+from grants.evidence import services, uploads
 from grants.evidence.models import Consultation, CoordinatingBody, Evidence, EvidenceLink, Sensitivity
 from grants.evidence.views import ATTENDANCE_COLUMNS, EVIDENCE_FILTERS, PEOPLE_WARNING
 from grants.services import can_see_grant
-from grants.storage import BlobCorrupted, BlobNotFound, store_for
 
 EVIDENCE_FIELDS = [
-    "id", "grant.id", "grant.reference", "title", "kind", "evidence_date", "sensitivity", "status",
-    "description", "url", "display_name", "content_type", "size_bytes", "sha256", "looks_like_people_list",
-    "uploaded_at", "verified_at", "verification_comment",
+    "id",
+    "grant.id",
+    "grant.reference",
+    "title",
+    "kind",
+    "evidence_date",
+    "sensitivity",
+    "status",
+    "description",
+    "url",
+    "display_name",
+    "content_type",
+    "size_bytes",
+    "sha256",
+    "looks_like_people_list",
+    "uploaded_at",
+    "verified_at",
+    "verification_comment",
 ]
 
 
 def _evidence_json(item: Evidence) -> dict[str, Any]:
     return {
-        "id": item.id, "grant_id": item.grant_id, "title": item.title, "kind": item.kind.value,
-        "evidence_date": item.evidence_date.isoformat(), "sensitivity": item.sensitivity.value,
-        "status": item.status.value, "display_name": item.display_name, "content_type": item.content_type,
-        "size_bytes": item.size_bytes, "sha256": item.sha256, "url": item.url,
+        "id": item.id,
+        "grant_id": item.grant_id,
+        "title": item.title,
+        "kind": item.kind.value,
+        "evidence_date": item.evidence_date.isoformat(),
+        "sensitivity": item.sensitivity.value,
+        "status": item.status.value,
+        "display_name": item.display_name,
+        "content_type": item.content_type,
+        "size_bytes": item.size_bytes,
+        "sha256": item.sha256,
+        "url": item.url,
         "looks_like_people_list": item.looks_like_people_list,
         "links": [{"id": link.id, "target_kind": link.target_kind, "target_id": link.target_id} for link in item.links],
     }
@@ -61,7 +84,8 @@ class EvidenceApi(GrantScopedApiMixin, ModelRestApi):
         values = request.get_json(silent=True) if request.is_json else request.form
         values = values or {}
         upload = request.files.get("file")
-        has_file = upload is not None and bool(upload.filename)
+        if upload is not None and not upload.filename:
+            upload = None  # an empty file field: nothing was uploaded
         try:
             grant_id = int(values.get("grant_id", ""))
         except (TypeError, ValueError):
@@ -74,12 +98,19 @@ class EvidenceApi(GrantScopedApiMixin, ModelRestApi):
             if not can_see_grant(db.session, g.user, grant_id):
                 raise DomainValidationError({"grant": ["is not a grant you have access to"]})
             evidence = services.create_evidence(
-                db.session, store_for(current_app.config), grant=grant_id, title=values.get("title", ""),
-                kind=values.get("kind", ""), evidence_date=day,
-                sensitivity=values.get("sensitivity", Sensitivity.internal.value), uploaded_by=g.user,
-                content=upload.stream if has_file else None, filename=upload.filename if has_file else None,
-                url=values.get("url"), description=values.get("description"),
-                max_bytes=int(current_app.config.get("EVIDENCE_MAX_BYTES", services.DEFAULT_MAX_BYTES)),
+                db.session,
+                store_for(current_app.config),
+                grant=grant_id,
+                title=values.get("title", ""),
+                kind=values.get("kind", ""),
+                evidence_date=day,
+                sensitivity=values.get("sensitivity", Sensitivity.internal.value),
+                uploaded_by=g.user,
+                content=upload.stream if upload is not None else None,
+                filename=upload.filename if upload is not None else None,
+                url=values.get("url"),
+                description=values.get("description"),
+                max_bytes=int(current_app.config.get("EVIDENCE_MAX_BYTES", uploads.DEFAULT_MAX_BYTES)),
             )
             db.session.commit()
         except DomainValidationError as exc:
@@ -119,8 +150,14 @@ class EvidenceApi(GrantScopedApiMixin, ModelRestApi):
             return self.response_404()
         payload = request.get_json(silent=True) or {}
         try:
-            link = services.link_evidence(db.session, evidence, str(payload.get("target_kind", "")),
-                                          payload.get("target_id"), g.user, payload.get("note"))
+            link = services.link_evidence(
+                db.session,
+                evidence,
+                str(payload.get("target_kind", "")),
+                payload.get("target_id"),
+                g.user,
+                payload.get("note"),
+            )
             db.session.commit()
         except DomainValidationError as exc:
             db.session.rollback()
@@ -156,8 +193,11 @@ class EvidenceApi(GrantScopedApiMixin, ModelRestApi):
         except BlobCorrupted as exc:
             return self.response(409, message=str(exc))
         response = send_file(
-            stream, mimetype=evidence.content_type or "application/octet-stream", as_attachment=True,
-            download_name=evidence.display_name or evidence.file_name or f"evidence-{evidence.id}", max_age=0,
+            stream,
+            mimetype=evidence.content_type or "application/octet-stream",
+            as_attachment=True,
+            download_name=evidence.display_name or evidence.file_name or f"evidence-{evidence.id}",
+            max_age=0,
         )
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Cache-Control"] = "private, no-store"
@@ -165,7 +205,7 @@ class EvidenceApi(GrantScopedApiMixin, ModelRestApi):
 
     def pre_delete(self, item: Evidence) -> None:
         # The row is gone (and expired) by post_delete: remember which blob it used, for this request only.
-        g.evidence_deleted_sha = item.sha256
+        g.evidence_deleted_sha = services.delete_evidence(db.session, item)
 
     def post_delete(self, item: Evidence) -> None:
         services.discard_blob_if_unused(db.session, store_for(current_app.config), g.pop("evidence_deleted_sha", None))
@@ -189,11 +229,28 @@ class ConsultationApi(GrantScopedApiMixin, ModelRestApi):
     datamodel = SQLAInterface(Consultation)
     allow_browser_login = False
     list_columns = show_columns = [
-        "id", "grant.id", "grant.reference", "body.id", "body.code", "held_on", "title", "location", "agenda",
-        "decisions", *ATTENDANCE_COLUMNS,
+        "id",
+        "grant.id",
+        "grant.reference",
+        "body.id",
+        "body.code",
+        "held_on",
+        "title",
+        "location",
+        "agenda",
+        "decisions",
+        *ATTENDANCE_COLUMNS,
     ]
-    add_columns = edit_columns = ["grant", "body", "held_on", "title", "location", "agenda", "decisions",
-                                  *ATTENDANCE_COLUMNS]
+    add_columns = edit_columns = [
+        "grant",
+        "body",
+        "held_on",
+        "title",
+        "location",
+        "agenda",
+        "decisions",
+        *ATTENDANCE_COLUMNS,
+    ]
     order_columns = ["held_on", "title"]
     search_columns = ["grant", "body", "held_on", "title"]
 

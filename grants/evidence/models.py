@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 from flask_appbuilder import Model
@@ -22,9 +22,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
-from grants.errors import ErrorCollector
+from core.errors import ErrorCollector
+from core.records import Audited, check_unique, enum_column
+from grants.evidence.targets import TARGETS, TargetKind, describe_target_problem
 from grants.models import Grant
-from grants.records import Audited, check_unique, enum_column
 
 if TYPE_CHECKING:
     from flask_appbuilder.security.sqla.models import User
@@ -81,31 +82,29 @@ class Evidence(Audited, Model):
     title: Mapped[str] = mapped_column(String(300))
     kind: Mapped[EvidenceKind] = mapped_column(enum_column(EvidenceKind, 30), default=EvidenceKind.other)
     evidence_date: Mapped[date] = mapped_column(Date, index=True)
-    sensitivity: Mapped[Sensitivity] = mapped_column(
-        enum_column(Sensitivity), default=Sensitivity.internal, index=True
-    )
+    sensitivity: Mapped[Sensitivity] = mapped_column(enum_column(Sensitivity), default=Sensitivity.internal, index=True)
     status: Mapped[VerificationStatus] = mapped_column(
         enum_column(VerificationStatus), default=VerificationStatus.submitted, index=True
     )
-    description: Mapped[Optional[str]] = mapped_column(Text)
-    url: Mapped[Optional[str]] = mapped_column(String(1000))
-    sha256: Mapped[Optional[str]] = mapped_column(String(64), index=True)
-    file_name: Mapped[Optional[str]] = mapped_column(String(255))  # sanitised (secure_filename)
-    display_name: Mapped[Optional[str]] = mapped_column(String(255))  # as the uploader named it
-    content_type: Mapped[Optional[str]] = mapped_column(String(120))
-    size_bytes: Mapped[Optional[int]] = mapped_column(Integer)
+    description: Mapped[str | None] = mapped_column(Text)
+    url: Mapped[str | None] = mapped_column(String(1000))
+    sha256: Mapped[str | None] = mapped_column(String(64), index=True)
+    file_name: Mapped[str | None] = mapped_column(String(255))  # sanitised (secure_filename)
+    display_name: Mapped[str | None] = mapped_column(String(255))  # as the uploader named it
+    content_type: Mapped[str | None] = mapped_column(String(120))
+    size_bytes: Mapped[int | None] = mapped_column(Integer)
     # Set when the upload looked like a list of people (a name column, rows of names).
     looks_like_people_list: Mapped[bool] = mapped_column(Boolean, default=False)
-    uploaded_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id", ondelete="SET NULL"), index=True)
-    uploaded_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
-    verified_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id", ondelete="SET NULL"))
-    verified_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
-    verification_comment: Mapped[Optional[str]] = mapped_column(Text)
+    uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("ab_user.id", ondelete="SET NULL"), index=True)
+    uploaded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    verified_by_id: Mapped[int | None] = mapped_column(ForeignKey("ab_user.id", ondelete="SET NULL"))
+    verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    verification_comment: Mapped[str | None] = mapped_column(Text)
     is_demo: Mapped[bool] = mapped_column(Boolean, default=False)
 
     grant: Mapped[Grant] = relationship()
-    uploaded_by: Mapped[Optional[User]] = relationship("User", foreign_keys=[uploaded_by_id])
-    verified_by: Mapped[Optional[User]] = relationship("User", foreign_keys=[verified_by_id])
+    uploaded_by: Mapped[User | None] = relationship("User", foreign_keys=[uploaded_by_id])
+    verified_by: Mapped[User | None] = relationship("User", foreign_keys=[verified_by_id])
     links: Mapped[list[EvidenceLink]] = relationship(
         back_populates="evidence", cascade="all, delete-orphan", order_by="EvidenceLink.id"
     )
@@ -140,7 +139,7 @@ class Evidence(Audited, Model):
             errors.add("url", "an evidence item is either an uploaded file or a link, not both")
         elif not has_file and not has_url:
             errors.add("url", "upload a file or give a link (https://...)")
-        elif has_url:
+        elif self.url is not None:  # has_url
             parsed = urlparse(self.url.strip())
             if parsed.scheme not in ("http", "https") or not parsed.netloc:
                 errors.add("url", f"'{self.url}' is not a web address starting with https:// or http://")
@@ -169,7 +168,7 @@ class EvidenceLink(Audited, Model):
     grant_id: Mapped[int] = mapped_column(ForeignKey("grants.id", ondelete="CASCADE"), index=True)
     target_kind: Mapped[str] = mapped_column(String(40))
     target_id: Mapped[int] = mapped_column(Integer)
-    note: Mapped[Optional[str]] = mapped_column(String(300))
+    note: Mapped[str | None] = mapped_column(String(300))
 
     evidence: Mapped[Evidence] = relationship(back_populates="links")
 
@@ -177,13 +176,12 @@ class EvidenceLink(Audited, Model):
         return f"{self.evidence} → {self.target_kind} #{self.target_id}"
 
     def validate(self, session: Session) -> None:
-        from grants.evidence.targets import describe_target_problem
-
         errors = ErrorCollector()
         evidence = self.evidence or (session.get(Evidence, self.evidence_id) if self.evidence_id else None)
         if evidence is None:
             errors.add("evidence", "is required")
             errors.raise_if_any()
+        assert evidence is not None  # raise_if_any() raised above
         self.grant_id = evidence.grant_id if evidence.grant_id is not None else evidence.grant.id
         problem = describe_target_problem(session, self.target_kind, self.target_id, self.grant_id)
         if problem:
@@ -216,7 +214,7 @@ class CoordinatingBody(Audited, Model):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     code: Mapped[str] = mapped_column(String(30), unique=True)
     name: Mapped[str] = mapped_column(String(200))
-    description: Mapped[Optional[str]] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text)
     is_demo: Mapped[bool] = mapped_column(Boolean, default=False)
 
     def __repr__(self) -> str:
@@ -238,10 +236,7 @@ class Consultation(Audited, Model):
     __tablename__ = "consultations"
     __table_args__ = (
         Index("ix_consultations_grant_body_date", "grant_id", "body_id", "held_on"),
-        *(
-            CheckConstraint(f"attendance_{key} >= 0", name=f"ck_consultations_{key}")
-            for key in ATTENDANCE
-        ),
+        *(CheckConstraint(f"attendance_{key} >= 0", name=f"ck_consultations_{key}") for key in ATTENDANCE),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -249,9 +244,9 @@ class Consultation(Audited, Model):
     body_id: Mapped[int] = mapped_column(ForeignKey("coordinating_bodies.id"), index=True)
     held_on: Mapped[date] = mapped_column(Date, index=True)
     title: Mapped[str] = mapped_column(String(300))
-    location: Mapped[Optional[str]] = mapped_column(String(200))
-    agenda: Mapped[Optional[str]] = mapped_column(Text)
-    decisions: Mapped[Optional[str]] = mapped_column(Text)
+    location: Mapped[str | None] = mapped_column(String(200))
+    agenda: Mapped[str | None] = mapped_column(Text)
+    decisions: Mapped[str | None] = mapped_column(Text)
     attendance_government: Mapped[int] = mapped_column(Integer, default=0)
     attendance_civil_society: Mapped[int] = mapped_column(Integer, default=0)
     attendance_sex_workers: Mapped[int] = mapped_column(Integer, default=0)
@@ -302,3 +297,6 @@ class Consultation(Audited, Model):
             elif not isinstance(value, int) or value < 0:
                 errors.add(f"attendance_{key}", f"{label}: enter a count of 0 or more (a number, never names)")
         errors.raise_if_any()
+
+
+TARGETS.add("consultation", TargetKind("consultation", Consultation), order=10)

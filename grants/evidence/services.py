@@ -1,32 +1,33 @@
-"""Every state change of evidence and consultations, and the one rule for who sees which evidence.
+"""Every state change of evidence, and the one rule for who sees which evidence.
 
 Plain functions over a SQLAlchemy session (no Flask). The web views, the REST
 API, the demo loader and the exports all go through ``visible_evidence`` /
 ``evidence_register``, so confidential evidence is kept from donors in one place.
+Checking an upload's bytes lives in ``uploads``; meetings in ``consultations``.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import re
-import unicodedata
-import zipfile
+import hashlib
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
-from typing import Any, BinaryIO
+from datetime import date, datetime
+from typing import IO, Any, BinaryIO
 
-import filetype
 from sqlalchemy import and_, func, select, true
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement, Select
-from werkzeug.utils import secure_filename
 
-from grants.errors import DomainValidationError, ErrorCollector
+from core import clock
+from core.errors import DomainValidationError, ErrorCollector
+from core.records import parse_enum, validate_record
+from core.storage import FileStore
+from grants.evidence.consultations import (  # noqa: F401  (re-exported: older callers import them from here)
+    consultations_between,
+    create_body,
+    get_body,
+    record_consultation,
+)
 from grants.evidence.models import (
-    ATTENDANCE,
-    Consultation,
-    CoordinatingBody,
     Evidence,
     EvidenceKind,
     EvidenceLink,
@@ -34,12 +35,14 @@ from grants.evidence.models import (
     VerificationStatus,
 )
 from grants.evidence.targets import describe_target_problem, resolve, target_kinds
+from grants.evidence.uploads import (
+    DEFAULT_MAX_BYTES,
+    CheckedUpload,
+    check_upload,
+    read_capped,
+)
 from grants.models import Grant
-from grants.records import validate_record
 from grants.services import can_see_grant, user_role_names, visible_grant_ids_query
-from grants.storage import FileStore
-
-DEFAULT_MAX_BYTES = 25 * 1024 * 1024
 
 # ---------------------------------------------------------------- who sees which evidence
 
@@ -87,211 +90,7 @@ def evidence_for_target(session: Session, user: Any, kind: str, target_id: int) 
     return list(session.scalars(query))
 
 
-# ---------------------------------------------------------------- checking uploads
-
-_TEXT = "text"
-_OLE = {"application/msword", "application/vnd.ms-excel", "application/vnd.ms-powerpoint"}
-_OOXML_FOLDER = {"docx": "word/", "xlsx": "xl/", "pptx": "ppt/"}
-# extension -> (content types the file's bytes may show, what to call it in a message)
-ALLOWED_TYPES: dict[str, tuple[frozenset[str], str]] = {
-    "pdf": (frozenset({"application/pdf"}), "a PDF document"),
-    "png": (frozenset({"image/png"}), "a PNG image"),
-    "jpg": (frozenset({"image/jpeg"}), "a JPEG image"),
-    "jpeg": (frozenset({"image/jpeg"}), "a JPEG image"),
-    "gif": (frozenset({"image/gif"}), "a GIF image"),
-    "webp": (frozenset({"image/webp"}), "a WebP image"),
-    "heic": (frozenset({"image/heic"}), "a HEIC photo"),
-    "tif": (frozenset({"image/tiff"}), "a TIFF image"),
-    "tiff": (frozenset({"image/tiff"}), "a TIFF image"),
-    "doc": (frozenset(_OLE), "a Word document"),
-    "xls": (frozenset(_OLE), "an Excel workbook"),
-    "ppt": (frozenset(_OLE), "a PowerPoint presentation"),
-    "docx": (frozenset({"application/vnd.openxmlformats-officedocument.wordprocessingml.document"}), "a Word document"),
-    "xlsx": (frozenset({"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}), "an Excel workbook"),
-    "pptx": (
-        frozenset({"application/vnd.openxmlformats-officedocument.presentationml.presentation"}),
-        "a PowerPoint presentation",
-    ),
-    "odt": (frozenset({"application/vnd.oasis.opendocument.text"}), "an OpenDocument text"),
-    "ods": (frozenset({"application/vnd.oasis.opendocument.spreadsheet"}), "an OpenDocument spreadsheet"),
-    "odp": (frozenset({"application/vnd.oasis.opendocument.presentation"}), "an OpenDocument presentation"),
-    "csv": (frozenset({_TEXT}), "a CSV file"),
-    "txt": (frozenset({_TEXT}), "a plain-text file"),
-}
-_TEXT_CONTENT_TYPES = {"csv": "text/csv", "txt": "text/plain"}
-
-
-@dataclass(frozen=True)
-class CheckedUpload:
-    file_name: str  # sanitised, safe on any filesystem and in a header
-    display_name: str  # what the uploader called it, for people
-    extension: str
-    content_type: str
-    looks_like_people_list: bool
-
-
-def _decode_text(data: bytes) -> str | None:
-    if b"\x00" in data:
-        return None
-    for encoding in ("utf-8-sig", "cp1252"):
-        try:
-            text = data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-        controls = sum(1 for ch in text if unicodedata.category(ch) == "Cc" and ch not in "\t\r\n\f")
-        return text if controls == 0 else None
-    return None
-
-
-def _detected_type(data: bytes, extension: str) -> str | None:
-    kind = filetype.guess(data[:8192] if extension not in _OOXML_FOLDER else data)
-    mime = kind.mime if kind else None
-    if mime == "application/zip" and extension in _OOXML_FOLDER:
-        # Some generators order the parts so the signature check misses them: look inside.
-        try:
-            with zipfile.ZipFile(io.BytesIO(data)) as archive:
-                names = archive.namelist()
-        except zipfile.BadZipFile:
-            return mime
-        if "[Content_Types].xml" in names and any(n.startswith(_OOXML_FOLDER[extension]) for n in names):
-            return next(iter(ALLOWED_TYPES[extension][0]))
-    return mime
-
-
-def check_upload(data: bytes, filename: str | None) -> CheckedUpload:
-    """Accept a file only if its bytes are what its name says (magic bytes, not just the extension).
-
-    Raises DomainValidationError on the ``file`` field naming what is wrong.
-    """
-    display = (filename or "").replace("\\", "/").rsplit("/", 1)[-1].strip()[:255]
-    safe = secure_filename(display)[:255]
-    if not display or not safe:
-        raise DomainValidationError({"file": ["choose a file with a name, e.g. minutes.pdf"]})
-    extension = safe.rsplit(".", 1)[-1].lower() if "." in safe else ""
-    if extension not in ALLOWED_TYPES:
-        allowed = ", ".join(sorted(ALLOWED_TYPES))
-        raise DomainValidationError(
-            {"file": [f"'{display}': files ending in .{extension or '(nothing)'} are not accepted; allowed: {allowed}"]}
-        )
-    if not data:
-        raise DomainValidationError({"file": [f"'{display}' is empty"]})
-    expected, what = ALLOWED_TYPES[extension]
-    detected = _detected_type(data, extension)
-    if _TEXT in expected:
-        text = _decode_text(data) if detected is None else None
-        if text is None:
-            found = f"looks like {detected}" if detected else "is not plain text"
-            raise DomainValidationError(
-                {"file": [f"'{display}' should be {what}, but its content {found}; nothing was stored"]}
-            )
-        content_type = _TEXT_CONTENT_TYPES[extension]
-        people = looks_like_people_csv(text) if extension == "csv" else False
-    else:
-        if detected not in expected:
-            found = f"is {detected}" if detected else "is of an unknown type"
-            raise DomainValidationError(
-                {"file": [f"'{display}' should be {what}, but its content {found}; nothing was stored"]}
-            )
-        content_type = detected
-        people = looks_like_people_workbook(data) if extension == "xlsx" else False
-    return CheckedUpload(safe, display, extension, content_type, people)
-
-
-# ---------------------------------------------------------------- does it list people?
-
-# Column headings that hold people's names or contact details (English, Spanish, French).
-_PERSON_HEADERS = {
-    "name", "names", "first name", "firstname", "given name", "given names", "last name", "lastname",
-    "surname", "family name", "full name", "fullname", "participant", "participants", "participant name",
-    "attendee", "attendees", "beneficiary", "beneficiary name", "client", "client name", "member name",
-    "nombre", "nombres", "apellido", "apellidos", "nombre completo", "participante", "nom", "prenom",
-    "nom complet", "phone", "phone number", "telephone", "mobile", "whatsapp", "email", "e-mail",
-    "email address", "address", "home address", "date of birth", "dob", "id number", "national id",
-    "passport", "signature",
-}
-# Words that make a "Something Something" cell a label rather than a person's name.
-_NOT_NAME_WORDS = {
-    "society", "civil", "government", "workers", "worker", "people", "living", "with", "hiv", "donors",
-    "donor", "other", "total", "ministry", "health", "network", "coalition", "group", "groups", "men",
-    "women", "transgender", "drugs", "who", "use", "key", "population", "populations", "partners", "sex",
-    "community", "national", "regional", "council", "office", "unit", "fund", "programme", "program",
-}
-_NAME_CELL = re.compile(r"^[A-ZÀ-Ý][a-zà-ÿ'’-]+(?: [A-ZÀ-Ý][a-zà-ÿ'’-]+){1,3}$")
-
-
-def _normalise_header(cell: Any) -> str:
-    text = unicodedata.normalize("NFKD", str(cell or "")).encode("ascii", "ignore").decode()
-    return re.sub(r"[\s_]+", " ", text).strip().lower()
-
-
-def _rows_look_like_people(rows: list[list[Any]]) -> bool:
-    if rows and any(_normalise_header(cell) in _PERSON_HEADERS for cell in rows[0]):
-        return True
-    data = rows[1:] if len(rows) > 1 else rows
-    named = 0
-    for row in data:
-        for cell in row:
-            value = str(cell or "").strip()
-            if _NAME_CELL.match(value) and not set(value.lower().split()) & _NOT_NAME_WORDS:
-                named += 1
-                break
-    return named >= 5 and named * 2 >= len(data)
-
-
-def looks_like_people_csv(text: str, max_rows: int = 500) -> bool:
-    try:
-        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
-    except csv.Error:
-        dialect = csv.excel
-    rows = []
-    for index, row in enumerate(csv.reader(io.StringIO(text), dialect)):
-        if index >= max_rows:
-            break
-        rows.append(row)
-    return _rows_look_like_people(rows)
-
-
-def looks_like_people_workbook(data: bytes, max_rows: int = 500) -> bool:
-    from openpyxl import load_workbook
-
-    try:
-        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except Exception:  # an unreadable workbook is stored as-is; it just isn't inspected
-        return False
-    try:
-        for sheet in workbook.worksheets:
-            rows = [list(row) for row in sheet.iter_rows(max_row=max_rows, values_only=True)]
-            if _rows_look_like_people(rows):
-                return True
-        return False
-    finally:
-        workbook.close()
-
-
 # ---------------------------------------------------------------- creating and changing evidence
-
-
-def _enum(cls: type, value: Any, field: str) -> Any:
-    if isinstance(value, cls):
-        return value
-    try:
-        return cls(value)
-    except ValueError:
-        known = ", ".join(member.value for member in cls)
-        raise DomainValidationError({field: [f"'{value}' is not one of {known}"]}) from None
-
-
-def _read_capped(content: bytes | BinaryIO, max_bytes: int, display: str) -> bytes:
-    if isinstance(content, (bytes, bytearray)):
-        data = bytes(content)
-    else:
-        data = content.read(max_bytes + 1)
-    if len(data) > max_bytes:
-        megabytes = max_bytes / (1024 * 1024)
-        raise DomainValidationError(
-            {"file": [f"'{display}' is larger than the {megabytes:g} MB limit; nothing was stored"]}
-        )
-    return data
 
 
 def create_evidence(
@@ -304,7 +103,7 @@ def create_evidence(
     evidence_date: date | None,
     sensitivity: Sensitivity | str = Sensitivity.internal,
     uploaded_by: Any = None,
-    content: bytes | BinaryIO | None = None,
+    content: bytes | IO[bytes] | None = None,
     filename: str | None = None,
     url: str | None = None,
     description: str | None = None,
@@ -322,24 +121,31 @@ def create_evidence(
     errors = ErrorCollector()
     if uploaded_by is not None and not can_see_grant(session, uploaded_by, grant_id):
         raise DomainValidationError({"grant": ["is not a grant you have access to"]})
-    kind = _enum(EvidenceKind, kind, "kind")
-    sensitivity = _enum(Sensitivity, sensitivity, "sensitivity")
+    kind = parse_enum(EvidenceKind, kind, "kind")
+    sensitivity = parse_enum(Sensitivity, sensitivity, "sensitivity")
     has_content = content is not None
     url = (url or "").strip() or None
     if has_content and url:
         errors.add("url", "an evidence item is either an uploaded file or a link, not both")
     errors.raise_if_any()
     evidence = Evidence(
-        grant_id=grant_id, title=(title or "").strip(), kind=kind, evidence_date=evidence_date,
-        sensitivity=sensitivity, status=VerificationStatus.submitted, description=description, url=url,
-        uploaded_by_id=getattr(uploaded_by, "id", None), uploaded_at=now or datetime.now(timezone.utc),
+        grant_id=grant_id,
+        title=(title or "").strip(),
+        kind=kind,
+        evidence_date=evidence_date,
+        sensitivity=sensitivity,
+        status=VerificationStatus.submitted,
+        description=description,
+        url=url,
+        uploaded_by_id=getattr(uploaded_by, "id", None),
+        uploaded_at=now or clock.now(),
         is_demo=is_demo,
     )
     checked: CheckedUpload | None = None
     data = b""
-    if has_content:
+    if content is not None:  # has_content
         display = (filename or "").rsplit("/", 1)[-1] or "the file"
-        data = _read_capped(content, max_bytes, display)
+        data = read_capped(content, max_bytes, display)
         checked = check_upload(data, filename)
         evidence.file_name = checked.file_name
         evidence.display_name = checked.display_name
@@ -370,13 +176,19 @@ def create_evidence(
 
 
 def _sha(data: bytes) -> str:
-    import hashlib
-
     return hashlib.sha256(data).hexdigest()
 
 
 def _blob_in_use(session: Session, sha: str) -> bool:
     return bool(session.scalar(select(func.count(Evidence.id)).where(Evidence.sha256 == sha)))
+
+
+def delete_evidence(session: Session, evidence: Evidence) -> str | None:
+    """Delete an evidence item and its links; returns the checksum of its blob, to
+    pass to ``discard_blob_if_unused`` once the deleting transaction has committed."""
+    sha = evidence.sha256
+    session.delete(evidence)
+    return sha
 
 
 def discard_blob_if_unused(session: Session, store: FileStore, sha: str | None) -> bool:
@@ -402,7 +214,7 @@ def verify_evidence(
     now: datetime | None = None,
 ) -> Evidence:
     """Mark evidence verified or rejected; the reviewer must not be the uploader."""
-    decision = _enum(VerificationStatus, decision, "decision")
+    decision = parse_enum(VerificationStatus, decision, "decision")
     errors = ErrorCollector()
     if decision == VerificationStatus.submitted:
         errors.add("decision", "choose verified or rejected")
@@ -419,7 +231,7 @@ def verify_evidence(
     errors.raise_if_any()
     evidence.status = decision
     evidence.verified_by_id = reviewer.id
-    evidence.verified_at = now or datetime.now(timezone.utc)
+    evidence.verified_at = now or clock.now()
     evidence.verification_comment = (comment or "").strip() or None
     validate_record(session, evidence)
     session.flush()
@@ -454,8 +266,13 @@ def link_evidence(
     )
     if clash:
         raise DomainValidationError({"target": ["this evidence is already linked to it"]})
-    link = EvidenceLink(evidence=evidence, grant_id=evidence.grant_id, target_kind=target_kind,
-                        target_id=target_id, note=(note or "").strip() or None)
+    link = EvidenceLink(
+        evidence=evidence,
+        grant_id=evidence.grant_id,
+        target_kind=target_kind,
+        target_id=target_id,
+        note=(note or "").strip() or None,
+    )
     session.add(link)
     session.flush()
     return link
@@ -505,9 +322,19 @@ def evidence_register(session: Session, grant_id: int, include_confidential: boo
     anything published to a donor must use the default. Stable: ordered by date, id.
     """
     columns = (
-        Evidence.id, Evidence.grant_id, Evidence.title, Evidence.kind, Evidence.evidence_date, Evidence.sensitivity,
-        Evidence.status, Evidence.display_name, Evidence.content_type, Evidence.size_bytes, Evidence.sha256,
-        Evidence.url, Evidence.verified_at,
+        Evidence.id,
+        Evidence.grant_id,
+        Evidence.title,
+        Evidence.kind,
+        Evidence.evidence_date,
+        Evidence.sensitivity,
+        Evidence.status,
+        Evidence.display_name,
+        Evidence.content_type,
+        Evidence.size_bytes,
+        Evidence.sha256,
+        Evidence.url,
+        Evidence.verified_at,
     )
     query = select(*columns).where(Evidence.grant_id == grant_id).order_by(Evidence.evidence_date, Evidence.id)
     if not include_confidential:
@@ -522,10 +349,20 @@ def evidence_register(session: Session, grant_id: int, include_confidential: boo
         links.setdefault(evidence_id, []).append(f"{kind} #{target_id}")
     return [
         EvidenceRow(
-            id=row.id, grant_id=row.grant_id, title=row.title, kind=row.kind.value, evidence_date=row.evidence_date,
-            sensitivity=row.sensitivity.value, status=row.status.value, file_name=row.display_name,
-            content_type=row.content_type, size_bytes=row.size_bytes, sha256=row.sha256, url=row.url,
-            verified_at=row.verified_at, supports="; ".join(links.get(row.id, [])),
+            id=row.id,
+            grant_id=row.grant_id,
+            title=row.title,
+            kind=row.kind.value,
+            evidence_date=row.evidence_date,
+            sensitivity=row.sensitivity.value,
+            status=row.status.value,
+            file_name=row.display_name,
+            content_type=row.content_type,
+            size_bytes=row.size_bytes,
+            sha256=row.sha256,
+            url=row.url,
+            verified_at=row.verified_at,
+            supports="; ".join(links.get(row.id, [])),
         )
         for row in session.execute(query)
     ]
@@ -539,75 +376,3 @@ def evidence_counts(session: Session, user: Any, grant_id: int) -> dict[str, int
         .group_by(Evidence.status)
     )
     return {status.value: count for status, count in session.execute(query)}
-
-
-# ---------------------------------------------------------------- bodies and consultations
-
-
-def create_body(session: Session, *, code: str, name: str, description: str | None = None, is_demo: bool = False) -> CoordinatingBody:
-    body = CoordinatingBody(code=(code or "").strip(), name=(name or "").strip(), description=description, is_demo=is_demo)
-    validate_record(session, body)
-    session.add(body)
-    session.flush()
-    return body
-
-
-def get_body(session: Session, code: str) -> CoordinatingBody | None:
-    return session.scalar(select(CoordinatingBody).where(CoordinatingBody.code == code))
-
-
-def record_consultation(
-    session: Session,
-    *,
-    grant: Grant | int,
-    body: CoordinatingBody,
-    held_on: date,
-    title: str,
-    attendance: dict[str, int] | None = None,
-    agenda: str | None = None,
-    decisions: str | None = None,
-    location: str | None = None,
-    user: Any = None,
-    is_demo: bool = False,
-) -> Consultation:
-    """Record a meeting with attendance COUNTS by constituency (never names)."""
-    grant_id = grant.id if isinstance(grant, Grant) else grant
-    if user is not None and not can_see_grant(session, user, grant_id):
-        raise DomainValidationError({"grant": ["is not a grant you have access to"]})
-    errors = ErrorCollector()
-    counts: dict[str, int] = {}
-    for key, value in (attendance or {}).items():
-        if key not in ATTENDANCE:
-            errors.add(f"attendance.{key}", f"unknown constituency; use one of: {', '.join(ATTENDANCE)}")
-            continue
-        number = value if isinstance(value, int) and not isinstance(value, bool) else None
-        if isinstance(value, str) and value.strip().isdigit():
-            number = int(value.strip())
-        if number is None or number < 0:
-            errors.add(
-                f"attendance.{key}",
-                f"'{value}' is not a whole number of 0 or more (attendance is counted, never listed by name)",
-            )
-            continue
-        counts[key] = number
-    errors.raise_if_any()
-    consultation = Consultation(
-        grant_id=grant_id, body=body, held_on=held_on, title=(title or "").strip(), agenda=agenda,
-        decisions=decisions, location=location, is_demo=is_demo,
-        **{f"attendance_{key}": counts.get(key, 0) for key in ATTENDANCE},
-    )
-    validate_record(session, consultation)
-    session.add(consultation)
-    session.flush()
-    return consultation
-
-
-def consultations_between(
-    session: Session, grant_id: int, body_id: int | None, start: date, end: date
-) -> list[Consultation]:
-    query = select(Consultation).where(
-        Consultation.grant_id == grant_id, Consultation.held_on >= start, Consultation.held_on <= end
-    )
-    if body_id is not None:
-        query = query.where(Consultation.body_id == body_id)
-    return list(session.scalars(query.order_by(Consultation.held_on, Consultation.id)))

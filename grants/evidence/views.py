@@ -13,13 +13,14 @@ from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.decorators import has_access
 from markupsafe import Markup
 from sqlalchemy import func, select
-from wtforms.validators import NumberRange, Optional as OptionalValue
+from wtforms.validators import NumberRange
+from wtforms.validators import Optional as OptionalValue
 
-from app.extensions import db
-from app.grant_page import Panel, register_panel
-from app.security import GrantScopedViewMixin, ValidatedViewMixin, current_user_or_none, flash_domain_error
-from grants.errors import DomainValidationError
-from grants.evidence import services
+from core.errors import DomainValidationError
+from core.extensions import db
+from core.storage import BlobCorrupted, BlobNotFound, file_store
+from grants.access import GrantScopedViewMixin, ValidatedViewMixin, current_user_or_none, flash_domain_error
+from grants.evidence import services, uploads
 from grants.evidence.models import (
     ATTENDANCE,
     KIND_LABELS,
@@ -31,9 +32,9 @@ from grants.evidence.models import (
     Sensitivity,
     VerificationStatus,
 )
-from grants.evidence.targets import table_resolver, target_kinds
+from grants.evidence.targets import TARGETS
+from grants.page import Panel, register_panel
 from grants.services import visible_grants
-from grants.storage import BlobCorrupted, BlobNotFound, store_for
 
 PEOPLE_WARNING = (
     "This file looks like a list of people (it has a name-like column or rows of names). "
@@ -41,16 +42,13 @@ PEOPLE_WARNING = (
 )
 
 
-def file_store():
-    return store_for(current_app.config)
-
-
 def max_upload_bytes() -> int:
-    return int(current_app.config.get("EVIDENCE_MAX_BYTES", services.DEFAULT_MAX_BYTES))
+    return int(current_app.config.get("EVIDENCE_MAX_BYTES", uploads.DEFAULT_MAX_BYTES))
 
 
 # FAB creates view blueprints relative to its own package: give ours by absolute path.
 TEMPLATES = str(Path(__file__).resolve().parent / "templates")
+
 
 class FilterVisibleEvidence(BaseFilter):
     """Evidence the signed-in user may see: their grants, and nothing confidential for donors."""
@@ -69,19 +67,8 @@ def link_candidates(session: Any, evidence: Evidence) -> list[tuple[str, str]]:
     """(value "kind:id", label) of the records of the evidence's grant it could support."""
     options: list[tuple[str, str]] = []
     linked = {(link.target_kind, link.target_id) for link in evidence.links}
-    for kind, label in target_kinds().items():
-        if kind == "requirement":
-            from grants.compliance.models import Requirement as model
-        elif kind == "consultation":
-            model = Consultation
-        else:
-            resolver = table_resolver(kind, *{
-                "indicator": ("indicators",), "indicator_result": ("indicator_results",),
-                "budget_line": ("budget_lines",), "expenditure": ("expenditures",),
-            }.get(kind, ()))
-            model = resolver.model()  # type: ignore[attr-defined]
-        if model is None or not hasattr(model, "grant_id"):
-            continue
+    for kind, target in TARGETS.items():
+        model, label = target.model, target.label
         rows = session.scalars(select(model).where(model.grant_id == evidence.grant_id).order_by(model.id).limit(300))
         for row in rows:
             if (kind, row.id) not in linked:
@@ -118,7 +105,8 @@ class EvidenceView(GrantScopedViewMixin, ModelView):
         form = request.form
         if request.method == "POST":
             upload = request.files.get("file")
-            has_file = upload is not None and bool(upload.filename)
+            if upload is not None and not upload.filename:
+                upload = None  # an empty file field: nothing was uploaded
             try:
                 grant_id = int(form.get("grant_id", ""))
             except ValueError:
@@ -131,12 +119,19 @@ class EvidenceView(GrantScopedViewMixin, ModelView):
                 if grant_id not in {gr.id for gr in grants}:
                     raise DomainValidationError({"grant": ["choose a grant you have access to"]})
                 evidence = services.create_evidence(
-                    db.session, file_store(), grant=grant_id, title=form.get("title", ""),
-                    kind=form.get("kind", ""), evidence_date=day,
+                    db.session,
+                    file_store(),
+                    grant=grant_id,
+                    title=form.get("title", ""),
+                    kind=form.get("kind", ""),
+                    evidence_date=day,
                     sensitivity=form.get("sensitivity", Sensitivity.internal.value),
-                    uploaded_by=g.user, content=upload.stream if has_file else None,
-                    filename=upload.filename if has_file else None, url=form.get("url"),
-                    description=form.get("description") or None, max_bytes=max_upload_bytes(),
+                    uploaded_by=g.user,
+                    content=upload.stream if upload is not None else None,
+                    filename=upload.filename if upload is not None else None,
+                    url=form.get("url"),
+                    description=form.get("description") or None,
+                    max_bytes=max_upload_bytes(),
                 )
                 db.session.commit()
             except DomainValidationError as exc:
@@ -148,9 +143,13 @@ class EvidenceView(GrantScopedViewMixin, ModelView):
                     flash(PEOPLE_WARNING, "warning")
                 return redirect(url_for("EvidenceView.show", pk=evidence.id))
         return self.render_template(
-            "evidence/upload.html", title="Add evidence", grants=grants, form=form,
+            "evidence/upload.html",
+            title="Add evidence",
+            grants=grants,
+            form=form,
             kinds=[(k.value, KIND_LABELS[k]) for k in EvidenceKind],
-            sensitivities=[s.value for s in Sensitivity], max_mb=max_upload_bytes() / (1024 * 1024),
+            sensitivities=[s.value for s in Sensitivity],
+            max_mb=max_upload_bytes() / (1024 * 1024),
             preselect=request.args.get("grant_id", type=int),
         )
 
@@ -165,8 +164,14 @@ class EvidenceView(GrantScopedViewMixin, ModelView):
         widgets = self._show(pk)
         can_edit = self.appbuilder.sm.has_access("can_edit", "Evidence")
         return self.render_template(
-            self.show_template, pk=pk, title=str(evidence), widgets=widgets, related_views=self._related_views,
-            evidence=evidence, links=services.describe_links(db.session, evidence), can_edit=can_edit,
+            self.show_template,
+            pk=pk,
+            title=str(evidence),
+            widgets=widgets,
+            related_views=self._related_views,
+            evidence=evidence,
+            links=services.describe_links(db.session, evidence),
+            can_edit=can_edit,
             candidates=link_candidates(db.session, evidence) if can_edit else [],
             can_verify=can_edit and evidence.uploaded_by_id != g.user.id,
             people_warning=PEOPLE_WARNING if evidence.looks_like_people_list else None,
@@ -179,8 +184,9 @@ class EvidenceView(GrantScopedViewMixin, ModelView):
         if evidence is None:
             abort(404)
         try:
-            services.verify_evidence(db.session, evidence, g.user, request.form.get("decision", ""),
-                                     request.form.get("comment"))
+            services.verify_evidence(
+                db.session, evidence, g.user, request.form.get("decision", ""), request.form.get("comment")
+            )
             db.session.commit()
         except DomainValidationError as exc:
             db.session.rollback()
@@ -237,8 +243,11 @@ class EvidenceView(GrantScopedViewMixin, ModelView):
             flash(str(exc), "danger")
             return redirect(url_for("EvidenceView.show", pk=evidence.id))
         response = send_file(
-            stream, mimetype=evidence.content_type or "application/octet-stream", as_attachment=True,
-            download_name=evidence.display_name or evidence.file_name or f"evidence-{evidence.id}", max_age=0,
+            stream,
+            mimetype=evidence.content_type or "application/octet-stream",
+            as_attachment=True,
+            download_name=evidence.display_name or evidence.file_name or f"evidence-{evidence.id}",
+            max_age=0,
         )
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Cache-Control"] = "private, no-store"
@@ -251,7 +260,7 @@ class EvidenceView(GrantScopedViewMixin, ModelView):
 
     def pre_delete(self, item: Evidence) -> None:
         # The row is gone (and expired) by post_delete: remember which blob it used, for this request only.
-        g.evidence_deleted_sha = item.sha256
+        g.evidence_deleted_sha = services.delete_evidence(db.session, item)
 
     def post_delete(self, item: Evidence) -> None:
         services.discard_blob_if_unused(db.session, file_store(), g.pop("evidence_deleted_sha", None))
@@ -294,18 +303,25 @@ class ConsultationView(NoStockDownloadMixin, GrantScopedViewMixin, ModelView):
         ("Meeting", {"fields": ["grant", "body", "held_on", "title", "location"]}),
         ("Agenda and decisions", {"fields": ["agenda", "decisions"]}),
     ]
-    add_columns = edit_columns = ["grant", "body", "held_on", "title", "location", "agenda", "decisions",
-                                  *ATTENDANCE_COLUMNS]
+    add_columns = edit_columns = [
+        "grant",
+        "body",
+        "held_on",
+        "title",
+        "location",
+        "agenda",
+        "decisions",
+        *ATTENDANCE_COLUMNS,
+    ]
     search_columns = ["grant", "body", "held_on", "title"]
     order_columns = ["held_on", "title"]
     base_order = ("held_on", "desc")
     label_columns = {
-        "held_on": "Held on", "total": "Attendance",
+        "held_on": "Held on",
+        "total": "Attendance",
         **{f"attendance_{key}": f"{label} (count)" for key, label in ATTENDANCE.items()},
     }
-    description_columns = {
-        f"attendance_{key}": "How many attended; never record names" for key in ATTENDANCE
-    }
+    description_columns = {f"attendance_{key}": "How many attended; never record names" for key in ATTENDANCE}
     validators_columns = {column: [OptionalValue(), NumberRange(min=0)] for column in ATTENDANCE_COLUMNS}
 
     @expose("/show/<pk>", methods=["GET"])
@@ -316,8 +332,13 @@ class ConsultationView(NoStockDownloadMixin, GrantScopedViewMixin, ModelView):
             abort(404)
         widgets = self._show(pk)
         return self.render_template(
-            self.show_template, pk=pk, title=str(consultation), widgets=widgets,
-            related_views=self._related_views, consultation=consultation, attendance_labels=ATTENDANCE,
+            self.show_template,
+            pk=pk,
+            title=str(consultation),
+            widgets=widgets,
+            related_views=self._related_views,
+            consultation=consultation,
+            attendance_labels=ATTENDANCE,
             evidence=services.evidence_for_target(db.session, g.user, "consultation", consultation.id),
             can_add_evidence=self.appbuilder.sm.has_access("can_add", "Evidence"),
         )
@@ -336,7 +357,13 @@ def evidence_panel(session: Any, grant: Any, user: Any) -> Panel | None:
     links = Markup('<a href="{}">Consultations</a> · <a href="{}">Add evidence</a>').format(
         url_for("ConsultationView.list", _flt_0_grant=grant.id), url_for("EvidenceView.add", grant_id=grant.id)
     )
-    return Panel("Evidence", 30, rows=rows, html=links, link=("All evidence", url_for("EvidenceView.list", _flt_0_grant=grant.id)))
+    return Panel(
+        "Evidence",
+        30,
+        rows=rows,
+        html=links,
+        link=("All evidence", url_for("EvidenceView.list", _flt_0_grant=grant.id)),
+    )
 
 
 def register(appbuilder: AppBuilder) -> None:

@@ -9,21 +9,28 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
-from grants.errors import DomainValidationError
+from core.errors import DomainValidationError
 
 GOOD_CSV = (
-    "Date;Voucher;Budget code;Details;Amount;Ccy\n"
-    "03/02/2026;V-1;HR-1;Coordinator Feb;1,200.00;USD\n"
-    "04/02/2026;V-2;TR-1;Taxi;(20.00);USD\n"
-    "15/03/2026;V-3;TR-1;Ferry;54.00;USD\n"
-).encode("utf-8")
+    b"Date;Voucher;Budget code;Details;Amount;Ccy\n"
+    b"03/02/2026;V-1;HR-1;Coordinator Feb;1,200.00;USD\n"
+    b"04/02/2026;V-2;TR-1;Taxi;(20.00);USD\n"
+    b"15/03/2026;V-3;TR-1;Ferry;54.00;USD\n"
+)
 
-MAPPING = {"date": "Date", "amount": "Amount", "line": "Budget code", "currency": "Ccy", "description": "Details", "reference": "Voucher"}
+MAPPING = {
+    "date": "Date",
+    "amount": "Amount",
+    "line": "Budget code",
+    "currency": "Ccy",
+    "description": "Details",
+    "reference": "Voucher",
+}
 
 
 def _stage(app, world, content: bytes, name: str = "actuals.csv"):
-    from app.extensions import db
     from budgets import imports
+    from core.extensions import db
     from grants.models import Grant
 
     with app.app_context():
@@ -33,9 +40,9 @@ def _stage(app, world, content: bytes, name: str = "actuals.csv"):
 
 
 def _run(app, import_id: int, mapping=MAPPING, **kw):
-    from app.extensions import db
     from budgets import imports
     from budgets.models import BudgetImport
+    from core.extensions import db
 
     with app.app_context():
         result = imports.run_import(db.session, db.session.get(BudgetImport, import_id), mapping, **kw)
@@ -44,17 +51,17 @@ def _run(app, import_id: int, mapping=MAPPING, **kw):
 
 
 def _expenditures(app) -> int:
-    from app.extensions import db
     from budgets.models import Expenditure
+    from core.extensions import db
 
     with app.app_context():
         return db.session.scalar(select(func.count(Expenditure.id)))
 
 
 def test_csv_preview_detects_columns_and_guesses_the_mapping(app, world, budget):
-    from app.extensions import db
     from budgets import imports
     from budgets.models import BudgetImport
+    from core.extensions import db
 
     import_id = _stage(app, world, GOOD_CSV)
     with app.app_context():
@@ -69,15 +76,17 @@ def test_csv_preview_detects_columns_and_guesses_the_mapping(app, world, budget)
 
 
 def test_confirmed_csv_import_records_every_row(app, world, budget):
-    from app.extensions import db
     from budgets.models import Expenditure, ExpenditureSource
+    from core.extensions import db
 
     result = _run(app, _stage(app, world, GOOD_CSV))
     assert (result.status.value, result.imported, result.errors) == ("imported", 3, [])
     with app.app_context():
         rows = db.session.scalars(select(Expenditure).order_by(Expenditure.spent_on)).all()
         assert [(r.spent_on, r.amount) for r in rows] == [
-            (date(2026, 2, 3), Decimal("1200.00")), (date(2026, 2, 4), Decimal("-20.00")), (date(2026, 3, 15), Decimal("54.00")),
+            (date(2026, 2, 3), Decimal("1200.00")),
+            (date(2026, 2, 4), Decimal("-20.00")),
+            (date(2026, 3, 15), Decimal("54.00")),
         ]
         assert all(r.source == ExpenditureSource.import_ for r in rows)
 
@@ -99,19 +108,19 @@ def test_reimport_without_a_reference_column_uses_row_hashes_and_keeps_identical
 
 
 def test_a_file_with_bad_rows_imports_nothing_and_lists_every_problem(app, world, budget):
-    from app.extensions import db
     from budgets import imports
     from budgets.models import BudgetImport
+    from core.extensions import db
 
     content = (
-        "Date;Voucher;Budget code;Details;Amount;Ccy\n"
-        "03/02/2026;V-1;HR-1;fine;10.00;USD\n"
-        "04/02/2026;V-2;TR-1;bad amount;ten;USD\n"
-        "05/02/2026;V-3;B-1;other grant's line;5.00;USD\n"
-        "06/02/2026;V-4;TR-1;bad currency;5.00;XYZ\n"
-        "07/02/2027;V-5;TR-1;after the grant;5.00;USD\n"
-        "08/02/2026;V-6;TR-1;no rate;5.00;EUR\n"
-    ).encode()
+        b"Date;Voucher;Budget code;Details;Amount;Ccy\n"
+        b"03/02/2026;V-1;HR-1;fine;10.00;USD\n"
+        b"04/02/2026;V-2;TR-1;bad amount;ten;USD\n"
+        b"05/02/2026;V-3;B-1;other grant's line;5.00;USD\n"
+        b"06/02/2026;V-4;TR-1;bad currency;5.00;XYZ\n"
+        b"07/02/2027;V-5;TR-1;after the grant;5.00;USD\n"
+        b"08/02/2026;V-6;TR-1;no rate;5.00;EUR\n"
+    )
     import_id = _stage(app, world, content)
     result = _run(app, import_id)
     assert result.status.value == "rejected"
@@ -139,10 +148,15 @@ def test_xlsx_is_read_by_content_even_when_named_csv(app, world, budget):
     buffer = io.BytesIO()
     workbook.save(buffer)
     import_id = _stage(app, world, buffer.getvalue(), name="looks-like.csv")
-    result = _run(app, import_id, {"date": "Date", "line": "Line", "amount": "Amount", "currency": "Currency", "reference": "Ref"}, date_order="iso")
+    result = _run(
+        app,
+        import_id,
+        {"date": "Date", "line": "Line", "amount": "Amount", "currency": "Currency", "reference": "Ref"},
+        date_order="iso",
+    )
     assert (result.status.value, result.imported) == ("imported", 2)
-    from app.extensions import db
     from budgets.models import BudgetImport, Expenditure
+    from core.extensions import db
 
     with app.app_context():
         assert db.session.get(BudgetImport, import_id).file_type == "xlsx"
@@ -176,13 +190,13 @@ def test_mapping_must_name_the_required_columns(app, world, budget):
 
 
 def test_error_report_cannot_smuggle_a_formula_into_excel(app, world, budget):
-    from app.extensions import db
     from budgets import imports
     from budgets.models import BudgetImport
+    from core.extensions import db
 
     content = b"Date,Line,Amount,Currency\n2026-02-03,=HYPERLINK(1),5,USD\n"
     import_id = _stage(app, world, content)
     _run(app, import_id, {"date": "Date", "line": "Line", "amount": "Amount", "currency": "Currency"}, date_order="iso")
     with app.app_context():
         report = imports.error_report_csv(db.session.get(BudgetImport, import_id))
-    assert ",=" not in report and ",\"=" not in report
+    assert ",=" not in report and ',"=' not in report

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
-from grants.errors import DomainValidationError
+from core.errors import DomainValidationError
 
 
 def _count(session, model) -> int:
@@ -16,8 +16,8 @@ def _count(session, model) -> int:
 
 
 def test_budget_vs_actual_by_line_whole_grant(app, budget, spend):
-    from app.extensions import db
     from budgets.report import budget_vs_actual
+    from core.extensions import db
 
     spend(budget.line_hr, "400.00")
     spend(budget.line_hr, "250.50", day=date(2026, 8, 1))
@@ -38,16 +38,16 @@ def test_budget_vs_actual_by_line_whole_grant(app, budget, spend):
 
 
 def budget_grant(app, budget) -> int:
-    from app.extensions import db
     from budgets.models import BudgetLine
+    from core.extensions import db
 
     with app.app_context():
         return db.session.get(BudgetLine, budget.line_hr).grant_id
 
 
 def test_period_report_separates_period_and_cumulative(app, budget, spend):
-    from app.extensions import db
     from budgets.report import budget_vs_actual
+    from core.extensions import db
 
     spend(budget.line_travel, "700.00", day=date(2026, 3, 1))
     spend(budget.line_travel, "100.00", day=date(2026, 9, 1))
@@ -64,8 +64,8 @@ def test_period_report_separates_period_and_cumulative(app, budget, spend):
 
 
 def test_report_sums_to_the_cent_where_floats_would_drift(app, budget, spend):
-    from app.extensions import db
     from budgets.report import budget_vs_actual
+    from core.extensions import db
 
     for _ in range(10):
         spend(budget.line_hr, "0.10")
@@ -80,17 +80,18 @@ def test_report_sums_to_the_cent_where_floats_would_drift(app, budget, spend):
 def test_report_uses_a_fixed_number_of_queries(app, budget, spend):
     from sqlalchemy import event
 
-    from app.extensions import db
     from budgets import services
     from budgets.models import BudgetLine
     from budgets.report import budget_vs_actual
+    from core.extensions import db
     from grants.models import Grant
 
     with app.app_context():
         grant = db.session.get(Grant, budget_grant(app, budget))
         for index in range(30):
-            services.create_line(db.session, grant, code=f"X-{index}", description="extra", cost_category="ACT",
-                                 planned={"S1": "10"})
+            services.create_line(
+                db.session, grant, code=f"X-{index}", description="extra", cost_category="ACT", planned={"S1": "10"}
+            )
         db.session.commit()
         grant_id = grant.id
         statements = []
@@ -106,13 +107,15 @@ def test_report_uses_a_fixed_number_of_queries(app, budget, spend):
 
 
 def test_xcd_spending_converts_at_the_fixed_peg_and_says_so(app, budget, spend):
-    from app.extensions import db
     from budgets import rates
     from budgets.models import Expenditure
+    from core.extensions import db
     from grants.models import Grant
 
     with app.app_context():
-        rates.set_rate_policy(db.session, db.session.get(Grant, budget_grant(app, budget)), "fixed", fixed_currency="XCD")
+        rates.set_rate_policy(
+            db.session, db.session.get(Grant, budget_grant(app, budget)), "fixed", fixed_currency="XCD"
+        )
         db.session.commit()
     expenditure_id = spend(budget.line_hr, "270.00", "XCD")
     with app.app_context():
@@ -123,9 +126,9 @@ def test_xcd_spending_converts_at_the_fixed_peg_and_says_so(app, budget, spend):
 
 
 def test_transaction_date_rate_uses_the_last_rate_of_the_week_and_inverse_quotes(app, budget, spend):
-    from app.extensions import db
     from budgets import rates
     from budgets.models import Expenditure
+    from core.extensions import db
 
     with app.app_context():
         rates.record_rate(db.session, date(2026, 2, 6), "USD", "EUR", "0.80", source="ECB")
@@ -138,9 +141,9 @@ def test_transaction_date_rate_uses_the_last_rate_of_the_week_and_inverse_quotes
 
 
 def test_period_average_policy_averages_the_period_rates(app, budget, spend):
-    from app.extensions import db
     from budgets import rates
     from budgets.models import Expenditure
+    from core.extensions import db
     from grants.models import Grant
 
     with app.app_context():
@@ -156,9 +159,9 @@ def test_period_average_policy_averages_the_period_rates(app, budget, spend):
 
 
 def test_changing_the_policy_reconverts_stored_amounts(app, budget, spend):
-    from app.extensions import db
     from budgets import rates
     from budgets.models import Expenditure
+    from core.extensions import db
     from grants.models import Grant
 
     with app.app_context():
@@ -167,7 +170,9 @@ def test_changing_the_policy_reconverts_stored_amounts(app, budget, spend):
     expenditure_id = spend(budget.line_hr, "250.00", "XCD")
     with app.app_context():
         assert db.session.get(Expenditure, expenditure_id).converted_amount == Decimal("100.00")
-        rates.set_rate_policy(db.session, db.session.get(Grant, budget_grant(app, budget)), "fixed", fixed_currency="XCD")
+        rates.set_rate_policy(
+            db.session, db.session.get(Grant, budget_grant(app, budget)), "fixed", fixed_currency="XCD"
+        )
         db.session.commit()
         item = db.session.get(Expenditure, expenditure_id)
         assert item.converted_amount == Decimal("92.59")
@@ -175,9 +180,9 @@ def test_changing_the_policy_reconverts_stored_amounts(app, budget, spend):
 
 
 def test_correcting_a_rate_reconverts_the_spending_it_priced(app, budget, spend):
-    from app.extensions import db
     from budgets import rates
     from budgets.models import Expenditure
+    from core.extensions import db
 
     with app.app_context():
         rates.record_rate(db.session, date(2026, 2, 1), "USD", "EUR", "0.80")
@@ -200,9 +205,9 @@ def test_correcting_a_rate_reconverts_the_spending_it_priced(app, budget, spend)
     ],
 )
 def test_bad_expenditure_is_refused_and_nothing_saved(app, budget, change, field, words):
-    from app.extensions import db
     from budgets import services
     from budgets.models import BudgetLine, Expenditure
+    from core.extensions import db
 
     values = {"spent_on": date(2026, 2, 1), "amount": "10.00", "currency": "USD"} | change
     with app.app_context():
@@ -215,20 +220,28 @@ def test_bad_expenditure_is_refused_and_nothing_saved(app, budget, change, field
 
 
 def test_expenditure_on_a_line_of_another_grant_is_refused(app, world, budget):
-    from app.extensions import db
     from budgets import services
     from budgets.models import BudgetLine, Expenditure
+    from core.extensions import db
     from grants.models import Grant
 
     with app.app_context():
         grant_a = db.session.get(Grant, world.grant_a)
         with pytest.raises(DomainValidationError) as caught:
-            services.record_expenditure(db.session, grant_a, line=db.session.get(BudgetLine, budget.line_b),
-                                        spent_on=date(2026, 2, 1), amount="10", currency="USD")
+            services.record_expenditure(
+                db.session,
+                grant_a,
+                line=db.session.get(BudgetLine, budget.line_b),
+                spent_on=date(2026, 2, 1),
+                amount="10",
+                currency="USD",
+            )
         db.session.rollback()
         assert "belongs to another grant" in caught.value.errors["line"][0]
         with pytest.raises(DomainValidationError) as caught:
-            services.record_expenditure(db.session, grant_a, line="B-1", spent_on=date(2026, 2, 1), amount="10", currency="USD")
+            services.record_expenditure(
+                db.session, grant_a, line="B-1", spent_on=date(2026, 2, 1), amount="10", currency="USD"
+            )
         db.session.rollback()
         assert "not a budget line of GA-1" in caught.value.errors["line"][0]
         assert _count(db.session, Expenditure) == 0
@@ -243,25 +256,30 @@ def test_same_external_reference_from_the_same_source_is_refused(app, budget, sp
 
 
 def test_cost_category_must_be_one_of_the_funders(app, world, budget):
-    from app.extensions import db
     from budgets import services
+    from core.extensions import db
     from grants.models import Grant
 
     with app.app_context():
         with pytest.raises(DomainValidationError) as caught:
-            services.create_line(db.session, db.session.get(Grant, world.grant_a), code="Z", description="z", cost_category="99")
+            services.create_line(
+                db.session, db.session.get(Grant, world.grant_a), code="Z", description="z", cost_category="99"
+            )
         db.session.rollback()
         assert "not one of the funder's cost categories" in caught.value.errors["cost_category"][0]
 
 
 def _revision(app, world, amount: str, period: str = "S1"):
-    from app.extensions import db
     from budgets import services
+    from core.extensions import db
     from grants.models import Grant
 
     with app.app_context():
         revision = services.create_revision(
-            db.session, db.session.get(Grant, world.grant_a), title="More travel", justification="Training moved",
+            db.session,
+            db.session.get(Grant, world.grant_a),
+            title="More travel",
+            justification="Training moved",
             moves=[{"from": "HR-1", "to": "TR-1", "period": period, "amount": amount}],
         )
         services.submit_revision(db.session, revision)
@@ -270,10 +288,10 @@ def _revision(app, world, amount: str, period: str = "S1"):
 
 
 def test_approved_revision_moves_money_and_keeps_the_earlier_version(app, world, budget):
-    from app.extensions import db
     from budgets import services
     from budgets.models import BudgetRevision, RevisionStatus
     from budgets.report import budget_vs_actual
+    from core.extensions import db
 
     revision_id = _revision(app, world, "200.00")
     with app.app_context():
@@ -289,10 +307,10 @@ def test_approved_revision_moves_money_and_keeps_the_earlier_version(app, world,
 
 
 def test_revision_that_would_make_a_line_negative_is_refused_and_changes_nothing(app, world, budget):
-    from app.extensions import db
     from budgets import services
     from budgets.models import BudgetRevision, BudgetVersion, RevisionStatus
     from budgets.report import budget_vs_actual
+    from core.extensions import db
 
     revision_id = _revision(app, world, "1000.01")
     with app.app_context():
@@ -306,34 +324,44 @@ def test_revision_that_would_make_a_line_negative_is_refused_and_changes_nothing
 
 
 def test_only_a_submitted_revision_can_be_decided(app, world, budget):
-    from app.extensions import db
     from budgets import services
+    from core.extensions import db
     from grants.models import Grant
 
     with app.app_context():
-        revision = services.create_revision(db.session, db.session.get(Grant, world.grant_a), title="t", justification="j",
-                                            moves=[{"from": "HR-1", "to": "TR-1", "period": "S1", "amount": "5"}])
+        revision = services.create_revision(
+            db.session,
+            db.session.get(Grant, world.grant_a),
+            title="t",
+            justification="j",
+            moves=[{"from": "HR-1", "to": "TR-1", "period": "S1", "amount": "5"}],
+        )
         with pytest.raises(DomainValidationError):
             services.approve_revision(db.session, revision)
         db.session.rollback()
 
 
 def test_revision_moving_a_line_of_another_grant_is_refused(app, world, budget):
-    from app.extensions import db
     from budgets import services
+    from core.extensions import db
     from grants.models import Grant
 
     with app.app_context():
         with pytest.raises(DomainValidationError) as caught:
-            services.create_revision(db.session, db.session.get(Grant, world.grant_a), title="t", justification="j",
-                                     moves=[{"from": "B-1", "to": "TR-1", "period": "S1", "amount": "5"}])
+            services.create_revision(
+                db.session,
+                db.session.get(Grant, world.grant_a),
+                title="t",
+                justification="j",
+                moves=[{"from": "B-1", "to": "TR-1", "period": "S1", "amount": "5"}],
+            )
         db.session.rollback()
         assert "'B-1' is not a budget line of GA-1" in caught.value.errors["from_line"][0]
 
 
 def test_variance_flags_name_the_category_and_line_over_the_funders_threshold(app, world, budget, spend):
-    from app.extensions import db
     from budgets.report import variance_flags
+    from core.extensions import db
 
     spend(budget.line_travel, "580.00")  # 16% over the 500 planned in S1
     spend(budget.line_hr, "1100.00")  # 10% over: within the 15% rule
@@ -347,15 +375,17 @@ def test_variance_flags_name_the_category_and_line_over_the_funders_threshold(ap
 
 
 def test_share_of_total_budget_rule(app, world, budget, spend):
-    from app.extensions import db
     from budgets import services
     from budgets.models import VarianceRule
     from budgets.report import variance_flags
+    from core.extensions import db
     from grants.models import Funder
 
     with app.app_context():
         db.session.execute(VarianceRule.__table__.delete())
-        services.add_variance_rule(db.session, db.session.get(Funder, world.funder_id), threshold_percent="10", basis="total_budget")
+        services.add_variance_rule(
+            db.session, db.session.get(Funder, world.funder_id), threshold_percent="10", basis="total_budget"
+        )
         db.session.commit()
     spend(budget.line_travel, "780.00")  # 280 over: within 10% of the 3000 life-of-grant budget
     with app.app_context():
@@ -368,8 +398,8 @@ def test_share_of_total_budget_rule(app, world, budget, spend):
 
 
 def test_unknown_period_or_grouping_is_a_clear_error(app, world, budget):
-    from app.extensions import db
     from budgets.report import budget_vs_actual
+    from core.extensions import db
 
     with app.app_context():
         with pytest.raises(DomainValidationError, match="GA-1 has no reporting period"):
@@ -381,10 +411,95 @@ def test_unknown_period_or_grouping_is_a_clear_error(app, world, budget):
 
 
 def test_changes_are_audited(app, budget, spend):
-    from app.audit import AuditEntry
-    from app.extensions import db
+    from core.audit import AuditEntry
+    from core.extensions import db
 
     spend(budget.line_hr, "10.00")
     with app.app_context():
         tables = set(db.session.scalars(select(AuditEntry.table_name)))
         assert {"budget_lines", "budget_allocations", "expenditures"} <= tables
+
+
+def test_spending_is_converted_once_when_saved(app, budget, monkeypatch):
+    from budgets import services
+    from budgets.models import BudgetLine
+    from core.extensions import db
+
+    calls = []
+    real = services.convert
+    monkeypatch.setattr(services, "convert", lambda *args, **kw: calls.append(args) or real(*args, **kw))
+    with app.app_context():
+        line = db.session.get(BudgetLine, budget.line_hr)
+        services.record_expenditure(
+            db.session, line.grant, line=line, spent_on=date(2026, 2, 1), amount="10", currency="USD"
+        )
+        db.session.commit()
+    assert len(calls) == 1
+
+
+def test_correcting_spending_redoes_its_period_and_conversion(app, budget, spend):
+    from budgets import rates, services
+    from budgets.models import Expenditure
+    from core.extensions import db
+
+    with app.app_context():
+        rates.record_rate(db.session, date(2026, 8, 3), "EUR", "USD", "1.25")
+        db.session.commit()
+    item_id = spend(budget.line_hr, "10.00")
+    with app.app_context():
+        item = db.session.get(Expenditure, item_id)
+        services.update_expenditure(db.session, item, spent_on=date(2026, 8, 3), amount="80", currency="eur")
+        db.session.commit()
+        item = db.session.get(Expenditure, item_id)
+        assert (item.period.label, item.currency, item.converted_amount) == ("S2", "EUR", Decimal("100.00"))
+
+
+def test_spending_changed_behind_the_operations_back_is_refused_at_the_flush(app, budget, spend):
+    from budgets.models import Expenditure
+    from core.extensions import db
+
+    item_id = spend(budget.line_hr, "10.00")
+    with app.app_context():
+        item = db.session.get(Expenditure, item_id)
+        item.amount = Decimal("99.00")  # not through budgets.services: the stored conversion is stale
+        with pytest.raises(DomainValidationError) as caught:
+            db.session.flush()
+        db.session.rollback()
+        assert "conversion" in caught.value.errors["amount"][0]
+        assert db.session.get(Expenditure, item_id).converted_amount == Decimal("10.00")
+
+
+def test_a_planned_amount_and_a_move_of_money_take_their_grant_from_their_parent(app, world, budget):
+    from budgets import services
+    from budgets.models import BudgetAllocation, BudgetLine, BudgetRevisionItem
+    from core.extensions import db
+    from grants.models import Grant, ReportingPeriod
+
+    with app.app_context():
+        grant = db.session.get(Grant, world.grant_a)
+        extra = services.create_line(db.session, grant, code="X-1", description="extra", cost_category="ACT")
+        allocation = services.save_allocation(
+            db.session,
+            BudgetAllocation(
+                line=extra, period=db.session.get(ReportingPeriod, world.period_a1), amount=Decimal("1.234")
+            ),
+        )
+        assert (allocation.grant_id, allocation.amount, allocation.amount_cents) == (
+            world.grant_a,
+            Decimal("1.23"),
+            123,
+        )
+        line = db.session.get(BudgetLine, budget.line_hr)
+        revision = services.create_revision(
+            db.session, db.session.get(Grant, world.grant_a), title="t", justification="j"
+        )
+        item = BudgetRevisionItem(
+            revision=revision,
+            from_line=line,
+            to_line=db.session.get(BudgetLine, budget.line_travel),
+            period=db.session.get(ReportingPeriod, world.period_a1),
+            amount=Decimal("5"),
+        )
+        services.save_revision_item(db.session, item)
+        assert item.grant_id == world.grant_a
+        db.session.rollback()

@@ -34,7 +34,9 @@ ROWS = [
 ]
 
 
-def _report(rows: list[list] | None = None, title_rows: tuple[str, ...] = ("Expenditure ledger", "Grant GK-7")) -> openpyxl.Workbook:
+def _report(
+    rows: list[list] | None = None, title_rows: tuple[str, ...] = ("Expenditure ledger", "Grant GK-7")
+) -> openpyxl.Workbook:
     buf = io.BytesIO()
     write_report(buf, [ReportSheet("Ledger", COLUMNS, iter(rows if rows is not None else ROWS), title_rows)])
     return openpyxl.load_workbook(io.BytesIO(buf.getvalue()))
@@ -129,7 +131,7 @@ def test_csv_guards_against_formula_injection() -> None:
     rows = list(csv.reader(io.StringIO(out.getvalue())))
     assert rows[0] == [c.header for c in COLUMNS]
     assert rows[1] == ["2024-01-05", "EXP-001", "Boreholes", "1250.50", "0.125", "3", "0.85"]
-    assert rows[2][2] == "'=HYPERLINK(\"http://evil.example\",\"Invoice\")"
+    assert rows[2][2] == '\'=HYPERLINK("http://evil.example","Invoice")'
     assert rows[3][2] == "'-5 adjustment" and rows[3][3] == ""
     assert rows[4][2] == "'+ tip" and rows[5][2] == "'@SUM(A1)"
 
@@ -147,7 +149,9 @@ def test_fast_row_path_writes_what_openpyxls_own_path_writes(monkeypatch: pytest
 
     def cells(wb: openpyxl.Workbook) -> list[tuple]:
         ws = wb["Ledger"]
-        return [(c.coordinate, c.value, c.data_type, c.number_format, c.quotePrefix) for row in ws.iter_rows() for c in row]
+        return [
+            (c.coordinate, c.value, c.data_type, c.number_format, c.quotePrefix) for row in ws.iter_rows() for c in row
+        ]
 
     fast = cells(_report(rows))
     import exports.builtin as builtin

@@ -11,10 +11,16 @@ import openpyxl
 import pytest
 
 from exports.errors import TemplateError
-from exports.inspector import inspect_template
-from exports.mapping import Catalogue, CellMapping, TableMapping, check_against_template, parse_mapping, render
-
-from .conftest import load
+from exports.mapping import (
+    Catalogue,
+    CellMapping,
+    TableMapping,
+    check_against_template,
+    parse_mapping,
+    render,
+)
+from exports.xlsx.inspector import inspect_template
+from tests.exports.helpers import load
 
 CATALOGUE = Catalogue(
     fields={"grant.reference", "grant.title", "grant.currency", "report.type", "grant.start"},
@@ -87,7 +93,7 @@ colour: red
 
 def test_duplicate_targets_are_refused() -> None:
     with pytest.raises(TemplateError, match=r"cells.1.target: 'Cover!\$C\$4' is already mapped by cells.0"):
-        parse_mapping('cells: [{target: Cover!C4, source: a}, {target: Cover!$C$4, source: b}]')
+        parse_mapping("cells: [{target: Cover!C4, source: a}, {target: Cover!$C$4, source: b}]")
 
 
 def test_yaml_aliases_and_non_mappings_are_refused() -> None:
@@ -122,7 +128,12 @@ def test_render_refuses_a_dataset_larger_than_its_block() -> None:
     spec = parse_mapping(SPEC_YAML)
     lines = [{"actual": 1}] * 9
     with pytest.raises(TemplateError, match="^dataset budget_lines has 9 rows but the block at Budget!D4 holds 7$"):
-        render(spec, load("synthetic/tpl_xlsxwriter.xlsx"), {"grant.title": "a", "grant.reference": "b", "grant.currency": "c"}, {"budget_lines": lines})
+        render(
+            spec,
+            load("synthetic/tpl_xlsxwriter.xlsx"),
+            {"grant.title": "a", "grant.reference": "b", "grant.currency": "c"},
+            {"budget_lines": lines},
+        )
 
 
 def test_render_names_missing_data() -> None:

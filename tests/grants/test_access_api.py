@@ -6,12 +6,26 @@ from sqlalchemy import func, select
 from grants.models import Grant, ReportingPeriod
 
 NEW_GRANT = {
-    "reference": "API-1", "title": "From the API", "recipient": "Coalition", "currency": "XCD",
-    "amount": "2700.00", "start_date": "2026-01-01", "end_date": "2026-12-31",
+    "reference": "API-1",
+    "title": "From the API",
+    "recipient": "Coalition",
+    "currency": "XCD",
+    "amount": "2700.00",
+    "start_date": "2026-01-01",
+    "end_date": "2026-12-31",
 }
 
 
-@pytest.mark.parametrize(("role", "expected"), [("Admin", {"GA-1", "GB-1"}), ("Finance", {"GA-1", "GB-1"}), ("Program", {"GA-1"}), ("Donor", {"GA-1"}), ("Auditor", {"GA-1"})])
+@pytest.mark.parametrize(
+    ("role", "expected"),
+    [
+        ("Admin", {"GA-1", "GB-1"}),
+        ("Finance", {"GA-1", "GB-1"}),
+        ("Program", {"GA-1"}),
+        ("Donor", {"GA-1"}),
+        ("Auditor", {"GA-1"}),
+    ],
+)
 def test_grant_list_is_filtered_by_membership(api_for, world, role, expected):
     response = api_for(role).get("/api/v1/grants/")
     assert response.status_code == 200
@@ -33,7 +47,7 @@ def test_program_cannot_change_or_delete_another_grants_period(api_for, world, a
     assert api.put(f"/api/v1/periods/{world.period_b1}", json={"label": "hijacked"}).status_code == 404
     assert api.delete(f"/api/v1/periods/{world.period_b1}").status_code == 404
     with app.app_context():
-        from app.extensions import db
+        from core.extensions import db
 
         assert db.session.get(ReportingPeriod, world.period_b1).label == "S1"
 
@@ -46,7 +60,7 @@ def test_program_cannot_create_a_period_under_an_invisible_grant(api_for, world,
     assert response.status_code == 422
     assert "grant" in response.json["message"]
     with app.app_context():
-        from app.extensions import db
+        from core.extensions import db
 
         assert db.session.scalar(select(ReportingPeriod).where(ReportingPeriod.label == "S9")) is None
 
@@ -55,7 +69,7 @@ def test_program_cannot_move_own_period_to_an_invisible_grant(api_for, world, ap
     response = api_for("Program").put(f"/api/v1/periods/{world.period_a1}", json={"grant": world.grant_b})
     assert response.status_code == 422
     with app.app_context():
-        from app.extensions import db
+        from core.extensions import db
 
         assert db.session.get(ReportingPeriod, world.period_a1).grant_id == world.grant_a
 
@@ -100,7 +114,7 @@ def test_bad_grant_input_is_422_naming_the_field_and_saves_nothing(api_for, worl
     assert response.status_code == 422
     assert field in response.json["message"]
     with app.app_context():
-        from app.extensions import db
+        from core.extensions import db
 
         assert db.session.scalar(select(func.count()).select_from(Grant)) == 2
 

@@ -11,7 +11,9 @@ def page(client, url):
     return response.status_code, response.get_data(as_text=True)
 
 
-@pytest.mark.parametrize(("role", "sees_b"), [("Admin", True), ("Finance", True), ("Program", False), ("Donor", False), ("Auditor", False)])
+@pytest.mark.parametrize(
+    ("role", "sees_b"), [("Admin", True), ("Finance", True), ("Program", False), ("Donor", False), ("Auditor", False)]
+)
 def test_grant_list_shows_only_visible_grants(client_for, world, role, sees_b):
     status, html = page(client_for(role), "/grants/list/")
     assert status == 200
@@ -48,7 +50,7 @@ def test_program_cannot_edit_or_delete_another_grants_period(program_client, wor
     assert response.status_code == 404
     assert program_client.post(f"/periods/delete/{world.period_b1}").status_code == 404
     with app.app_context():
-        from app.extensions import db
+        from core.extensions import db
 
         assert db.session.get(ReportingPeriod, world.period_b1).label == "S1"
 
@@ -60,13 +62,19 @@ def test_parent_choice_lists_only_visible_grants(program_client, world):
 
 
 def test_program_cannot_create_a_period_under_an_invisible_grant(program_client, world, app):
-    from app.extensions import db
+    from core.extensions import db
 
     with app.app_context():
         before = db.session.scalar(select(func.count()).select_from(ReportingPeriod))
     program_client.post(
         "/periods/add",
-        data={"grant": str(world.grant_b), "label": "S9", "start_date": "2026-01-01", "end_date": "2026-02-01", "status": "open"},
+        data={
+            "grant": str(world.grant_b),
+            "label": "S9",
+            "start_date": "2026-01-01",
+            "end_date": "2026-02-01",
+            "status": "open",
+        },
         follow_redirects=True,
     )
     with app.app_context():
@@ -74,12 +82,18 @@ def test_program_cannot_create_a_period_under_an_invisible_grant(program_client,
 
 
 def test_program_creates_a_period_under_own_grant(program_client, world, app):
-    from app.extensions import db
+    from core.extensions import db
 
     response = program_client.post(
         "/periods/add",
-        data={"grant": str(world.grant_a), "label": "X1", "start_date": "2026-03-01", "end_date": "2026-03-31",
-              "report_due": "2026-04-30", "status": "open"},
+        data={
+            "grant": str(world.grant_a),
+            "label": "X1",
+            "start_date": "2026-03-01",
+            "end_date": "2026-03-31",
+            "report_due": "2026-04-30",
+            "status": "open",
+        },
         follow_redirects=True,
     )
     assert response.status_code == 200
@@ -89,12 +103,21 @@ def test_program_creates_a_period_under_own_grant(program_client, world, app):
 
 
 def test_form_error_names_the_field_and_saves_nothing(finance_client, world, app):
-    from app.extensions import db
+    from core.extensions import db
 
     response = finance_client.post(
         "/grants/add",
-        data={"funder": str(world.funder_id), "reference": "BAD-1", "title": "t", "recipient": "r",
-              "currency": "QQQ", "amount": "-3", "start_date": "2026-05-01", "end_date": "2026-01-01", "status": "active"},
+        data={
+            "funder": str(world.funder_id),
+            "reference": "BAD-1",
+            "title": "t",
+            "recipient": "r",
+            "currency": "QQQ",
+            "amount": "-3",
+            "start_date": "2026-05-01",
+            "end_date": "2026-01-01",
+            "status": "active",
+        },
         follow_redirects=True,
     )
     html = response.get_data(as_text=True)
@@ -106,12 +129,21 @@ def test_form_error_names_the_field_and_saves_nothing(finance_client, world, app
 
 
 def test_duplicate_reference_is_refused_in_the_form(finance_client, world, app):
-    from app.extensions import db
+    from core.extensions import db
 
     response = finance_client.post(
         "/grants/add",
-        data={"funder": str(world.funder_id), "reference": "GA-1", "title": "dup", "recipient": "r",
-              "currency": "USD", "amount": "3", "start_date": "2026-01-01", "end_date": "2026-02-01", "status": "active"},
+        data={
+            "funder": str(world.funder_id),
+            "reference": "GA-1",
+            "title": "dup",
+            "recipient": "r",
+            "currency": "USD",
+            "amount": "3",
+            "start_date": "2026-01-01",
+            "end_date": "2026-02-01",
+            "status": "active",
+        },
         follow_redirects=True,
     )
     assert "Already exists" in response.get_data(as_text=True) or "already used" in response.get_data(as_text=True)
@@ -126,7 +158,10 @@ def test_read_only_roles_get_403_on_every_change(client_for, world, role):
     assert client.get(f"/grants/edit/{world.grant_a}").status_code == 403
     assert client.post(f"/grants/delete/{world.grant_a}").status_code == 403
     assert client.get("/periods/add").status_code == 403
-    assert client.post(f"/grants/{world.grant_a}/generate-periods", data={"length": "month", "due_days": "5"}).status_code == 403
+    assert (
+        client.post(f"/grants/{world.grant_a}/generate-periods", data={"length": "month", "due_days": "5"}).status_code
+        == 403
+    )
 
 
 def test_program_cannot_create_or_delete_grants(program_client, world):
@@ -146,7 +181,7 @@ def test_anonymous_is_sent_to_the_login_page(anonymous_client, world):
 
 
 def test_generate_periods_from_the_grant_page(finance_client, world, app):
-    from app.extensions import db
+    from core.extensions import db
 
     response = finance_client.post(
         f"/grants/{world.grant_b}/generate-periods",
@@ -156,14 +191,18 @@ def test_generate_periods_from_the_grant_page(finance_client, world, app):
     assert "Created 4 reporting periods" in response.get_data(as_text=True)
     with app.app_context():
         labels = db.session.scalars(
-            select(ReportingPeriod.label).where(ReportingPeriod.grant_id == world.grant_b).order_by(ReportingPeriod.start_date)
+            select(ReportingPeriod.label)
+            .where(ReportingPeriod.grant_id == world.grant_b)
+            .order_by(ReportingPeriod.start_date)
         ).all()
         assert labels == ["Q1", "Q2", "Q3", "Q4"]
 
 
 def test_generate_periods_with_bad_days_says_so(finance_client, world):
     response = finance_client.post(
-        f"/grants/{world.grant_b}/generate-periods", data={"length": "quarter", "due_days": "soon"}, follow_redirects=True
+        f"/grants/{world.grant_b}/generate-periods",
+        data={"length": "quarter", "due_days": "soon"},
+        follow_redirects=True,
     )
     assert "due_days: enter a whole number" in response.get_data(as_text=True)
 
@@ -182,7 +221,9 @@ def test_dashboard_lists_my_grants_and_reports_due(program_client, world):
     assert "S1" in html
 
 
-@pytest.mark.parametrize("url", ["/grants/download/secret_key", "/periods/download/..%2Fsecret_key", "/funders/download/x.pdf"])
+@pytest.mark.parametrize(
+    "url", ["/grants/download/secret_key", "/periods/download/..%2Fsecret_key", "/funders/download/x.pdf"]
+)
 def test_stock_fab_download_serves_nothing(admin_client, world, url):
     assert admin_client.get(url).status_code == 404
 

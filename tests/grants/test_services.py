@@ -6,15 +6,20 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
+from core.errors import DomainValidationError
 from grants import services
-from grants.errors import DomainValidationError
 from grants.models import Funder, Grant, GrantStatus, PeriodStatus, ReportingPeriod
 
 
 def grant_values(**changes):
     values = dict(
-        reference="NEW-1", title="New grant", recipient="Coalition", currency="XCD",
-        amount="2700.00", start_date=date(2026, 1, 1), end_date=date(2026, 12, 31),
+        reference="NEW-1",
+        title="New grant",
+        recipient="Coalition",
+        currency="XCD",
+        amount="2700.00",
+        start_date=date(2026, 1, 1),
+        end_date=date(2026, 12, 31),
     )
     values.update(changes)
     return values

@@ -21,8 +21,8 @@ class Setup:
 @pytest.fixture
 def ind(app, world):
     """GA-1 gets KP-1c, a training count and a groups count; GB-1 gets one indicator."""
-    from app.audit import Actor, acting_as
-    from app.extensions import db
+    from core.audit import Actor, acting_as
+    from core.extensions import db
     from grants.models import Grant
     from indicators import services
 
@@ -32,16 +32,32 @@ def ind(app, world):
         grant_a = session.get(Grant, world.grant_a)
         grant_b = session.get(Grant, world.grant_b)
         coverage = services.create_indicator(
-            session, grant_a, code="KP-1c", name="% of sex workers reached with HIV prevention",
-            unit="percentage", cumulative_mode="sum", dimensions=["country"],
+            session,
+            grant_a,
+            code="KP-1c",
+            name="% of sex workers reached with HIV prevention",
+            unit="percentage",
+            cumulative_mode="sum",
+            dimensions=["country"],
         )
         trained = services.create_indicator(
-            session, grant_a, code="T-1", name="Sex workers trained in human rights and HIV",
-            unit="number", cumulative_mode="sum", dimensions=["country", "gender"], lop_target=Decimal(100),
+            session,
+            grant_a,
+            code="T-1",
+            name="Sex workers trained in human rights and HIV",
+            unit="number",
+            cumulative_mode="sum",
+            dimensions=["country", "gender"],
+            lop_target=Decimal(100),
         )
         groups = services.create_indicator(
-            session, grant_a, code="G-1", name="Sex worker-led groups formed", unit="number",
-            cumulative_mode="maximum", lop_target=Decimal(4),
+            session,
+            grant_a,
+            code="G-1",
+            name="Sex worker-led groups formed",
+            unit="number",
+            cumulative_mode="maximum",
+            lop_target=Decimal(4),
         )
         other = services.create_indicator(session, grant_b, code="B-1", name="Secret indicator", unit="number")
         periods_a = sorted(grant_a.periods, key=lambda p: p.start_date)
@@ -51,6 +67,6 @@ def ind(app, world):
 
 
 def get(model, pk):
-    from app.extensions import db
+    from core.extensions import db
 
     return db.session.get(model, pk)

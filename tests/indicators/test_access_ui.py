@@ -9,7 +9,7 @@ from flask_appbuilder.security.sqla.models import User
 from sqlalchemy import func, select
 
 from grants.models import PeriodStatus, ReportingPeriod
-from indicators import services
+from indicators import progress, services
 from indicators.models import Indicator, Result, ResultStatus, ResultValue, Target
 
 D = Decimal
@@ -21,35 +21,41 @@ def page(client, url):
 
 
 def count(app, model):
-    from app.extensions import db
+    from core.extensions import db
 
     with app.app_context():
         return db.session.scalar(select(func.count()).select_from(model))
 
 
 def category_id(app, key):
-    from app.extensions import db
+    from core.extensions import db
 
     with app.app_context():
-        return services.find_category(db.session, key).id
+        return progress.find_category(db.session, key).id
 
 
 @pytest.fixture
 def submitted(app, world, ind):
     """A submitted T-1 S1 result entered by the program user, and its id."""
-    from app.extensions import db
+    from core.extensions import db
 
     with app.app_context():
         result = services.record_result(
-            db.session, db.session.get(Indicator, ind.trained), db.session.get(ReportingPeriod, world.period_a1),
-            user=db.session.get(User, world.users["Program"]), value=12, status="submitted",
+            db.session,
+            db.session.get(Indicator, ind.trained),
+            db.session.get(ReportingPeriod, world.period_a1),
+            user=db.session.get(User, world.users["Program"]),
+            value=12,
+            status="submitted",
         )
         services.set_target(db.session, result.indicator, result.period, value=10)
         db.session.commit()
         return result.id
 
 
-@pytest.mark.parametrize(("role", "sees_b"), [("Admin", True), ("Finance", True), ("Program", False), ("Donor", False), ("Auditor", False)])
+@pytest.mark.parametrize(
+    ("role", "sees_b"), [("Admin", True), ("Finance", True), ("Program", False), ("Donor", False), ("Auditor", False)]
+)
 def test_indicator_list_shows_only_visible_grants(client_for, ind, role, sees_b):
     status, html = page(client_for(role), "/indicators/list/")
     assert status == 200
@@ -66,7 +72,7 @@ def test_program_cannot_edit_or_delete_another_grants_indicator(program_client, 
     response = program_client.post(f"/indicators/edit/{ind.other_grant_indicator}", data={"name": "hijacked"})
     assert response.status_code == 404
     assert program_client.post(f"/indicators/delete/{ind.other_grant_indicator}").status_code == 404
-    from app.extensions import db
+    from core.extensions import db
 
     with app.app_context():
         assert db.session.get(Indicator, ind.other_grant_indicator).name == "Secret indicator"
@@ -76,8 +82,14 @@ def test_program_cannot_create_an_indicator_under_an_invisible_grant(program_cli
     before = count(app, Indicator)
     program_client.post(
         "/indicators/add",
-        data={"grant": world.grant_b, "code": "SNEAK", "name": "x", "unit": "number", "direction": "increase",
-              "cumulative_mode": "sum"},
+        data={
+            "grant": world.grant_b,
+            "code": "SNEAK",
+            "name": "x",
+            "unit": "number",
+            "direction": "increase",
+            "cumulative_mode": "sum",
+        },
     )
     assert count(app, Indicator) == before
 
@@ -85,12 +97,19 @@ def test_program_cannot_create_an_indicator_under_an_invisible_grant(program_cli
 def test_program_creates_an_indicator_on_own_grant(program_client, app, world, ind):
     response = program_client.post(
         "/indicators/add",
-        data={"grant": world.grant_a, "code": "NEW-1", "name": "New one", "unit": "number", "direction": "increase",
-              "cumulative_mode": "sum", "sort_order": "5"},
+        data={
+            "grant": world.grant_a,
+            "code": "NEW-1",
+            "name": "New one",
+            "unit": "number",
+            "direction": "increase",
+            "cumulative_mode": "sum",
+            "sort_order": "5",
+        },
         follow_redirects=True,
     )
     assert response.status_code == 200
-    from app.extensions import db
+    from core.extensions import db
 
     with app.app_context():
         assert db.session.scalar(select(Indicator).where(Indicator.code == "NEW-1")).grant_id == world.grant_a
@@ -100,8 +119,15 @@ def test_duplicate_indicator_code_in_the_form_is_named(program_client, app, worl
     before = count(app, Indicator)
     response = program_client.post(
         "/indicators/add",
-        data={"grant": world.grant_a, "code": "KP-1c", "name": "Again", "unit": "number", "direction": "increase",
-              "cumulative_mode": "sum", "sort_order": "0"},
+        data={
+            "grant": world.grant_a,
+            "code": "KP-1c",
+            "name": "Again",
+            "unit": "number",
+            "direction": "increase",
+            "cumulative_mode": "sum",
+            "sort_order": "0",
+        },
         follow_redirects=True,
     )
     assert "already an indicator of GA-1" in response.get_data(as_text=True)
@@ -154,11 +180,17 @@ def test_program_enters_a_result_by_country_and_gender(program_client, app, worl
     lc, gd, f = category_id(app, "country=LC"), category_id(app, "country=GD"), category_id(app, "gender=F")
     response = program_client.post(
         f"/indicator-results/record?indicator={ind.trained}&period={world.period_a1}",
-        data={"value": "30", f"part-{lc}-value": "20", f"part-{gd}-value": "10", f"part-{f}-value": "30",
-              "status": "submitted", "comment": "Two trainings"},
+        data={
+            "value": "30",
+            f"part-{lc}-value": "20",
+            f"part-{gd}-value": "10",
+            f"part-{f}-value": "30",
+            "status": "submitted",
+            "comment": "Two trainings",
+        },
     )
     assert response.status_code == 302
-    from app.extensions import db
+    from core.extensions import db
 
     with app.app_context():
         result = db.session.scalar(select(Result))
@@ -191,7 +223,7 @@ def test_entry_form_refuses_a_zero_denominator(program_client, app, world, ind):
 
 
 def test_entry_form_refuses_a_target_for_a_closed_period(program_client, app, world, ind):
-    from app.extensions import db
+    from core.extensions import db
 
     with app.app_context():
         db.session.get(ReportingPeriod, world.period_a1).status = PeriodStatus.accepted
@@ -228,7 +260,7 @@ def test_the_person_who_entered_a_result_gets_no_verify_button_and_cannot_verify
     assert "a colleague must verify it" in html
     response = program_client.post(f"/indicator-results/{submitted}/verify", follow_redirects=True)
     assert "cannot verify it" in response.get_data(as_text=True)
-    from app.extensions import db
+    from core.extensions import db
 
     with app.app_context():
         assert db.session.get(Result, submitted).status == ResultStatus.submitted
@@ -238,7 +270,7 @@ def test_a_colleague_verifies_from_the_result_page(admin_client, app, world, sub
     status, html = page(admin_client, f"/indicator-results/show/{submitted}")
     assert 'id="verify-button"' in html
     admin_client.post(f"/indicator-results/{submitted}/verify")
-    from app.extensions import db
+    from core.extensions import db
 
     with app.app_context():
         result = db.session.get(Result, submitted)
@@ -248,7 +280,7 @@ def test_a_colleague_verifies_from_the_result_page(admin_client, app, world, sub
 @pytest.mark.parametrize("role", ["Auditor", "Finance"])
 def test_read_only_roles_cannot_verify(client_for, app, submitted, role):
     assert client_for(role).post(f"/indicator-results/{submitted}/verify").status_code == 403
-    from app.extensions import db
+    from core.extensions import db
 
     with app.app_context():
         assert db.session.get(Result, submitted).status == ResultStatus.submitted
@@ -259,7 +291,7 @@ def test_setting_status_verified_in_the_edit_form_is_refused(program_client, app
         f"/indicator-results/edit/{submitted}", data={"value": "12", "status": "verified"}, follow_redirects=True
     )
     assert "use the Verify action" in response.get_data(as_text=True)
-    from app.extensions import db
+    from core.extensions import db
 
     with app.app_context():
         assert db.session.get(Result, submitted).status == ResultStatus.submitted
@@ -277,15 +309,16 @@ def test_iptt_shows_target_actual_percentage_rating_and_a_chart(program_client, 
 
 
 def test_iptt_filtered_by_country(program_client, app, world, ind):
-    from app.extensions import db
+    from core.extensions import db
 
     with app.app_context():
         program = db.session.get(User, world.users["Program"])
         trained = db.session.get(Indicator, ind.trained)
         period = db.session.get(ReportingPeriod, world.period_a1)
         services.set_target(db.session, trained, period, value=40, disaggregation={"country=LC": 25, "country=GD": 15})
-        services.record_result(db.session, trained, period, user=program, value=46,
-                               disaggregation={"country=LC": 30, "country=GD": 16})
+        services.record_result(
+            db.session, trained, period, user=program, value=46, disaggregation={"country=LC": 30, "country=GD": 16}
+        )
         db.session.commit()
     status, html = page(program_client, f"/indicator-progress/{world.grant_a}?disaggregation=country=GD")
     assert status == 200
@@ -301,11 +334,15 @@ def test_grant_page_panel_summarises_ratings_and_links_the_iptt(program_client, 
 
 
 def test_a_target_of_an_accepted_period_cannot_be_deleted_from_the_list(program_client, app, world, ind):
-    from app.extensions import db
+    from core.extensions import db
 
     with app.app_context():
-        target = services.set_target(db.session, db.session.get(Indicator, ind.trained),
-                                     db.session.get(ReportingPeriod, world.period_a1), value=10)
+        target = services.set_target(
+            db.session,
+            db.session.get(Indicator, ind.trained),
+            db.session.get(ReportingPeriod, world.period_a1),
+            value=10,
+        )
         target_id = target.id
         db.session.get(ReportingPeriod, world.period_a1).status = PeriodStatus.accepted
         db.session.commit()

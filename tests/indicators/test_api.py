@@ -9,14 +9,14 @@ from flask_appbuilder.security.sqla.models import User
 from sqlalchemy import func, select
 
 from grants.models import PeriodStatus, ReportingPeriod
-from indicators import services
+from indicators import progress, services
 from indicators.models import Indicator, IndicatorCode, Result, ResultStatus, ResultValue, Target
 
 D = Decimal
 
 
 def count(app, model):
-    from app.extensions import db
+    from core.extensions import db
 
     with app.app_context():
         return db.session.scalar(select(func.count()).select_from(model))
@@ -24,20 +24,31 @@ def count(app, model):
 
 @pytest.fixture
 def submitted(app, world, ind):
-    from app.extensions import db
+    from core.extensions import db
 
     with app.app_context():
         result = services.record_result(
-            db.session, db.session.get(Indicator, ind.trained), db.session.get(ReportingPeriod, world.period_a1),
-            user=db.session.get(User, world.users["Program"]), value=12, status="submitted",
+            db.session,
+            db.session.get(Indicator, ind.trained),
+            db.session.get(ReportingPeriod, world.period_a1),
+            user=db.session.get(User, world.users["Program"]),
+            value=12,
+            status="submitted",
         )
         db.session.commit()
         return result.id
 
 
-@pytest.mark.parametrize(("role", "expected"), [("Admin", {"KP-1c", "T-1", "G-1", "B-1"}), ("Finance", {"KP-1c", "T-1", "G-1", "B-1"}),
-                                                ("Program", {"KP-1c", "T-1", "G-1"}), ("Donor", {"KP-1c", "T-1", "G-1"}),
-                                                ("Auditor", {"KP-1c", "T-1", "G-1"})])
+@pytest.mark.parametrize(
+    ("role", "expected"),
+    [
+        ("Admin", {"KP-1c", "T-1", "G-1", "B-1"}),
+        ("Finance", {"KP-1c", "T-1", "G-1", "B-1"}),
+        ("Program", {"KP-1c", "T-1", "G-1"}),
+        ("Donor", {"KP-1c", "T-1", "G-1"}),
+        ("Auditor", {"KP-1c", "T-1", "G-1"}),
+    ],
+)
 def test_indicator_list_is_filtered_by_membership(api_for, ind, role, expected):
     response = api_for(role).get("/api/v1/indicators/")
     assert response.status_code == 200
@@ -63,21 +74,29 @@ def test_program_cannot_create_an_indicator_under_an_invisible_grant(api_for, ap
 
 
 def test_program_creates_an_indicator_with_dimensions(api_for, app, world, ind):
-    from app.extensions import db
+    from core.extensions import db
 
     with app.app_context():
-        country = services.find_category(db.session, "country=LC").dimension_id
+        country = progress.find_category(db.session, "country=LC").dimension_id
     response = api_for("Program").post(
         "/api/v1/indicators/",
-        json={"grant": world.grant_a, "code": "API-1", "name": "From the API", "unit": "percentage",
-              "dimensions": [country], "lop_target": "80"},
+        json={
+            "grant": world.grant_a,
+            "code": "API-1",
+            "name": "From the API",
+            "unit": "percentage",
+            "dimensions": [country],
+            "lop_target": "80",
+        },
     )
     assert response.status_code == 201, response.json
     shown = api_for("Program").get(f"/api/v1/indicators/{response.json['id']}").json["result"]
     assert shown["unit"] == "percentage" and [d["code"] for d in shown["dimensions"]] == ["country"]
 
 
-def test_program_cannot_add_a_result_for_another_grants_indicator_through_the_generic_endpoint(api_for, app, world, ind):
+def test_program_cannot_add_a_result_for_another_grants_indicator_through_the_generic_endpoint(
+    api_for, app, world, ind
+):
     response = api_for("Program").post(
         "/api/v1/indicator_results/",
         json={"indicator": ind.other_grant_indicator, "period": world.period_b1, "value": "3"},
@@ -91,7 +110,7 @@ def test_generic_result_post_records_who_entered_it(api_for, app, world, ind):
         "/api/v1/indicator_results/", json={"indicator": ind.trained, "period": world.period_a1, "value": "3"}
     )
     assert response.status_code == 201, response.json
-    from app.extensions import db
+    from core.extensions import db
 
     with app.app_context():
         result = db.session.get(Result, response.json["id"])
@@ -129,13 +148,22 @@ def test_donor_cannot_read_raw_results(api_for, ind):
 def test_record_a_result_with_its_disaggregation(api_for, app, world, ind):
     response = api_for("Program").post(
         "/api/v1/indicator_results/record",
-        json={"indicator": ind.coverage, "period": world.period_a1, "numerator": 55, "denominator": "100",
-              "status": "submitted", "disaggregation": {"country=LC": [40, 60], "country=GD": [15, 40]}},
+        json={
+            "indicator": ind.coverage,
+            "period": world.period_a1,
+            "numerator": 55,
+            "denominator": "100",
+            "status": "submitted",
+            "disaggregation": {"country=LC": [40, 60], "country=GD": [15, 40]},
+        },
     )
     assert response.status_code == 200, response.json
     result = response.json["result"]
     assert result["value"] == "55.0000" and result["status"] == "submitted"
-    assert {p["category"]: p["numerator"] for p in result["disaggregation"]} == {"country=LC": "40.0000", "country=GD": "15.0000"}
+    assert {p["category"]: p["numerator"] for p in result["disaggregation"]} == {
+        "country=LC": "40.0000",
+        "country=GD": "15.0000",
+    }
     figure = api_for("Auditor").get(f"/api/v1/indicator_results/{result['id']}/figure")
     assert figure.status_code == 200 and len(figure.json["result"]["disaggregation"]) == 2
 
@@ -145,7 +173,11 @@ def test_record_a_result_with_its_disaggregation(api_for, app, world, ind):
     [
         ({"value": 32, "disaggregation": {"country=LC": 20, "country=GD": 10}}, "disaggregation", "add up to 30"),
         ({"value": -1}, "value", "must not be negative"),
-        ({"value": 5, "disaggregation": {"country=LC": 6, "country=GD": -1}}, "Country GD: value", "must not be negative"),
+        (
+            {"value": 5, "disaggregation": {"country=LC": 6, "country=GD": -1}},
+            "Country GD: value",
+            "must not be negative",
+        ),
         ({"value": "lots"}, "value", "'lots' is not a number"),
         ({"value": 5, "disaggregation": {"country=ZZ": 5}}, "disaggregation", "no category 'country=ZZ'"),
     ],
@@ -197,13 +229,15 @@ def test_record_refuses_status_verified(api_for, app, world, ind):
 
 
 def test_target_for_a_closed_period_is_refused(api_for, app, world, ind):
-    from app.extensions import db
+    from core.extensions import db
 
     with app.app_context():
         db.session.get(ReportingPeriod, world.period_a1).status = PeriodStatus.submitted
         db.session.commit()
     for url, body in (("/api/v1/indicator_targets/record", {}), ("/api/v1/indicator_targets/", {})):
-        response = api_for("Program").post(url, json={"indicator": ind.trained, "period": world.period_a1, "value": 40, **body})
+        response = api_for("Program").post(
+            url, json={"indicator": ind.trained, "period": world.period_a1, "value": 40, **body}
+        )
         assert response.status_code == 422
         assert "S1 is submitted" in response.json["message"]["period"][0]
     assert count(app, Target) == 0
@@ -216,7 +250,7 @@ def test_api_refuses_verification_by_the_person_who_entered_it(api_for, app, sub
     response = api_for("Program").post(f"/api/v1/indicator_results/{submitted}/verify")
     assert response.status_code == 422
     assert "cannot verify it" in response.json["message"]["verified_by"][0]
-    from app.extensions import db
+    from core.extensions import db
 
     with app.app_context():
         assert db.session.get(Result, submitted).status == ResultStatus.submitted
@@ -242,12 +276,16 @@ def test_generic_put_cannot_mark_a_result_verified(api_for, app, submitted):
 
 
 def test_program_cannot_verify_another_grants_result(api_for, app, world, ind):
-    from app.extensions import db
+    from core.extensions import db
 
     with app.app_context():
         result = services.record_result(
-            db.session, db.session.get(Indicator, ind.other_grant_indicator), db.session.get(ReportingPeriod, world.period_b1),
-            user=db.session.get(User, world.users["Admin"]), value=3, status="submitted",
+            db.session,
+            db.session.get(Indicator, ind.other_grant_indicator),
+            db.session.get(ReportingPeriod, world.period_b1),
+            user=db.session.get(User, world.users["Admin"]),
+            value=3,
+            status="submitted",
         )
         db.session.commit()
         result_id = result.id
@@ -270,12 +308,15 @@ def test_progress_json_of_an_invisible_grant_is_404(api_for, world, ind, role):
 
 
 def test_donor_progress_json_leaves_drafts_out(api_for, app, world, ind):
-    from app.extensions import db
+    from core.extensions import db
 
     with app.app_context():
         services.record_result(
-            db.session, db.session.get(Indicator, ind.trained), db.session.get(ReportingPeriod, world.period_a1),
-            user=db.session.get(User, world.users["Program"]), value=12,
+            db.session,
+            db.session.get(Indicator, ind.trained),
+            db.session.get(ReportingPeriod, world.period_a1),
+            user=db.session.get(User, world.users["Program"]),
+            value=12,
         )
         db.session.commit()
     donor_rows = api_for("Donor").get(f"/api/v1/indicator_progress/{world.grant_a}").json["result"]
@@ -297,12 +338,22 @@ def test_progress_json_filtered_by_category_and_period(api_for, world, ind):
 
 def test_crosswalk_code_lookup_and_row_level_check(api_for, app, world, ind):
     api = api_for("Program")
-    response = api.post("/api/v1/indicator_codes/", json={"indicator": ind.coverage, "funder": world.funder_id, "code": "GF-KP-1c"})
+    response = api.post(
+        "/api/v1/indicator_codes/", json={"indicator": ind.coverage, "funder": world.funder_id, "code": "GF-KP-1c"}
+    )
     assert response.status_code == 201, response.json
     lookup = api.get(f"/api/v1/indicator_codes/lookup?indicator={ind.coverage}&funder={world.funder_id}")
     assert lookup.json["result"]["code"] == "GF-KP-1c"
-    assert api.get(f"/api/v1/indicator_codes/lookup?indicator={ind.other_grant_indicator}&funder={world.funder_id}").status_code == 404
-    sneaky = api.post("/api/v1/indicator_codes/", json={"indicator": ind.other_grant_indicator, "funder": world.funder_id, "code": "X"})
+    assert (
+        api.get(
+            f"/api/v1/indicator_codes/lookup?indicator={ind.other_grant_indicator}&funder={world.funder_id}"
+        ).status_code
+        == 404
+    )
+    sneaky = api.post(
+        "/api/v1/indicator_codes/",
+        json={"indicator": ind.other_grant_indicator, "funder": world.funder_id, "code": "X"},
+    )
     assert sneaky.status_code == 422
     assert count(app, IndicatorCode) == 1
 
@@ -312,11 +363,15 @@ def test_verified_result_and_closed_period_figures_cannot_be_deleted(api_for, ap
     assert api.post(f"/api/v1/indicator_results/{submitted}/verify").status_code == 200
     response = api.delete(f"/api/v1/indicator_results/{submitted}")
     assert response.status_code == 422 and "verified" in response.json["message"]["status"][0]
-    from app.extensions import db
+    from core.extensions import db
 
     with app.app_context():
-        target = services.set_target(db.session, db.session.get(Indicator, ind_trained(db.session)),
-                                     db.session.get(ReportingPeriod, world.period_a1), value=10)
+        target = services.set_target(
+            db.session,
+            db.session.get(Indicator, ind_trained(db.session)),
+            db.session.get(ReportingPeriod, world.period_a1),
+            value=10,
+        )
         target_id = target.id
         db.session.get(ReportingPeriod, world.period_a1).status = PeriodStatus.accepted
         db.session.commit()

@@ -15,16 +15,24 @@ D = Decimal
 
 @pytest.fixture
 def demo(app, world):
-    from app.audit import Actor, acting_as
     from app.demo import DemoContext
-    from app.extensions import db
+    from core.audit import Actor, acting_as
+    from core.extensions import db
     from grants import demo as grants_demo
     from indicators import demo as indicators_demo
 
     with app.app_context(), acting_as(Actor(None, "demo", "system")):
         session = db.session
-        users = {name: session.get(User, world.users[role]) for name, role in
-                 (("admin", "Admin"), ("finance", "Finance"), ("program", "Program"), ("donor.gf", "Donor"), ("auditor", "Auditor"))}
+        users = {
+            name: session.get(User, world.users[role])
+            for name, role in (
+                ("admin", "Admin"),
+                ("finance", "Finance"),
+                ("program", "Program"),
+                ("donor.gf", "Donor"),
+                ("auditor", "Auditor"),
+            )
+        }
         ctx = DemoContext(users=users, today=dt.date(2026, 11, 29))
         grants_demo.load(session, ctx)
         indicators_demo.load(session, ctx)
@@ -33,11 +41,11 @@ def demo(app, world):
 
 
 def test_demo_grant_one_has_four_indicators_that_beat_some_targets_and_miss_others(demo):
-    from indicators import services
+    from indicators import progress
 
     ctx, session = demo
     hiv = ctx.grants["RCM-HIV-2026-SW"]
-    rows = services.indicator_progress(session, hiv.id)
+    rows = progress.indicator_progress(session, hiv.id)
     assert {r.indicator_code for r in rows} == {"KP-1c", "HR-1", "CSS-1", "GOV-1"}
     ratings = {r.rating for r in rows if r.actual is not None}
     assert "A1" in ratings and ({"B1", "B2", "C"} & ratings)
@@ -48,19 +56,19 @@ def test_demo_grant_one_has_four_indicators_that_beat_some_targets_and_miss_othe
 
 
 def test_demo_kp1c_has_its_donor_codes_and_country_split(demo):
-    from indicators import services
+    from indicators import progress
 
     ctx, session = demo
     hiv = ctx.grants["RCM-HIV-2026-SW"]
-    row = services.indicator_progress(session, hiv.id, disaggregation="country=GD")[0]
+    row = progress.indicator_progress(session, hiv.id, disaggregation="country=GD")[0]
     assert row.indicator_code == "KP-1c" and row.actual == D(45)
     assert row.donor_codes["PEPFAR"] == "KP_PREV (FSW)" and "GAM" in row.donor_codes
-    trained = services.indicator_progress(session, hiv.id, disaggregation="gender=F")
+    trained = progress.indicator_progress(session, hiv.id, disaggregation="gender=F")
     assert any(r.indicator_code == "HR-1" and r.actual == D(38) for r in trained)
 
 
 def test_demo_has_verified_and_submitted_results_and_grant_two_advocacy(demo):
-    from indicators import services
+    from indicators import progress
     from indicators.models import Result, ResultStatus
 
     ctx, session = demo
@@ -68,7 +76,7 @@ def test_demo_has_verified_and_submitted_results_and_grant_two_advocacy(demo):
     assert {ResultStatus.verified, ResultStatus.submitted, ResultStatus.draft} <= statuses
     assert all(r.verified_by_id != r.entered_by_id for r in session.query(Result) if r.status == ResultStatus.verified)
     core = ctx.grants["CNF-CORE-2026"]
-    codes = {r.indicator_code for r in services.indicator_progress(session, core.id)}
+    codes = {r.indicator_code for r in progress.indicator_progress(session, core.id)}
     assert codes == {"ADV-1", "ADV-2", "ORG-1"}
 
 

@@ -1,0 +1,1 @@
+"""Budget lines, revisions, expenditures, currencies and rates, budget vs actual, imports and the Odoo sync."""

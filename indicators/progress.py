@@ -1,0 +1,431 @@
+"""The indicators read model: achievement, on-track bands, ratings, progress rows and the IPTT built from them.
+
+Reads figures, changes nothing. The public read surface for other packages is
+``indicator_progress`` and ``indicator_achievement`` (also importable from
+``indicators.services``); their signatures and the fields of ``ProgressRow``
+are kept stable.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import OrderedDict, defaultdict
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core.errors import DomainValidationError
+from core.money import percent
+from grants.models import Funder, Grant, ReportingPeriod
+from indicators.models import (
+    Category,
+    CumulativeMode,
+    Dimension,
+    Direction,
+    Indicator,
+    IndicatorCode,
+    Result,
+    ResultStatus,
+    ResultValue,
+    Target,
+    TargetValue,
+    indicator_dimensions,
+)
+
+PCT = Decimal("0.01")
+# Within ±15% of target counts as on track (direction-aware: beating the target is never "off").
+ON_TRACK_FLOOR = Decimal(85)
+ON_TRACK_CEILING = Decimal(115)
+
+
+def find_category(session: Session, key: Any) -> Category:
+    """A category from a Category, its id, or "dimension=code" (e.g. "country=LC")."""
+    if isinstance(key, Category):
+        return key
+    category = None
+    if isinstance(key, int) or (isinstance(key, str) and key.isdigit()):
+        category = session.get(Category, int(key))
+    elif isinstance(key, str) and "=" in key:
+        dimension_code, _, code = key.partition("=")
+        category = session.scalar(
+            select(Category)
+            .join(Dimension, Category.dimension_id == Dimension.id)
+            .where(Dimension.code == dimension_code.strip(), Category.code == code.strip())
+        )
+    if category is None:
+        raise DomainValidationError(
+            {"disaggregation": [f"no category '{key}': write it as dimension=code, e.g. country=LC or gender=F"]}
+        )
+    return category
+
+
+def achievement(
+    target: Decimal | None, actual: Decimal | None, direction: Direction | str = Direction.increase
+) -> Decimal | None:
+    """Actual as a percentage of target; for "decrease is good" the ratio is inverted (target / actual).
+
+    None when there is nothing to compare or the ratio has no meaning (a zero divisor,
+    except 0 against a target of 0, which is met in full).
+    """
+    if target is None or actual is None:
+        return None
+    if Direction(direction) == Direction.decrease:
+        top, bottom = target, actual
+    else:
+        top, bottom = actual, target
+    if bottom == 0:
+        return Decimal(100).quantize(PCT) if top == 0 else None
+    return percent(top, bottom, places=2)
+
+
+def rating(pct: Decimal | None) -> str | None:
+    """The Global Fund scale: A1 > 100%, A2 90–100%, B1 60–89%, B2 30–59%, C < 30%."""
+    if pct is None:
+        return None
+    if pct > 100:
+        return "A1"
+    if pct >= 90:
+        return "A2"
+    if pct >= 60:
+        return "B1"
+    if pct >= 30:
+        return "B2"
+    return "C"
+
+
+def band(pct: Decimal | None) -> str | None:
+    """ "ahead" above +15%, "on_track" within ±15% of target, "behind" below -15% (direction already applied)."""
+    if pct is None:
+        return None
+    if pct < ON_TRACK_FLOOR:
+        return "behind"
+    if pct > ON_TRACK_CEILING:
+        return "ahead"
+    return "on_track"
+
+
+@dataclass(frozen=True)
+class ProgressRow:
+    """One indicator in one period: the period's figures and the cumulative ones up to that period.
+
+    Percentages (achievement_pct and the percentage indicators' values) are
+    Decimal numbers from 0 to 100+, not fractions. ``on_track`` is True within
+    ±15% of target or better (direction-aware); ``band`` says which side.
+    ``disaggregation`` is "dimension=code" when the figures are one category's.
+    """
+
+    grant_reference: str
+    indicator_id: int
+    indicator_code: str
+    indicator_name: str
+    unit: str
+    direction: str
+    cumulative_mode: str
+    funder_code: str  # what the grant's own funder calls the indicator (crosswalk, else the code)
+    donor_codes: dict[str, str]  # funder code -> that funder's indicator code
+    period_id: int
+    period_label: str
+    period_start: dt.date
+    period_end: dt.date
+    period_status: str
+    disaggregation: str | None
+    baseline_value: Decimal | None
+    lop_target: Decimal | None
+    target: Decimal | None
+    actual: Decimal | None
+    numerator: Decimal | None
+    denominator: Decimal | None
+    result_status: str | None
+    achievement_pct: Decimal | None
+    rating: str | None
+    band: str | None
+    on_track: bool | None
+    cumulative_target: Decimal | None
+    cumulative_actual: Decimal | None
+    cumulative_achievement_pct: Decimal | None
+    cumulative_rating: str | None
+    cumulative_on_track: bool | None
+    lop_achievement_pct: Decimal | None  # None when filtered by a category (the target is the total's)
+    applicable: bool = True  # False when filtered by a dimension the indicator does not use
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class _Figure:
+    value: Decimal | None
+    numerator: Decimal | None = None
+    denominator: Decimal | None = None
+    status: str | None = None
+
+
+@dataclass
+class _Series:
+    """Per indicator: period id -> target and actual figures."""
+
+    targets: dict[int, _Figure] = field(default_factory=dict)
+    actuals: dict[int, _Figure] = field(default_factory=dict)
+
+
+def _cumulative(indicator: Indicator, figures: list[_Figure], is_target: bool) -> Decimal | None:
+    """Combine the figures of periods up to now according to the indicator's cumulative mode."""
+    figures = [f for f in figures if f.value is not None]
+    if not figures:
+        return None
+    mode = indicator.cumulative_mode
+    if mode == CumulativeMode.latest:
+        return figures[-1].value
+    if mode == CumulativeMode.maximum:
+        return max(f.value for f in figures if f.value is not None)
+    if indicator.is_percentage:
+        # A rate is not added up: the periods' numerators over their denominators.
+        if all(f.numerator is not None and f.denominator for f in figures):
+            num = sum((f.numerator for f in figures if f.numerator is not None), Decimal(0))
+            den = sum((f.denominator for f in figures if f.denominator is not None), Decimal(0))
+            return percent(num, den, places=4, rounding=ROUND_HALF_EVEN)
+        return figures[-1].value if is_target else None
+    return sum((f.value for f in figures if f.value is not None), Decimal(0))
+
+
+def resolve_disaggregation(session: Session, disaggregation: Any) -> Category | None:
+    if disaggregation in (None, ""):
+        return None
+    return find_category(session, disaggregation)
+
+
+def indicator_progress(
+    session: Session,
+    grant_id: int,
+    period_id: int | None = None,
+    disaggregation: Any = None,
+    *,
+    include_drafts: bool = True,
+    indicator_ids: Iterable[int] | None = None,
+) -> list[ProgressRow]:
+    """Progress of every indicator of a grant, one row per indicator and period (ordered so).
+
+    - ``period_id``: only that period's rows (the cumulative figures still run from the first period).
+    - ``disaggregation``: one category — a Category, its id, or "country=LC" — to report
+      that category's figures instead of the totals; indicators not split by its
+      dimension get rows with ``applicable=False`` and no figures.
+    - ``include_drafts=False``: count only submitted and verified results (what a donor sees).
+
+    Runs a fixed number of queries whatever the number of indicators and periods.
+    Raises DomainValidationError for an unknown grant, period or category.
+    """
+    grant = session.get(Grant, grant_id)
+    if grant is None:
+        raise DomainValidationError({"grant": [f"no grant with id {grant_id}"]})
+    periods = list(
+        session.scalars(
+            select(ReportingPeriod).where(ReportingPeriod.grant_id == grant_id).order_by(ReportingPeriod.start_date)
+        )
+    )
+    if period_id is not None and period_id not in {p.id for p in periods}:
+        raise DomainValidationError({"period": [f"period {period_id} is not a period of {grant.reference}"]})
+    category = resolve_disaggregation(session, disaggregation)
+    indicator_query = (
+        select(Indicator).where(Indicator.grant_id == grant_id).order_by(Indicator.sort_order, Indicator.code)
+    )
+    if indicator_ids is not None:
+        indicator_query = indicator_query.where(Indicator.id.in_(list(indicator_ids)))
+    indicators = list(session.scalars(indicator_query))
+    if not indicators:
+        return []
+
+    series: dict[int, _Series] = defaultdict(_Series)
+    applicable: set[int] = {i.id for i in indicators}
+    result_statuses = [ResultStatus.draft, ResultStatus.submitted, ResultStatus.verified]
+    if not include_drafts:
+        result_statuses.remove(ResultStatus.draft)
+
+    if category is None:
+        # Plain columns, not ORM objects: progress reads figures, it changes nothing.
+        for indicator_id, pid, value, num, den in session.execute(
+            select(Target.indicator_id, Target.period_id, Target.value, Target.numerator, Target.denominator).where(
+                Target.grant_id == grant_id
+            )
+        ):
+            series[indicator_id].targets[pid] = _Figure(value, num, den)
+        for indicator_id, pid, value, num, den, status in session.execute(
+            select(
+                Result.indicator_id, Result.period_id, Result.value, Result.numerator, Result.denominator, Result.status
+            ).where(Result.grant_id == grant_id, Result.status.in_(result_statuses))
+        ):
+            series[indicator_id].actuals[pid] = _Figure(value, num, den, ResultStatus(status).value)
+    else:
+        applicable = set(
+            session.scalars(
+                select(indicator_dimensions.c.indicator_id)
+                .join(Indicator, Indicator.id == indicator_dimensions.c.indicator_id)
+                .where(Indicator.grant_id == grant_id, indicator_dimensions.c.dimension_id == category.dimension_id)
+            )
+        )
+        target_rows = session.execute(
+            select(
+                Target.indicator_id, Target.period_id, TargetValue.value, TargetValue.numerator, TargetValue.denominator
+            )
+            .join(TargetValue, TargetValue.target_id == Target.id)
+            .where(Target.grant_id == grant_id, TargetValue.category_id == category.id)
+        )
+        for indicator_id, pid, value, num, den in target_rows:
+            series[indicator_id].targets[pid] = _Figure(value, num, den)
+        result_rows = session.execute(
+            select(
+                Result.indicator_id,
+                Result.period_id,
+                ResultValue.value,
+                ResultValue.numerator,
+                ResultValue.denominator,
+                Result.status,
+            )
+            .join(ResultValue, ResultValue.result_id == Result.id)
+            .where(
+                Result.grant_id == grant_id, ResultValue.category_id == category.id, Result.status.in_(result_statuses)
+            )
+        )
+        for indicator_id, pid, value, num, den, status in result_rows:
+            series[indicator_id].actuals[pid] = _Figure(value, num, den, ResultStatus(status).value)
+
+    codes: dict[int, dict[str, str]] = defaultdict(dict)
+    own_codes: dict[int, str] = {}
+    for indicator_id, funder_id, funder_code, code in session.execute(
+        select(IndicatorCode.indicator_id, IndicatorCode.funder_id, Funder.code, IndicatorCode.code)
+        .join(Funder, Funder.id == IndicatorCode.funder_id)
+        .where(IndicatorCode.grant_id == grant_id)
+    ):
+        codes[indicator_id][funder_code] = code
+        if funder_id == grant.funder_id:
+            own_codes[indicator_id] = code
+
+    label = f"{category.dimension.code}={category.code}" if category is not None else None
+    rows: list[ProgressRow] = []
+    for indicator in indicators:
+        data = series[indicator.id]
+        is_applicable = indicator.id in applicable
+        seen_targets: list[_Figure] = []
+        seen_actuals: list[_Figure] = []
+        for period in periods:
+            target = data.targets.get(period.id)
+            actual = data.actuals.get(period.id)
+            if target is not None:
+                seen_targets.append(target)
+            if actual is not None:
+                seen_actuals.append(actual)
+            if period_id is not None and period.id != period_id:
+                continue
+            pct = achievement(target.value if target else None, actual.value if actual else None, indicator.direction)
+            cum_target = _cumulative(indicator, seen_targets, is_target=True)
+            cum_actual = _cumulative(indicator, seen_actuals, is_target=False)
+            cum_pct = achievement(cum_target, cum_actual, indicator.direction)
+            # The life-of-grant target is for the total: one category's share is not compared with it.
+            lop_pct = (
+                achievement(indicator.lop_target, cum_actual, indicator.direction)
+                if seen_actuals and category is None
+                else None
+            )
+            rows.append(
+                ProgressRow(
+                    grant_reference=grant.reference,
+                    indicator_id=indicator.id,
+                    indicator_code=indicator.code,
+                    indicator_name=indicator.name,
+                    unit=indicator.unit.value,
+                    direction=indicator.direction.value,
+                    cumulative_mode=indicator.cumulative_mode.value,
+                    funder_code=own_codes.get(indicator.id, indicator.code),
+                    donor_codes=dict(codes[indicator.id]),
+                    period_id=period.id,
+                    period_label=period.label,
+                    period_start=period.start_date,
+                    period_end=period.end_date,
+                    period_status=period.status.value,
+                    disaggregation=label,
+                    baseline_value=indicator.baseline_value,
+                    lop_target=indicator.lop_target,
+                    target=target.value if target else None,
+                    actual=actual.value if actual else None,
+                    numerator=actual.numerator if actual else None,
+                    denominator=actual.denominator if actual else None,
+                    result_status=actual.status if actual else None,
+                    achievement_pct=pct,
+                    rating=rating(pct),
+                    band=band(pct),
+                    on_track=None if pct is None else pct >= ON_TRACK_FLOOR,
+                    cumulative_target=cum_target,
+                    cumulative_actual=cum_actual,
+                    cumulative_achievement_pct=cum_pct,
+                    cumulative_rating=rating(cum_pct),
+                    cumulative_on_track=None if cum_pct is None else cum_pct >= ON_TRACK_FLOOR,
+                    lop_achievement_pct=lop_pct,
+                    applicable=is_applicable,
+                )
+            )
+    return rows
+
+
+def indicator_achievement(session: Session, indicator_id: int, period_id: int | None = None) -> Decimal | None:
+    """Achievement % of one indicator.
+
+    With ``period_id``: that period's actual against that period's target.
+    Without: to date — the cumulative actual against the life-of-grant target
+    if one is set, else against the cumulative target, as of the latest period
+    with a result. None when there is nothing to compare.
+    """
+    grant_id = session.scalar(select(Indicator.grant_id).where(Indicator.id == indicator_id))
+    if grant_id is None:
+        raise DomainValidationError({"indicator": [f"no indicator with id {indicator_id}"]})
+    rows = indicator_progress(session, grant_id, period_id, indicator_ids=[indicator_id])
+    if period_id is not None:
+        return rows[0].achievement_pct if rows else None
+    reported = [row for row in rows if row.actual is not None]
+    if not reported:
+        return None
+    latest = reported[-1]
+    return latest.lop_achievement_pct if latest.lop_target is not None else latest.cumulative_achievement_pct
+
+
+def latest_reported_period(rows: list[ProgressRow]) -> tuple[int, str] | None:
+    """(period id, label) of the latest period with any actual, from ``indicator_progress`` rows."""
+    reported = sorted({(r.period_start, r.period_id, r.period_label) for r in rows if r.actual is not None})
+    return (reported[-1][1], reported[-1][2]) if reported else None
+
+
+def rating_summary(rows: list[ProgressRow]) -> dict[str, int]:
+    """How many indicators got each rating in the latest reported period (A1..C, and "not rated")."""
+    latest = latest_reported_period(rows)
+    counts = {name: 0 for name in ("A1", "A2", "B1", "B2", "C", "not rated")}
+    if latest is None:
+        return counts
+    for row in rows:
+        if row.period_id == latest[0]:
+            counts[row.rating or "not rated"] += 1
+    return counts
+
+
+def iptt_periods(rows: list[ProgressRow], grant: Grant) -> list[tuple[int, str, str]]:
+    """The IPTT's columns: (period id, label, status) in period order; the grant's periods when there are no rows."""
+    seen: OrderedDict[int, tuple[int, str, str]] = OrderedDict()
+    for row in rows:
+        seen.setdefault(row.period_id, (row.period_id, row.period_label, row.period_status))
+    if not seen:
+        return [(p.id, p.label, p.status.value) for p in grant.periods]
+    return list(seen.values())
+
+
+def iptt_table(rows: list[ProgressRow]) -> OrderedDict[int, dict[str, Any]]:
+    """Group progress rows by indicator: {indicator_id: {"first": row, "rows": [...], "by_period": {...}}}."""
+    table: OrderedDict[int, dict[str, Any]] = OrderedDict()
+    for row in rows:
+        entry = table.setdefault(row.indicator_id, {"first": row, "rows": [], "by_period": {}})
+        entry["rows"].append(row)
+        entry["by_period"][row.period_id] = row
+        # "To date" is as of the latest period with a result (else the first period).
+        if row.actual is not None or "to_date" not in entry:
+            entry["to_date"] = row
+    return table

@@ -1,0 +1,34 @@
+"""The workbook code in exports/xlsx knows nothing of grants, the database or the web app."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import exports.xlsx
+
+XLSX = Path(exports.xlsx.__file__).resolve().parent
+# Project packages the workbook code may use: its own modules and the exports error type.
+ALLOWED_PROJECT = ("exports.xlsx", "exports.errors")
+PROJECT_ROOTS = {"app", "budgets", "config", "core", "exports", "grants", "indicators"}
+
+
+def _imports(path: Path) -> list[str]:
+    names: list[str] = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.append(node.module)
+    return names
+
+
+def test_a_developer_can_use_the_workbook_code_without_the_rest_of_the_app() -> None:
+    offending = {
+        f"{path.name}: {name}"
+        for path in sorted(XLSX.glob("*.py"))
+        for name in _imports(path)
+        if name.split(".")[0] in PROJECT_ROOTS
+        and not any(name == allowed or name.startswith(allowed + ".") for allowed in ALLOWED_PROJECT)
+    }
+    assert not offending, sorted(offending)
