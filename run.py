@@ -1,4 +1,4 @@
-"""Grantkeeper's entry point: ``python run.py [serve|init|create-admin|reset-password|scheduler] ...``."""
+"""Grantkeeper's entry point: ``python run.py [serve|init|create-admin|reset-password|backup|restore|...] ...``."""
 
 from __future__ import annotations
 
@@ -67,12 +67,13 @@ def cmd_reset_password(args: argparse.Namespace) -> int:
     if not password:
         print("error: password: must not be empty", file=sys.stderr)
         return 2
-    with app.app_context():
-        user = app.appbuilder.sm.find_user(username=args.username)
-        if user is None:
-            print(f"error: username: no user '{args.username}'", file=sys.stderr)
-            return 2
-        app.appbuilder.sm.reset_password(user.id, password)
+    from app.users import UserError, reset_password
+
+    try:
+        reset_password(app, args.username, password)  # audited as the CLI's, without the password
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print(f"Password of '{args.username}' changed.")
     return 0
 
@@ -138,6 +139,43 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_iati(args: argparse.Namespace) -> int:
+    """Write the IATI 2.03 activity file of one or more grants, validated against IATI's schemas, and keep it."""
+    from pathlib import Path
+
+    from core.audit import Actor, acting_as
+    from core.errors import DomainValidationError
+    from core.extensions import db
+    from core.storage import store_for
+    from exports.iati import services as iati
+    from grants import services as grants
+
+    app = _app()
+    settings = _settings(app)
+    out = Path(args.output)
+    with app.app_context(), acting_as(Actor(None, "cli", "cli")):
+        try:
+            chosen = [grants.get_grant_by_reference(db.session, reference) for reference in args.grant]
+            made = iati.make_file(db.session, chosen, settings.iati, base_url=settings.base_url)
+            records = iati.keep(db.session, store_for(app.config), made, chosen, user="cli", publish=args.publish)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_bytes(made.data)
+            sha = records[0].sha256
+            db.session.commit()
+        except DomainValidationError as exc:
+            db.session.rollback()
+            for field, messages in exc.errors.items():
+                for message in messages:
+                    print(f"error: {field}: {message}", file=sys.stderr)
+            return 2
+    print(
+        f"Wrote {out} ({len(made.data):,} bytes, sha256 {sha}): {len(chosen)} IATI activities, "
+        "valid against the IATI 2.03 schemas; kept in the export history"
+        + (" and published to the donors." if args.publish else ".")
+    )
+    return 0
+
+
 def cmd_backup(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -157,11 +195,39 @@ def cmd_backup(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_restore(args: argparse.Namespace) -> int:
+    """Put a backup back after checking every checksum in its manifest (stop the app first)."""
+    from pathlib import Path
+
+    from app.backup import BackupError, restore_backup
+    from config.settings import Settings
+
+    settings = Settings.from_env()
+    if not args.yes:
+        print(
+            "This replaces the database and every stored file with the backup's.\n"
+            "Stop Grantkeeper first. The current storage folder is kept next to the restored one."
+        )
+        if input("Type 'restore' to go ahead: ").strip() != "restore":
+            print("Nothing was changed.")
+            return 1
+    try:
+        result = restore_backup(Path(args.archive), settings.database_url, settings.storage_root)
+    except BackupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"Restored the database ({result.database}) and {result.files} stored files; every checksum matched.")
+    if result.kept is not None:
+        print(f"The storage folder as it was is kept in {result.kept}; delete it once you are satisfied.")
+    print("Start Grantkeeper again: it applies any newer migrations.")
+    return 0
+
+
 def cmd_sync_odoo(args: argparse.Namespace) -> int:
     """Bring actual spending in from Odoo for every enabled grant link (or one grant)."""
     from budgets.odoo_cli import sync_odoo
 
-    return sync_odoo(_app(), grant=args.grant, full=args.full)
+    return sync_odoo(_app(), grant=args.grant, full=args.full, confirm_removals=args.confirm_removals)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -196,24 +262,39 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_scheduler(args: argparse.Namespace) -> int:
-    """The reminder scheduler in its own process: the production shape (many web workers, one of these)."""
+def _scheduler_logging() -> None:
+    """The scheduler's own output: what each sweep did, one line each, on stdout."""
     import logging
 
-    from app.bootstrap import upgrade_database
-    from grants.deadlines.scheduler import run_blocking, run_sweep
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    for name in ("grants.deadlines", "apscheduler"):
+        logger = logging.getLogger(name)
+        logger.handlers = [handler]
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+def cmd_scheduler(args: argparse.Namespace) -> int:
+    """The reminder scheduler in its own process: the production shape (many web workers, one of these)."""
+    import threading
+
+    from app.bootstrap import upgrade_database
+    from grants.deadlines.scheduler import run_blocking, run_sweep, stop_on_signals
+
     app = _app()
+    _scheduler_logging()  # after the app: create_app must not reset it
     upgrade_database(app)
     if args.once:
-        result = run_sweep(app)
-        print(
-            f"Sweep for {result.today}: {result.claimed} reminders claimed, {result.sent} sent, "
-            f"{result.failed} failed, {result.outbox} to the outbox, {result.taken_over} retried."
-        )
+        stop = threading.Event()
+        restore = stop_on_signals(stop)  # SIGTERM: finish the message in flight, release the rest, exit 0
+        try:
+            result = run_sweep(app, stop=stop)
+        finally:
+            restore()
+        print(result.summary(), flush=True)
         return 0
-    print("Reminder scheduler running (Ctrl+C to stop). Do not start a second one.")
+    print("Reminder scheduler running (Ctrl+C or SIGTERM to stop). Do not start a second one.", flush=True)
     run_blocking(app)
     return 0
 
@@ -282,16 +363,34 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     export.set_defaults(func=cmd_export)
 
+    iati = sub.add_parser("iati", help="write the IATI 2.03 activity file of grants (validated against IATI's schemas)")
+    iati.add_argument(
+        "--grant", required=True, action="append", help="grant reference; repeat for several grants in one file"
+    )
+    iati.add_argument("-o", "--output", required=True, help="where to write the .xml file")
+    iati.add_argument("--publish", action="store_true", help="also publish it to the grants' donor users")
+    iati.set_defaults(func=cmd_iati)
+
     backup = sub.add_parser("backup", help="archive the database and stored files, with checksums")
     backup.add_argument("-o", "--output", default="backups", help="folder for the archive (default ./backups)")
     backup.set_defaults(func=cmd_backup)
+
+    restore = sub.add_parser("restore", help="put a backup back (database and files), checksums verified first")
+    restore.add_argument("archive", help="the grantkeeper-backup-*.tar.gz written by 'backup'")
+    restore.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    restore.set_defaults(func=cmd_restore)
 
     odoo = sub.add_parser("sync-odoo", help="bring actual spending in from Odoo (GRANTKEEPER_ODOO_* settings)")
     odoo.add_argument("--grant", help="only this grant reference (default: every grant whose Odoo link is enabled)")
     odoo.add_argument(
         "--full",
         action="store_true",
-        help="read every line, not only changes, and remove spending whose Odoo line is gone",
+        help="read every line again, not only changes (every sync removes spending whose Odoo line is gone)",
+    )
+    odoo.add_argument(
+        "--confirm-removals",
+        action="store_true",
+        help="go ahead when a sync would remove more of a grant's Odoo spending than its link allows without asking",
     )
     odoo.set_defaults(func=cmd_sync_odoo)
     return parser

@@ -26,6 +26,7 @@ def create_app(config: type[BaseConfig] | None = None, settings: Settings | None
     """
     from app.domains import load_contributions
     from app.instance import ensure_instance, load_or_create_secret
+    from app.presentation import install as install_presentation
     from core import audit, clock
     from core.records import install_validation
 
@@ -41,6 +42,10 @@ def create_app(config: type[BaseConfig] | None = None, settings: Settings | None
         template_folder="templates",
         static_folder="static",
     )
+    from grants.access import BoundedRequest, RecordIdConverter
+
+    app.url_map.converters["int"] = RecordIdConverter  # ids beyond 32 bits: 404, not an overflow
+    app.request_class = BoundedRequest  # and ?grant=2**70 read as absent, not an overflow
     app.config.from_object(config)
     app.config["GK_SETTINGS"] = settings
     app.config.update(settings.flask_config())
@@ -50,6 +55,9 @@ def create_app(config: type[BaseConfig] | None = None, settings: Settings | None
         # SQLite: one connection per thread, foreign keys on (see _sqlite_pragmas).
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {}
     clock.set_zone(settings.timezone)
+    from core.storage import FileStore
+
+    FileStore(settings.storage_root).remove_abandoned()  # uploads a kill interrupted leave nothing behind
 
     # Never let a library log a secret: odoolib writes passwords at DEBUG.
     logging.getLogger("odoolib").setLevel(logging.INFO)
@@ -64,20 +72,36 @@ def create_app(config: type[BaseConfig] | None = None, settings: Settings | None
     audit.install_audit()
     audit.set_actor_provider(_actor_from_request)
 
+    from app.signin import init_app as init_signin
+
+    init_signin(app)  # failed sign-ins limited per account and per address in the database; sessions end at logout
     with app.app_context():
         _sqlite_pragmas()
         appbuilder = AppBuilder(update_perms=False)
         appbuilder.init_app(app, db.session)
+        install_user_audit(appbuilder)  # users, roles and passwords in the audit trail
         register_views(appbuilder)
-        _rate_limit_jwt_login(app, appbuilder)
+        install_presentation(app, appbuilder)  # plain-language filters, columns, flashes; 403/404 pages
 
-    from grants.access import HttpsAwareSessionInterface, security_headers
+    from app.assets import init_app as init_assets
+
+    init_assets(app)  # versioned, long-cached, compressed assets; compressed pages
+
+    from grants.access import HttpsAwareSessionInterface, csp_nonce, security_headers
+
+    app.jinja_env.globals["csp_nonce"] = csp_nonce  # FAB's baselib.get_nonce() reads it too
 
     @app.after_request
     def _headers(response: Any) -> Any:
         return security_headers(response)
 
     app.session_interface = HttpsAwareSessionInterface()
+    from sqlalchemy.exc import DataError
+
+    from grants.access import refuse_out_of_range
+
+    app.register_error_handler(OverflowError, refuse_out_of_range)  # SQLite: an int beyond 64 bits
+    app.register_error_handler(DataError, refuse_out_of_range)  # PostgreSQL: numeric or integer out of range
     if settings.behind_proxy:
         from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -95,10 +119,17 @@ def create_app(config: type[BaseConfig] | None = None, settings: Settings | None
 def import_models() -> None:
     """Import every model before any view class is defined (FAB.md trap 1)."""
     import core.audit  # noqa: F401
+    import core.signin  # noqa: F401
     from app.domains import domain_modules
 
     for _module in domain_modules("models"):
         pass
+
+
+def install_user_audit(appbuilder: AppBuilder) -> None:
+    from app.users import install_user_audit as install
+
+    install(appbuilder)
 
 
 def register_views(appbuilder: AppBuilder) -> None:
@@ -140,12 +171,3 @@ def _sqlite_pragmas() -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA busy_timeout=5000")
         cursor.close()
-
-
-def _rate_limit_jwt_login(app: Flask, appbuilder: AppBuilder) -> None:
-    """FAB limits only the HTML login; the JWT login gets the same limit (FAB.md trap 10)."""
-    if not app.config.get("RATELIMIT_ENABLED"):
-        return
-    blueprint = app.blueprints.get("SecurityApi")
-    if blueprint is not None:
-        appbuilder.sm.limiter.limit(app.config["AUTH_RATE_LIMIT"], methods=["POST"])(blueprint)

@@ -35,7 +35,7 @@ CLI = Actor(None, "cli", "cli")
 def upgrade_database(app: Flask) -> None:
     """Apply every migration: they own all tables, FAB's included."""
     with app.app_context():
-        upgrade(directory=app.extensions["migrate"].directory, revision="heads")
+        upgrade(directory=app.extensions["migrate"].directory)
 
 
 def ensure_roles(app: Flask) -> None:

@@ -48,6 +48,8 @@ def load_demo(app: Flask) -> list[Credential]:
             user = create_user(app, username, f"{username}@demo.example.org", role, credential.password, first, last)
             created.append(credential)
         ctx.users[username] = user
+    # Users were made in their own app contexts: hand the domains copies bound to this session.
+    ctx.users = {name: db.session.get(type(user), user.id) for name, user in ctx.users.items()}
     try:
         for module in domain_modules("demo"):
             module.load(db.session, ctx)

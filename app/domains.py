@@ -20,9 +20,11 @@ DOMAINS: tuple[str, ...] = (
     "grants.evidence",
     "grants.compliance",
     "grants.deadlines",
+    "grants.closing",
     "budgets",
     "indicators",
     "exports",
+    "exports.iati",
 )
 
 

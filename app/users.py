@@ -1,14 +1,56 @@
-"""Creating users with one of the five roles, and the passwords of new accounts."""
+"""Creating users with one of the roles, the passwords of new accounts, and users in the audit trail.
+
+Users, their roles and their passwords live in Flask-AppBuilder's ``ab_*`` tables.
+``install_user_audit`` puts every insert, update and delete of a user or a role
+into the audit trail through the same session hook as our own records, whatever
+the path (the CLI, the web's user forms, "reset password", the REST API): who
+changed what, the roles before and after, and that a password changed, never
+the password. Commands run outside a web request are attributed to "cli".
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+import string
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
-from flask import Flask
+from flask import Flask, has_request_context
 
 from config.roles import ROLE_NAMES
+from core.audit import Actor, acting_as, audit_also, explicit_actor
+
+CLI = Actor(None, "cli", "cli")
+# Bookkeeping FAB changes at every sign-in: never an audit entry of its own.
+USER_BOOKKEEPING = (
+    "last_login",
+    "login_count",
+    "fail_login_count",
+    "changed_on",
+    "created_on",
+    "changed_by_fk",
+    "created_by_fk",
+)
+
+
+def install_user_audit(appbuilder: Any) -> None:
+    """Record user and role changes (FAB's models) in the audit trail; passwords only as "changed"."""
+    sm = appbuilder.sm
+    audit_also(sm.user_model, ignored=USER_BOOKKEEPING, secret=("password",), relationships=("roles",))
+    audit_also(sm.role_model)
+
+
+@contextlib.contextmanager
+def _attributed() -> Iterator[None]:
+    """Outside a request and without an actor set by the caller, changes are the CLI's."""
+    if explicit_actor() is None and not has_request_context():
+        with acting_as(CLI):
+            yield
+    else:
+        yield
 
 
 class UserError(ValueError):
@@ -24,13 +66,14 @@ def create_user(
     first_name: str = "",
     last_name: str = "",
 ) -> object:
-    """Create a user with one of the five roles. The password is never logged."""
-    with app.app_context():
+    """Create a user with one of the roles. The password is never logged (the trail says it was set)."""
+    with app.app_context(), _attributed():
         sm = app.appbuilder.sm
         if role not in ROLE_NAMES:
             raise UserError(f"role: '{role}' is not one of {', '.join(ROLE_NAMES)}")
         if not password:
             raise UserError("password: must not be empty")
+        check_password_policy(app, password)
         if sm.find_user(username=username) is not None:
             raise UserError(f"username: '{username}' already exists")
         role_row = sm.find_role(role)
@@ -49,6 +92,48 @@ def create_user(
         return user
 
 
+def reset_password(app: Flask, username: str, password: str) -> None:
+    """Set a user's password (the CLI's reset-password); audited as "password changed"."""
+    with app.app_context(), _attributed():
+        sm = app.appbuilder.sm
+        if not password:
+            raise UserError("password: must not be empty")
+        check_password_policy(app, password)
+        user = sm.find_user(username=username)
+        if user is None:
+            raise UserError(f"username: no user '{username}'")
+        sm.reset_password(user.id, password)
+
+
+def check_password_policy(app: Flask, password: str) -> None:
+    """The web form's password rule (FAB's complexity check and its validator setting), for every other path."""
+    from flask_appbuilder.exceptions import PasswordComplexityValidationError
+    from flask_appbuilder.validators import default_password_complexity
+
+    if not app.config.get("FAB_PASSWORD_COMPLEXITY_ENABLED", False):
+        return
+    validator = app.config.get("FAB_PASSWORD_COMPLEXITY_VALIDATOR") or default_password_complexity
+    try:
+        validator(password)
+    except PasswordComplexityValidationError as exc:
+        raise UserError(f"password: {exc}") from None
+
+
+def new_password() -> str:
+    """A random password that meets the web form's rule (capitals, digits, lower case, a sign; 16 characters)."""
+    chooser = secrets.SystemRandom()
+    required = [
+        *(secrets.choice(string.ascii_uppercase) for _ in range(2)),
+        *(secrets.choice(string.digits) for _ in range(2)),
+        *(secrets.choice(string.ascii_lowercase) for _ in range(3)),
+        secrets.choice("-_.!#%"),
+    ]
+    rest = [secrets.choice(string.ascii_letters + string.digits) for _ in range(8)]
+    characters = required + rest
+    chooser.shuffle(characters)
+    return "".join(characters)
+
+
 @dataclass
 class Credential:
     username: str
@@ -62,4 +147,4 @@ def password_from_env_or_new(username: str) -> Credential:
     value = os.environ.get(variable)
     if value:
         return Credential(username, value, generated=False)
-    return Credential(username, secrets.token_urlsafe(12), generated=True)
+    return Credential(username, new_password(), generated=True)

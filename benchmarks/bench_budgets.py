@@ -1,4 +1,5 @@
-"""Benchmark: budget vs actual over 1,000 lines and 1,000,000 expenditures, and the expenditure list's first page.
+"""Benchmark: budget vs actual over 1,000 lines and 1,000,000 expenditures (one in five a part of a cost shared
+with a second grant), and the expenditure list's first page.
 
 Usage:
     python benchmarks/bench_budgets.py                 # SQLite and PostgreSQL (127.0.0.1:5432, user postgres)
@@ -47,7 +48,9 @@ ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "bench-password-not-secret"
 TARGET_RATIO = 1.5
 LIST_TARGET_MS = 100.0
-FIXTURE_VERSION = "2"  # bump when build() changes what it inserts
+FIXTURE_VERSION = "3"  # bump when build() changes what it inserts
+# One expenditure in this many is a part of a shared cost split with a second grant (in EUR).
+SHARED_EVERY = 5
 
 
 def timed(fn, repeat: int) -> tuple[list[float], list[float]]:
@@ -77,7 +80,8 @@ def compare(ours, hand, repeat: int) -> dict[str, float]:
 
 def build(app, n_lines: int, n_rows: int) -> dict:
     from app.bootstrap import create_user
-    from budgets.models import BudgetAllocation, BudgetLine, Expenditure
+    from budgets.models import BudgetAllocation, BudgetLine, Expenditure, SharedCost
+    from budgets.sharing import split_cents
     from core.audit import Actor, acting_as
     from core.extensions import db
     from grants import services
@@ -101,8 +105,26 @@ def build(app, n_lines: int, n_rows: int) -> dict:
         )
         services.generate_periods(db.session, grant, "semester", 45)
         services.add_member(db.session, grant, db.session.merge(program))
+        # The grant costs are shared with: its parts of the shared costs sit in the same table.
+        other = services.create_grant(
+            db.session,
+            funder=funder,
+            reference="BENCH-2",
+            title="Bench partner",
+            recipient="Org",
+            currency="EUR",
+            amount="1000000",
+            start_date=date(2026, 1, 1),
+            end_date=date(2027, 12, 31),
+        )
+        services.generate_periods(db.session, other, "semester", 45)
         db.session.commit()
         grant_id = grant.id
+        other_id = other.id
+        other_periods = [
+            (p.id, p.start_date, p.end_date)
+            for p in db.session.query(ReportingPeriod).filter_by(grant_id=other_id).order_by(ReportingPeriod.start_date)
+        ]
         periods = [
             (p.id, p.start_date, p.end_date)
             for p in db.session.query(ReportingPeriod).filter_by(grant_id=grant_id).order_by(ReportingPeriod.start_date)
@@ -129,6 +151,11 @@ def build(app, n_lines: int, n_rows: int) -> dict:
             for r in conn.execute(text("SELECT id FROM budget_lines WHERE grant_id = :g ORDER BY id"), {"g": grant_id})
         ]
         conn.execute(
+            insert(BudgetLine.__table__),
+            [{"grant_id": other_id, "code": "RENT", "description": "Shared rent", "cost_category": "11"}],
+        )
+        other_line = conn.execute(text("SELECT id FROM budget_lines WHERE grant_id = :g"), {"g": other_id}).scalar()
+        conn.execute(
             insert(BudgetAllocation.__table__),
             [
                 {"line_id": l, "period_id": p, "grant_id": grant_id, "amount": "2500.00", "amount_cents": 250000}
@@ -141,16 +168,58 @@ def build(app, n_lines: int, n_rows: int) -> dict:
         span = (date(2027, 12, 31) - date(2026, 1, 1)).days
         chunk = 20_000
         started = time.perf_counter()
+        shared_id = 0
         for offset in range(0, n_rows, chunk):
             rows = []
+            shared_costs = []
+            other_parts = []
             for i in range(offset, min(offset + chunk, n_rows)):
                 day = date(2026, 1, 1) + timedelta(days=rng.randrange(span))
                 period_id = next(p for p, s, e in periods if s <= day <= e)
                 cents = rng.randrange(100, 200_000)
                 xcd = rng.random() < 0.8
                 amount_cents = cents * 27 // 10 if xcd else cents
+                shared = i % SHARED_EVERY == 0
+                if shared:
+                    # A cost split 60/40 with BENCH-2: this row is BENCH-1's 60% part (split as sharing does).
+                    shared_id += 1
+                    whole = amount_cents * 10 // 6
+                    ours, theirs = split_cents(whole, [60, 40])
+                    amount_cents = ours
+                    cents = round(ours * 10 / 27) if xcd else ours
+                    shared_costs.append(
+                        {
+                            "id": shared_id,
+                            "spent_on": day,
+                            "amount": f"{whole / 100:.2f}",
+                            "currency": "XCD" if xcd else "USD",
+                            "description": f"Shared cost {shared_id}",
+                            "method": "percent",
+                        }
+                    )
+                    other_parts.append(
+                        {
+                            "grant_id": other_id,
+                            "line_id": other_line,
+                            "period_id": next(p for p, s, e in other_periods if s <= day <= e),
+                            "spent_on": day,
+                            "amount": f"{theirs / 100:.2f}",
+                            "currency": "XCD" if xcd else "USD",
+                            "description": f"Shared cost {shared_id}",
+                            "source": "manual",
+                            "external_ref": None,
+                            "converted_amount": f"{theirs * 0.34 / 100:.2f}",
+                            "converted_cents": round(theirs * 0.34),
+                            "rate": "0.34",
+                            "rate_source": "bench",
+                            "shared_cost_id": shared_id,
+                            "share": "40",
+                        }
+                    )
                 rows.append(
                     {
+                        "shared_cost_id": shared_id if shared else None,
+                        "share": "60" if shared else None,
                         "grant_id": grant_id,
                         "line_id": line_ids[rng.randrange(len(line_ids))],
                         "period_id": period_id,
@@ -166,6 +235,9 @@ def build(app, n_lines: int, n_rows: int) -> dict:
                         "rate_source": "fixed rate 1 USD = 2.70 XCD (grant policy)" if xcd else "same currency",
                     }
                 )
+            if shared_costs:
+                db.session.connection().execute(insert(SharedCost.__table__), shared_costs)
+                db.session.connection().execute(insert(Expenditure.__table__), other_parts)
             db.session.connection().execute(insert(Expenditure.__table__), rows)
             db.session.commit()
         load_seconds = time.perf_counter() - started
@@ -313,7 +385,15 @@ def measure(app, phase: str, repeat: int, postgres: bool) -> list[str]:
                 f"{m['ours_cpu']:9.1f} {m['hand_cpu']:9.1f} {cpu_ratio:5.2f}x  {'yes' if same else 'NO'}"
             )
         report = budget_vs_actual(session, g, by="line")
-        lines.append(f"check: {len(report.rows)} rows, total actual {report.total.actual:,} USD")
+        parts = session.execute(
+            text("SELECT COUNT(*) FROM expenditures WHERE grant_id = :g AND shared_cost_id IS NOT NULL"), {"g": g}
+        ).scalar()
+        everything = session.execute(text("SELECT COUNT(*) FROM expenditures")).scalar()
+        lines.append(
+            f"check: {len(report.rows)} rows, total actual {report.total.actual:,} USD; "
+            f"{parts:,} of the grant's expenditures are parts of shared costs "
+            f"({everything:,} expenditure rows in all, the other grant's parts included)"
+        )
         session.remove()
     for name, wall, cpu in list_pages(app, g, repeat):
         verdict = "    " if postgres else ("PASS" if wall <= LIST_TARGET_MS else "FAIL")
@@ -359,7 +439,7 @@ def sqlite_fixture(
     if cache_dir is None:
         folder = tempfile.TemporaryDirectory(prefix="gk-bench-db-")
         return f"{folder.name}/bench.db", False, folder
-    schema = (ROOT / "migrations" / "versions" / "0001_initial_schema.py").read_bytes()
+    schema = b"".join(p.read_bytes() for p in sorted((ROOT / "migrations" / "versions").glob("*.py")))
     key = hashlib.sha256(schema + FIXTURE_VERSION.encode()).hexdigest()[:12]
     path = Path(cache_dir) / f"budgets-{n_lines}-{n_rows}-{key}.db"
     done = path.with_suffix(".complete")

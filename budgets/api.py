@@ -121,6 +121,9 @@ class ExpenditureApi(GrantScopedApiMixin, ModelRestApi):
     def pre_update(self, item: Any) -> None:
         _save(services.update_expenditure, item)
 
+    def pre_delete(self, item: Any) -> None:
+        services.check_not_a_part(item)
+
 
 class ExchangeRateApi(ValidatedApiMixin, ModelRestApi):
     resource_name = "exchange_rates"
@@ -176,10 +179,11 @@ class VarianceRuleApi(ValidatedApiMixin, ModelRestApi):
         "funder.code",
         "cost_category",
         "basis",
+        "direction",
         "threshold_percent",
         "description",
     ]
-    add_columns = edit_columns = ["funder", "cost_category", "basis", "threshold_percent", "description"]
+    add_columns = edit_columns = ["funder", "cost_category", "basis", "direction", "threshold_percent", "description"]
     search_columns = ["funder", "cost_category", "basis"]
 
 

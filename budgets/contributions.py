@@ -6,20 +6,45 @@ extension points and never imports budgets; the arrows point down from here.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from decimal import Decimal
 from typing import Any, Literal
 
 from marshmallow import RAISE, Schema, fields
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from budgets.ledger import expenditure_ledger
-from budgets.models import BudgetLine, Expenditure
+from budgets.models import (
+    BudgetAllocation,
+    BudgetImport,
+    BudgetLine,
+    BudgetRevision,
+    Expenditure,
+    ImportStatus,
+    OdooLink,
+    RevisionStatus,
+    SyncStatus,
+)
 from budgets.report import budget_vs_actual, variance_flags
-from core.datasets import Column, Dataset, add_dataset, as_fraction
+from core import clock
+from core.datasets import (
+    Column,
+    Dataset,
+    FigureKind,
+    FigureQuery,
+    Measure,
+    add_dataset,
+    add_figure_kind,
+    as_fraction,
+)
+from core.formatting import amount, day, label, moment, pct
+from grants.closing.checklist import CHECKLIST, ClosingContext, Fix, Level, Line
 from grants.compliance.rules import RULES, RuleContext, RuleResult, RuleType, Status
 from grants.deadlines.missing import MISSING_WORK, listed, reported_period
 from grants.deadlines.models import Deadline
 from grants.evidence.targets import TARGETS, TargetKind
+from grants.landing import FINANCE, LandingContext, LandingItem, LandingSection, Link, Tone, add_section, roles
 
 # ---------------------------------------------------------------- requirement rule: variance within the threshold
 
@@ -209,3 +234,346 @@ add_dataset(
     ),
     order=33,
 )
+
+
+# ---------------------------------------------------------------- single figures: one line's or category's money
+
+_SCOPES = (
+    ("period", "in the period"),
+    ("cumulative", "from the start of the grant to the end of the period"),
+    ("grant", "the whole grant"),
+)
+_BUDGET_MEASURES = (
+    Measure("name", "Name", "text"),
+    Measure("planned", "Planned", "money"),
+    Measure("actual", "Actual", "money"),
+    Measure("variance", "Variance (planned − actual)", "money"),
+    Measure("variance_pct", "Variance %", "percent"),
+    Measure("budget", "Total budget of the grant", "money"),
+    Measure("burn_rate", "Burn rate (cumulative actual ÷ budget)", "percent"),
+    Measure("remaining", "Remaining (budget − cumulative actual)", "money"),
+)
+
+
+def _budget_items(by: Literal["line", "category"]) -> Callable[[Session, Any], list[tuple[str, str]]]:
+    def items(session: Session, grant: Any) -> list[tuple[str, str]]:
+        report = budget_vs_actual(session, grant.id, None, by=by)
+        rows = [*report.rows, *([report.total] if report.total else [])]
+        return [(row.key, f"{row.key} — {row.name}" if row.name != row.key else row.key) for row in rows]
+
+    return items
+
+
+def _budget_figure(row: Any, measure: str, scope: str) -> Any:
+    if measure == "name":
+        return row.name
+    if measure in ("budget", "burn_rate", "remaining"):
+        return as_fraction(row.burn_rate) if measure == "burn_rate" else getattr(row, measure)
+    if scope == "cumulative":
+        measure = {"variance_pct": "cumulative_variance_pct"}.get(measure, f"cumulative_{measure}")
+    value = getattr(row, measure)
+    return as_fraction(value) if measure.endswith("_pct") else value
+
+
+def _budget_values(
+    by: Literal["line", "category"],
+) -> Callable[[Session, Any, Any, Sequence[FigureQuery]], Mapping[FigureQuery, Any]]:
+    def values(session: Session, grant: Any, period: Any, queries: Sequence[FigureQuery]) -> Mapping[FigureQuery, Any]:
+        answers: dict[FigureQuery, Any] = {}
+        reports: dict[bool, dict[str, Any]] = {}
+        for query in queries:
+            scope = query.scope or "period"
+            whole = scope == "grant" or period is None
+            if whole not in reports:
+                report = budget_vs_actual(session, grant.id, None if whole else period.id, by=by)
+                rows = [*report.rows, *([report.total] if report.total else [])]
+                reports[whole] = {row.key: row for row in rows}
+            row = reports[whole].get(query.item)
+            if row is not None:
+                answers[query] = _budget_figure(row, query.measure, "period" if whole else scope)
+        return answers
+
+    return values
+
+
+add_figure_kind(
+    FigureKind(
+        name="budget_line",
+        title="Budget line",
+        item_label="budget line code",
+        measures=_BUDGET_MEASURES,
+        items=_budget_items("line"),
+        values=_budget_values("line"),
+        scopes=_SCOPES,
+    ),
+    order=30,
+)
+add_figure_kind(
+    FigureKind(
+        name="cost_category",
+        title="Cost category",
+        item_label="cost category code",
+        measures=_BUDGET_MEASURES,
+        items=_budget_items("category"),
+        values=_budget_values("category"),
+        scopes=_SCOPES,
+    ),
+    order=31,
+)
+
+
+# ---------------------------------------------------------------- start page (finance): burn, flags, spending to import
+
+
+def _burn(ctx: LandingContext) -> list[LandingItem]:
+    items = []
+    for grant in ctx.grants:
+        total = budget_vs_actual(ctx.session, grant.id, by="category").total
+        if total is None or not total.budget:
+            items.append(
+                LandingItem("No budget entered yet", Link.to("BudgetLineView.list"), "warning", None, grant.reference)
+            )
+            continue
+        length = (grant.end_date - grant.start_date).days + 1
+        elapsed = min(max((ctx.today - grant.start_date).days + 1, 0), length)
+        time_pct = Decimal(elapsed * 100) / Decimal(length)
+        burn = total.burn_rate or Decimal(0)
+        tone: Tone = "warning" if burn > time_pct + 15 else ""
+        items.append(
+            LandingItem(
+                f"{amount(total.cumulative_actual, grant.currency)} spent of {amount(total.budget, grant.currency)}"
+                f" ({pct(burn)})",
+                Link.to("BudgetReportView.grant", grant_id=grant.id),
+                tone,
+                f"{pct(time_pct, 0)} of the grant's time has passed; {amount(total.remaining, grant.currency)} remains",
+                grant.reference,
+            )
+        )
+    return items
+
+
+def _over_threshold(ctx: LandingContext) -> list[LandingItem]:
+    items = []
+    for grant in ctx.grants:
+        for flag in variance_flags(ctx.session, grant.id, as_of=ctx.today):
+            if flag.level != "line":
+                continue
+            items.append(
+                LandingItem(
+                    f"Line {flag.key} {flag.name}: {amount(flag.overspend, grant.currency)} over plan"
+                    f" ({pct(flag.overspend_pct)})",
+                    Link.to("BudgetReportView.grant", grant_id=grant.id, by="line"),
+                    "danger",
+                    f"more than the funder's {pct(flag.threshold_percent)}; needs the funder's approval",
+                    grant.reference,
+                )
+            )
+    return items
+
+
+STALE_SYNC_DAYS = 7
+
+
+def _awaiting_import(ctx: LandingContext) -> list[LandingItem]:
+    if not ctx.grant_ids:
+        return []
+    items = []
+    links = ctx.session.scalars(
+        select(OdooLink).where(OdooLink.grant_id.in_(ctx.grant_ids)).order_by(OdooLink.grant_id)
+    )
+    for link in links:
+        reference = link.grant.reference
+        if not link.enabled:
+            items.append(
+                LandingItem(
+                    "The Odoo link is switched off: spending is not brought in from Odoo",
+                    Link.to("OdooLinkView.show", pk=link.id),
+                    "info",
+                    None,
+                    reference,
+                )
+            )
+        elif link.last_sync_at is None:
+            items.append(
+                LandingItem(
+                    "Never synced with Odoo", Link.to("OdooLinkView.show", pk=link.id), "warning", None, reference
+                )
+            )
+        elif link.last_status in (SyncStatus.failed, SyncStatus.refused):
+            items.append(
+                LandingItem(
+                    f"The last Odoo sync {label(link.last_status).lower()} on {moment(link.last_sync_at)}",
+                    Link.to("OdooLinkView.show", pk=link.id),
+                    "danger",
+                    link.last_message,
+                    reference,
+                )
+            )
+        else:
+            age = (ctx.today - clock.local(link.last_sync_at).date()).days
+            if age > STALE_SYNC_DAYS:
+                items.append(
+                    LandingItem(
+                        f"Last synced with Odoo {age} days ago, on {day(link.last_sync_at)}",
+                        Link.to("OdooLinkView.show", pk=link.id),
+                        "warning",
+                        None,
+                        reference,
+                    )
+                )
+    pending = ctx.session.scalars(
+        select(BudgetImport)
+        .where(BudgetImport.grant_id.in_(ctx.grant_ids), BudgetImport.status == ImportStatus.previewed)
+        .order_by(BudgetImport.created_at)
+    )
+    for upload in pending:
+        items.append(
+            LandingItem(
+                f"{upload.filename}: {upload.row_count} rows checked, not imported yet",
+                Link.to("BudgetImportView.show", pk=upload.id),
+                "warning",
+                f"uploaded {moment(upload.created_at)}" + (f" by {upload.created_by}" if upload.created_by else ""),
+                upload.grant.reference,
+            )
+        )
+    return items
+
+
+add_section(
+    "budgets.burn",
+    LandingSection(
+        "Burn per grant", roles(FINANCE), _burn, "No grants yet.", Link.to("BudgetReportView.index", "Budget vs actual")
+    ),
+    order=10,
+)
+add_section(
+    "budgets.over_threshold",
+    LandingSection(
+        "Lines over the variance threshold", roles(FINANCE), _over_threshold, "No budget line is over its threshold."
+    ),
+    order=12,
+)
+add_section(
+    "budgets.awaiting_import",
+    LandingSection(
+        "Spending awaiting import",
+        roles(FINANCE),
+        _awaiting_import,
+        "Spending is up to date: no pending imports or stale Odoo syncs.",
+    ),
+    order=14,
+)
+
+
+# ---------------------------------------------------------------- lines of the period checklist (grants.closing)
+
+
+def spending_line(ctx: ClosingContext) -> Line:
+    """Spending of the period imported: what is recorded, what is planned, imports left unconfirmed. Four queries."""
+    session, grant, period = ctx.session, ctx.grant, ctx.period
+    count, total, last = session.execute(
+        select(
+            func.count(Expenditure.id), func.sum(Expenditure.converted_amount), func.max(Expenditure.spent_on)
+        ).where(Expenditure.grant_id == grant.id, Expenditure.period_id == period.id)
+    ).one()
+    planned = session.scalar(
+        select(func.sum(BudgetAllocation.amount)).where(
+            BudgetAllocation.grant_id == grant.id, BudgetAllocation.period_id == period.id
+        )
+    )
+    pending = session.execute(
+        select(BudgetImport.id, BudgetImport.filename)
+        .where(BudgetImport.grant_id == grant.id, BudgetImport.status == ImportStatus.previewed)
+        .order_by(BudgetImport.id)
+    ).all()
+    odoo = session.execute(
+        select(OdooLink.id, OdooLink.last_sync_at).where(OdooLink.grant_id == grant.id, OdooLink.enabled.is_(True))
+    ).first()
+    fixes: list[Fix] = [
+        Fix.to(
+            f"Confirm the import of {row.filename}", "BudgetImportView.show", ("can_show", "BudgetImports"), pk=row.id
+        )
+        for row in pending[:5]
+    ]
+    if odoo is not None:
+        fixes.append(Fix.to("Sync from Odoo", "OdooLinkView.show", ("can_show", "OdooLinks"), pk=odoo.id))
+    fixes.append(Fix.to("Import actuals", "BudgetImportView.upload", ("can_add", "BudgetImports"), grant_id=grant.id))
+    fixes.append(Fix.to("Enter an expenditure", "ExpenditureView.add", ("can_add", "Expenditures")))
+    planned_text = f" (planned: {amount(planned or 0, grant.currency)})" if planned else ""
+    details: list[str] = [f"{row.filename}: uploaded, not yet confirmed" for row in pending]
+    if odoo is not None:
+        details.append(f"Odoo: last synced {moment(odoo.last_sync_at) if odoo.last_sync_at else 'never'}")
+    if not count:
+        if ctx.period_over and planned:
+            level = Level.missing
+        else:
+            level = Level.attention
+        summary = f"No spending is recorded for {ctx.period.label}{planned_text}."
+        if not ctx.period_over:
+            summary += f" The period ends on {day(period.end_date)}."
+    else:
+        level = Level.attention if pending else Level.done
+        summary = (
+            f"{count} expenditure{'s' if count != 1 else ''} recorded for {ctx.period.label}, "
+            f"{amount(total or 0, grant.currency)}{planned_text}; the latest dated {day(last)}."
+        )
+    if pending:
+        summary += f" {len(pending)} import{'s are' if len(pending) != 1 else ' is'} waiting to be confirmed."
+    return Line("spending", "Spending imported", level, summary, tuple(details), tuple(fixes))
+
+
+def variance_line(ctx: ClosingContext) -> Line:
+    """Lines over the funder's variance threshold: each needs a budget revision sent to (or approved by) the funder."""
+    flags = variance_flags(ctx.session, ctx.grant.id, ctx.period.id)
+    title = "Variance flags answered"
+    report = Fix.to(
+        "Budget vs actual",
+        "BudgetReportView.grant",
+        ("can_show", "BudgetReports"),
+        grant_id=ctx.grant.id,
+        period_id=ctx.period.id,
+    )
+    if not flags:
+        return Line(
+            "variance",
+            title,
+            Level.done,
+            f"Spending to the end of {ctx.period.label} is within the funder's variance rules.",
+            fixes=(report,),
+        )
+    waiting = ctx.session.execute(
+        select(BudgetRevision.id, BudgetRevision.title)
+        .where(BudgetRevision.grant_id == ctx.grant.id, BudgetRevision.status == RevisionStatus.submitted)
+        .order_by(BudgetRevision.id)
+    ).all()
+    details = [flag.message for flag in flags]
+    if waiting:
+        return Line(
+            "variance",
+            title,
+            Level.attention,
+            f"{len(flags)} budget row(s) beyond the funder's threshold; a budget revision awaits the funder's decision.",
+            tuple(details[:5]),
+            (
+                *(
+                    Fix.to(
+                        f"Revision “{row.title}”", "BudgetRevisionView.show", ("can_show", "BudgetRevisions"), pk=row.id
+                    )
+                    for row in waiting[:3]
+                ),
+                report,
+            ),
+        )
+    return Line(
+        "variance",
+        title,
+        Level.missing,
+        f"{len(flags)} budget row(s) beyond the funder's threshold with no budget revision sent: "
+        "request one, or explain the overspend to the funder.",
+        tuple(details[:5]),
+        (Fix.to("Request a budget revision", "BudgetRevisionView.add", ("can_add", "BudgetRevisions")), report),
+    )
+
+
+CHECKLIST.add("spending", spending_line, order=60)
+CHECKLIST.add("variance", variance_line, order=70)

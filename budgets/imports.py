@@ -30,11 +30,18 @@ from budgets.models import BudgetImport, BudgetLine, Expenditure, ExpenditureSou
 from budgets.rates import MissingRateError
 from budgets.services import prepare_expenditure
 from core.errors import DomainValidationError
-from core.money import is_currency_code, quantize_money, to_decimal
+from core.money import (
+    DECIMAL_MARKS,
+    ambiguous_separator,
+    guess_decimal_mark,
+    is_currency_code,
+    parse_amount,
+    quantize_money,
+)
+from core.workbooks import UnsafeWorkbook, open_workbook
 from grants.models import Grant
 
 MAX_ROWS = 200_000
-MAX_UNCOMPRESSED = 200 * 1024 * 1024
 XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 # Target fields a column can feed; the first four are needed (currency may be a default instead).
@@ -68,6 +75,9 @@ class Preview:
     sample: list[list[str]]
     guessed: dict[str, str]
     row_count: int
+    # How the amount column's first values will be read with ``decimal_mark``: (as written, as read or the problem).
+    decimal_mark: str = "."
+    amounts: list[tuple[str, str]] | None = None
 
 
 @dataclass
@@ -93,9 +103,12 @@ def sniff(content: bytes) -> str:
         if kind.mime == XLSX_MIME:
             return "xlsx"
         if kind.extension == "zip":
-            with zipfile.ZipFile(io.BytesIO(content)) as archive:
-                if "xl/workbook.xml" in archive.namelist():
-                    return "xlsx"
+            try:
+                with zipfile.ZipFile(io.BytesIO(content)) as archive:
+                    if "xl/workbook.xml" in archive.namelist():
+                        return "xlsx"
+            except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+                raise _fail("this zip archive is damaged; it is not a CSV or XLSX spreadsheet") from None
         if kind.extension in ("xls", "doc", "ppt", "msi"):
             raise _fail("this is an old binary Excel file (.xls); save it as .xlsx or CSV and upload again")
         raise _fail(f"this is a {kind.extension} file, not a CSV or XLSX spreadsheet")
@@ -141,17 +154,10 @@ def read_rows(content: bytes, file_type: str) -> list[list[Any]]:
 
 
 def _read_xlsx(content: bytes) -> list[list[Any]]:
-    from openpyxl import load_workbook
-
     try:
-        with zipfile.ZipFile(io.BytesIO(content)) as archive:
-            if sum(info.file_size for info in archive.infolist()) > MAX_UNCOMPRESSED:
-                raise _fail("the workbook unpacks to more than 200 MB; split it")
-        workbook = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
-    except DomainValidationError:
-        raise
-    except Exception:
-        raise _fail("the workbook could not be read; open it in Excel and save it again as .xlsx") from None
+        workbook = open_workbook(content)  # size, zip-bomb and entity guards first
+    except UnsafeWorkbook as exc:
+        raise _fail(str(exc)) from None
     try:
         for sheet in workbook.worksheets:
             rows = []
@@ -163,6 +169,10 @@ def _read_xlsx(content: bytes) -> list[list[Any]]:
             if rows:
                 return rows
         return []
+    except DomainValidationError:
+        raise
+    except Exception:  # a part that lies about its size or checksum fails while read
+        raise _fail("the workbook is damaged; open it in Excel and save it again as .xlsx") from None
     finally:
         workbook.close()
 
@@ -217,13 +227,29 @@ def stage_import(
     return staged
 
 
-def preview(staged: BudgetImport, limit: int = 10) -> Preview:
+def preview(staged: BudgetImport, limit: int = 10, decimal_mark: str | None = None) -> Preview:
+    """The first rows, and how the amount column will be read with the chosen (or the file's evident) decimal mark."""
     rows = read_rows(staged.content or b"", staged.file_type)
+    mapping = dict(staged.mapping or {})
+    column = mapping.get("amount")
+    position = list(staged.columns).index(column) if column in staged.columns else None
+    values = [row[position] for row in rows[1:] if position is not None and position < len(row)]
+    mark = decimal_mark if decimal_mark in DECIMAL_MARKS else mapping.get("_decimal_mark") or guess_decimal_mark(values)
+    amounts = None
+    if position is not None:
+        amounts = []
+        for value in values[:limit]:
+            try:
+                amounts.append((_cell_text(value), f"{_parse_amount(value, mark):f}"))
+            except ValueError as exc:
+                amounts.append((_cell_text(value), str(exc)))
     return Preview(
         columns=list(staged.columns),
         sample=[[_cell_text(c) for c in row] for row in rows[1 : limit + 1]],
-        guessed=dict(staged.mapping or {}),
+        guessed=mapping,
         row_count=len(rows) - 1,
+        decimal_mark=mark,
+        amounts=amounts,
     )
 
 
@@ -243,24 +269,9 @@ def _parse_date(value: Any, order: str) -> date:
         raise ValueError(f"'{text}' is not a date ({DATE_ORDERS.get(order, order)})") from None
 
 
-def _parse_amount(value: Any) -> Decimal:
-    if isinstance(value, float):
-        # openpyxl hands numeric cells over as floats; repr gives the shortest exact decimal text.
-        value = repr(value)
-    if isinstance(value, int) and not isinstance(value, bool):
-        return Decimal(value)
-    text = _cell_text(value)
-    if not text:
-        raise ValueError("is empty; an amount is required")
-    negative = text.startswith("(") and text.endswith(")")
-    cleaned = text.strip("()").replace(" ", "")
-    for symbol in ("$", "€", "£", "EC$", "US$"):
-        cleaned = cleaned.replace(symbol, "")
-    try:
-        result = to_decimal(cleaned)
-    except ValueError:
-        raise ValueError(f"'{text}' is not a number") from None
-    return -result if negative else result
+def _parse_amount(value: Any, decimal_mark: str = ".", integer_digits: int | None = 16) -> Decimal:
+    """An amount cell read with the file's decimal mark (core.money.parse_amount); ValueError in words."""
+    return parse_amount(value, decimal_mark, integer_digits=integer_digits)
 
 
 def _row_ref(grant_id: int, values: tuple[str, ...], seen: Counter) -> str:
@@ -276,6 +287,7 @@ def run_import(
     *,
     default_currency: str | None = None,
     date_order: str = "dayfirst",
+    decimal_mark: str = ".",
 ) -> ImportResult:
     """Validate every row with the confirmed mapping; import all of them or none.
 
@@ -305,6 +317,8 @@ def run_import(
         problems.setdefault("currency", []).append(f"'{default_currency}' is not an ISO 4217 currency code")
     if date_order not in DATE_ORDERS:
         problems.setdefault("date_order", []).append(f"'{date_order}' is not one of {', '.join(DATE_ORDERS)}")
+    if decimal_mark not in DECIMAL_MARKS:
+        problems.setdefault("decimal_mark", []).append("choose a point or a comma as the decimal mark")
     if problems:
         raise DomainValidationError(problems)
 
@@ -331,6 +345,10 @@ def run_import(
         position = index[mapping[field]]
         return row[position] if position < len(row) else None
 
+    # "1.000" and "1,000" in one file: one of them is a thousand and the other one, whatever the mark.
+    separators = {ambiguous_separator(cell(row, "amount")) for row in rows[1:]}
+    mixed = {".", ","} <= separators
+
     with session.no_autoflush:
         for number, row in enumerate(rows[1:], start=2):
             row_errors: list[dict[str, Any]] = []
@@ -349,7 +367,12 @@ def run_import(
             except ValueError as exc:
                 problem("date", str(exc))
             try:
-                amount = quantize_money(_parse_amount(cell(row, "amount")))
+                if mixed and ambiguous_separator(cell(row, "amount")):
+                    raise ValueError(
+                        f"'{_cell_text(cell(row, 'amount'))}' could be read as a thousand or as one: this file writes "
+                        "amounts both as 1.000 and as 1,000; write every amount the same way and upload it again"
+                    )
+                amount = quantize_money(_parse_amount(cell(row, "amount"), decimal_mark))
                 if amount == 0:
                     problem("amount", "is zero")
             except ValueError as exc:
@@ -428,7 +451,12 @@ def run_import(
                 errors.extend(row_errors)
             else:
                 ready.append(expenditure)
-    staged.mapping = {**mapping, "_currency": default_currency, "_date_order": date_order}
+    staged.mapping = {
+        **mapping,
+        "_currency": default_currency,
+        "_date_order": date_order,
+        "_decimal_mark": decimal_mark,
+    }
     if errors:
         for expenditure in ready:
             if expenditure in session:

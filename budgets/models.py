@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    inspect,
     select,
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
@@ -65,6 +66,18 @@ class VarianceBasis(str, enum.Enum):
     total_budget = "total_budget"  # overspend above N% of the grant's total budget
 
 
+class VarianceDirection(str, enum.Enum):
+    over = "over"  # overspending only (the rule's meaning before under-spending could be flagged)
+    under = "under"
+    both = "both"
+
+
+class SplitMethod(str, enum.Enum):
+    percent = "percent"
+    amount = "amount"
+    key = "key"
+
+
 class ImportStatus(str, enum.Enum):
     previewed = "previewed"
     rejected = "rejected"
@@ -77,6 +90,11 @@ def _funder_categories(session: Session, grant_id: int | None) -> list[dict[str,
     return session.scalar(
         select(Funder.cost_categories).join(Grant, Grant.funder_id == Funder.id).where(Grant.id == grant_id)
     )
+
+
+def retired_codes(categories: list[dict[str, Any]] | None) -> set[str]:
+    """Codes of the categories a funder retired: kept by the lines that use them, offered to no new line."""
+    return {str(c.get("code")) for c in categories or [] if c.get("retired")}
 
 
 def category_name(categories: list[dict[str, Any]] | None, code: str | None) -> str:
@@ -102,6 +120,8 @@ class BudgetLine(Audited, Model):
     module: Mapped[str | None] = mapped_column(String(120))
     intervention: Mapped[str | None] = mapped_column(String(120))
     notes: Mapped[str | None] = mapped_column(Text)
+    # The line's agreed total in the grant's currency; empty for a line planned period by period only.
+    total: Mapped[Decimal | None] = mapped_column(MONEY)
 
     grant: Mapped[Grant] = relationship()
     allocations: Mapped[list[BudgetAllocation]] = relationship(
@@ -129,6 +149,13 @@ class BudgetLine(Audited, Model):
                 "cost_category",
                 f"'{self.cost_category}' is not one of the funder's cost categories: {', '.join(codes)}",
             )
+        elif str(self.cost_category) in retired_codes(categories) and self._category_changed():
+            errors.add(
+                "cost_category",
+                f"{category_name(categories, self.cost_category)} is retired; choose a category still in use",
+            )
+        if self.total is not None and Decimal(self.total) < 0:
+            errors.add("total", "must not be negative")
         if grant_id and self.code:
             clash = session.scalar(
                 select(BudgetLine.id).where(
@@ -138,6 +165,11 @@ class BudgetLine(Audited, Model):
             if clash:
                 errors.add("code", f"'{self.code}' is already a budget line of this grant")
         errors.raise_if_any()
+
+    def _category_changed(self) -> bool:
+        """A new line, or one moved to another category: only these may not take a retired category."""
+        state: Any = inspect(self)
+        return state.transient or state.pending or state.attrs.cost_category.history.has_changes()
 
 
 class BudgetAllocation(Audited, Model):
@@ -451,6 +483,47 @@ class BudgetImport(Audited, Model):
         return len(self.errors or [])
 
 
+class BudgetPlanImport(Model):
+    """One uploaded budget file: its rows parsed once, the confirmed mapping, and the outcome.
+
+    Not audited itself (its parsed rows would flood the trail); the lines and planned
+    amounts it writes are.
+    """
+
+    __tablename__ = "budget_plan_imports"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    grant_id: Mapped[int] = mapped_column(ForeignKey("grants.id", ondelete="CASCADE"), index=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    file_type: Mapped[str] = mapped_column(String(10))
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    status: Mapped[ImportStatus] = mapped_column(enum_column(ImportStatus), default=ImportStatus.previewed)
+    columns: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Every data row as text, parsed once at upload; cleared once imported.
+    rows: Mapped[list[list[str]] | None] = mapped_column(JSON, deferred=True)
+    mapping: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    row_count: Mapped[int] = mapped_column(Integer, default=0)
+    lines_added: Mapped[int] = mapped_column(Integer, default=0)
+    lines_changed: Mapped[int] = mapped_column(Integer, default=0)
+    lines_unchanged: Mapped[int] = mapped_column(Integer, default=0)
+    # [{"row": 7, "column": "Total", "problem": "'abc' is not a number"}, ...]
+    errors: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # Set when the grant's budget was already approved: the file became this draft revision.
+    revision_id: Mapped[int | None] = mapped_column(ForeignKey("budget_revisions.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=clock.now)
+    created_by: Mapped[str | None] = mapped_column(String(100))
+
+    grant: Mapped[Grant] = relationship()
+    revision: Mapped[BudgetRevision | None] = relationship()
+
+    def __repr__(self) -> str:
+        return f"{self.filename} ({self.status.value if self.status else ''})"
+
+    @property
+    def error_count(self) -> int:
+        return len(self.errors or [])
+
+
 class Expenditure(Audited, Model):
     """Money spent against a budget line, with its conversion into the grant's currency."""
 
@@ -482,14 +555,24 @@ class Expenditure(Audited, Model):
     rate: Mapped[Decimal] = mapped_column(RATE)  # grant-currency units per unit of ``currency``
     rate_source: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=clock.now)
+    # A part of a shared cost (rent split over grants): changed only through its shared cost.
+    shared_cost_id: Mapped[int | None] = mapped_column(ForeignKey("shared_costs.id", ondelete="CASCADE"), index=True)
+    # The percentage, amount or key weight this part was split by (None: not shared).
+    share: Mapped[Decimal | None] = mapped_column(Numeric(16, 4))
 
     # selectin: a list page loads its rows' grants and lines in one query each, not one per row.
     grant: Mapped[Grant] = relationship(lazy="selectin")
     line: Mapped[BudgetLine] = relationship(lazy="selectin")
     period: Mapped[ReportingPeriod] = relationship()
+    shared_cost: Mapped[SharedCost | None] = relationship(back_populates="parts")
 
     def __repr__(self) -> str:
         return f"{self.spent_on} {self.amount} {self.currency} ({self.line.code if self.line else ''})"
+
+    @property
+    def is_shared(self) -> str:
+        """What a reader of this grant may know of a shared cost: that this is the grant's part, nothing more."""
+        return "this grant's part of a shared cost" if self.shared_cost_id else ""
 
     def check_entry(self, session: Session) -> tuple[Grant, ReportingPeriod]:
         """The grant and reporting period of what a person entered; DomainValidationError naming each wrong field.
@@ -567,6 +650,14 @@ class Expenditure(Audited, Model):
             int(self.converted_cents) != to_cents(Decimal(self.converted_amount))
         ):
             errors.add("amount", "changed without its conversion being redone; save it through budgets.services")
+        cost = self.shared_cost
+        if cost is not None and cost.amount is not None and self in cost.parts:
+            whole = sum((quantize_money(Decimal(p.amount)) for p in cost.parts), Decimal(0))
+            if whole != quantize_money(Decimal(cost.amount)) or self.currency != cost.currency:
+                errors.add(
+                    "amount",
+                    "is part of a shared cost whose parts must add up to it; change the shared cost instead",
+                )
         errors.raise_if_any()
 
 
@@ -575,6 +666,122 @@ def _conversion_consistent(amount: Decimal, rate: Decimal, converted: Decimal) -
     with localcontext() as ctx:
         ctx.prec = 34
         return abs(converted - amount * rate) <= Decimal("0.005") + abs(amount) * Decimal("1E-10")
+
+
+class AllocationKey(Audited, Model):
+    """A saved way of sharing costs over grants' budget lines, e.g. rent 60/40 by floor space."""
+
+    __tablename__ = "allocation_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    # What the weights measure, in words: "floor space (m²)", "hours per week".
+    basis: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=clock.now)
+
+    shares: Mapped[list[AllocationKeyShare]] = relationship(
+        back_populates="key", cascade="all, delete-orphan", order_by="AllocationKeyShare.id"
+    )
+
+    def __repr__(self) -> str:
+        return self.name or ""
+
+    def validate(self, session: Session) -> None:
+        errors = ErrorCollector()
+        self.name = (self.name or "").strip()
+        if not self.name:
+            errors.add("name", "is required, e.g. Rent by floor space")
+        else:
+            clash = session.scalar(
+                select(AllocationKey.id).where(AllocationKey.name == self.name, AllocationKey.id != (self.id or 0))
+            )
+            if clash:
+                errors.add("name", f"'{self.name}' is already an allocation key")
+        errors.raise_if_any()
+
+
+class AllocationKeyShare(Audited, Model):
+    """One budget line's weight in an allocation key (60 of 100 m², 3 of 5 staff)."""
+
+    __tablename__ = "allocation_key_shares"
+    __table_args__ = (
+        UniqueConstraint("key_id", "line_id", name="uq_allocation_key_shares_line"),
+        CheckConstraint("weight > 0", name="ck_allocation_key_shares_weight"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key_id: Mapped[int] = mapped_column(ForeignKey("allocation_keys.id", ondelete="CASCADE"), index=True)
+    line_id: Mapped[int] = mapped_column(ForeignKey("budget_lines.id", ondelete="CASCADE"), index=True)
+    # Denormalised from the line: who may see this share is decided by its grant.
+    grant_id: Mapped[int] = mapped_column(ForeignKey("grants.id", ondelete="CASCADE"), index=True)
+    weight: Mapped[Decimal] = mapped_column(Numeric(16, 4))
+
+    key: Mapped[AllocationKey] = relationship(back_populates="shares")
+    line: Mapped[BudgetLine] = relationship()
+    grant: Mapped[Grant] = relationship()
+
+    def __repr__(self) -> str:
+        return f"{self.line.code if self.line else self.line_id}: {self.weight}"
+
+    def validate(self, session: Session) -> None:
+        errors = ErrorCollector()
+        line = self.line or (session.get(BudgetLine, self.line_id) if self.line_id else None)
+        if line is None:
+            errors.add("line", "is required")
+        elif self.grant_id != (line.grant_id or (line.grant.id if line.grant else None)):
+            errors.add("line", f"budget line {line.code} belongs to another grant than this share")
+        if self.weight is None or Decimal(self.weight) <= 0:
+            errors.add("weight", "must be more than zero")
+        errors.raise_if_any()
+
+
+class SharedCost(Audited, Model):
+    """One expenditure shared over several grants' budget lines; its parts are ordinary expenditures.
+
+    Each part is an ``Expenditure`` on its own grant's line, converted into that grant's
+    currency under that grant's rate policy: budget vs actual, the ledger, exports and the
+    grant rule see a part exactly like any other spending of its grant. The parts add up
+    to ``amount`` to the cent (``budgets.sharing``).
+    """
+
+    __tablename__ = "shared_costs"
+    __table_args__ = (CheckConstraint("amount <> 0", name="ck_shared_costs_amount"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    spent_on: Mapped[date] = mapped_column(Date, index=True)
+    amount: Mapped[Decimal] = mapped_column(MONEY)
+    currency: Mapped[str] = mapped_column(String(3))
+    description: Mapped[str] = mapped_column(String(500))
+    method: Mapped[SplitMethod] = mapped_column(enum_column(SplitMethod), default=SplitMethod.percent)
+    key_id: Mapped[int | None] = mapped_column(ForeignKey("allocation_keys.id", ondelete="SET NULL"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=clock.now)
+    created_by: Mapped[str | None] = mapped_column(String(100))
+
+    key: Mapped[AllocationKey | None] = relationship()
+    parts: Mapped[list[Expenditure]] = relationship(
+        back_populates="shared_cost", cascade="all, delete-orphan", order_by="Expenditure.id"
+    )
+
+    def __repr__(self) -> str:
+        return f"{self.spent_on} {self.description}"
+
+    def validate(self, session: Session) -> None:
+        errors = ErrorCollector()
+        if not (self.description or "").strip():
+            errors.add("description", "is required: say what was paid for, e.g. Office rent July")
+        if self.spent_on is None:
+            errors.add("spent_on", "is required")
+        if not is_currency_code(self.currency or ""):
+            errors.add("currency", f"'{self.currency}' is not an ISO 4217 currency code (e.g. USD, EUR, XCD)")
+        if self.amount is None or quantize_money(Decimal(self.amount)) == 0:
+            errors.add("amount", "must not be zero (a negative amount records a refund)")
+        elif self.parts:
+            whole = sum((quantize_money(Decimal(p.amount)) for p in self.parts), Decimal(0))
+            if whole != quantize_money(Decimal(self.amount)):
+                errors.add("amount", f"the parts add up to {whole}, not {quantize_money(Decimal(self.amount))}")
+        if self.method == SplitMethod.key and self.key_id is None and self.key is None:
+            errors.add("key", "choose the allocation key this cost follows")
+        errors.raise_if_any()
 
 
 class VarianceRule(Audited, Model):
@@ -590,13 +797,21 @@ class VarianceRule(Audited, Model):
     basis: Mapped[VarianceBasis] = mapped_column(enum_column(VarianceBasis), default=VarianceBasis.category_budget)
     threshold_percent: Mapped[Decimal] = mapped_column(Numeric(7, 2))
     description: Mapped[str | None] = mapped_column(String(300))
+    # Which variances the rule flags: overspending, under-spending or both.
+    direction: Mapped[VarianceDirection] = mapped_column(
+        enum_column(VarianceDirection), default=VarianceDirection.over, server_default=VarianceDirection.over.value
+    )
 
     funder: Mapped[Funder] = relationship()
 
     def __repr__(self) -> str:
         scope = f"category {self.cost_category}" if self.cost_category else "every category"
         basis = "of its budget" if self.basis == VarianceBasis.category_budget else "of the total budget"
-        return f"{scope}: {self.threshold_percent}% {basis}"
+        way = {
+            VarianceDirection.under: "under-spending",
+            VarianceDirection.both: "over- or under-spending",
+        }.get(self.direction, "overspending")  # type: ignore[arg-type]
+        return f"{scope}: {way} beyond {self.threshold_percent}% {basis}"
 
     def validate(self, session: Session) -> None:
         errors = ErrorCollector()
@@ -624,6 +839,13 @@ class SyncStatus(str, enum.Enum):
     ok = "ok"
     refused = "refused"
     failed = "failed"
+
+
+class OdooAmountBasis(str, enum.Enum):
+    """The amount of an Odoo line the grant's rate policy converts into the grant's currency."""
+
+    company = "company"  # Odoo's analytic amount, in the company currency, at Odoo's own rate
+    bill = "bill"  # the bill's own currency and amount (the journal item's amount_currency)
 
 
 class OdooLink(Audited, Model):
@@ -656,6 +878,19 @@ class OdooLink(Audited, Model):
     last_unmapped: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     # What the last successful sync read with (database, plan, account, mapping); a change forces a full sync.
     synced_with: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # What Odoo said about the analytic account when last checked (on save and before each sync):
+    # its plan's id and the analytic-line column holding that plan (x_plan<id>_id, or account_id).
+    plan_id: Mapped[int | None] = mapped_column(Integer)
+    plan_column: Mapped[str | None] = mapped_column(String(80))
+    account_checked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Which amount of a bill in another currency the grant's rate policy converts (ODOO.md).
+    amount_basis: Mapped[OdooAmountBasis] = mapped_column(
+        enum_column(OdooAmountBasis), default=OdooAmountBasis.company, server_default="company"
+    )
+    # A sync that would remove more than this share of the grant's imported Odoo spending asks first.
+    removal_limit_percent: Mapped[int] = mapped_column(Integer, default=25, server_default="25")
+    # General accounts whose unmapped spending the finance team chose to leave out: [account id, ...].
+    dismissed_accounts: Mapped[list[int] | None] = mapped_column(JSON)
 
     grant: Mapped[Grant] = relationship()
 
@@ -679,6 +914,12 @@ class OdooLink(Audited, Model):
             errors.add("company_currency", f"'{currency}' is not an ISO 4217 currency code (e.g. XCD)")
         if self.enabled is None:
             self.enabled = True
+        if self.amount_basis is None:
+            self.amount_basis = OdooAmountBasis.company
+        if self.removal_limit_percent is None:
+            self.removal_limit_percent = 25
+        elif not 0 <= int(self.removal_limit_percent) <= 100:
+            errors.add("removal_limit_percent", "must be a percentage between 0 and 100")
         if grant is not None:
             clash = session.scalar(
                 select(OdooLink.id).where(OdooLink.grant_id == grant.id, OdooLink.id != (self.id or 0))
@@ -742,3 +983,35 @@ class OdooAccountMap(Audited, Model):
                     "odoo_account_id", f"Odoo account {self.odoo_account_id} is already mapped for {grant.reference}"
                 )
         errors.raise_if_any()
+
+
+class OdooUnmappedLine(Model):
+    """An Odoo line of a linked grant under a general account no mapping covers: not imported, kept until mapped.
+
+    The sync keeps these current (added when read, dropped when mapped, moved or
+    deleted in Odoo), so the unmapped accounts' line counts and totals stay true
+    even when a sync of changes no longer reads the old lines.
+    """
+
+    __tablename__ = "odoo_unmapped_lines"
+    __table_args__ = (UniqueConstraint("link_id", "odoo_line_id", name="uq_odoo_unmapped_lines_line"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    link_id: Mapped[int] = mapped_column(ForeignKey("odoo_links.id", ondelete="CASCADE"), index=True)
+    odoo_line_id: Mapped[int] = mapped_column(Integer)
+    account_id: Mapped[int | None] = mapped_column(Integer)
+    account_label: Mapped[str] = mapped_column(String(200), default="")
+    spent: Mapped[Decimal] = mapped_column(MONEY)  # in Odoo's company currency, positive for costs
+
+
+class OdooOwnAmount(Model):
+    """A synced bill in another currency: its own amount and currency beside Odoo's company-currency amount."""
+
+    __tablename__ = "odoo_own_amounts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    expenditure_id: Mapped[int] = mapped_column(ForeignKey("expenditures.id", ondelete="CASCADE"), unique=True)
+    company_amount: Mapped[Decimal] = mapped_column(MONEY)
+    company_currency: Mapped[str] = mapped_column(String(3))
+    own_amount: Mapped[Decimal] = mapped_column(MONEY)
+    own_currency: Mapped[str] = mapped_column(String(3))

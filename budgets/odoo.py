@@ -1,16 +1,24 @@
-"""The Odoo adapter: reads posted analytic lines through odoo-client-lib, safely.
+"""The Odoo adapter: reads posted analytic lines from Odoo 16 to 19, safely, over any of its protocols.
 
-One small surface over ``odoolib`` (ODOO.md): explicit timeouts on every
-protocol (odoolib's XML-RPC has none), one error type (``OdooError``) whose
-message never carries the password or API key, paging by id, and the plan
-column found with ``fields_get`` because Odoo 17+ keeps each analytic plan in
-its own ``x_plan<id>_id`` column.
+One small surface over Odoo's wire protocols (ODOO.md):
+
+- ``jsonrpc`` and ``xmlrpc`` through ``odoolib``'s ``Connection``, with connectors of
+  our own that honour the configured timeout (odoolib's XML-RPC has none, its
+  JSON-RPC a fixed 5 s);
+- ``json2`` (Odoo 19+) through a connector of our own: every argument by keyword (so
+  nothing asks for ``/doc-bearer``, which a least-privilege user may not read), the
+  configured timeout, 401/403/404 turned into the same clear errors as the other
+  protocols;
+- one error type, ``OdooError``, carrying Odoo's own message and only that: never the
+  password or API key, never a traceback, never the address of Odoo's database server;
+- paging by id; every call passes its arguments by name, the same on every protocol.
 """
 
 from __future__ import annotations
 
 import http.client
 import logging
+import re
 import xmlrpc.client
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,8 +27,6 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
-import odoolib
-from odoolib.json2 import Json2Connection
 from odoolib.rpc import Connection, JsonRPCConnector, XmlRPCConnector
 from odoolib.tools import AuthenticationError, JsonRPCException
 
@@ -38,15 +44,20 @@ LINE_FIELDS = [
     "general_account_id",
     "account_id",
     "move_line_id",
-    "partner_id",
-    "product_id",
-    "category",
     "write_date",
 ]
+PROJECT_COLUMN = "account_id"
+PAGE_SIZE = 2000
+# A search of ids returns ints only: this many per request is still small.
+IDS_PAGE_SIZE = 200_000
 
 
 class OdooError(RuntimeError):
     """Anything that went wrong talking to Odoo, in words, without secrets."""
+
+
+class OdooLinkProblem(OdooError):
+    """The grant's link does not point at a usable analytic account (missing, archived, another plan)."""
 
 
 @dataclass(frozen=True)
@@ -68,10 +79,14 @@ class OdooSettings:
     def __repr__(self) -> str:  # dataclass repr would print the secret
         return f"OdooSettings(host={self.host!r}, port={self.port}, database={self.database!r}, login={self.login!r}, protocol={self.protocol!r})"
 
+    @property
+    def is_json2(self) -> bool:
+        return self.protocol.startswith("json2")
+
 
 @dataclass(frozen=True)
 class AnalyticLine:
-    """One posted analytic line, as Grantkeeper needs it. ``spent`` is positive for costs."""
+    """One posted analytic line, as Grantkeeper needs it. ``spent`` is positive for costs, in company currency."""
 
     odoo_id: int
     day: date
@@ -82,6 +97,30 @@ class AnalyticLine:
     general_account: str
     analytic_account_id: int | None
     write_date: datetime | None
+    move_line_id: int | None = None
+
+
+@dataclass(frozen=True)
+class OwnAmount:
+    """A journal item's own currency and amount (``amount_currency``, ``currency_id``) beside its company balance."""
+
+    amount: Decimal  # in ``currency``, positive for costs
+    currency: str
+    balance: Decimal  # in company currency, positive for costs
+
+
+@dataclass(frozen=True)
+class AccountCheck:
+    """What Odoo says about the linked analytic account: it exists, is active, and is in the named plan."""
+
+    account_id: int
+    name: str
+    plan_id: int
+    plan_name: str
+    column: str  # the analytic-line column holding this plan's accounts
+
+
+# ---------------------------------------------------------------- transports
 
 
 class _TimeoutTransport(xmlrpc.client.Transport):
@@ -105,7 +144,7 @@ class _XmlRpcConnector(XmlRPCConnector):
 
     def __init__(self, host: str, port: int, timeout: float, secure: bool) -> None:
         super().__init__(host, port)
-        self.url = f"{'https' if secure else 'http'}://{host}:{port}/xmlrpc"
+        self.url = f"{'https' if secure else 'http'}://{host}:{port}/xmlrpc/2"
         self._transport_args = (timeout, secure)
 
     def send(self, service_name: str, method: str, *args: Any) -> Any:
@@ -116,12 +155,12 @@ class _XmlRpcConnector(XmlRPCConnector):
 
 
 class _JsonRpcConnector(JsonRPCConnector):
-    """odoolib's JSON-RPC connector with our timeout instead of httpx's fixed 5 s."""
+    """odoolib's JSON-RPC connector with our timeout instead of httpx's fixed 5 s, and one kept-alive connection."""
 
     def __init__(self, host: str, port: int, timeout: float, secure: bool) -> None:
         super().__init__(host, port)
         self.url = f"{'https' if secure else 'http'}://{host}:{port}/jsonrpc"
-        self._timeout = timeout
+        self._http = httpx.Client(timeout=timeout)
 
     def send(self, service_name: str, method: str, *args: Any) -> Any:
         payload = {
@@ -130,27 +169,91 @@ class _JsonRpcConnector(JsonRPCConnector):
             "id": 1,
             "params": {"service": service_name, "method": method, "args": args},
         }
-        response = httpx.post(self.url, json=payload, timeout=self._timeout)
+        response = self._http.post(self.url, json=payload)
         response.raise_for_status()
         result = response.json()
         if result.get("error"):
             raise JsonRPCException(result["error"])
         return result.get("result", False)
 
+    def close(self) -> None:
+        self._http.close()
 
-def _connect(settings: OdooSettings) -> Any:
-    secure = settings.protocol.endswith("s")
-    if settings.protocol.startswith("json2"):
-        return Json2Connection(
-            odoolib.get_connector(settings.host, settings.protocol, settings.port), settings.database, settings.secret
+
+class _Json2Refused(Exception):
+    """An HTTP status from json2 other than 200, with Odoo's message if it sent one."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class _Json2Connection:
+    """Odoo 19's ``/json/2/<model>/<method>``: bearer key, database header, arguments by name, our timeout."""
+
+    def __init__(self, settings: OdooSettings) -> None:
+        scheme = "https" if settings.protocol.endswith("s") else "http"
+        self._http = httpx.Client(
+            base_url=f"{scheme}://{settings.host}:{settings.port}/json/2/",
+            timeout=settings.timeout,
+            headers={
+                "Authorization": f"bearer {settings.secret}",
+                "X-Odoo-Database": settings.database,
+                "Content-Type": "application/json; charset=utf-8",
+            },
         )
-    connector_class = _XmlRpcConnector if settings.protocol.startswith("xmlrpc") else _JsonRpcConnector
-    connector = connector_class(settings.host, settings.port, settings.timeout, secure)
-    return Connection(connector, settings.database, settings.login, settings.secret)
+
+    def call(self, model: str, method: str, kwargs: dict[str, Any]) -> Any:
+        response = self._http.post(f"{model}/{method}", json=kwargs)
+        if response.status_code == 200:
+            return response.json()
+        message = ""
+        try:
+            body = response.json()
+            if isinstance(body, dict):
+                message = str(body.get("message") or "")
+        except ValueError:
+            pass
+        raise _Json2Refused(response.status_code, message)
+
+    def close(self) -> None:
+        self._http.close()
 
 
-def _scrub(text: str, settings: OdooSettings) -> str:
-    return text.replace(settings.secret, "***") if settings.secret else text
+# ---------------------------------------------------------------- messages
+
+
+_DB_SERVER = re.compile(r'connection to server (at|on) "?[^"]*"?( \([^)]*\))?(, port \d+)? failed:\s*', re.I)
+_NO_DATABASE = re.compile(r'database "([^"]+)" does not exist')
+_WARNING_PREFIX = re.compile(r"^warning -- \w+\s*", re.I)
+
+
+def odoo_message(text: str, settings: OdooSettings) -> str:
+    """Odoo's message as a user may read it: no secret, no traceback, no database server address."""
+    text = str(text or "")
+    if settings.secret:
+        text = text.replace(settings.secret, "***")
+    if "Traceback (most recent call last)" in text:
+        text = text.split("Traceback (most recent call last)")[0]
+    text = _WARNING_PREFIX.sub("", text.strip())
+    missing = _NO_DATABASE.search(text)
+    if missing or _DB_SERVER.search(text):
+        return (
+            f"Odoo has no database '{settings.database}' it can open: check GRANTKEEPER_ODOO_DATABASE"
+            if missing
+            else "Odoo could not open its database; try again later or ask Odoo's administrator"
+        )
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return " ".join(lines)[:500] or "no message"
+
+
+def _fault_message(fault: xmlrpc.client.Fault) -> str:
+    """Odoo 17+ puts the message in faultCode (a string) and the traceback in faultString."""
+    if isinstance(fault.faultCode, str) and fault.faultCode.strip():
+        return fault.faultCode
+    lines = [line for line in str(fault.faultString or "").splitlines() if line.strip()]
+    return lines[-1] if lines else ""
 
 
 def _many2one(value: Any) -> tuple[int | None, str]:
@@ -159,44 +262,92 @@ def _many2one(value: Any) -> tuple[int | None, str]:
     return None, ""
 
 
+# ---------------------------------------------------------------- the client
+
+
 class OdooClient:
     """Reads from one Odoo database. Every failure becomes an OdooError."""
 
     def __init__(self, settings: OdooSettings) -> None:
         self.settings = settings
-        self._connection = _connect(settings)
+        self._json2: _Json2Connection | None = None
+        self._rpc: Connection | None = None
+        if settings.is_json2:
+            self._json2 = _Json2Connection(settings)
+        else:
+            secure = settings.protocol.endswith("s")
+            connector_class = _XmlRpcConnector if settings.protocol.startswith("xmlrpc") else _JsonRpcConnector
+            connector = connector_class(settings.host, settings.port, settings.timeout, secure)
+            self._rpc = Connection(connector, settings.database, settings.login, settings.secret)
 
-    def _call(self, model: str, method: str, *args: Any, **kwargs: Any) -> Any:
+    def close(self) -> None:
+        if self._json2 is not None:
+            self._json2.close()
+        elif self._rpc is not None and isinstance(self._rpc.connector, _JsonRpcConnector):
+            self._rpc.connector.close()
+
+    def _who(self) -> str:
+        if self.settings.is_json2:
+            return f"the API key on database '{self.settings.database}'"
+        return f"the login '{self.settings.login}' on database '{self.settings.database}'"
+
+    def call(self, model: str, method: str, **kwargs: Any) -> Any:
+        """One ORM call, every argument by name (json2 takes nothing else)."""
+        settings = self.settings
         try:
-            proxy = self._connection.get_model(model)
-            return proxy.__getattr__(method)(*args, **kwargs)
+            if self._json2 is not None:
+                return self._json2.call(model, method, kwargs)
+            assert self._rpc is not None
+            self._rpc.check_login(force=False)
+            return self._rpc.get_service("object").execute_kw(
+                settings.database, self._rpc.user_id, settings.secret, model, method, [], kwargs
+            )
         except AuthenticationError:
+            raise OdooError(f"Odoo refused {self._who()}: check the login and the API key") from None
+        except _Json2Refused as refused:
+            if refused.status == 401:
+                raise OdooError(
+                    f"Odoo refused {self._who()}: check the API key (and that it has not expired)"
+                ) from None
+            if refused.status == 404:
+                raise OdooError(
+                    f"Odoo answered 'not found' for database '{settings.database}': check "
+                    "GRANTKEEPER_ODOO_DATABASE (json2 needs Odoo 19 or later)"
+                ) from None
+            if refused.status == 403:
+                raise OdooError(
+                    f"Odoo refused access: {odoo_message(refused.message or 'forbidden', settings)}"
+                ) from None
             raise OdooError(
-                f"Odoo refused the login '{self.settings.login}' on database '{self.settings.database}': "
-                "check the login and the API key"
+                f"Odoo answered with an error: {odoo_message(refused.message or f'HTTP {refused.status}', settings)}"
             ) from None
         except xmlrpc.client.Fault as fault:
-            raise OdooError(
-                f"Odoo answered with an error: {_scrub(str(fault.faultString).splitlines()[-1] if fault.faultString else str(fault.faultCode), self.settings)}"
-            ) from None
+            message = _fault_message(fault)
+            if message.strip() in ("Access Denied", "AccessDenied"):
+                raise OdooError(f"Odoo refused {self._who()}: check the login and the API key") from None
+            raise OdooError(f"Odoo answered with an error: {odoo_message(message, settings)}") from None
         except JsonRPCException as exc:
             error = exc.error if isinstance(exc.error, dict) else {}
-            message = (error.get("data") or {}).get("message") or error.get("message") or "unknown error"
-            raise OdooError(f"Odoo answered with an error: {_scrub(str(message), self.settings)}") from None
+            data = error.get("data") or {}
+            if data.get("name") == "odoo.exceptions.AccessDenied":
+                raise OdooError(f"Odoo refused {self._who()}: check the login and the API key") from None
+            message = data.get("message") or error.get("message") or ""
+            raise OdooError(f"Odoo answered with an error: {odoo_message(str(message), settings)}") from None
         except (httpx.TimeoutException, TimeoutError):
             raise OdooError(
-                f"Odoo at {self.settings.host}:{self.settings.port} did not answer within {self.settings.timeout:g} s"
+                f"Odoo at {settings.host}:{settings.port} did not answer within {settings.timeout:g} s"
+            ) from None
+        except httpx.HTTPStatusError as exc:
+            raise OdooError(
+                f"Odoo at {settings.host}:{settings.port} answered HTTP {exc.response.status_code}: check the "
+                "host, port and protocol"
             ) from None
         except (httpx.HTTPError, OSError, xmlrpc.client.ProtocolError) as exc:
-            raise OdooError(
-                f"cannot reach Odoo at {self.settings.host}:{self.settings.port}: {type(exc).__name__}"
-            ) from None
-        except ValueError as exc:  # json2 maps 404/422/500 to ValueError
-            raise OdooError(f"Odoo answered with an error: {_scrub(str(exc), self.settings)}") from None
+            raise OdooError(f"cannot reach Odoo at {settings.host}:{settings.port}: {type(exc).__name__}") from None
 
     def check(self) -> int:
         """Log in and return the number of analytic lines visible, to test the settings."""
-        return int(self._call("account.analytic.line", "search_count", []))
+        return int(self.call("account.analytic.line", "search_count", domain=[]))
 
     def plan_column(self, plan_name: str | None) -> str:
         """The analytic-line column holding accounts of ``plan_name`` (``account_id`` if none given).
@@ -205,23 +356,90 @@ class OdooClient:
         has its own ``x_plan<id>_id`` column, found by its label.
         """
         if not plan_name:
-            return "account_id"
-        fields = self._call("account.analytic.line", "fields_get", [], attributes=["string", "type"])
+            return PROJECT_COLUMN
+        fields = self.call("account.analytic.line", "fields_get", attributes=["string", "type"])
         for name, spec in fields.items():
             if name.startswith("x_plan") and name.endswith("_id") and spec.get("string") == plan_name:
                 return name
-        if fields.get("account_id", {}).get("string") == plan_name:
-            return "account_id"
+        if fields.get(PROJECT_COLUMN, {}).get("string") == plan_name:
+            return PROJECT_COLUMN
         known = sorted(spec.get("string", name) for name, spec in fields.items() if name.startswith("x_plan"))
         raise OdooError(f"plan: Odoo has no analytic plan named '{plan_name}' (plans: {', '.join(known) or 'none'})")
+
+    def check_account(
+        self, account_id: int, plan_name: str | None, *, known: tuple[int, str] | None = None
+    ) -> AccountCheck:
+        """The linked analytic account exists, is active and belongs to ``plan_name``; OdooLinkProblem if not.
+
+        ``known``: (plan id, column) from an earlier check; when the account is still in
+        that plan, the column is not looked up again (one request instead of two).
+        """
+        rows = self.call(
+            "account.analytic.account",
+            "search_read",
+            domain=[("id", "=", account_id)],
+            fields=["name", "plan_id", "root_plan_id", "active"],
+            context={"active_test": False},
+        )
+        if not rows:
+            raise OdooLinkProblem(
+                f"analytic account: Odoo has no analytic account {account_id} (or this user may not read it); "
+                "check the account id"
+            )
+        row = rows[0]
+        name = str(row.get("name") or "")
+        plan_id, plan_label = _many2one(row.get("root_plan_id") or row.get("plan_id"))
+        if not row.get("active", True):
+            raise OdooLinkProblem(
+                f"analytic account: Odoo's analytic account {account_id} ({name}) is archived; "
+                "link an active account or unarchive it in Odoo"
+            )
+        if plan_id is None:
+            raise OdooLinkProblem(f"analytic account: Odoo's analytic account {account_id} ({name}) has no plan")
+        if plan_name and plan_label != plan_name:
+            self.plan_column(plan_name)  # a plan that does not exist at all is named as such
+            raise OdooLinkProblem(
+                f"analytic plan: Odoo's analytic account {account_id} ({name}) is in the plan '{plan_label}', "
+                f"not '{plan_name}'; correct the account id or the plan"
+            )
+        if known is not None and known[0] == plan_id:
+            column = known[1]
+        else:
+            column = self.plan_column(plan_label if plan_name else None)
+            if not plan_name and column == PROJECT_COLUMN:
+                fields = self.call("account.analytic.line", "fields_get", attributes=["string"])
+                project = fields.get(PROJECT_COLUMN, {}).get("string")
+                if project and project != plan_label:
+                    raise OdooLinkProblem(
+                        f"analytic plan: Odoo's analytic account {account_id} ({name}) is in the plan "
+                        f"'{plan_label}', not in the project plan '{project}'; name its plan on the link"
+                    )
+        return AccountCheck(account_id, name, plan_id, plan_label, column)
+
+    def line_ids(self, analytic_account_ids: list[int], *, plan_column: str = PROJECT_COLUMN) -> set[int]:
+        """The ids of every posted analytic line of the accounts: one cheap ``search`` (ids only)."""
+        found: set[int] = set()
+        last_id = 0
+        while True:
+            page = self.call(
+                "account.analytic.line",
+                "search",
+                domain=[(plan_column, "in", analytic_account_ids), ("id", ">", last_id)],
+                limit=IDS_PAGE_SIZE,
+                order="id asc",
+            )
+            found.update(int(i) for i in page)
+            if len(page) < IDS_PAGE_SIZE:
+                return found
+            last_id = int(page[-1])
 
     def analytic_lines(
         self,
         analytic_account_ids: list[int],
         *,
-        plan_column: str = "account_id",
+        plan_column: str = PROJECT_COLUMN,
         since: datetime | None = None,
-        page_size: int = 500,
+        page_size: int = PAGE_SIZE,
     ) -> Iterator[AnalyticLine]:
         """Posted analytic lines of the given accounts, changed since ``since``, paged by id."""
         domain: list[Any] = [(plan_column, "in", analytic_account_ids)]
@@ -231,10 +449,10 @@ class OdooClient:
         last_id = 0
         while True:
             # Paging by id (not offset) stays correct when lines change during the sync.
-            page = self._call(
+            page = self.call(
                 "account.analytic.line",
                 "search_read",
-                [*domain, ("id", ">", last_id)],
+                domain=[*domain, ("id", ">", last_id)],
                 fields=fields,
                 limit=page_size,
                 order="id asc",
@@ -245,11 +463,30 @@ class OdooClient:
                 return
             last_id = int(page[-1]["id"])
 
+    def own_amounts(self, move_line_ids: list[int]) -> dict[int, OwnAmount]:
+        """Each journal item's own currency and amount (a EUR bill's EUR amount), by journal item id."""
+        found: dict[int, OwnAmount] = {}
+        for start in range(0, len(move_line_ids), PAGE_SIZE):
+            chunk = move_line_ids[start : start + PAGE_SIZE]
+            for row in self.call(
+                "account.move.line",
+                "search_read",
+                domain=[("id", "in", chunk)],
+                fields=["amount_currency", "currency_id", "balance"],
+            ):
+                _id, currency = _many2one(row.get("currency_id"))
+                if currency:
+                    found[int(row["id"])] = OwnAmount(
+                        Decimal(str(row.get("amount_currency") or 0)), currency, Decimal(str(row.get("balance") or 0))
+                    )
+        return found
+
     @staticmethod
     def _to_line(row: dict[str, Any], plan_column: str) -> AnalyticLine:
         account_id, account_name = _many2one(row.get("general_account_id"))
         analytic_id, _ = _many2one(row.get(plan_column))
         _currency_id, currency_name = _many2one(row.get("currency_id"))
+        move_line_id, _ = _many2one(row.get("move_line_id"))
         write_date = row.get("write_date")
         return AnalyticLine(
             odoo_id=int(row["id"]),
@@ -262,4 +499,5 @@ class OdooClient:
             general_account=account_name,
             analytic_account_id=analytic_id,
             write_date=datetime.fromisoformat(str(write_date)) if write_date else None,
+            move_line_id=move_line_id,
         )

@@ -12,7 +12,13 @@ from core.errors import DomainValidationError
 
 
 def sync_odoo(
-    app: Any, *, grant: str | None = None, full: bool = False, out: TextIO = sys.stdout, err: TextIO = sys.stderr
+    app: Any,
+    *,
+    grant: str | None = None,
+    full: bool = False,
+    confirm_removals: bool = False,
+    out: TextIO = sys.stdout,
+    err: TextIO = sys.stderr,
 ) -> int:
     """0 when every grant synced; 2 (with the message on stderr) when settings, Odoo or any grant refused."""
     from core.extensions import db
@@ -31,10 +37,13 @@ def sync_odoo(
         for link in links:
             reference = link.grant.reference
             try:
-                result = odoo_sync.sync_and_commit(db.session, client, link, full=full)
+                result = odoo_sync.sync_and_commit(
+                    db.session, client, link, full=full, confirm_removals=confirm_removals
+                )
             except (OdooError, DomainValidationError) as exc:
                 failed += 1
                 print(f"error: {reference}: {exc}", file=err)
                 continue
             print(result.summary(), file=out)
+        client.close()
         return 2 if failed else 0

@@ -3,25 +3,48 @@
 How a sync works (``sync_grant``): read the grant's posted analytic lines
 (changed since the last sync, or all of them), map each line's general account
 to a budget line, and make the grant's Odoo-sourced expenditures match: create,
-update, and, on a full sync, remove those whose Odoo line is gone (Odoo deletes
-analytic lines when an entry is reset to draft or cancelled). Every line is
-checked before anything changes, so a grant syncs completely or not at all.
+update, and, on every sync, remove those whose Odoo line is gone (Odoo deletes
+analytic lines and creates new ones whenever an entry is corrected, reset to draft
+or cancelled). The link is checked against Odoo first, and a sync that would remove
+much of a grant's spending asks before it does. Every line is checked before
+anything changes, so a grant syncs completely or not at all.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from budgets.models import BudgetLine, Expenditure, ExpenditureSource, OdooAccountMap, OdooLink, SyncStatus
-from budgets.odoo import PROTOCOLS, AnalyticLine, OdooClient, OdooError, OdooSettings
+from budgets.models import (
+    BudgetLine,
+    Expenditure,
+    ExpenditureSource,
+    OdooAccountMap,
+    OdooAmountBasis,
+    OdooLink,
+    OdooOwnAmount,
+    OdooUnmappedLine,
+    SyncStatus,
+)
+from budgets.odoo import (
+    PROTOCOLS,
+    AccountCheck,
+    AnalyticLine,
+    OdooClient,
+    OdooError,
+    OdooLinkProblem,
+    OdooSettings,
+    OwnAmount,
+)
 from budgets.services import prepare_expenditure
 from core import clock
 from core.audit import Actor
@@ -43,6 +66,8 @@ CURSOR_OVERLAP = timedelta(minutes=15)
 # A refusal names at most this many Odoo lines (then "and N more"), to stay readable.
 MAX_PROBLEMS_SHOWN = 20
 FLUSH_EVERY = 500
+# The demo's stand-ins for Odoo spending carry this reference: a real link's sync removes them.
+DEMO_REF_PREFIX = "demo-odoo-"
 
 
 # ---------------------------------------------------------------- settings
@@ -182,6 +207,49 @@ def links_to_sync(session: Session, grant_reference: str | None = None) -> list[
     )
 
 
+# ---------------------------------------------------------------- checking a link against Odoo
+
+
+def check_link(session: Session, client: OdooClient, link: OdooLink, *, now: datetime | None = None) -> AccountCheck:
+    """Ask Odoo whether the link's analytic account exists, is active and is in the link's plan.
+
+    Remembers the plan and its column on the link (so the next check costs one
+    request) and fills in the account's name when the link has none. Raises
+    OdooLinkProblem (or OdooError when Odoo cannot be asked).
+    """
+    known = (link.plan_id, link.plan_column) if link.plan_id and link.plan_column else None
+    check = client.check_account(link.analytic_account_id, link.analytic_plan, known=known)
+    link.plan_id, link.plan_column = check.plan_id, check.column
+    link.account_checked_at = now or clock.now()
+    if not link.analytic_account_name:
+        link.analytic_account_name = check.name[:200]
+    return check
+
+
+def save_link_checked(session: Session, link: OdooLink, environ: Mapping[str, str]) -> str:
+    """Check a link someone is saving against Odoo; a sentence on how it went. DomainValidationError if Odoo says no.
+
+    When the connection is not configured the link is saved unchecked (it is checked
+    again before every sync); when Odoo cannot be reached, the same.
+    """
+    problem = configuration_problem(environ)
+    if problem:
+        return f"Not checked against Odoo ({problem}); it is checked before every sync."
+    client = client_from_env(environ)
+    try:
+        check = check_link(session, client, link)
+    except OdooLinkProblem as exc:
+        field_name, _, message = str(exc).partition(": ")
+        raise DomainValidationError(
+            {"analytic_account_id" if field_name == "analytic account" else "analytic_plan": [message]}
+        ) from None
+    except OdooError as exc:
+        return f"Not checked against Odoo ({exc}); it is checked before every sync."
+    finally:
+        client.close()
+    return f"Odoo confirms analytic account {check.account_id} ({check.name}) in the plan '{check.plan_name}'."
+
+
 # ---------------------------------------------------------------- the sync
 
 
@@ -214,13 +282,24 @@ class SyncResult:
     updated: int = 0
     unchanged: int = 0
     removed: int = 0
+    demo_removed: int = 0
     zero: int = 0  # lines of amount 0 (e.g. quantities only): nothing to record
     unmapped: list[UnmappedAccount] = field(default_factory=list)
     cursor: datetime | None = None
 
     @property
     def changed(self) -> bool:
-        return bool(self.created or self.updated or self.removed)
+        return bool(self.created or self.updated or self.removed or self.demo_removed)
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "read": self.read,
+            "created": self.created,
+            "updated": self.updated,
+            "removed": self.removed,
+            "unchanged": self.unchanged,
+            "demo_removed": self.demo_removed,
+        }
 
     def summary(self) -> str:
         kind = f"full sync ({self.full_reason})" if self.full else "sync of changes"
@@ -230,6 +309,8 @@ class SyncResult:
         )
         if self.zero:
             text += f", {self.zero} of amount zero skipped"
+        if self.demo_removed:
+            text += f"; {self.demo_removed} demo expenditures removed now that a real Odoo is linked"
         if self.unmapped:
             accounts = "; ".join(
                 f"{u.label} (Odoo account {u.account_id if u.account_id is not None else 'none'}): "
@@ -244,19 +325,12 @@ class SyncRefused(DomainValidationError):
     """Odoo lines the grant cannot take (date outside the grant, no rate...): nothing was saved."""
 
 
+class RemovalsNeedConfirmation(SyncRefused):
+    """The sync would remove more of the grant's Odoo spending than the link allows without asking."""
+
+
 def _period_of(periods: list[ReportingPeriod], day: date) -> ReportingPeriod | None:
     return next((p for p in periods if p.start_date <= day <= p.end_date), None)
-
-
-def _existing_by_ref(session: Session, refs: list[str]) -> dict[str, Expenditure]:
-    found: dict[str, Expenditure] = {}
-    for start in range(0, len(refs), 500):  # stays under every engine's bound-parameter limit
-        chunk = refs[start : start + 500]
-        for item in session.scalars(
-            select(Expenditure).where(Expenditure.source == ExpenditureSource.odoo, Expenditure.external_ref.in_(chunk))
-        ):
-            found[item.external_ref or ""] = item
-    return found
 
 
 def _record_outcome(link: OdooLink, status: SyncStatus, message: str, now: datetime) -> None:
@@ -266,30 +340,107 @@ def _record_outcome(link: OdooLink, status: SyncStatus, message: str, now: datet
 
 
 def _line_label(line: AnalyticLine, currency: str) -> str:
-    return f"Odoo line {line.odoo_id} ({line.day}, {line.general_account or 'no account'}, {quantize_money(line.spent):,} {currency})"
+    # The amount is labelled with the line's own currency, whatever the link says.
+    return (
+        f"Odoo line {line.odoo_id} ({line.day}, {line.general_account or 'no account'}, "
+        f"{quantize_money(line.spent):,} {line.currency or currency})"
+    )
+
+
+def _unmapped_accounts(session: Session, link: OdooLink) -> list[UnmappedAccount]:
+    """The link's unmapped accounts from the kept lines, less those dismissed; biggest first."""
+    dismissed = set(link.dismissed_accounts or [])
+    rows = session.execute(
+        select(
+            OdooUnmappedLine.account_id,
+            func.max(OdooUnmappedLine.account_label),
+            func.count(OdooUnmappedLine.id),
+            func.sum(OdooUnmappedLine.spent),
+        )
+        .where(OdooUnmappedLine.link_id == link.id)
+        .group_by(OdooUnmappedLine.account_id)
+    ).all()
+    accounts = [
+        UnmappedAccount(account_id, label or "(no general account)", int(lines), quantize_money(Decimal(total or 0)))
+        for account_id, label, lines, total in rows
+        if account_id not in dismissed
+    ]
+    return sorted(accounts, key=lambda u: (-u.total, u.label))
+
+
+def refresh_unmapped(session: Session, link: OdooLink) -> list[UnmappedAccount]:
+    accounts = _unmapped_accounts(session, link)
+    link.last_unmapped = [u.as_dict() for u in accounts]
+    return accounts
+
+
+def dismiss_account(session: Session, link: OdooLink, account_id: int, *, dismissed: bool = True) -> None:
+    """Leave an unmapped account's spending out of the list (or bring it back): it is still not imported."""
+    current = [a for a in (link.dismissed_accounts or []) if a != account_id]
+    link.dismissed_accounts = [*current, account_id] if dismissed else current
+    refresh_unmapped(session, link)
+    session.flush()
+
+
+def demo_rows(session: Session, grant_id: int) -> list[Expenditure]:
+    """The demo's stand-ins for Odoo spending (``demo-odoo-N``): removed once a real Odoo is linked."""
+    return list(
+        session.scalars(
+            select(Expenditure).where(
+                Expenditure.grant_id == grant_id,
+                Expenditure.source == ExpenditureSource.odoo,
+                Expenditure.external_ref.startswith(DEMO_REF_PREFIX, autoescape=True),
+            )
+        )
+    )
+
+
+def remove_demo_rows(session: Session, link: OdooLink) -> int:
+    """Remove the demo's stand-in Odoo expenditures of the link's grant (a real Odoo is linked); how many."""
+    rows = demo_rows(session, link.grant_id)
+    for item in rows:
+        session.delete(item)
+    session.flush()
+    return len(rows)
+
+
+def _own_share(line: AnalyticLine, own: OwnAmount | None, company_currency: str) -> tuple[Decimal, str] | None:
+    """The line's part of its bill in the bill's own currency, when that is not the company's."""
+    if own is None or own.currency == company_currency or own.balance == 0:
+        return None
+    return quantize_money(line.spent * own.amount / own.balance), own.currency
 
 
 def sync_grant(
-    session: Session, client: OdooClient, link: OdooLink, *, full: bool = False, now: datetime | None = None
+    session: Session,
+    client: OdooClient,
+    link: OdooLink,
+    *,
+    full: bool = False,
+    confirm_removals: bool = False,
+    now: datetime | None = None,
 ) -> SyncResult:
     """Bring the grant's Odoo spending up to date; returns what changed and what could not be mapped.
 
-    Reads lines changed since the last sync; reads all of them (and removes
-    expenditures whose Odoo line is gone) when ``full``, on the first sync, or
-    when the link or the account mappings changed since the last one. Lines of
-    unmapped accounts are not imported but reported with their count and total.
+    First asks Odoo whether the link's account still exists, is active and is in
+    the link's plan (nothing is removed on a wrong link). Reads lines changed since
+    the last sync, or all of them when ``full``, on the first sync, or when the link
+    or the account mappings changed; then learns which of the account's lines still
+    exist (one search of ids) and removes the expenditures whose line is gone
+    (Odoo deletes and recreates lines on every correction). Lines of unmapped
+    accounts are kept aside, with their counts and totals, until mapped or dismissed.
 
-    Raises SyncRefused, naming each Odoo line and its problem, when any line
-    cannot be recorded (date outside the grant or its periods, no exchange rate,
-    currency other than the link's, already counted for another grant), and
-    OdooError when Odoo cannot be read. In both cases no expenditure and not the
-    cursor changed: only the link's outcome (status, message, time) is set and
-    flushed, for the caller to commit. Other exceptions: the caller rolls back.
+    Raises OdooError when Odoo cannot be read or the link is wrong; SyncRefused,
+    naming each Odoo line and its problem, when any line cannot be recorded;
+    RemovalsNeedConfirmation when more than the link's share of imported spending
+    would go and ``confirm_removals`` is not given. Nothing changes then but the
+    link's outcome, which ``sync_and_commit`` records.
     """
     now = now or clock.now()
     grant = link.grant
     currency = link.company_currency
     database = client.settings.database
+    basis = link.amount_basis or OdooAmountBasis.company
     maps = list(session.scalars(select(OdooAccountMap).where(OdooAccountMap.grant_id == grant.id)))
     mapping = {m.odoo_account_id: m.line for m in maps}
     fingerprint = {
@@ -297,6 +448,7 @@ def sync_grant(
         "plan": link.analytic_plan,
         "account": link.analytic_account_id,
         "currency": currency,
+        "basis": basis.value,
         "mapping": {str(m.odoo_account_id): m.line_id for m in sorted(maps, key=lambda m: m.odoo_account_id)},
     }
     reason = "asked for" if full else ""
@@ -307,142 +459,205 @@ def sync_grant(
         full, reason = True, "the link or its account mappings changed since the last sync"
     since = None if full or link.last_write_date is None else link.last_write_date - CURSOR_OVERLAP
 
-    try:
-        column = client.plan_column(link.analytic_plan)
-        lines = list(client.analytic_lines([link.analytic_account_id], plan_column=column, since=since))
-    except OdooError as exc:
-        _record_outcome(link, SyncStatus.failed, str(exc), now)
-        session.flush()
-        raise
+    check = check_link(session, client, link, now=now)
+    column = check.column
+    lines = list(client.analytic_lines([link.analytic_account_id], plan_column=column, since=since))
+    surviving = (
+        {line.odoo_id for line in lines} if full else client.line_ids([link.analytic_account_id], plan_column=column)
+    )
 
     result = SyncResult(grant.reference, currency, full, reason, read=len(lines))
     prefix = external_ref(database, 0)[:-1]
-    refs = {external_ref(database, line.odoo_id): line for line in lines}
-    existing = _existing_by_ref(session, list(refs))
+    existing = {
+        item.external_ref or "": item
+        for item in session.scalars(
+            select(Expenditure).where(
+                Expenditure.source == ExpenditureSource.odoo,
+                Expenditure.external_ref.startswith(prefix, autoescape=True),
+            )
+        )
+    }
+    own_rows = {
+        row.expenditure_id: row
+        for row in session.scalars(
+            select(OdooOwnAmount)
+            .join(Expenditure, Expenditure.id == OdooOwnAmount.expenditure_id)
+            .where(Expenditure.grant_id == grant.id)
+        )
+    }
+    kept_unmapped = {
+        row.odoo_line_id: row
+        for row in session.scalars(select(OdooUnmappedLine).where(OdooUnmappedLine.link_id == link.id))
+    }
     periods = sorted(grant.periods, key=lambda p: p.start_date)
     problems: dict[str, list[str]] = {}
-    unmapped: dict[int | None, UnmappedAccount] = {}
-    to_create: list[Expenditure] = []
-    to_update: list[Expenditure] = []
     to_remove: dict[int, Expenditure] = {}
+    unmapped_now: dict[int, tuple[int | None, str, Decimal]] = {}
+    changed: list[tuple[AnalyticLine, BudgetLine, Expenditure | None]] = []
 
-    with session.no_autoflush:
-        for ref, line in refs.items():
-            current = existing.get(ref)
-            if current is not None and current.grant_id != grant.id:
-                problems.setdefault(_line_label(line, currency), []).append(
-                    f"is already recorded for grant {current.grant.reference}; one Odoo line counts for one grant only"
-                )
-                continue
-            budget_line = mapping.get(line.general_account_id) if line.general_account_id is not None else None
-            if budget_line is None:
-                account = unmapped.setdefault(
-                    line.general_account_id,
-                    UnmappedAccount(line.general_account_id, line.general_account or "(no general account)"),
-                )
-                account.lines += 1
-                account.total = quantize_money(account.total + line.spent)
-                if current is not None:  # its account was mapped once; it no longer is
-                    to_remove[current.id] = current
-                continue
-            amount = quantize_money(line.spent)  # refunds (positive in Odoo) stay negative spending
-            if amount == 0:
-                result.zero += 1
-                if current is not None:
-                    to_remove[current.id] = current
-                continue
-            if line.currency and line.currency != currency:
-                problems.setdefault(_line_label(line, currency), []).append(
-                    f"is in {line.currency}, but the Odoo link of {grant.reference} says the company currency is "
-                    f"{currency}; correct the link"
-                )
-                continue
-            description = (line.description or line.general_account or "")[:500]
-            if current is not None and (
-                Decimal(current.amount),
+    def company_terms(item: Expenditure) -> tuple[Decimal, str]:
+        own = own_rows.get(item.id)
+        return (Decimal(own.company_amount), own.company_currency) if own else (Decimal(item.amount), item.currency)
+
+    for line in lines:
+        ref = external_ref(database, line.odoo_id)
+        current = existing.get(ref)
+        if current is not None and current.grant_id != grant.id:
+            problems.setdefault(_line_label(line, currency), []).append(
+                f"is already recorded for grant {current.grant.reference}; one Odoo line counts for one grant only"
+            )
+            continue
+        budget_line = mapping.get(line.general_account_id) if line.general_account_id is not None else None
+        if budget_line is None:
+            unmapped_now[line.odoo_id] = (
+                line.general_account_id,
+                (line.general_account or "(no general account)")[:200],
+                quantize_money(line.spent),
+            )
+            if current is not None:  # its account was mapped once; it no longer is
+                to_remove[current.id] = current
+            continue
+        amount = quantize_money(line.spent)  # refunds (positive in Odoo) stay negative spending
+        if amount == 0:
+            result.zero += 1
+            if current is not None:
+                to_remove[current.id] = current
+            continue
+        if line.currency and line.currency != currency:
+            problems.setdefault(_line_label(line, currency), []).append(
+                f"is in {line.currency}, but the Odoo link of {grant.reference} says the company currency is "
+                f"{currency}; correct the link"
+            )
+            continue
+        description = (line.description or line.general_account or "")[:500]
+        if current is not None:
+            own = own_rows.get(current.id)
+            expected_currency = own.own_currency if own and basis == OdooAmountBasis.bill else currency
+            if (
+                company_terms(current),
                 current.spent_on,
                 current.description or "",
                 current.line_id,
                 current.currency,
-            ) == (amount, line.day, description, budget_line.id, currency):
+            ) == ((amount, currency), line.day, description, budget_line.id, expected_currency):
                 result.unchanged += 1
                 continue
-            # The checks record_expenditure makes, done for every line before anything changes.
-            if not grant.start_date <= line.day <= grant.end_date:
-                problems.setdefault(_line_label(line, currency), []).append(
-                    f"is dated {line.day}, outside grant {grant.reference} ({grant.start_date} to {grant.end_date}); "
-                    "correct its date or analytic account in Odoo"
-                )
-                continue
-            period = _period_of(periods, line.day)
-            if period is None:
-                problems.setdefault(_line_label(line, currency), []).append(
-                    f"is dated {line.day}, in no reporting period of {grant.reference}; create the grant's periods first"
-                )
-                continue
+        # The checks record_expenditure makes, done for every line before anything changes.
+        if not grant.start_date <= line.day <= grant.end_date:
+            problems.setdefault(_line_label(line, currency), []).append(
+                f"is dated {line.day}, outside grant {grant.reference} ({grant.start_date} to {grant.end_date}); "
+                "correct its date or analytic account in Odoo"
+            )
+            continue
+        if _period_of(periods, line.day) is None:
+            problems.setdefault(_line_label(line, currency), []).append(
+                f"is dated {line.day}, in no reporting period of {grant.reference}; create the grant's periods first"
+            )
+            continue
+        changed.append((line, budget_line, current))
+
+    # Lines whose Odoo line is gone: deleted, or recreated under a new id by a correction.
+    for ref, item in existing.items():
+        if item.grant_id == grant.id and int(ref[len(prefix) :]) not in surviving:
+            to_remove[item.id] = item
+    demo = demo_rows(session, grant.id) if link.enabled else []
+
+    # The bills' own currency and amount, read only for the lines that change.
+    own_amounts = client.own_amounts(sorted({l.move_line_id for l, _b, _c in changed if l.move_line_id}))
+    to_create: list[Expenditure] = []
+    to_update: list[Expenditure] = []
+    own_for: list[tuple[Expenditure, Decimal, tuple[Decimal, str] | None]] = []
+    with session.no_autoflush:
+        for line, budget_line, current in changed:
+            amount = quantize_money(line.spent)
+            share = _own_share(line, own_amounts.get(line.move_line_id or 0), currency)
+            use = share if share is not None and basis == OdooAmountBasis.bill else (amount, currency)
+            values = {
+                "line": budget_line,
+                "spent_on": line.day,
+                "amount": use[0],
+                "currency": use[1],
+                "description": (line.description or line.general_account or "")[:500],
+            }
             if current is None:
                 item = Expenditure(
                     grant_id=grant.id,
-                    line=budget_line,
-                    spent_on=line.day,
-                    amount=amount,
-                    currency=currency,
-                    description=description,
                     source=ExpenditureSource.odoo,
-                    external_ref=ref,
+                    external_ref=external_ref(database, line.odoo_id),
+                    **values,
                 )
             else:
                 item = current
-                item.line, item.spent_on, item.amount, item.currency, item.description = (
-                    budget_line,
-                    line.day,
-                    amount,
-                    currency,
-                    description,
-                )
-                to_update.append(item)
+                for name, value in values.items():
+                    setattr(item, name, value)
             try:
-                # Checked and converted here, once; the flush below only checks.
-                prepare_expenditure(session, item)
+                prepare_expenditure(session, item)  # checked and converted here, once; the flush only checks
             except DomainValidationError as exc:
                 problems.setdefault(_line_label(line, currency), []).extend(
                     message for messages in exc.errors.values() for message in messages
                 )
+                if current is not None:
+                    session.expire(current)
                 continue
-            if current is None:
-                to_create.append(item)
-
-        if full:
-            for item in session.scalars(
-                select(Expenditure).where(
-                    Expenditure.grant_id == grant.id,
-                    Expenditure.source == ExpenditureSource.odoo,
-                    Expenditure.external_ref.startswith(prefix, autoescape=True),
+            if share is not None:
+                which = (
+                    f"converted from the bill's own amount, {share[0]:,} {share[1]} (Odoo: {amount:,} {currency})"
+                    if basis == OdooAmountBasis.bill
+                    else f"converted from Odoo's company amount (the bill: {share[0]:,} {share[1]})"
                 )
-            ):
-                if item.external_ref not in refs:
-                    to_remove[item.id] = item
+                item.rate_source = f"{which}; {item.rate_source}"[:200]
+            (to_create if current is None else to_update).append(item)
+            own_for.append((item, amount, share))
 
     if problems:
-        for item in to_update:
-            session.expire(item)  # drops the prepared changes: a refused sync changes no expenditure
-        shown = dict(list(problems.items())[:MAX_PROBLEMS_SHOWN])
-        if len(problems) > MAX_PROBLEMS_SHOWN:
-            shown["_"] = [f"and {len(problems) - MAX_PROBLEMS_SHOWN} more Odoo lines with problems"]
-        refusal = SyncRefused(shown)
-        _record_outcome(link, SyncStatus.refused, f"Nothing saved. {refusal.summary()}", now)
-        session.flush()
-        raise refusal
+        raise SyncRefused(_shown(problems))
 
-    for item in to_remove.values():
+    imported = [item for item in existing.values() if item.grant_id == grant.id]
+    removing = [item for item in to_remove.values() if item.external_ref and item.external_ref.startswith(prefix)]
+    if removing and not confirm_removals:
+        # What would be gone net of what this sync brings back (a correction removes a line and creates its successor).
+        total = sum((abs(Decimal(i.converted_amount)) for i in imported), Decimal(0))
+        gone = sum((abs(Decimal(i.converted_amount)) for i in removing), Decimal(0)) - sum(
+            (abs(Decimal(i.converted_amount)) for i in to_create), Decimal(0)
+        )
+        limit = Decimal(link.removal_limit_percent if link.removal_limit_percent is not None else 25)
+        if total and gone * 100 > total * limit:
+            share_text = f"{(gone * 100 / total).quantize(Decimal('1'))}%"
+            raise RemovalsNeedConfirmation(
+                {
+                    "removals": [
+                        f"this sync would remove {len(removing)} expenditure{'' if len(removing) == 1 else 's'} "
+                        f"({quantize_money(gone):,} {grant.currency} net, {share_text} of the spending imported from "
+                        "Odoo), "
+                        f"more than the {limit}% the link allows without asking; check the link and Odoo, then "
+                        "confirm the removals (--confirm-removals, or tick 'confirm removals')"
+                    ]
+                }
+            )
+
+    for item in [*to_remove.values(), *demo]:
         session.delete(item)
     session.flush()
     for start in range(0, len(to_create), FLUSH_EVERY):
-        # Added in batches rather than through services.create_expenditure (one flush each): a first sync takes half the time.
+        # Added in batches rather than through services.create_expenditure (one flush each).
         session.add_all(to_create[start : start + FLUSH_EVERY])
         session.flush()
+    for item, company_amount, share in own_for:
+        row = own_rows.get(item.id)
+        if share is None:
+            if row is not None:
+                session.delete(row)
+            continue
+        if row is None:
+            row = OdooOwnAmount(expenditure_id=item.id)
+            session.add(row)
+        row.company_amount, row.company_currency = company_amount, currency
+        row.own_amount, row.own_currency = share
+    _keep_unmapped(session, link, kept_unmapped, unmapped_now, {l.odoo_id for l in lines}, surviving)
+    session.flush()
     result.created, result.updated, result.removed = len(to_create), len(to_update), len(to_remove)
-    result.unmapped = sorted(unmapped.values(), key=lambda u: (-u.total, u.label))
+    result.demo_removed = len(demo)
+    result.unmapped = refresh_unmapped(session, link)
 
     stamps = [line.write_date for line in lines if line.write_date is not None]
     if not full and link.last_write_date is not None:
@@ -451,7 +666,6 @@ def sync_grant(
         link.last_write_date = max(stamps)
     result.cursor = link.last_write_date
     link.synced_with = fingerprint
-    link.last_unmapped = [u.as_dict() for u in result.unmapped]
     _record_outcome(link, SyncStatus.ok, result.summary(), now)
     session.flush()
     log.info(
@@ -465,32 +679,108 @@ def sync_grant(
     return result
 
 
-def sync_and_commit(
-    session: Session, client: OdooClient, link: OdooLink, *, full: bool = False, now: datetime | None = None
-) -> SyncResult:
-    """``sync_grant`` as one transaction, for the CLI and the web: committed, or refused with its outcome kept.
+def _shown(problems: dict[str, list[str]]) -> dict[str, list[str]]:
+    shown = dict(list(problems.items())[:MAX_PROBLEMS_SHOWN])
+    if len(problems) > MAX_PROBLEMS_SHOWN:
+        shown["_"] = [f"and {len(problems) - MAX_PROBLEMS_SHOWN} more Odoo lines with problems"]
+    return shown
 
-    Re-raises OdooError / SyncRefused after committing the link's outcome (and
-    nothing else); anything unexpected rolls the whole grant back, records the
-    failure on the link and is re-raised.
+
+def _keep_unmapped(
+    session: Session,
+    link: OdooLink,
+    kept: dict[int, OdooUnmappedLine],
+    now_unmapped: dict[int, tuple[int | None, str, Decimal]],
+    read: set[int],
+    surviving: set[int],
+) -> None:
+    """Unmapped lines accumulate: added or updated when read, dropped when mapped now or gone from Odoo."""
+    for odoo_id, gone in kept.items():
+        if odoo_id not in surviving or (odoo_id in read and odoo_id not in now_unmapped):
+            session.delete(gone)
+    for odoo_id, (account_id, label, spent) in now_unmapped.items():
+        row = kept.get(odoo_id)
+        if row is None:
+            row = OdooUnmappedLine(link_id=link.id, odoo_line_id=odoo_id)
+            session.add(row)
+        row.account_id, row.account_label, row.spent = account_id, label, spent
+
+
+def lock_link(session: Session, link_id: int, *, wait_seconds: float = 900.0) -> OdooLink:
+    """Take the link for this transaction: a second sync of the same grant waits until this one commits.
+
+    PostgreSQL: a row lock (``SELECT ... FOR UPDATE``). SQLite: the database's write
+    lock, taken by touching the row, retried while another sync holds it. Either is
+    released by the commit or rollback, or when the process dies.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        return session.scalars(
+            select(OdooLink).where(OdooLink.id == link_id).with_for_update().execution_options(populate_existing=True)
+        ).one()
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            session.execute(
+                update(OdooLink).where(OdooLink.id == link_id).values(id=OdooLink.id),
+                execution_options={"synchronize_session": False},
+            )
+            break
+        except OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            session.rollback()
+            time.sleep(0.2)
+    link = session.get(OdooLink, link_id)
+    assert link is not None
+    session.refresh(link)
+    return link
+
+
+def sync_and_commit(
+    session: Session,
+    client: OdooClient,
+    link: OdooLink,
+    *,
+    full: bool = False,
+    confirm_removals: bool = False,
+    now: datetime | None = None,
+) -> SyncResult:
+    """``sync_grant`` as one transaction, one grant at a time: committed whole, or nothing but the outcome.
+
+    Two syncs of the same grant started together run one after the other (``lock_link``).
+    On OdooError or SyncRefused everything is rolled back, the link's outcome (status,
+    message, time) is recorded and committed, and the error re-raised; anything
+    unexpected does the same with a short failure message.
     """
     link_id = link.id
+    now = now or clock.now()
     try:
-        result = sync_grant(session, client, link, full=full, now=now)
-    except (OdooError, SyncRefused):
-        session.commit()
+        link = lock_link(session, link_id)
+        result = sync_grant(session, client, link, full=full, confirm_removals=confirm_removals, now=now)
+    except (OdooError, SyncRefused) as exc:
+        session.rollback()
+        if isinstance(exc, SyncRefused):
+            status, message = SyncStatus.refused, f"Nothing saved. {exc.summary()}"
+        else:
+            status, message = SyncStatus.failed, str(exc)
+        _record_after_rollback(session, link_id, status, message, now)
         raise
     except Exception as exc:
         session.rollback()
-        fresh = session.get(OdooLink, link_id)
-        if fresh is not None:
-            _record_outcome(
-                fresh,
-                SyncStatus.failed,
-                f"Nothing saved: {type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:300]}",
-                now or clock.now(),
-            )
-            session.commit()
+        _record_after_rollback(
+            session,
+            link_id,
+            SyncStatus.failed,
+            f"Nothing saved: {type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:300]}",
+            now,
+        )
         raise
     session.commit()
     return result
+
+
+def _record_after_rollback(session: Session, link_id: int, status: SyncStatus, message: str, now: datetime) -> None:
+    fresh = session.get(OdooLink, link_id)
+    if fresh is not None:
+        _record_outcome(fresh, status, message, now)
+        session.commit()

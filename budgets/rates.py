@@ -135,6 +135,13 @@ def convert(
             raise MissingRateError({"spent_on": [f"{day} is in no reporting period of {grant.reference}"]})
         multiplier = _period_average(session, currency, target, period)
         if multiplier is None:
+            cross = cross_rate(session, currency, target, period.end_date, period=period)
+            if cross is not None:
+                return Conversion(
+                    quantize_money(_multiply(amount, cross.multiplier)),
+                    cross.multiplier.quantize(_MULTIPLIER_PLACES),
+                    cross.sentence,
+                )
             raise MissingRateError(
                 {
                     "currency": [
@@ -150,13 +157,21 @@ def convert(
         )
     quoted = _quoted_rate(session, currency, target, day)
     if quoted is None:
-        raise MissingRateError(
-            {
-                "currency": [
-                    f"no {currency}→{target} exchange rate for {day} (nor in the {RATE_LOOKBACK_DAYS} days before); "
-                    "add one under Exchange rates"
-                ]
-            }
+        cross = cross_rate(session, currency, target, day)
+        if cross is None:
+            raise MissingRateError(
+                {
+                    "currency": [
+                        f"no {currency}→{target} exchange rate for {day} (nor in the {RATE_LOOKBACK_DAYS} days "
+                        f"before), and no path through {' or '.join(_pivots(currency, target)) or 'another currency'}; "
+                        "add one under Exchange rates"
+                    ]
+                }
+            )
+        return Conversion(
+            quantize_money(_multiply(amount, cross.multiplier)),
+            cross.multiplier.quantize(_MULTIPLIER_PLACES),
+            cross.sentence,
         )
     multiplier, why = quoted
     return Conversion(
@@ -187,6 +202,120 @@ def _period_average(session: Session, from_ccy: str, to_ccy: str, period: Report
         return None
     values = [Decimal(r) if f == from_ccy else _divide(Decimal(1), Decimal(r)) for f, r in rows]
     return _divide(sum(values, Decimal(0)), Decimal(len(values)))
+
+
+# Currencies a conversion may go through when there is no direct rate: pegs first (their
+# anchor currency), then the common currencies finance staff quote against.
+COMMON_CURRENCIES: tuple[str, ...] = ("USD", "EUR")
+# Up to this many currencies in between (XCD→USD→GBP is one; XCD→USD→EUR→GBP two).
+MAX_INTERMEDIATES = 2
+
+
+@dataclass(frozen=True)
+class Leg:
+    """One step of a cross rate: 1 ``from_ccy`` = ``multiplier`` ``to_ccy``, said as quoted."""
+
+    from_ccy: str
+    to_ccy: str
+    multiplier: Decimal
+    said: str
+
+
+@dataclass(frozen=True)
+class CrossRate:
+    """A rate with no direct quote, found through one or two other currencies."""
+
+    from_ccy: str
+    to_ccy: str
+    legs: tuple[Leg, ...]
+    multiplier: Decimal  # to_ccy per from_ccy
+    sentence: str
+
+
+def _pivots(from_ccy: str, to_ccy: str) -> list[str]:
+    anchors = [a if b in (from_ccy, to_ccy) else b for (a, b) in PEGGED_RATES if {a, b} & {from_ccy, to_ccy}]
+    return [c for c in dict.fromkeys([*anchors, *COMMON_CURRENCIES]) if c not in (from_ccy, to_ccy)]
+
+
+def _rate_edges(
+    session: Session, day: date, period: ReportingPeriod | None
+) -> dict[tuple[str, str], tuple[Decimal, str]]:
+    """Every usable step on ``day`` (or averaged over ``period``): {(from, to): (multiplier, how it is said)}.
+
+    Quoted rates are said as stored ("1 USD = 0.78 GBP on 2026-07-31") whichever way they are used;
+    a peg only fills a pair nobody quoted. One query.
+    """
+    if period is None:
+        start, end = day - timedelta(days=RATE_LOOKBACK_DAYS), day
+    else:
+        start, end = period.start_date, period.end_date
+    rows = session.execute(
+        select(ExchangeRate.from_currency, ExchangeRate.to_currency, ExchangeRate.rate, ExchangeRate.rate_date)
+        .where(ExchangeRate.rate_date >= start, ExchangeRate.rate_date <= end)
+        .order_by(ExchangeRate.rate_date.desc(), ExchangeRate.id.desc())
+    ).all()
+    quoted: dict[tuple[str, str], list[tuple[Decimal, date]]] = {}
+    for a, b, rate, when in rows:
+        quoted.setdefault((a, b), []).append((Decimal(rate), when))
+    edges: dict[tuple[str, str], tuple[Decimal, str]] = {}
+    for (a, b), values in quoted.items():
+        if period is None:
+            rate, when = values[0]  # the latest within the look-back
+            said = f"1 {a} = {_plain_rate(rate)} {b} on {when}"
+        else:
+            rate = _divide(sum((v for v, _w in values), Decimal(0)), Decimal(len(values)))
+            said = f"average 1 {a} = {_plain_rate(rate)} {b} in {period.label}"
+        for key, multiplier in (((a, b), rate), ((b, a), _divide(Decimal(1), rate))):
+            if key not in edges or key == (a, b):  # a pair quoted both ways: its own direction wins
+                edges[key] = (multiplier, said)
+    for (a, b), (peg, _why) in PEGGED_RATES.items():
+        said = f"fixed {_plain_rate(peg)} {b} per {a}"
+        edges.setdefault((a, b), (peg, said))
+        edges.setdefault((b, a), (_divide(Decimal(1), peg), said))
+    return edges
+
+
+def cross_rate(
+    session: Session, from_ccy: str, to_ccy: str, day: date, *, period: ReportingPeriod | None = None
+) -> CrossRate | None:
+    """1 ``from_ccy`` in ``to_ccy`` through one or two other currencies, when no direct rate exists.
+
+    Pegs (XCD at 2.70 per USD) and quoted rates are the steps; the fewest steps win, then
+    paths through a pegged or common currency (USD, EUR). None when no path exists.
+    """
+    edges = _rate_edges(session, day, period)
+    preference = {c: i for i, c in enumerate(_pivots(from_ccy, to_ccy))}
+    neighbours: dict[str, list[str]] = {}
+    for a, b in edges:
+        neighbours.setdefault(a, []).append(b)
+    for targets in neighbours.values():
+        targets.sort(key=lambda c: (preference.get(c, len(preference)), c))
+    frontier: list[list[str]] = [[from_ccy]]
+    for _step in range(MAX_INTERMEDIATES + 1):
+        found = [path + [to_ccy] for path in frontier if to_ccy in neighbours.get(path[-1], [])]
+        found = [p for p in found if len(p) > 2]  # a direct step is _quoted_rate's job
+        if found:
+            return _as_cross(from_ccy, to_ccy, found[0], edges)
+        frontier = [
+            path + [nxt]
+            for path in frontier
+            for nxt in neighbours.get(path[-1], [])
+            if nxt not in path and nxt != to_ccy
+        ]
+    return None
+
+
+def _as_cross(
+    from_ccy: str, to_ccy: str, path: list[str], edges: dict[tuple[str, str], tuple[Decimal, str]]
+) -> CrossRate:
+    legs = tuple(Leg(a, b, *edges[(a, b)]) for a, b in zip(path, path[1:]))
+    multiplier = Decimal(1)
+    for leg in legs:
+        multiplier = _multiply(multiplier, leg.multiplier)
+    inverse = _divide(Decimal(1), multiplier).quantize(Decimal("1E-4"))
+    via = " and ".join(path[1:-1])
+    steps = ", ".join(dict.fromkeys(leg.said for leg in legs))
+    return CrossRate(from_ccy, to_ccy, legs, multiplier, f"1 {to_ccy} = {inverse} {from_ccy} via {via}: {steps}")
 
 
 def set_rate_policy(
@@ -281,11 +410,20 @@ def reconvert_grant(session: Session, grant_id: int) -> int:
 def grants_using_pair(session: Session, currencies: Iterable[str]) -> list[int]:
     """Grants whose stored conversions may depend on a rate between these currencies."""
     wanted = list(currencies)
+    # Direct conversions between the two, and any foreign spending that may now (or no longer)
+    # go through one of them: a cross rate uses a pair at one end, or is already "via" another currency.
     return list(
         session.scalars(
             select(Expenditure.grant_id)
             .join(Grant, Grant.id == Expenditure.grant_id)
-            .where(Expenditure.currency.in_(wanted), Grant.currency.in_(wanted))
+            .where(
+                Expenditure.currency != Grant.currency,
+                or_(
+                    Expenditure.currency.in_(wanted),
+                    Grant.currency.in_(wanted),
+                    Expenditure.rate_source.like("% via %"),
+                ),
+            )
             .group_by(Expenditure.grant_id)
         )
     )

@@ -31,7 +31,7 @@ from budgets.models import (
 from core import clock
 from core.errors import DomainValidationError
 from core.money import percent
-from grants.models import Funder, Grant, ReportingPeriod
+from grants.models import INDIRECT_BASE_LABELS, Funder, Grant, IndirectBase, ReportingPeriod
 
 Grouping = Literal["line", "category"]
 # An inline 0, not a bound parameter: psycopg may type a bound 0 as numeric, turning the
@@ -90,10 +90,17 @@ class BudgetReport:
     period_end: date | None
     version: int | None  # None: the current budget; N: budget version N
     rows: list[BudgetRow] = field(default_factory=list)
-    total: BudgetRow | None = None
+    total: BudgetRow | None = None  # the rows added up: every direct cost
+    # Only for a grant with an indirect cost rate: the indirect costs on their base, and direct + indirect.
+    indirect: BudgetRow | None = None
+    grand_total: BudgetRow | None = None
 
     def as_dict(self) -> dict[str, Any]:
+        extra: dict[str, Any] = {}
+        if self.indirect is not None and self.grand_total is not None:
+            extra = {"indirect": self.indirect.as_dict(), "grand_total": self.grand_total.as_dict()}
         return {
+            **extra,
             "grant_id": self.grant_id,
             "grant_reference": self.grant_reference,
             "currency": self.currency,
@@ -160,7 +167,15 @@ def budget_vs_actual(
     if by not in ("line", "category"):
         raise DomainValidationError({"by": [f"'{by}' is not one of line, category"]})
     grant = session.execute(
-        select(Grant.id, Grant.reference, Grant.currency, Funder.cost_categories)
+        select(
+            Grant.id,
+            Grant.reference,
+            Grant.currency,
+            Funder.cost_categories,
+            Grant.indirect_rate,
+            Grant.indirect_base,
+            Grant.indirect_excluded,
+        )
         .join(Funder, Funder.id == Grant.funder_id)
         .where(Grant.id == grant_id)
     ).first()
@@ -191,6 +206,9 @@ def budget_vs_actual(
     rows: list[BudgetRow] = []
     # Totals add the rows' integer cents: no Decimal round trip per figure.
     totals = [0, 0, 0, 0, 0]
+    # The indirect cost base: every direct cost, or those outside the excluded categories.
+    excluded = set(grant.indirect_excluded or []) if grant.indirect_base == IndirectBase.modified_direct else set()
+    base = [0, 0, 0, 0, 0]
     if by == "line":
         query = joined.with_only_columns(
             BudgetLine.id,
@@ -204,6 +222,8 @@ def budget_vs_actual(
         for line_id, code, description, category, module, intervention, *sums in session.execute(query):
             cents = _cents(sums)
             totals = [t + c for t, c in zip(totals, cents)]
+            if category not in excluded:
+                base = [t + c for t, c in zip(base, cents)]
             rows.append(
                 _row(
                     code,
@@ -226,9 +246,20 @@ def budget_vs_actual(
             label = names.get(category, category)
             cents = _cents(sums)
             totals = [t + c for t, c in zip(totals, cents)]
+            if category not in excluded:
+                base = [t + c for t, c in zip(base, cents)]
             rows.append(_row(category, label, category, label, cents))
         rows.sort(key=lambda r: (order.get(r.cost_category, len(order)), r.cost_category))
+    indirect = grand_total = None
+    if grant.indirect_rate is not None:
+        rate = Decimal(grant.indirect_rate)
+        indirect_cents = tuple(_share_of(c, rate) for c in base)
+        what = INDIRECT_BASE_LABELS.get(grant.indirect_base, "total direct costs")
+        indirect = _row("INDIRECT", f"Indirect costs ({rate.normalize():f}% of {what})", "", "", indirect_cents)
+        grand_total = _row("TOTAL", "Total", "", "", tuple(t + i for t, i in zip(totals, indirect_cents)))
     return BudgetReport(
+        indirect=indirect,
+        grand_total=grand_total,
         grant_id=grant_id,
         grant_reference=grant.reference,
         currency=grant.currency,
@@ -241,6 +272,11 @@ def budget_vs_actual(
         rows=rows,
         total=_row("TOTAL", "Total", "", "", tuple(totals)),
     )
+
+
+def _share_of(cents: int, rate: Decimal) -> int:
+    """``rate`` percent of ``cents``, to the nearest cent (halves away from zero)."""
+    return int((Decimal(cents) * rate / 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
 def _planned_sums(
@@ -323,9 +359,17 @@ def _actual_sums(grant_id: int, period: ReportingPeriod | None) -> Any:
 # ---------------------------------------------------------------- variance rules
 
 
+Window = Literal["cumulative", "period", "whole"]
+
+
 @dataclass
 class VarianceFlag:
-    """A line or cost category whose overspend is beyond the funder's rule: it needs donor approval."""
+    """A line or cost category whose variance is beyond the funder's rule, in one window of time.
+
+    ``overspend`` = actual − planned: negative for under-spending. ``direction`` says which
+    way the rule was broken; ``window`` which figures were compared ("cumulative to 30 Jun
+    2026", "in S1 2026", "whole grant").
+    """
 
     level: Literal["line", "category"]
     key: str
@@ -337,8 +381,10 @@ class VarianceFlag:
     overspend_pct: Decimal | None  # of the row's own planned amount
     threshold_percent: Decimal
     basis: str  # category_budget or total_budget
-    limit: Decimal  # the overspend allowed before approval is needed
+    limit: Decimal  # the variance allowed before the funder must hear of it
     message: str
+    direction: Literal["over", "under"] = "over"
+    window: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return {k: (str(v) if isinstance(v, Decimal) else v) for k, v in asdict(self).items()}
@@ -355,30 +401,60 @@ def _rules_for(session: Session, grant_id: int) -> list[VarianceRule]:
     )
 
 
-def variance_flags(
-    session: Session, grant_id: int, period_id: int | None = None, as_of: date | None = None
-) -> list[VarianceFlag]:
-    """Cost categories and lines overspent beyond the funder's variance rules.
+def day_label(day: date) -> str:
+    """30 Jun 2026: the way people write a date in a sentence."""
+    return f"{day.day} {day.strftime('%b %Y')}"
 
-    A rule names a cost category (or every category) and a threshold: an
-    overspend above N% of the row's own planned amount (``category_budget``) or
-    above N% of the grant's total budget (``total_budget``). A category-specific
-    rule wins over a rule for every category. Compares cumulative actual with
-    cumulative planned to the end of ``period_id``; without a period, to the end
-    of the period holding ``as_of`` (default today; the last period once the
-    grant has ended; nothing before it starts).
+
+def period_window(period: ReportingPeriod) -> str:
+    """ "in S1 2026": the period's label, with its year when the label has none."""
+    year = str(period.end_date.year)
+    return f"in {period.label}" if year in period.label else f"in {period.label} {year}"
+
+
+def variance_flags(
+    session: Session,
+    grant_id: int,
+    period_id: int | None = None,
+    as_of: date | None = None,
+    window: Window = "cumulative",
+) -> list[VarianceFlag]:
+    """Cost categories and lines whose variance is beyond the funder's rules, in one window.
+
+    A rule names a cost category (or every category), a threshold and a direction
+    (overspending, under-spending or both): a variance above N% of the row's own planned
+    amount (``category_budget``) or above N% of the grant's total budget (``total_budget``).
+    A category-specific rule wins over a rule for every category.
+
+    ``window``: ``cumulative`` compares cumulative actual with cumulative planned to the end of
+    ``period_id`` (without one, of the period holding ``as_of``, default today; nothing before
+    the grant starts); ``period`` compares that period's own figures; ``whole`` compares all
+    spending with the life-of-grant budget (under-spending only once the grant has ended).
+    Every flag says its window.
     """
     rules = _rules_for(session, grant_id)
     if not rules:
         return []
-    if period_id is None:
-        period_id = _period_as_of(session, grant_id, as_of or clock.today())
+    today = as_of or clock.today()
+    if window != "whole" and period_id is None:
+        period_id = _period_as_of(session, grant_id, today)
         if period_id is None:
             return []
-    by_category = budget_vs_actual(session, grant_id, period_id, by="category")
-    by_line = budget_vs_actual(session, grant_id, period_id, by="line")
+    report_period = None if window == "whole" else period_id
+    by_category = budget_vs_actual(session, grant_id, report_period, by="category")
+    by_line = budget_vs_actual(session, grant_id, report_period, by="line")
     assert by_category.total is not None
     total_budget = by_category.total.budget
+    if window == "whole":
+        label = "whole grant"
+        grant_end = session.scalar(select(Grant.end_date).where(Grant.id == grant_id))
+        ended = grant_end is not None and today > grant_end
+    else:
+        period = session.get(ReportingPeriod, period_id)
+        assert period is not None
+        label = period_window(period) if window == "period" else f"cumulative to {day_label(period.end_date)}"
+        ended = True
+    currency = by_category.currency
     flags: list[VarianceFlag] = []
     for level, report in (("category", by_category), ("line", by_line)):
         for row in report.rows:
@@ -387,12 +463,24 @@ def variance_flags(
             )
             if rule is None:
                 continue
-            planned, actual = row.cumulative_planned, row.cumulative_actual
+            if window == "cumulative":
+                planned, actual = row.cumulative_planned, row.cumulative_actual
+            elif window == "period":
+                planned, actual = row.planned, row.actual
+            else:
+                planned, actual = row.budget, row.cumulative_actual
             overspend = actual - planned
             threshold = Decimal(rule.threshold_percent)
             base = planned if rule.basis == VarianceBasis.category_budget else total_budget
             limit = (base * threshold / 100).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
-            if overspend <= 0 or overspend <= limit:
+            direction = rule.direction.value if rule.direction is not None else "over"
+            if overspend > limit and direction in ("over", "both"):
+                way: Literal["over", "under"] = "over"
+                said, consequence = "overspent", "needs the funder's approval"
+            elif -overspend > limit and direction in ("under", "both") and ended and planned > 0:
+                way = "under"
+                said, consequence = "under-spent", "the funder will ask why"
+            else:
                 continue
             what = f"cost category {row.key} {row.name}" if level == "category" else f"line {row.key} {row.name}"
             of = "its planned amount" if rule.basis == VarianceBasis.category_budget else "the total budget"
@@ -409,13 +497,20 @@ def variance_flags(
                     threshold_percent=threshold,
                     basis=rule.basis.value,
                     limit=limit,
+                    direction=way,
+                    window=label,
                     message=(
-                        f"{what}: overspent by {overspend} {report.currency}, more than {threshold.normalize():f}% of {of} "
-                        f"({limit} {report.currency}); needs the funder's approval"
+                        f"{what}, {label}: {said} by {abs(overspend):,} {currency}, more than "
+                        f"{threshold.normalize():f}% of {of} ({limit:,} {currency}); {consequence}"
                     ),
                 )
             )
     return flags
+
+
+def period_as_of(session: Session, grant_id: int, day: date) -> int | None:
+    """The id of the grant's period holding ``day`` (the last one once the grant ended; None before it starts)."""
+    return _period_as_of(session, grant_id, day)
 
 
 def _period_as_of(session: Session, grant_id: int, day: date) -> int | None:
@@ -476,7 +571,37 @@ def monthly_actuals(session: Session, grant_id: int) -> list[tuple[str, Decimal]
     return [(f"{int(y):04d}-{int(m):02d}", _money(c)) for y, m, c in result]
 
 
+def grant_totals(session: Session, grant_ids: list[int]) -> dict[int, tuple[Decimal, Decimal, Decimal | None]]:
+    """{grant id: (budget, spent, burn %)} for many grants at once: two GROUP BYs in whole cents."""
+    if not grant_ids:
+        return {}
+    planned = dict(
+        session.execute(
+            select(BudgetAllocation.grant_id, cast(func.sum(BudgetAllocation.amount_cents), BigInteger))
+            .where(BudgetAllocation.grant_id.in_(grant_ids))
+            .group_by(BudgetAllocation.grant_id)
+        )
+        .tuples()
+        .all()
+    )
+    spent = dict(
+        session.execute(
+            select(Expenditure.grant_id, cast(func.sum(Expenditure.converted_cents), BigInteger))
+            .where(Expenditure.grant_id.in_(grant_ids))
+            .group_by(Expenditure.grant_id)
+        )
+        .tuples()
+        .all()
+    )
+    result = {}
+    for grant_id in grant_ids:
+        budget, actual = int(planned.get(grant_id) or 0), int(spent.get(grant_id) or 0)
+        result[grant_id] = (_money(budget), _money(actual), percent(actual, budget))
+    return result
+
+
 __all__ = [
+    "grant_totals",
     "BudgetReport",
     "BudgetRow",
     "VarianceFlag",

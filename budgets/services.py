@@ -28,6 +28,7 @@ from budgets.models import (
     OdooAccountMap,
     RevisionStatus,
     VarianceBasis,
+    VarianceDirection,
     VarianceRule,
     to_cents,
 )
@@ -355,6 +356,10 @@ def approve_revision(
         else:
             allocation.amount = after
         allocation.amount_cents = to_cents(after)
+    for line_id, change in _net_change_by_line(effects).items():
+        stated = lines[line_id].total
+        if change and stated is not None:  # a line with a stated total keeps it true
+            lines[line_id].total = quantize_money(Decimal(stated) + change)
     revision.status = RevisionStatus.approved
     revision.decided_at = clock.now()
     revision.decided_by = by
@@ -366,6 +371,13 @@ def approve_revision(
     revision.version_number = version.number
     session.flush()
     return version
+
+
+def _net_change_by_line(effects: dict[tuple[int, int], tuple[Decimal, Decimal]]) -> dict[int, Decimal]:
+    net: dict[int, Decimal] = defaultdict(Decimal)
+    for (line_id, _period_id), (before, after) in effects.items():
+        net[line_id] += after - before
+    return net
 
 
 def reject_revision(
@@ -503,13 +515,28 @@ def create_expenditure(session: Session, expenditure: Expenditure) -> Expenditur
 def update_expenditure(session: Session, expenditure: Expenditure, **changes: Any) -> Expenditure:
     """Save changed spending (``changes``: line, spent_on, amount, currency, description...): the
     grant, period and conversion follow the new values."""
+    check_not_a_part(expenditure)
     for name, value in changes.items():
         setattr(expenditure, name, value)
     return create_expenditure(session, expenditure)
 
 
+def check_not_a_part(expenditure: Expenditure) -> None:
+    """A part of a shared cost changes only with its shared cost, so the parts keep adding up."""
+    if expenditure.shared_cost_id is not None:
+        raise DomainValidationError(
+            {
+                "amount": [
+                    "is this grant's part of a shared cost: change or delete the shared cost "
+                    "(Budgets → Shared costs), and every grant's part follows"
+                ]
+            }
+        )
+
+
 def delete_expenditure(session: Session, expenditure: Expenditure) -> None:
     """Remove spending (a correction); report sums read only what is stored, so nothing else changes."""
+    check_not_a_part(expenditure)
     session.delete(expenditure)
     session.flush()
 
@@ -525,9 +552,16 @@ def add_variance_rule(
     cost_category: str | None = None,
     basis: VarianceBasis | str = VarianceBasis.category_budget,
     description: str | None = None,
+    direction: VarianceDirection | str = VarianceDirection.over,
 ) -> VarianceRule:
+    """A funder's variance rule: flag overspending, under-spending or both beyond ``threshold_percent``."""
+    try:
+        direction = VarianceDirection(direction)
+    except ValueError:
+        raise DomainValidationError({"direction": ["choose overspending, under-spending or both"]}) from None
     rule = VarianceRule(
         funder=funder,
+        direction=direction,
         cost_category=cost_category or None,
         basis=VarianceBasis(basis),
         threshold_percent=_money(threshold_percent, "threshold_percent"),

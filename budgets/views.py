@@ -13,9 +13,11 @@ from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.decorators import has_access
 from markupsafe import Markup
 from sqlalchemy import select
-from wtforms import BooleanField
+from wtforms import BooleanField, IntegerField, SelectField
+from wtforms.validators import NumberRange, Optional
 
 from budgets import charts, imports, odoo_sync, rates, services
+from budgets.form_input import KeepsTypedInput
 from budgets.models import (
     BudgetAllocation,
     BudgetImport,
@@ -27,17 +29,30 @@ from budgets.models import (
     Expenditure,
     ImportStatus,
     OdooAccountMap,
+    OdooAmountBasis,
     OdooLink,
     RatePolicy,
     VarianceRule,
 )
 from budgets.odoo import OdooError
-from budgets.report import budget_vs_actual, burn_series, monthly_actuals, variance_flags
+from budgets.plan_views import BudgetGridView, BudgetPlanImportView, RateImportView
+from budgets.report import (
+    budget_vs_actual,
+    burn_series,
+    day_label,
+    grant_totals,
+    monthly_actuals,
+    period_as_of,
+    period_window,
+    variance_flags,
+)
+from budgets.sharing_views import AllocationKeyView, SharedCostView
 from core import clock
 from core.audit import Actor, acting_as
 from core.errors import DomainValidationError
 from core.extensions import db
 from core.forms import currency_code
+from core.money import DECIMAL_MARKS
 from grants.access import (
     FilterVisibleGrants,
     GrantScopedViewMixin,
@@ -78,7 +93,7 @@ def _save(operation: Any, item: Any, *, grant_scoped: bool = True) -> None:
         raise
 
 
-class BudgetAllocationView(GrantScopedViewMixin, ModelView):
+class BudgetAllocationView(KeepsTypedInput, GrantScopedViewMixin, ModelView):
     datamodel = SQLAInterface(BudgetAllocation)
     class_permission_name = "BudgetLines"
     route_base = "/budget-allocations"
@@ -97,7 +112,7 @@ class BudgetAllocationView(GrantScopedViewMixin, ModelView):
         _save(services.save_allocation, item)
 
 
-class ExpenditureView(GrantScopedViewMixin, ModelView):
+class ExpenditureView(KeepsTypedInput, GrantScopedViewMixin, ModelView):
     datamodel = SQLAInterface(Expenditure)
     class_permission_name = "Expenditures"
     route_base = "/expenditures"
@@ -107,7 +122,7 @@ class ExpenditureView(GrantScopedViewMixin, ModelView):
     show_fieldsets = [
         ("Expenditure", {"fields": ["grant", "line", "period", "spent_on", "description", "amount", "currency"]}),
         ("Conversion into the grant's currency", {"fields": ["converted_amount", "rate", "rate_source"]}),
-        ("Origin", {"fields": ["source", "external_ref", "created_at"]}),
+        ("Origin", {"fields": ["source", "external_ref", "is_shared", "created_at"]}),
     ]
     add_columns = edit_columns = ["line", "spent_on", "amount", "currency", "description"]
     # Not "line": FAB's filter widget would render every budget line of every grant as a choice on each page.
@@ -123,6 +138,7 @@ class ExpenditureView(GrantScopedViewMixin, ModelView):
         "rate_source": "Rate used",
         "external_ref": "External reference",
         "line": "Budget line",
+        "is_shared": "Shared cost",
     }
     description_columns = {"amount": "A negative amount records a refund or correction."}
 
@@ -132,26 +148,64 @@ class ExpenditureView(GrantScopedViewMixin, ModelView):
     def pre_update(self, item: Any) -> None:
         _save(services.update_expenditure, item)
 
+    def pre_delete(self, item: Any) -> None:
+        services.check_not_a_part(item)
 
-class BudgetLineView(GrantScopedViewMixin, ModelView):
+
+def _category_choices(with_retired: bool) -> Any:
+    """The cost categories of the funders of the grants the user sees, grouped by funder, for a drop-down."""
+
+    def choices() -> dict[str, list[tuple[str, str]]]:
+        funders = {grant.funder_id: grant.funder for grant in visible_grants(db.session, g.user)}
+        grouped: dict[str, list[tuple[str, str]]] = {}
+        for funder in sorted(funders.values(), key=lambda f: f.name):
+            options = [
+                (str(c["code"]), f"{c['code']} {c['name']}" + (" (retired)" if c.get("retired") else ""))
+                for c in funder.cost_categories or []
+                if with_retired or not c.get("retired")
+            ]
+            if options:
+                grouped[funder.name] = options
+        return grouped
+
+    return choices
+
+
+class BudgetLineView(KeepsTypedInput, GrantScopedViewMixin, ModelView):
     datamodel = SQLAInterface(BudgetLine)
     class_permission_name = "BudgetLines"
     route_base = "/budget-lines"
     list_title = "Budget lines"
-    list_columns = ["grant", "code", "description", "cost_category", "module", "intervention"]
-    show_columns = ["grant", "code", "description", "cost_category", "module", "intervention", "notes"]
-    add_columns = edit_columns = ["grant", "code", "description", "cost_category", "module", "intervention", "notes"]
+    list_columns = ["grant", "code", "description", "cost_category", "total", "module", "intervention"]
+    show_columns = ["grant", "code", "description", "cost_category", "total", "module", "intervention", "notes"]
+    add_columns = edit_columns = [
+        "grant",
+        "code",
+        "description",
+        "cost_category",
+        "total",
+        "module",
+        "intervention",
+        "notes",
+    ]
     search_columns = ["grant", "code", "description", "cost_category", "module", "intervention"]
     order_columns = ["code", "cost_category", "description"]
     base_order = ("code", "asc")
     related_views = [BudgetAllocationView, ExpenditureView]
-    label_columns = {"cost_category": "Cost category (funder's code)"}
+    label_columns = {"cost_category": "Cost category", "total": "Total (grant currency)"}
     description_columns = {
-        "cost_category": "A code from the funder's cost category list, e.g. 2 for Travel related costs."
+        "cost_category": "One of the grant's funder's cost categories (edited on the funder's page).",
+        "total": "The line's agreed total; the budget grid checks the periods against it.",
+    }
+    add_form_extra_fields = {
+        "cost_category": SelectField("Cost category", choices=_category_choices(False), validate_choice=False)
+    }
+    edit_form_extra_fields = {
+        "cost_category": SelectField("Cost category", choices=_category_choices(True), validate_choice=False)
     }
 
 
-class ExchangeRateView(ValidatedViewMixin, ModelView):
+class ExchangeRateView(KeepsTypedInput, ValidatedViewMixin, ModelView):
     datamodel = SQLAInterface(ExchangeRate)
     class_permission_name = "ExchangeRates"
     route_base = "/exchange-rates"
@@ -183,8 +237,8 @@ class RatePolicyView(GrantScopedViewMixin, ModelView):
     search_columns = ["grant", "method"]
     label_columns = {"fixed_rate": "Fixed rate (1 grant currency = rate × fixed currency)"}
     description_columns = {
-        "method": "fixed: one agreed rate (XCD is pegged at 2.70 per USD); transaction_date: the rate of the "
-        "day spent; period_average: the mean rate of the reporting period.",
+        "method": "Fixed: one agreed rate (XCD is pegged at 2.70 per USD); transaction date: the rate of the "
+        "day spent; period average: the mean rate of the reporting period.",
     }
 
     def pre_add(self, item: Any) -> None:
@@ -199,13 +253,21 @@ class VarianceRuleView(ValidatedViewMixin, ModelView):
     class_permission_name = "VarianceRules"
     route_base = "/variance-rules"
     list_title = "Funders' variance rules"
-    list_columns = ["funder", "cost_category", "basis", "threshold_percent", "description"]
-    show_columns = add_columns = edit_columns = ["funder", "cost_category", "basis", "threshold_percent", "description"]
+    list_columns = ["funder", "cost_category", "basis", "direction", "threshold_percent", "description"]
+    show_columns = add_columns = edit_columns = [
+        "funder",
+        "cost_category",
+        "basis",
+        "direction",
+        "threshold_percent",
+        "description",
+    ]
     search_columns = ["funder", "cost_category", "basis"]
     label_columns = {"threshold_percent": "Threshold (%)", "cost_category": "Cost category (empty: every category)"}
     description_columns = {
-        "basis": "category_budget: overspend beyond N% of the category's own budget; "
-        "total_budget: overspend beyond N% of the grant's total budget.",
+        "basis": "Category budget: overspend beyond N% of the category's own budget; "
+        "total budget: overspend beyond N% of the grant's total budget.",
+        "direction": "over: flag overspending; under: flag under-spending; both: flag either.",
     }
 
 
@@ -330,10 +392,10 @@ class BudgetVersionView(GrantScopedViewMixin, ModelView):
     list_title = "Budget versions"
     base_permissions = ["can_list", "can_show"]
     list_columns = ["grant", "number", "reason", "total", "created_at", "created_by"]
-    show_columns = ["grant", "number", "reason", "total", "created_at", "created_by", "revision"]
+    show_columns = ["grant", "number", "reason", "total", "created_at", "created_by", "revision_id"]
     search_columns = ["grant", "number", "created_at"]
     base_order = ("created_at", "desc")
-    label_columns = {"total": "Total planned"}
+    label_columns = {"total": "Total planned", "revision_id": "Made by budget revision number"}
 
 
 class BudgetImportView(GrantScopedViewMixin, ModelView):
@@ -410,7 +472,7 @@ class BudgetImportView(GrantScopedViewMixin, ModelView):
         shown = None
         if staged.status != ImportStatus.imported and staged.content is not None:
             try:
-                shown = imports.preview(staged)
+                shown = imports.preview(staged, decimal_mark=request.args.get("decimal_mark"))
             except DomainValidationError as exc:
                 flash_domain_error(exc)
         mapping = dict(staged.mapping or {})
@@ -425,6 +487,7 @@ class BudgetImportView(GrantScopedViewMixin, ModelView):
             date_orders=imports.DATE_ORDERS,
             default_currency=mapping.get("_currency") or staged.grant.currency,
             date_order=mapping.get("_date_order") or "dayfirst",
+            decimal_marks=DECIMAL_MARKS,
             can_add=self.appbuilder.sm.has_access("can_add", "BudgetImports"),
         )
 
@@ -442,6 +505,7 @@ class BudgetImportView(GrantScopedViewMixin, ModelView):
                 mapping,
                 default_currency=request.form.get("default_currency"),
                 date_order=request.form.get("date_order", "dayfirst"),
+                decimal_mark=request.form.get("decimal_mark", "."),
             )
             db.session.commit()
         except DomainValidationError as exc:
@@ -483,7 +547,8 @@ class BudgetReportView(BaseView):
     @has_access
     def index(self) -> Any:
         grants = visible_grants(db.session, g.user)
-        return self.render_template("budgets/report_index.html", title="Budget vs actual", grants=grants)
+        totals = grant_totals(db.session, [grant.id for grant in grants])
+        return self.render_template("budgets/report_index.html", title="Budget vs actual", grants=grants, totals=totals)
 
     @expose("/grant/<int:grant_id>")
     @has_access
@@ -504,7 +569,20 @@ class BudgetReportView(BaseView):
             if by == "category" and version is None
             else budget_vs_actual(db.session, grant_id, period_id, by="category")
         )
-        flags = variance_flags(db.session, grant_id, period_id)
+        # Each warning sits above the table of the figures it is about, and says which window that is.
+        today = clock.today()
+        flags = variance_flags(db.session, grant_id, period_id, as_of=today, window="period" if period_id else "whole")
+        window = period_window(report_period(grant, period_id)) if period_id else "whole grant"
+        cumulative_period = period_id or period_as_of(db.session, grant_id, today)
+        cumulative_report, cumulative_flags, cumulative_window = None, [], ""
+        if cumulative_period is not None:
+            cumulative_report = (
+                report
+                if period_id
+                else budget_vs_actual(db.session, grant_id, cumulative_period, by=by, version=version)  # type: ignore[arg-type]
+            )
+            cumulative_flags = variance_flags(db.session, grant_id, cumulative_period, as_of=today)
+            cumulative_window = f"cumulative to {day_label(report_period(grant, cumulative_period).end_date)}"
         series = burn_series(db.session, grant_id)
         cumulative: list[tuple[date, Decimal]] = []
         monthly = monthly_actuals(db.session, grant_id)
@@ -522,6 +600,10 @@ class BudgetReportView(BaseView):
             periods=grant.periods,
             versions=services.versions(db.session, grant_id),
             flags=flags,
+            window=window,
+            cumulative_report=cumulative_report,
+            cumulative_flags=cumulative_flags,
+            cumulative_window=cumulative_window,
             by=by,
             period_id=period_id,
             version=version,
@@ -538,6 +620,10 @@ class BudgetReportView(BaseView):
             can_see_expenditures=sm.has_access("can_list", "Expenditures"),
             can_import=sm.has_access("can_add", "BudgetImports"),
         )
+
+
+def report_period(grant: Grant, period_id: int) -> ReportingPeriod:
+    return next(p for p in grant.periods if p.id == period_id)
 
 
 def _month_end(year: int, month: int, cap: date) -> date:
@@ -643,9 +729,19 @@ class OdooLinkView(GrantScopedViewMixin, ModelView):
         "analytic_account_name",
         "analytic_plan",
         "company_currency",
+        "amount_basis",
+        "removal_limit_percent",
         "enabled",
     ]
-    edit_columns = ["analytic_account_id", "analytic_account_name", "analytic_plan", "company_currency", "enabled"]
+    edit_columns = [
+        "analytic_account_id",
+        "analytic_account_name",
+        "analytic_plan",
+        "company_currency",
+        "amount_basis",
+        "removal_limit_percent",
+        "enabled",
+    ]
     search_columns = ["grant", "enabled", "last_status"]
     order_columns = ["last_sync_at", "last_status", "analytic_account_id"]
     validators_columns = {"company_currency": [currency_code]}
@@ -657,17 +753,54 @@ class OdooLinkView(GrantScopedViewMixin, ModelView):
         "last_sync_at": "Last sync",
         "last_status": "Last result",
         "last_write_date": "Changes read up to (Odoo time, UTC)",
+        "amount_basis": "Bills in another currency",
+        "removal_limit_percent": "Ask before removing more than (%)",
     }
     description_columns = {
-        "analytic_account_id": "The id of the grant's analytic account in Odoo (Accounting → Analytic accounts).",
+        "analytic_account_id": "The id of the grant's analytic account in Odoo (Accounting → Analytic accounts). "
+        "Checked against Odoo when saved, and before every sync.",
         "analytic_plan": "The analytic plan the account belongs to, e.g. Grants. Empty: Odoo's Projects plan.",
         "company_currency": "The currency of Odoo's analytic amounts (the company's currency), e.g. XCD.",
+        "amount_basis": "Which amount of a bill in another currency (e.g. a EUR invoice) the grant's rate policy "
+        "converts: Odoo's amount in the company currency, or the bill's own amount and currency.",
+        "removal_limit_percent": "A sync that would remove more than this share of the spending imported from Odoo "
+        "stops and asks for a confirmation first.",
     }
-    method_permission_name = {"sync": "edit", "map_account": "edit"}
+    method_permission_name = {"sync": "edit", "map_account": "edit", "dismiss_account": "edit"}
     # FAB would mark the non-nullable flag "required", and a required checkbox cannot be unticked.
     add_form_extra_fields = edit_form_extra_fields = {
         "enabled": BooleanField("Enabled", default=True, description="Only enabled links are synced."),
+        "amount_basis": SelectField(
+            "Bills in another currency",
+            choices=[
+                ("company", "Convert Odoo's amount in the company currency"),
+                ("bill", "Convert the bill's own amount and currency"),
+            ],
+            default=OdooAmountBasis.company,
+            coerce=lambda value: OdooAmountBasis(getattr(value, "value", value)),
+            description="Which amount of a bill in another currency the grant's rate policy converts.",
+        ),
+        "removal_limit_percent": IntegerField(
+            "Ask before removing more than (%)",
+            default=25,
+            validators=[Optional(), NumberRange(0, 100, message="must be a percentage between 0 and 100")],
+            description="A sync that would remove more than this share of the spending imported from Odoo "
+            "stops and asks for a confirmation first.",
+        ),
     }
+
+    def _before_save(self, item: Any) -> None:
+        super()._before_save(item)
+        try:
+            sentence = odoo_sync.save_link_checked(db.session, item, _odoo_env())
+            if item.enabled and item.account_checked_at is not None:
+                removed = odoo_sync.remove_demo_rows(db.session, item)
+                if removed:
+                    sentence += f" The demo's {removed} stand-in Odoo expenditures were removed."
+        except DomainValidationError:
+            db.session.rollback()
+            raise
+        flash(sentence, "info")
 
     @expose("/show/<pk>", methods=["GET"])
     @has_access
@@ -719,14 +852,46 @@ class OdooLinkView(GrantScopedViewMixin, ModelView):
             return back
         with acting_as(Actor(user.id if user else None, user.username if user else "odoo-sync", "sync")):
             try:
-                result = odoo_sync.sync_and_commit(db.session, client, link, full=request.form.get("full") == "1")
+                result = odoo_sync.sync_and_commit(
+                    db.session,
+                    client,
+                    link,
+                    full=request.form.get("full") == "1",
+                    confirm_removals=request.form.get("confirm_removals") == "1",
+                )
             except OdooError as exc:
                 flash(f"Odoo sync failed, nothing saved: {exc}", "danger")
+            except odoo_sync.RemovalsNeedConfirmation as exc:
+                flash(f"Odoo sync stopped, nothing saved: {exc} ", "warning")
             except DomainValidationError as exc:
                 flash(f"Odoo sync refused, nothing saved: {exc}", "danger")
             else:
                 flash(result.summary(), "warning" if result.unmapped else "success")
+            finally:
+                client.close()
         return back
+
+    @expose("/<int:pk>/dismiss", methods=["POST"])
+    @has_access
+    def dismiss_account(self, pk: int) -> Any:
+        """Leave an unmapped account out of the list (its spending stays not imported), or bring it back."""
+        link = self.datamodel.get(pk, self._base_filters)
+        account_id = request.form.get("odoo_account_id", type=int)
+        if link is None or account_id is None:
+            abort(404)
+        dismissed = request.form.get("restore") != "1"
+        odoo_sync.dismiss_account(db.session, link, account_id, dismissed=dismissed)
+        db.session.commit()
+        flash(
+            f"Odoo account {account_id} "
+            + (
+                "is no longer listed; its spending is still not imported."
+                if dismissed
+                else "is listed again with the unmapped accounts."
+            ),
+            "success",
+        )
+        return redirect(url_for(f"{type(self).__name__}.show", pk=pk))
 
     @expose("/<int:pk>/map", methods=["POST"])
     @has_access
@@ -786,6 +951,9 @@ def register(appbuilder: AppBuilder) -> None:
     appbuilder.add_view(BudgetLineView, "Budget lines", icon="fa-list", category="Budgets")
     appbuilder.add_view(ExpenditureView, "Expenditures", icon="fa-money", category="Budgets")
     appbuilder.add_view(BudgetImportView, "Import actuals", icon="fa-upload", category="Budgets")
+    appbuilder.add_view(BudgetPlanImportView, "Import a budget", icon="fa-upload", category="Budgets")
+    appbuilder.add_view(BudgetGridView, "Budget grid", icon="fa-table", category="Budgets")
+    appbuilder.add_view(RateImportView, "Import exchange rates", icon="fa-upload", category="Budgets")
     appbuilder.add_view(BudgetRevisionView, "Budget revisions", icon="fa-exchange", category="Budgets")
     appbuilder.add_view(BudgetVersionView, "Budget versions", icon="fa-history", category="Budgets")
     appbuilder.add_view(ExchangeRateView, "Exchange rates", icon="fa-line-chart", category="Budgets")
@@ -793,6 +961,8 @@ def register(appbuilder: AppBuilder) -> None:
     appbuilder.add_view(VarianceRuleView, "Variance rules", icon="fa-exclamation-triangle", category="Budgets")
     appbuilder.add_view(OdooLinkView, "Odoo links", icon="fa-plug", category="Budgets")
     appbuilder.add_view(OdooAccountMapView, "Odoo account mappings", icon="fa-random", category="Budgets")
+    appbuilder.add_view(SharedCostView, "Shared costs", icon="fa-pie-chart", category="Budgets")
+    appbuilder.add_view(AllocationKeyView, "Allocation keys", icon="fa-key", category="Budgets")
     appbuilder.add_view_no_menu(BudgetAllocationView)
     appbuilder.add_view_no_menu(BudgetRevisionItemView)
     register_panel(budget_panel)

@@ -1,4 +1,4 @@
-"""The five roles, defined in configuration (FAB_ROLES) rather than in the database.
+"""The six roles, defined in configuration (FAB_ROLES) rather than in the database.
 
 ``RECORD_ACCESS`` says, per view/API permission name (``class_permission_name``),
 what each role may do with that kind of record:
@@ -6,6 +6,8 @@ what each role may do with that kind of record:
 - ``write``: list, show, add, edit, delete (views and API)
 - ``edit``: list, show, edit — change existing records, not create or delete them
 - ``read``: list, show, download
+- ``upload``: list, show, download, add, edit — add and change, never delete (funder templates:
+  a program lead uploads and maps the templates of their own grants' funders)
 - ``None``: nothing
 
 Row-level rules (which grants a user sees) live in ``grants.services`` and
@@ -20,6 +22,7 @@ _LEVELS = {
     "read": r"can_(list|show|get|info|download)",
     "edit": r"can_(list|show|get|info|download|edit|put)",
     "write": r"can_(list|show|get|info|download|add|edit|delete|post|put)",
+    "upload": r"can_(list|show|get|info|download|add|edit|post|put)",
 }
 
 #                         Finance   Program   Donor    Auditor
@@ -38,6 +41,9 @@ RECORD_ACCESS: dict[str, tuple[str | None, str | None, str | None, str | None]] 
     "BudgetImports": ("write", None, None, "read"),
     "OdooLinks": ("write", "read", None, "read"),
     "OdooAccountMaps": ("write", "read", None, "read"),
+    # A shared cost names every grant it is split over: finance and auditors only (a part is an Expenditure).
+    "SharedCosts": ("write", None, None, "read"),
+    "AllocationKeys": ("write", None, None, "read"),
     "BudgetReports": ("read", "read", "read", "read"),
     "Indicators": ("read", "write", "read", "read"),
     "IndicatorCodes": ("read", "write", "read", "read"),
@@ -55,7 +61,8 @@ RECORD_ACCESS: dict[str, tuple[str | None, str | None, str | None, str | None]] 
     "CoordinatingBodies": ("write", "write", "read", "read"),
     "Requirements": ("write", "write", "read", "read"),
     "RequirementWaivers": ("write", "write", "read", "read"),
-    "FunderTemplates": ("write", "read", None, "read"),
+    # Program: only the templates of the funders of their grants (exports.mapper_views scopes the rows).
+    "FunderTemplates": ("write", "upload", None, "read"),
     "ExportRecords": ("write", "write", "read", "read"),
     "AuditLog": (None, None, None, "read"),
     "OpenApi": ("read", "read", "read", "read"),
@@ -69,6 +76,7 @@ MENUS: dict[str, tuple[str, ...]] = {
         "Export history",
         "Funder templates",
         "Upload a template",
+        "Use a ready mapping",
         "Compliance",
         "Requirements",
         "Waivers",
@@ -78,6 +86,7 @@ MENUS: dict[str, tuple[str, ...]] = {
         "Budgets",
         "Budget vs actual",
         "Budget lines",
+        "Budget grid",
         "Expenditures",
         "Budget revisions",
         "Budget versions",
@@ -86,7 +95,11 @@ MENUS: dict[str, tuple[str, ...]] = {
         "Variance rules",
         "Odoo links",
         "Odoo account mappings",
+        "Shared costs",
+        "Allocation keys",
         "Import actuals",
+        "Import a budget",
+        "Import exchange rates",
         "Grants",
         "Reporting periods",
         "Memberships",
@@ -109,6 +122,8 @@ MENUS: dict[str, tuple[str, ...]] = {
         "Reports",
         "Export history",
         "Funder templates",
+        "Upload a template",
+        "Use a ready mapping",
         "Compliance",
         "Requirements",
         "Waivers",
@@ -118,6 +133,7 @@ MENUS: dict[str, tuple[str, ...]] = {
         "Budgets",
         "Budget vs actual",
         "Budget lines",
+        "Budget grid",
         "Expenditures",
         "Budget revisions",
         "Budget versions",
@@ -177,6 +193,7 @@ MENUS: dict[str, tuple[str, ...]] = {
         "Budgets",
         "Budget vs actual",
         "Budget lines",
+        "Budget grid",
         "Expenditures",
         "Budget revisions",
         "Budget versions",
@@ -185,7 +202,10 @@ MENUS: dict[str, tuple[str, ...]] = {
         "Variance rules",
         "Odoo links",
         "Odoo account mappings",
+        "Shared costs",
+        "Allocation keys",
         "Import actuals",
+        "Import a budget",
         "Grants",
         "Reporting periods",
         "Memberships",
@@ -215,11 +235,18 @@ SELF_SERVICE = [
     [r"^(ResetMyPasswordView|UserInfoEditView)$", r"^can_this_form_(get|post)$"],
 ]
 
-ROLE_NAMES = ("Admin", "Finance", "Program", "Donor", "Auditor")
+# "Org auditor": an auditor of the whole organisation (every grant, the whole audit trail,
+# user and role changes); an "Auditor" sees only the grants they are a member of.
+ORG_AUDITOR = "Org auditor"
+ROLE_NAMES = ("Admin", "Finance", "Program", "Donor", "Auditor", ORG_AUDITOR)
 # Roles that see every grant; the others see only grants they are members of.
-ALL_GRANTS_ROLES = frozenset({"Admin", "Finance"})
+ALL_GRANTS_ROLES = frozenset({"Admin", "Finance", ORG_AUDITOR})
+# Roles that read the whole audit trail (others read the entries of the grants they see).
+WHOLE_TRAIL_ROLES = frozenset({"Admin", ORG_AUDITOR})
 # Roles that never change anything.
-READ_ONLY_ROLES = frozenset({"Donor", "Auditor"})
+READ_ONLY_ROLES = frozenset({"Donor", "Auditor", ORG_AUDITOR})
+# Roles whose second pair of eyes may lower a restricted item's sensitivity (with grant membership).
+SENSITIVITY_APPROVER_ROLES = frozenset({"Admin", "Finance", "Program"})
 
 
 def _rules_for(column: int, role: str) -> list[list[str]]:
@@ -239,8 +266,10 @@ FAB_ROLES: dict[str, list[list[str]]] = {
     "Admin": [[".*", ".*"]],
     **{role: _rules_for(index, role) for index, role in enumerate(("Finance", "Program", "Donor", "Auditor"))},
 }
+# The organisation-wide auditor reads what an auditor reads (on every grant, row rules permitting).
+FAB_ROLES[ORG_AUDITOR] = _rules_for(3, "Auditor")
 
 # Read-only roles must never get a changing permission, whatever the table says.
-for _role in READ_ONLY_ROLES:
+for _role in READ_ONLY_ROLES - {ORG_AUDITOR}:
     for _view, _levels in RECORD_ACCESS.items():
         assert _levels[("Finance", "Program", "Donor", "Auditor").index(_role)] in (None, "read"), (_role, _view)

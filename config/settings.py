@@ -77,6 +77,26 @@ class Limits:
     max_content_length: int = DEFAULT_MAX_CONTENT_LENGTH
     ratelimit_storage_uri: str = "memory://"
     reminder_sweep_minutes: int = 15
+    # How long a reminder claim stays a sweep's without renewal (renewed every third of it while sending).
+    reminder_lease_minutes: int = 30
+    # Reminders sent over one SMTP connection and recorded with one statement.
+    reminder_batch_size: int = 500
+    # After this long a sweep stops and hands back what it has not sent, for the next sweep.
+    reminder_sweep_budget_seconds: int = 600
+
+
+@dataclass(frozen=True)
+class IatiSettings:
+    """Who publishes the IATI activity files (exports.iati): the organisation's IATI identifier, name and type.
+
+    The type is a code of IATI's OrganisationType list (22 = national NGO); exports.iati checks it.
+    Without an identifier no IATI file can be made: the page and the command say what to set.
+    """
+
+    org_ref: str = ""
+    org_name: str = ""
+    org_type: str = "22"
+    language: str = "en"
 
 
 @dataclass(frozen=True)
@@ -97,6 +117,7 @@ class Settings:
     # Raw GRANTKEEPER_ODOO_* variables; budgets.odoo_sync validates them when a sync needs them.
     odoo_env: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     limits: Limits = field(default_factory=Limits)
+    iati: IatiSettings = field(default_factory=IatiSettings)
 
     def __repr__(self) -> str:
         shown = []
@@ -151,6 +172,12 @@ class Settings:
                 from_addr=text("GRANTKEEPER_SMTP_FROM", "grantkeeper@localhost"),
             ),
             odoo_env=MappingProxyType({k: v for k, v in env.items() if k.startswith(ODOO_PREFIX)}),
+            iati=IatiSettings(
+                org_ref=_iati_ref(text("GRANTKEEPER_IATI_ORG_REF")),
+                org_name=text("GRANTKEEPER_IATI_ORG_NAME"),
+                org_type=_iati_code(text("GRANTKEEPER_IATI_ORG_TYPE", "22"), "GRANTKEEPER_IATI_ORG_TYPE", 2),
+                language=_iati_language(text("GRANTKEEPER_IATI_LANGUAGE", "en")),
+            ),
             limits=Limits(
                 evidence_max_bytes=_positive_int(
                     text("GRANTKEEPER_EVIDENCE_MAX_BYTES"), "GRANTKEEPER_EVIDENCE_MAX_BYTES", DEFAULT_EVIDENCE_MAX_BYTES
@@ -158,6 +185,25 @@ class Settings:
                 ratelimit_storage_uri=text("RATELIMIT_STORAGE_URI", "memory://"),
                 reminder_sweep_minutes=_positive_int(
                     text("GRANTKEEPER_REMINDER_SWEEP_MINUTES"), "GRANTKEEPER_REMINDER_SWEEP_MINUTES", 15
+                ),
+                reminder_lease_minutes=_at_least(
+                    _positive_int(text("GRANTKEEPER_REMINDER_LEASE_MINUTES"), "GRANTKEEPER_REMINDER_LEASE_MINUTES", 30),
+                    5,
+                    "GRANTKEEPER_REMINDER_LEASE_MINUTES",
+                    "minutes (a sweep renews its claims every third of it)",
+                ),
+                reminder_batch_size=_positive_int(
+                    text("GRANTKEEPER_REMINDER_BATCH_SIZE"), "GRANTKEEPER_REMINDER_BATCH_SIZE", 500
+                ),
+                reminder_sweep_budget_seconds=_at_least(
+                    _positive_int(
+                        text("GRANTKEEPER_REMINDER_SWEEP_BUDGET_SECONDS"),
+                        "GRANTKEEPER_REMINDER_SWEEP_BUDGET_SECONDS",
+                        600,
+                    ),
+                    30,
+                    "GRANTKEEPER_REMINDER_SWEEP_BUDGET_SECONDS",
+                    "seconds",
                 ),
             ),
         )
@@ -172,6 +218,9 @@ class Settings:
             "BASE_URL": self.base_url,
             "REMINDER_TIMEZONE": self.timezone,
             "REMINDER_SWEEP_MINUTES": self.limits.reminder_sweep_minutes,
+            "REMINDER_LEASE_MINUTES": self.limits.reminder_lease_minutes,
+            "REMINDER_BATCH_SIZE": self.limits.reminder_batch_size,
+            "REMINDER_SWEEP_BUDGET_SECONDS": self.limits.reminder_sweep_budget_seconds,
             "EVIDENCE_MAX_BYTES": self.limits.evidence_max_bytes,
             "MAX_CONTENT_LENGTH": self.limits.max_content_length,
             "RATELIMIT_STORAGE_URI": self.limits.ratelimit_storage_uri,
@@ -204,6 +253,35 @@ def _positive_int(value: str, name: str, default: int) -> int:
     if not value.isdigit() or int(value) == 0:
         raise SettingsError(f"{name}: '{value}' is not a positive whole number")
     return int(value)
+
+
+def _at_least(value: int, minimum: int, name: str, unit: str) -> int:
+    if value < minimum:
+        raise SettingsError(f"{name}: {value} is too small; use at least {minimum} {unit}")
+    return value
+
+
+def _iati_ref(value: str) -> str:
+    # {RegistrationAgency}-{RegistrationNumber}, e.g. XM-DAC-41114 or LC-CRO-12345: no spaces.
+    if value and (any(ch.isspace() for ch in value) or "-" not in value):
+        raise SettingsError(
+            f"GRANTKEEPER_IATI_ORG_REF: '{value}' is not an IATI organisation identifier "
+            "(agency-number, e.g. LC-CRO-12345, without spaces)"
+        )
+    return value
+
+
+def _iati_code(value: str, name: str, digits: int) -> str:
+    if not (value.isdigit() and len(value) == digits):
+        raise SettingsError(f"{name}: '{value}' is not an IATI code of {digits} digits (e.g. 22 for a national NGO)")
+    return value
+
+
+def _iati_language(value: str) -> str:
+    value = value.lower()
+    if not (len(value) == 2 and value.isalpha()):
+        raise SettingsError(f"GRANTKEEPER_IATI_LANGUAGE: '{value}' is not a two-letter language code (e.g. en, es, fr)")
+    return value
 
 
 def _timezone(name: str) -> str:
@@ -253,10 +331,12 @@ class BaseConfig:
     REMEMBER_COOKIE_SAMESITE = "Lax"
     PERMANENT_SESSION_LIFETIME = 8 * 3600
 
-    # Brute-force protection on the HTML login and the JWT login.
+    # Brute-force protection on the HTML login and the JWT login (app/signin.py): failed attempts only,
+    # per account and (much higher, for an office behind one address) per address, counted in the database.
     RATELIMIT_ENABLED = True
     AUTH_RATE_LIMITED = True
-    AUTH_RATE_LIMIT = "10 per 5 minute"
+    AUTH_RATE_LIMIT = "10 per 15 minute"
+    AUTH_RATE_LIMIT_PER_ADDRESS = "100 per 15 minute"
     RATELIMIT_HEADERS_ENABLED = True
 
     JWT_ACCESS_TOKEN_EXPIRES = 3600

@@ -26,6 +26,31 @@ from core.records import Audited
 
 # Fields never copied into the audit trail, whatever model carries them.
 REDACTED_FIELDS = frozenset({"password", "secret", "token", "api_key", "password_hash", "calendar_token"})
+# What the trail says for a secret field that was set or changed: that it changed, never the value.
+CHANGED = "changed"
+
+
+@dataclass(frozen=True)
+class AlsoAudited:
+    """How a model we do not own (Flask-AppBuilder's users and roles) goes into the trail."""
+
+    ignored: frozenset[str] = frozenset()  # bookkeeping columns (last login, counters): never an entry
+    secret: frozenset[str] = frozenset()  # recorded as "changed", never the value
+    relationships: tuple[str, ...] = ()  # collections recorded by the names of their members
+
+
+_ALSO: dict[type, AlsoAudited] = {}
+
+
+def audit_also(
+    model: type,
+    *,
+    ignored: tuple[str, ...] = (),
+    secret: tuple[str, ...] = (),
+    relationships: tuple[str, ...] = (),
+) -> None:
+    """Record inserts, updates and deletes of ``model`` as if it were ``Audited`` (for library models)."""
+    _ALSO[model] = AlsoAudited(frozenset(ignored), frozenset(secret), tuple(relationships))
 
 
 @dataclass(frozen=True)
@@ -50,6 +75,9 @@ class AuditEntry(Model):
     source: Mapped[str] = mapped_column(String(20))
     action: Mapped[str] = mapped_column(String(10), index=True)
     table_name: Mapped[str] = mapped_column(String(80), index=True)
+    # The grant the record belongs to (None for organisation-wide records: funders, users, roles).
+    # No foreign key: an entry outlives its grant. Auditors read the entries of their grants only.
+    grant_id: Mapped[int | None] = mapped_column(Integer, index=True)
     record_id: Mapped[str] = mapped_column(String(80), index=True)
     record_label: Mapped[str | None] = mapped_column(String(300))
     # {"field": [before, after]}; inserts have before = null, deletes after = null.
@@ -73,6 +101,11 @@ def acting_as(actor: Actor) -> Iterator[Actor]:
         yield actor
     finally:
         _actor.reset(token)
+
+
+def explicit_actor() -> Actor | None:
+    """The actor set by ``acting_as`` around this code, if any."""
+    return _actor.get()
 
 
 def current_actor() -> Actor:
@@ -102,11 +135,17 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def _column_changes(record: Any, action: str) -> dict[str, list[Any]]:
+def _column_changes(record: Any, action: str, also: AlsoAudited | None = None) -> dict[str, list[Any]]:
     state = inspect(record)
     changes: dict[str, list[Any]] = {}
     for attr in state.mapper.column_attrs:
         key = attr.key
+        if also is not None and key in also.ignored:
+            continue
+        if also is not None and key in also.secret:
+            if action != "delete" and (action == "insert" or state.attrs[key].history.has_changes()):
+                changes[key] = [None, CHANGED]
+            continue
         if key in REDACTED_FIELDS:
             continue
         if action == "insert":
@@ -126,6 +165,32 @@ def _column_changes(record: Any, action: str) -> dict[str, list[Any]]:
                 if _plain(before) != _plain(after):
                     changes[key] = [_plain(before), _plain(after)]
     return changes
+
+
+def _relationship_changes(record: Any, action: str, also: AlsoAudited) -> dict[str, list[Any]]:
+    """A collection (a user's roles) as the sorted names of its members, before and after."""
+    state = inspect(record)
+    changes: dict[str, list[Any]] = {}
+    for key in also.relationships:
+        history = state.attrs[key].history
+        if action == "update" and not history.has_changes():
+            continue
+        before = sorted(str(item) for item in (*history.unchanged, *history.deleted))
+        after = sorted(str(item) for item in (*history.unchanged, *history.added))
+        if action == "insert" and after:
+            changes[key] = [None, after]
+        elif action == "delete" and before:
+            changes[key] = [before, None]
+        elif action == "update" and before != after:
+            changes[key] = [before, after]
+    return changes
+
+
+def _grant_of(record: Any) -> int | None:
+    """The grant an audited record belongs to (the record itself for a grant), if any."""
+    values = inspect(record).dict
+    value = values.get("id") if record.__tablename__ == "grants" else values.get("grant_id")
+    return value if isinstance(value, int) else None
 
 
 def _record_id(record: Any) -> str:
@@ -148,9 +213,12 @@ def _after_flush(session: Session, flush_context: Any) -> None:
     now = clock.now()
     for action, records in (("insert", session.new), ("update", session.dirty), ("delete", session.deleted)):
         for record in records:
-            if not isinstance(record, Audited):
+            also = _ALSO.get(type(record))
+            if also is None and not isinstance(record, Audited):
                 continue
-            changes = _column_changes(record, action)
+            changes = _column_changes(record, action, also)
+            if also is not None:
+                changes.update(_relationship_changes(record, action, also))
             if action == "update" and not changes:
                 continue
             actor = actor or current_actor()
@@ -162,6 +230,7 @@ def _after_flush(session: Session, flush_context: Any) -> None:
                     "source": actor.source,
                     "action": action,
                     "table_name": record.__tablename__,
+                    "grant_id": _grant_of(record),
                     "record_id": _record_id(record),
                     "record_label": _label(record),
                     "changes": changes,

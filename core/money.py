@@ -1,16 +1,21 @@
-"""Money and currencies: Decimal amounts, ISO 4217 codes (via pycountry), one column type."""
+"""Money and currencies: Decimal amounts read by decimal mark, ISO 4217 codes (via pycountry), column types."""
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+import re
+from collections.abc import Iterable
+from decimal import ROUND_HALF_UP, Decimal
 
 import pycountry
-from sqlalchemy import Numeric
+from sqlalchemy import BigInteger, Float, Integer, Numeric, SmallInteger
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.exc import NoInspectionAvailable
 
 # Amounts: 18 digits, 2 decimals. Rates: enough scale for pegs like 2.70 and cross rates.
 MONEY = Numeric(18, 2)
 RATE = Numeric(20, 10)
 CENT = Decimal("0.01")
+MONEY_INTEGER_DIGITS = 16  # MONEY's 18 digits less its 2 decimals
 
 
 def is_currency_code(code: str | None) -> bool:
@@ -30,22 +35,165 @@ def currency_choices() -> list[tuple[str, str]]:
 
 
 def to_decimal(value: object, field: str = "amount") -> Decimal:
-    """Parse a user-entered amount exactly; floats are refused because they are not exact."""
-    if isinstance(value, Decimal):
-        result = value
-    elif isinstance(value, int) and not isinstance(value, bool):
-        result = Decimal(value)
-    elif isinstance(value, str):
-        text = value.strip().replace(",", "")
-        try:
-            result = Decimal(text)
-        except InvalidOperation:
-            raise ValueError(f"{field}: '{value}' is not a number") from None
-    else:
+    """Parse a user-entered amount exactly (a point as decimal mark); floats are refused because they are not exact."""
+    if isinstance(value, float) or isinstance(value, bool) or not isinstance(value, (Decimal, int, str)):
         raise ValueError(f"{field}: {value!r} is not a number")
-    if not result.is_finite():
-        raise ValueError(f"{field}: '{value}' is not a finite number")
-    return result
+    try:
+        return parse_amount(value, ".", integer_digits=None)
+    except AmountError as exc:
+        raise ValueError(f"{field}: {exc}") from None
+
+
+# -- reading amounts as people write them ----------------------------------------------------------
+
+DECIMAL_MARKS = {".": "a point (1,234.56)", ",": "a comma (1.234,56)"}
+# Spaces (plain, no-break, narrow, thin) and apostrophes group thousands whatever the decimal mark.
+_SPACING = str.maketrans("", "", " \u00a0\u202f\u2009\u2007'\u2019")
+_MINUS = ("-", "\u2212", "\u2013")
+_CURRENCY_PREFIX = re.compile(r"^[A-Z]{0,3}[$\u20ac\u00a3\u00a5\u20a6\u20b5\u20b9\u20b1\u20a1]|^[A-Z]{3}(?=[\d.,(])")
+_CURRENCY_SUFFIX = re.compile(r"(?<=[\d.,)])(?:[$\u20ac\u00a3\u00a5\u20a6\u20b5\u20b9\u20b1\u20a1]|[A-Z]{3})$")
+_SHAPES: dict[str, re.Pattern[str]] = {}
+
+
+class AmountError(ValueError):
+    """An amount that cannot be read; the message says what is wrong in words, without the field name."""
+
+
+def _shape(decimal_mark: str) -> re.Pattern[str]:
+    if decimal_mark not in _SHAPES:
+        group = re.escape("," if decimal_mark == "." else ".")
+        mark = re.escape(decimal_mark)
+        whole = rf"(?:\d{{1,3}}(?:{group}\d{{3}})+|\d{{1,2}}(?:{group}\d{{2}})+{group}\d{{3}}|\d+)"
+        _SHAPES[decimal_mark] = re.compile(rf"^(?P<whole>{whole})?(?:{mark}(?P<fraction>\d+))?$")
+    return _SHAPES[decimal_mark]
+
+
+def _fits(value: Decimal, integer_digits: int | None) -> bool:
+    if integer_digits is None or value.is_zero():
+        return True
+    return value.adjusted() < integer_digits
+
+
+def _too_big(text: str, integer_digits: int) -> AmountError:
+    largest = "9" * integer_digits
+    return AmountError(f"'{text}' is too large: at most {integer_digits} digits before the decimal mark ({largest})")
+
+
+def parse_amount(
+    value: object, decimal_mark: str = ".", *, integer_digits: int | None = MONEY_INTEGER_DIGITS
+) -> Decimal:
+    """An amount written by a person or a spreadsheet, read with the given decimal mark and never guessed.
+
+    ``decimal_mark`` is "." or ","; the other one may group thousands (``1.000,50`` with
+    a comma is 1000.50), as may spaces and apostrophes. Exponents (``1E+20``), ``NaN``,
+    ``Infinity`` and amounts with more than ``integer_digits`` digits before the mark are
+    refused. Accounting negatives ``(12.50)`` and currency signs (``$``, ``EC$``, ``€``,
+    ``USD``) are read. Raises ``AmountError`` saying what is wrong.
+    """
+    if decimal_mark not in DECIMAL_MARKS:
+        raise AmountError(f"'{decimal_mark}' is not a decimal mark; choose a point or a comma")
+    if isinstance(value, bool):
+        raise AmountError(f"'{value}' is not a number")
+    if isinstance(value, float):
+        # Spreadsheet cells hold floats; repr gives the shortest exact decimal text.
+        if value != value or value in (float("inf"), float("-inf")):
+            raise AmountError("is not a finite number")
+        value = Decimal(repr(value))
+    if isinstance(value, int):
+        value = Decimal(value)
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise AmountError(f"'{value}' is not a finite number")
+        if not _fits(value, integer_digits):
+            raise _too_big(f"{value}", integer_digits or 0)
+        return value
+    if not isinstance(value, str):
+        raise AmountError(f"'{value}' is not a number")
+    text = value.strip()
+    if not text:
+        raise AmountError("is empty; an amount is required")
+    compact = text.translate(_SPACING)
+    negative = False
+    if compact.startswith("(") and compact.endswith(")"):
+        negative, compact = True, compact[1:-1]
+    compact = _CURRENCY_SUFFIX.sub("", _CURRENCY_PREFIX.sub("", compact.upper()))
+    if compact[:1] in _MINUS or compact[:1] == "+":
+        negative ^= compact[:1] in _MINUS
+        compact = _CURRENCY_PREFIX.sub("", compact[1:])
+    match = _shape(decimal_mark).match(compact)
+    if not match or not (match.group("whole") or match.group("fraction")):
+        lowered = compact.lower()
+        if lowered in ("nan", "inf", "infinity", "snan") or "nan" in lowered or "inf" in lowered:
+            raise AmountError(f"'{text}' is not a finite number")
+        if re.fullmatch(r"[\d.,]*\d[eE][+-]?\d+", compact):
+            raise AmountError(f"'{text}' is written with an exponent; write the amount out in digits")
+        other = "," if decimal_mark == "." else "."
+        if _shape(other).match(compact) and any(ch.isdigit() for ch in compact):
+            raise AmountError(
+                f"'{text}' is not written with {DECIMAL_MARKS[decimal_mark].split(' (')[0]} as decimal mark; "
+                f"if amounts are written like {DECIMAL_MARKS[other].split(' (')[1][:-1]}, "
+                f"choose {DECIMAL_MARKS[other].split(' (')[0]}"
+            )
+        raise AmountError(f"'{text}' is not a number")
+    whole = re.sub(r"\D", "", match.group("whole") or "0")
+    fraction = match.group("fraction") or ""
+    result = Decimal(f"{whole}.{fraction}" if fraction else whole)
+    if not _fits(result, integer_digits):
+        raise _too_big(text, integer_digits or 0)
+    return -result if negative else result
+
+
+def ambiguous_separator(value: object) -> str | None:
+    """ "." or "," when ``value`` reads differently with each decimal mark ("1.000", "2,500"), else None."""
+    if not isinstance(value, str):
+        return None
+    match = re.fullmatch(r"[(+\-]?\D{0,4}\d{1,3}([.,])\d{3}\D{0,4}\)?", value.strip())
+    return match.group(1) if match else None
+
+
+def guess_decimal_mark(values: Iterable[object]) -> str:
+    """The decimal mark the texts show unambiguously (``12,50``, ``1.234,5``), a point when they don't say."""
+    votes = {".": 0, ",": 0}
+    for value in values:
+        if not isinstance(value, str):
+            continue
+        text = value.strip().translate(_SPACING)
+        last = re.search(r"([.,])(\d+)\D*$", text)
+        if last is None:
+            continue
+        separators = set(re.findall(r"[.,]", text))
+        if len(separators) == 2 or len(last.group(2)) != 3:
+            votes[last.group(1)] += 1
+    return "," if votes[","] > votes["."] else "."
+
+
+def numbers_out_of_range(record: object) -> dict[str, list[str]]:
+    """Numbers a record's columns cannot hold (non-finite, too many digits, beyond an integer column), by field."""
+    problems: dict[str, list[str]] = {}
+    try:
+        mapper = sa_inspect(type(record))
+    except NoInspectionAvailable:
+        return problems
+    if mapper is None:
+        return problems
+    for column in mapper.columns:
+        value = getattr(record, column.key, None)
+        if value is None or isinstance(value, bool):
+            continue
+        kind = column.type
+        if isinstance(kind, Numeric) and not isinstance(kind, Float) and isinstance(value, (Decimal, float, int)):
+            number = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+            if not number.is_finite():
+                problems.setdefault(column.key, []).append("is not a finite number")
+            elif kind.precision is not None and not _fits(number, kind.precision - (kind.scale or 0)):
+                problems.setdefault(column.key, []).append(
+                    f"is too large: at most {kind.precision - (kind.scale or 0)} digits before the decimal mark"
+                )
+        elif isinstance(kind, Integer) and isinstance(value, int):
+            bits = 63 if isinstance(kind, BigInteger) else 15 if isinstance(kind, SmallInteger) else 31
+            if not -(2**bits) <= value < 2**bits:
+                problems.setdefault(column.key, []).append(f"{value} is out of range")
+    return problems
 
 
 def quantize_money(amount: Decimal) -> Decimal:

@@ -10,6 +10,7 @@ from sqlalchemy import Enum, event, select
 from sqlalchemy.orm import Session
 
 from core.errors import DomainValidationError, ErrorCollector
+from core.money import numbers_out_of_range
 
 E = TypeVar("E", bound=enum.Enum)
 
@@ -76,7 +77,14 @@ def check_unique(session: Session, record: Model, errors: ErrorCollector, *field
 
 
 def validate_record(session: Session, record: object) -> None:
-    """Run a record's domain rules without letting its own queries flush it half-made."""
+    """Run a record's domain rules without letting its own queries flush it half-made.
+
+    First of all, every number must fit its column: a 1E+20 amount or an id beyond 32 bits
+    is refused by field here rather than by the database with an error page.
+    """
+    out_of_range = numbers_out_of_range(record)
+    if out_of_range:
+        raise DomainValidationError(out_of_range)
     validate = getattr(record, "validate", None)
     if validate is not None:
         with session.no_autoflush:

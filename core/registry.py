@@ -13,7 +13,10 @@ Every extension point in the codebase is an instance of this class:
 - ``grants.deadlines.missing.MISSING_WORK``: "still missing" checks for a deadline;
 - ``grants.evidence.targets.TARGETS``: what evidence can be linked to;
 - ``grants.page.PANELS``: the grant page's panels;
+- ``grants.closing.checklist.CHECKLIST``: the lines of a period's closing checklist;
+- ``grants.closing.views.ACTIONS``: the action panels of the period page;
 - ``core.datasets.DATASETS``: the named datasets exports can fill templates with.
+- ``core.datasets.FIGURES``: the single figures a mapping can put in one cell.
 """
 
 from __future__ import annotations

@@ -14,10 +14,15 @@ import io
 import os
 import re
 import tempfile
+import time
 from pathlib import Path
 from typing import BinaryIO
 
 CHUNK = 1024 * 1024
+TEMP_PREFIX = ".incoming-"
+# A write in progress touches its temporary file at least every chunk; one untouched this long was abandoned
+# (a worker killed mid-upload) and is removed at start-up, even while other workers are serving.
+ABANDONED_AFTER_SECONDS = 10 * 60
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -71,7 +76,7 @@ class FileStore:
         self.root.mkdir(parents=True, exist_ok=True)
         digest = hashlib.sha256()
         size = 0
-        fd, tmp_name = tempfile.mkstemp(prefix=".incoming-", dir=self.root)
+        fd, tmp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=self.root)
         try:
             with os.fdopen(fd, "wb") as tmp:
                 while True:
@@ -98,6 +103,21 @@ class FileStore:
             if os.path.exists(tmp_name):
                 os.unlink(tmp_name)
             raise
+
+    def remove_abandoned(self, older_than_seconds: float = ABANDONED_AFTER_SECONDS, now: float | None = None) -> int:
+        """Delete temporary files of writes that never finished (a kill during an upload); returns how many."""
+        if not self.root.is_dir():
+            return 0
+        now = time.time() if now is None else now
+        removed = 0
+        for path in self.root.glob(f"{TEMP_PREFIX}*"):
+            try:
+                if path.is_file() and now - path.stat().st_mtime >= older_than_seconds:
+                    path.unlink()
+                    removed += 1
+            except FileNotFoundError:  # another worker removed or finished it
+                continue
+        return removed
 
     # ------------------------------------------------------------ reading
 
@@ -157,6 +177,11 @@ class FileStore:
             for chunk in iter(lambda: handle.read(CHUNK), b""):
                 digest.update(chunk)
         return digest.hexdigest() == sha
+
+
+def is_temporary(path: Path) -> bool:
+    """A write in progress (or abandoned): never part of a backup."""
+    return path.name.startswith(TEMP_PREFIX)
 
 
 def store_for(config: dict) -> FileStore:

@@ -14,9 +14,10 @@ from core.storage import StorageError, store_for
 from exports import services
 from exports.models import ExportRecord
 from exports.views import FilterExportsVisible
+from grants.access import ScopedChoicesMixin
 
 
-class ExportRecordApi(ModelRestApi):
+class ExportRecordApi(ScopedChoicesMixin, ModelRestApi):
     resource_name = "exports"
     class_permission_name = "ExportRecords"
     datamodel = SQLAInterface(ExportRecord)
@@ -39,6 +40,9 @@ class ExportRecordApi(ModelRestApi):
         "published_at",
     ]
     order_columns = ["created_at", "report"]
+    # No add or edit route; declared so that _info describes only these (their choices scoped).
+    add_columns = edit_columns = ["grant", "period", "report"]
+    search_columns = ["grant", "period", "report", "kind", "published"]
 
     @expose("/<int:pk>/file", methods=["GET"])
     @protect()

@@ -9,23 +9,28 @@ one way: the domains know nothing of exports.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from core import clock
-from core.datasets import DATASETS, Column, Dataset
+from core.datasets import DATASETS, FIGURES, Column, Dataset, FigureKind, FigureQuery
 from core.money import country_name
 from exports.builtin import ReportColumn
-from exports.mapping import Catalogue
+from exports.mapping import Catalogue, FigureCatalogue
+from grants.evidence.models import is_shared_with_donors
 
 __all__ = [
     "Column",
     "Dataset",
+    "FIELD_LABELS",
     "FIELD_NAMES",
+    "FigureQuery",
     "all_datasets",
+    "all_figure_kinds",
     "catalogue",
+    "figure_values",
     "field_values",
     "report_column",
     "rows_of",
@@ -37,8 +42,32 @@ def all_datasets() -> dict[str, Dataset]:
     return dict(DATASETS.items())
 
 
+def all_figure_kinds() -> dict[str, FigureKind]:
+    """Every kind of single figure the installed domains offer (indicator, budget line, ...)."""
+    return dict(FIGURES.items())
+
+
 def catalogue() -> Catalogue:
-    return Catalogue(fields=FIELD_NAMES, datasets={name: d.keys for name, d in DATASETS.items()})
+    return Catalogue(
+        fields=FIELD_NAMES,
+        datasets={name: d.keys for name, d in DATASETS.items()},
+        figures={
+            name: FigureCatalogue(
+                measures=[m.key for m in kind.measures],
+                scopes=[key for key, _ in kind.scopes],
+                categories=kind.categories is not None,
+            )
+            for name, kind in FIGURES.items()
+        },
+    )
+
+
+def figure_values(
+    session: Session, grant: Any, period: Any, kind_name: str, queries: Sequence[FigureQuery]
+) -> dict[FigureQuery, Any]:
+    """Ask one kind for many figures at once; a query whose item does not exist is left out."""
+    kind = FIGURES[kind_name]
+    return dict(kind.values(session, grant, period, list(dict.fromkeys(queries))))
 
 
 def report_column(column: Column) -> ReportColumn:
@@ -46,33 +75,35 @@ def report_column(column: Column) -> ReportColumn:
 
 
 def rows_of(session: Session, dataset: Dataset, grant: Any, period: Any) -> Iterator[dict[str, Any]]:
-    """The dataset's rows, with one last guard: a row marked confidential never leaves."""
+    """The dataset's rows, with one last guard: a row with a sensitivity not shared with donors never leaves."""
     for row in dataset.rows(session, grant, period):
-        if str(row.get("sensitivity", "")).lower() == "confidential":
+        if "sensitivity" in row and not is_shared_with_donors(row["sensitivity"]):
             continue
         yield dict(row)
 
 
 # ---------------------------------------------------------------- grants: single fields
 
-FIELD_NAMES = [
-    "grant.reference",
-    "grant.title",
-    "grant.recipient",
-    "grant.currency",
-    "grant.amount",
-    "grant.start_date",
-    "grant.end_date",
-    "grant.status",
-    "grant.countries",
-    "funder.name",
-    "funder.code",
-    "period.label",
-    "period.start_date",
-    "period.end_date",
-    "period.report_due",
-    "report.date",
-]
+FIELD_LABELS = {
+    "grant.reference": "Grant reference",
+    "grant.title": "Grant title",
+    "grant.recipient": "Recipient",
+    "grant.currency": "Grant currency",
+    "grant.amount": "Grant amount",
+    "grant.start_date": "Grant start date",
+    "grant.end_date": "Grant end date",
+    "grant.status": "Grant status",
+    "grant.countries": "Countries",
+    "funder.name": "Funder name",
+    "funder.code": "Funder code",
+    "period.label": "Period",
+    "period.start_date": "Period start date",
+    "period.end_date": "Period end date",
+    "period.report_due": "Report due date",
+    "period.status": "Period status",
+    "report.date": "Date of the report",
+}
+FIELD_NAMES = list(FIELD_LABELS)
 
 
 def field_values(session: Session, grant: Any, period: Any) -> dict[str, Any]:
@@ -93,5 +124,6 @@ def field_values(session: Session, grant: Any, period: Any) -> dict[str, Any]:
         "period.start_date": period.start_date if period else grant.start_date,
         "period.end_date": period.end_date if period else grant.end_date,
         "period.report_due": period.report_due if period else None,
+        "period.status": period.status.value.replace("_", " ") if period else "",
         "report.date": clock.today(),
     }

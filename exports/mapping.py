@@ -7,6 +7,7 @@ import json
 import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import yaml
@@ -22,16 +23,22 @@ from marshmallow import (
 
 from exports.errors import TemplateError
 from exports.xlsx.fill import CellValue, FillPlan, Formula, split_target
-from exports.xlsx.inspector import TemplateInfo, parse_cell_ref
+from exports.xlsx.inspector import SheetInfo, TemplateInfo, format_cell_ref, parse_cell_ref, parse_range
 
 __all__ = [
     "Catalogue",
     "CellMapping",
+    "FigureCatalogue",
     "TableMapping",
     "MappingSpec",
     "parse_mapping",
     "render",
+    "check_mapping",
     "check_against_template",
+    "describe_cell",
+    "dump_mapping",
+    "select_rows",
+    "spec_to_dict",
 ]
 
 _MAX_SPEC_CHARS = 1_000_000
@@ -40,8 +47,17 @@ _NAME_RE = re.compile(r"^[A-Za-z_\\][A-Za-z0-9_.\\]*$")
 
 
 @dataclass(frozen=True)
+class FigureCatalogue:
+    """What one kind of single figure offers: its measures, its scopes, whether it takes a category."""
+
+    measures: Sequence[str]
+    scopes: Sequence[str] = ()
+    categories: bool = False
+
+
+@dataclass(frozen=True)
 class Catalogue:
-    """What the caller can supply: field names, and per dataset its column names.
+    """What the caller can supply: field names, per dataset its column names, per figure kind its measures.
 
     Domain packages build this (e.g. grants provides ``grant.reference``); the
     mapping is checked against it when parsed, so a typo fails at upload time
@@ -50,26 +66,51 @@ class Catalogue:
 
     fields: Collection[str] = ()
     datasets: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    figures: Mapping[str, FigureCatalogue] = field(default_factory=dict)
+
+
+Period = int | str | None  # the grant's Nth period (1 = first), a period label, or None: the export's period
 
 
 @dataclass(frozen=True)
 class CellMapping:
-    """One cell: ``target`` is "Sheet!C4" or a defined name; exactly one of source/formula."""
+    """One cell: ``target`` is "Sheet!C4" or a defined name; exactly one of source/formula/figure.
+
+    A figure is one item's measure: ``figure: indicator, item: FCDO-1, measure: target``,
+    optionally for one disaggregation ``category`` ("country=LC"), a ``scope``
+    (budgets: period, cumulative, grant) and a fixed ``period``.
+    """
 
     target: str
     source: str | None = None
     formula: str | None = None
+    figure: str | None = None
+    item: str | None = None
+    measure: str | None = None
+    category: str | None = None
+    scope: str | None = None
+    period: Period = None
+    # A figure whose item the grant does not have leaves the cell as the funder sent it (ready mappings).
+    optional: bool = False
 
 
 @dataclass(frozen=True)
 class TableMapping:
-    """A dataset written into a pre-sized block whose top-left cell is ``target``."""
+    """A dataset written into a pre-sized block whose top-left cell is ``target``.
+
+    ``filter`` keeps rows whose column holds one of the listed values
+    (``{code: [KP-1c, HR-1]}``); ``order`` sorts by columns, ``-column`` for
+    descending.
+    """
 
     target: str
     dataset: str
     columns: tuple[str, ...]
     rows: int
     hide_unused: bool = True
+    filter: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    order: tuple[str, ...] = ()
+    period: Period = None
 
 
 @dataclass(frozen=True)
@@ -77,6 +118,10 @@ class MappingSpec:
     cells: tuple[CellMapping, ...] = ()
     tables: tuple[TableMapping, ...] = ()
     template_version: str | None = None
+    # Hidden sheets the mapping may write to, named on purpose; every other hidden sheet is refused.
+    allow_hidden_sheets: tuple[str, ...] = ()
+    title: str | None = None
+    description: str | None = None
 
 
 def _validate_target(value: str) -> None:
@@ -100,6 +145,24 @@ def _validate_block_target(value: str) -> None:
         raise ValidationError(f"{value!r} must be the block's top-left cell, like Budget!B10") from None
 
 
+class _PeriodField(fields.Field):
+    """1, 2, ... (the grant's first, second period) or a period label such as "S2"."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Period:
+        if value is None:
+            return None
+        if isinstance(value, bool):
+            raise ValidationError("give a period number (1 for the first) or a period label such as S2")
+        if isinstance(value, int):
+            if value < 1:
+                raise ValidationError("period numbers start at 1 (the grant's first period)")
+            return value
+        if isinstance(value, str) and value.strip():
+            text = value.strip()
+            return int(text) if text.isdigit() and int(text) >= 1 else text
+        raise ValidationError("give a period number (1 for the first) or a period label such as S2")
+
+
 class _CellSchema(Schema):
     class Meta:
         unknown = RAISE
@@ -107,11 +170,29 @@ class _CellSchema(Schema):
     target = fields.String(required=True, validate=_validate_target)
     source = fields.String(load_default=None, validate=validate.Length(min=1))
     formula = fields.String(load_default=None, validate=validate.Length(min=1))
+    figure = fields.String(load_default=None, validate=validate.Length(min=1))
+    item = fields.String(load_default=None, validate=validate.Length(min=1, max=200))
+    measure = fields.String(load_default=None, validate=validate.Length(min=1))
+    category = fields.String(load_default=None, validate=validate.Length(min=1))
+    scope = fields.String(load_default=None, validate=validate.Length(min=1))
+    period = _PeriodField(load_default=None)
+    optional = fields.Boolean(load_default=False)
 
     @validates_schema(skip_on_field_errors=False)
     def _one_source(self, data: dict[str, Any], **_: Any) -> None:
-        if (data.get("source") is None) == (data.get("formula") is None):
-            raise ValidationError("give exactly one of 'source' or 'formula'", "source")
+        given = [key for key in ("source", "formula", "figure") if data.get(key) is not None]
+        if len(given) != 1:
+            raise ValidationError("give exactly one of 'source', 'formula' or 'figure'", "source")
+        if given == ["figure"]:
+            for key in ("item", "measure"):
+                if data.get(key) is None:
+                    raise ValidationError(f"a figure needs its '{key}'", key)
+        else:
+            for key in ("item", "measure", "category", "scope", "optional"):
+                if data.get(key) not in (None, False):
+                    raise ValidationError(f"'{key}' belongs to a figure; add 'figure: <kind>' or remove it", key)
+        if given == ["formula"] and data.get("period") is not None:
+            raise ValidationError("a formula has no period", "period")
 
     @post_load
     def _make(self, data: dict[str, Any], **_: Any) -> CellMapping:
@@ -129,10 +210,29 @@ class _TableSchema(Schema):
     )
     rows = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=_MAX_BLOCK_ROWS))
     hide_unused = fields.Boolean(load_default=True)
+    filter = fields.Dict(
+        keys=fields.String(validate=validate.Length(min=1)),
+        values=fields.Raw(),
+        load_default=dict,
+    )
+    order = fields.List(fields.String(validate=validate.Length(min=1)), load_default=list)
+    period = _PeriodField(load_default=None)
+
+    @validates_schema(skip_on_field_errors=False)
+    def _filter_values(self, data: dict[str, Any], **_: Any) -> None:
+        for column, values in (data.get("filter") or {}).items():
+            listed = values if isinstance(values, list) else [values]
+            if not listed or any(isinstance(v, (dict, list)) or v is None for v in listed):
+                raise ValidationError(f"filter on {column!r} takes a value or a list of values", "filter")
 
     @post_load
     def _make(self, data: dict[str, Any], **_: Any) -> TableMapping:
         data["columns"] = tuple(data["columns"])
+        data["filter"] = tuple(
+            (column, tuple(str(v) for v in (values if isinstance(values, list) else [values])))
+            for column, values in data["filter"].items()
+        )
+        data["order"] = tuple(data["order"])
         return TableMapping(**data)
 
 
@@ -141,12 +241,22 @@ class _SpecSchema(Schema):
         unknown = RAISE
 
     template_version = fields.String(load_default=None)
+    title = fields.String(load_default=None)
+    description = fields.String(load_default=None)
+    allow_hidden_sheets = fields.List(fields.String(validate=validate.Length(min=1)), load_default=list)
     cells = fields.List(fields.Nested(_CellSchema), load_default=list)
     tables = fields.List(fields.Nested(_TableSchema), load_default=list)
 
     @post_load
     def _make(self, data: dict[str, Any], **_: Any) -> MappingSpec:
-        return MappingSpec(tuple(data["cells"]), tuple(data["tables"]), data.get("template_version"))
+        return MappingSpec(
+            tuple(data["cells"]),
+            tuple(data["tables"]),
+            data.get("template_version"),
+            tuple(data["allow_hidden_sheets"]),
+            data.get("title"),
+            data.get("description"),
+        )
 
 
 def _flatten(messages: Any, prefix: str = "") -> dict[str, list[str]]:
@@ -265,6 +375,31 @@ def _catalogue_problems(raw: dict[str, Any], catalogue: Catalogue) -> dict[str, 
         source = cell.get("source")
         if isinstance(source, str) and source and source not in known_fields:
             details.setdefault(f"cells.{i}.source", []).append(_unknown("field", source, known_fields))
+        kind_name = cell.get("figure")
+        if isinstance(kind_name, str) and kind_name:
+            kind = catalogue.figures.get(kind_name)
+            if kind is None:
+                details.setdefault(f"cells.{i}.figure", []).append(
+                    _unknown("kind of figure", kind_name, catalogue.figures.keys())
+                )
+                continue
+            measure = cell.get("measure")
+            if isinstance(measure, str) and measure and measure not in kind.measures:
+                details.setdefault(f"cells.{i}.measure", []).append(
+                    _unknown(f"measure of {kind_name}", measure, kind.measures)
+                )
+            scope = cell.get("scope")
+            if isinstance(scope, str) and scope and scope not in kind.scopes:
+                allowed = ", ".join(kind.scopes) or f"none: {kind_name} figures have no scope"
+                details.setdefault(f"cells.{i}.scope", []).append(f"unknown scope {scope!r}; known: {allowed}")
+            category = cell.get("category")
+            if isinstance(category, str) and category:
+                if not kind.categories:
+                    details.setdefault(f"cells.{i}.category", []).append(f"{kind_name} figures are not disaggregated")
+                elif "=" not in category:
+                    details.setdefault(f"cells.{i}.category", []).append(
+                        f"write the category as dimension=code, e.g. country=LC (got {category!r})"
+                    )
     for i, table in enumerate(_dicts(raw.get("tables"))):
         dataset = table.get("dataset")
         if not isinstance(dataset, str) or not dataset:
@@ -279,69 +414,293 @@ def _catalogue_problems(raw: dict[str, Any], catalogue: Catalogue) -> dict[str, 
         for j, col in enumerate(cols if isinstance(cols, list) else []):
             if isinstance(col, str) and col and col not in columns:
                 details.setdefault(f"tables.{i}.columns.{j}", []).append(_unknown(f"column of {dataset}", col, columns))
+        wanted = table.get("filter")
+        for col in wanted if isinstance(wanted, dict) else {}:
+            if isinstance(col, str) and col not in columns:
+                details.setdefault(f"tables.{i}.filter", []).append(_unknown(f"column of {dataset}", col, columns))
+        order = table.get("order")
+        for j, col in enumerate(order if isinstance(order, list) else []):
+            if isinstance(col, str) and col.lstrip("-") not in columns:
+                details.setdefault(f"tables.{i}.order.{j}", []).append(
+                    _unknown(f"column of {dataset}", col.lstrip("-"), columns)
+                )
     return details
 
 
-def check_against_template(spec: MappingSpec, info: TemplateInfo) -> list[str]:
-    """Problems a spec would hit on this template (unknown sheets/names, formula or merged targets).
+# ---------------------------------------------------------------- the one check: this mapping on this template
 
-    Meant for the mapping editor at upload time; ``render`` enforces the same
-    rules (and locked cells) when it fills.
+
+def describe_cell(cell: CellMapping) -> str:
+    """What a cell mapping puts in its cell, in words ("indicator FCDO-1: target, period 1")."""
+    if cell.formula is not None:
+        return f"the formula {cell.formula}"
+    if cell.figure is not None:
+        words = f"{cell.figure.replace('_', ' ')} {cell.item}: {(cell.measure or '').replace('_', ' ')}"
+        extras = [cell.category or "", f"{cell.scope}" if cell.scope else ""]
+    else:
+        words, extras = str(cell.source), []
+    if cell.period is not None:
+        extras.append(f"period {cell.period}")
+    extras = [e for e in extras if e]
+    return words + (f" ({', '.join(extras)})" if extras else "")
+
+
+@dataclass
+class _SheetIndex:
+    """Per sheet: formula cells, merges and locks as fast lookups, built once per check."""
+
+    formulas: set[tuple[int, int]]
+    arrays: list[tuple[int, int, int, int]]
+    merges: list[tuple[int, int, int, int]]
+    protected: bool
+    unlocked: set[tuple[int, int]]
+
+    def merge_of(self, row: int, col: int) -> tuple[int, int, int, int] | None:
+        for rng in self.merges:
+            if rng[0] <= row <= rng[2] and rng[1] <= col <= rng[3]:
+                return rng
+        return None
+
+
+def _ranges(refs: Sequence[str]) -> list[tuple[int, int, int, int]]:
+    out = []
+    for ref in refs:
+        try:
+            out.append(parse_range(ref))
+        except TemplateError:
+            continue
+    return out
+
+
+def _index(sheet: SheetInfo) -> _SheetIndex:
+    return _SheetIndex(
+        formulas={parse_cell_ref(ref) for ref in sheet.formula_cells},
+        arrays=_ranges(sheet.array_formula_ranges),
+        merges=_ranges(sheet.merged_ranges),
+        protected=sheet.protected,
+        unlocked={parse_cell_ref(ref) for ref in sheet.input_cells},
+    )
+
+
+def _cell_problem(index: _SheetIndex, row: int, col: int) -> str | None:
+    """Why one cell cannot take a value, in words, or None."""
+    if (row, col) in index.formulas:
+        return "holds a formula the template owns"
+    for r1, c1, r2, c2 in index.arrays:
+        if r1 <= row <= r2 and c1 <= col <= c2:
+            return "is part of an array formula the template owns"
+    merge = index.merge_of(row, col)
+    if merge is not None and (row, col) != (merge[0], merge[1]):
+        top_left = format_cell_ref(merge[0], merge[1])
+        return (
+            f"is inside the merged cells {top_left}:{format_cell_ref(merge[2], merge[3])}; "
+            f"only their top-left cell {top_left} can hold a value"
+        )
+    if index.protected and (row, col) not in index.unlocked:
+        return "is locked on a protected sheet"
+    return None
+
+
+def check_mapping(spec: MappingSpec, info: TemplateInfo) -> list[str]:
+    """Every problem this mapping would meet on this template, in words, all at once.
+
+    The one check run at upload, in the mapper and before an export fills
+    anything: unknown sheets and names, formula cells, merged cells other than
+    their top-left, locked cells on protected sheets, cells on hidden sheets
+    (unless ``allow_hidden_sheets`` names the sheet), and blocks that overlap
+    formulas, merged cells or other mappings.
     """
     problems: list[str] = []
     sheets = {s.name: s for s in info.sheets}
-    names = {n.name.lower() for n in info.defined_names}
+    by_lower: dict[str, list[SheetInfo]] = {}
+    for s in info.sheets:
+        by_lower.setdefault(s.name.lower(), []).append(s)
+    allowed_hidden = {name.lower() for name in spec.allow_hidden_sheets}
+    indexes: dict[str, _SheetIndex] = {}
+    taken: dict[tuple[str, int, int], str] = {}
+    sheet_list = ", ".join(repr(s.name) for s in info.sheets)
+    hidden_reported: set[tuple[str, str]] = set()
 
-    def check_cell(where: str, target: str) -> None:
-        sheet, rest = split_target(target)
-        if sheet is None:
-            if rest.lower() not in names:
+    def find_sheet(name: str) -> SheetInfo | None:
+        found = sheets.get(name)
+        if found is None and len(by_lower.get(name.lower(), [])) == 1:
+            found = by_lower[name.lower()][0]
+        return found
+
+    def sheet_ok(where: str, sheet: SheetInfo) -> bool:
+        if not sheet.part:
+            problems.append(f"{where}: {sheet.name!r} is a chart or dialog sheet, which holds no cells")
+            return False
+        if sheet.state != "visible" and sheet.name.lower() not in allowed_hidden:
+            if (where, sheet.name) not in hidden_reported:
+                hidden_reported.add((where, sheet.name))
+                problems.append(
+                    f"{where}: the sheet {sheet.name!r} is hidden, so the funder may never see this value; "
+                    f"if that is intended, add it to allow_hidden_sheets"
+                )
+        if sheet.name not in indexes:
+            indexes[sheet.name] = _index(sheet)
+        return True
+
+    def resolve(where: str, target: str) -> tuple[SheetInfo, int, int] | None:
+        sheet_name, rest = split_target(target)
+        if sheet_name is None:
+            candidates = [n for n in info.defined_names if n.name.lower() == rest.lower()]
+            chosen = [n for n in candidates if n.scope is None] or candidates
+            if not chosen:
                 problems.append(f"{where}: the template has no defined name {rest!r}")
-            return
-        s = sheets.get(sheet)
-        if s is None:
-            problems.append(f"{where}: the template has no sheet {sheet!r}")
-            return
-        if rest in set(s.formula_cells):
-            problems.append(f"{where}: {sheet}!{rest} holds a formula the template owns")
+                return None
+            if len(chosen) > 1:
+                problems.append(f"{where}: the name {rest!r} exists on several sheets; use the cell address instead")
+                return None
+            hit = chosen[0].single_cell()
+            if hit is None:
+                problems.append(f"{where}: the name {rest!r} refers to {chosen[0].ref}, not to a single cell")
+                return None
+            sheet_name, row, col = hit
+        else:
+            row, col = parse_cell_ref(rest)
+        sheet = find_sheet(sheet_name)
+        if sheet is None:
+            problems.append(f"{where}: the template has no sheet {sheet_name!r}; its sheets are {sheet_list}")
+            return None
+        return sheet, row, col
+
+    def claim(where: str, sheet: SheetInfo, row: int, col: int) -> None:
+        key = (sheet.name, row, col)
+        other = taken.get(key)
+        if other is not None:
+            problems.append(f"{where}: {sheet.name}!{format_cell_ref(row, col)} is already filled by {other}")
+        else:
+            taken[key] = where
 
     for i, cell in enumerate(spec.cells):
-        check_cell(f"cells.{i}.target", cell.target)
+        where = f"Cell {cell.target} ({describe_cell(cell)})"
+        found = resolve(where, cell.target)
+        if found is None:
+            continue
+        sheet, row, col = found
+        if not sheet_ok(where, sheet):
+            continue
+        why = _cell_problem(indexes[sheet.name], row, col)
+        if why:
+            problems.append(f"{where}: {sheet.name}!{format_cell_ref(row, col)} {why}")
+        claim(f"cell mapping {i + 1} ({cell.target})", sheet, row, col)
+
     for i, table in enumerate(spec.tables):
-        check_cell(f"tables.{i}.target", table.target)
+        found = resolve(f"Table {i + 1} ({table.dataset})", table.target)
+        if found is None:
+            continue
+        sheet, r0, c0 = found
+        r1, c1 = r0 + table.rows - 1, c0 + len(table.columns) - 1
+        block = f"{sheet.name}!{format_cell_ref(r0, c0)}:{format_cell_ref(r1, c1)}"
+        where = f"Table {i + 1} ({table.dataset} in {block})"
+        if not sheet_ok(where, sheet):
+            continue
+        index = indexes[sheet.name]
+        clashes: dict[str, list[str]] = {}
+        for row in range(r0, r1 + 1):
+            for col in range(c0, c1 + 1):
+                why = _cell_problem(index, row, col)
+                if why:
+                    reason = why.split(";")[0]
+                    clashes.setdefault(reason, []).append(format_cell_ref(row, col))
+                other = taken.get((sheet.name, row, col))
+                if other is not None:
+                    clashes.setdefault(f"is already filled by {other}", []).append(format_cell_ref(row, col))
+                else:
+                    taken[(sheet.name, row, col)] = f"table {i + 1} ({table.dataset})"
+        for reason, refs in clashes.items():
+            shown = ", ".join(refs[:8]) + (f" and {len(refs) - 8} more" if len(refs) > 8 else "")
+            subject = "it" if len(refs) == 1 else "each"
+            problems.append(f"{where} overlaps {shown}: {subject} {reason}")
+    for name in spec.allow_hidden_sheets:
+        if find_sheet(name) is None:
+            problems.append(f"allow_hidden_sheets: the template has no sheet {name!r}; its sheets are {sheet_list}")
     return problems
+
+
+def check_against_template(spec: MappingSpec, info: TemplateInfo) -> list[str]:
+    """The one check (``check_mapping``); kept under its older name."""
+    return check_mapping(spec, info)
+
+
+# ---------------------------------------------------------------- choosing and ordering a dataset's rows
+
+
+def _sort_key(value: Any) -> tuple[int, Any]:
+    if value is None or value == "":
+        return (2, 0)
+    if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
+        return (0, value)
+    return (1, str(value).lower())
+
+
+def select_rows(table: TableMapping, rows: Sequence[Mapping[str, CellValue]]) -> list[Mapping[str, CellValue]]:
+    """The rows a table's filter keeps, in its order (stable: rows keep the dataset's order on ties)."""
+    kept = list(rows)
+    for column, values in table.filter:
+        wanted = set(values)
+        kept = [row for row in kept if _as_text(row.get(column)) in wanted]
+    for column in reversed(table.order):
+        descending = column.startswith("-")
+        name = column.lstrip("-")
+        present = [row for row in kept if row.get(name) not in (None, "")]
+        empty = [row for row in kept if row.get(name) in (None, "")]
+        present.sort(key=lambda row: _sort_key(row.get(name)), reverse=descending)
+        kept = present + empty  # blanks last either way
+    return kept
+
+
+def _as_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, Decimal):
+        text = format(value, "f")
+        return text.rstrip("0").rstrip(".") if "." in text else text
+    return str(value)
 
 
 def render(
     spec: MappingSpec,
     template_bytes: bytes,
     fields: Mapping[str, CellValue],
-    datasets: Mapping[str, Sequence[Mapping[str, CellValue]]],
+    datasets: Mapping[Any, Sequence[Mapping[str, CellValue]]],
     *,
+    figures: Mapping[int, CellValue] | None = None,
     strip_formula_caches: bool = True,
 ) -> bytes:
     """Fill ``template_bytes`` as the spec says, with values the caller supplies.
 
-    ``fields`` maps field name -> value; ``datasets`` maps dataset name -> list
-    of row dicts keyed by column name.  A missing field, dataset or column, or a
-    dataset larger than its block, raises TemplateError naming it.
+    ``fields`` maps field name -> value; ``figures`` maps the index of a cell
+    mapping -> its value (figures, and fields asked for a fixed period);
+    ``datasets`` maps a table's index, or else its dataset name, -> list of row
+    dicts keyed by column name (filter and order are applied here). A missing
+    field, dataset or column, or a dataset larger than its block, raises
+    TemplateError naming it.
     """
+    figures = figures or {}
     plan = FillPlan()
     missing: list[str] = []
     for i, cell in enumerate(spec.cells):
         if cell.formula is not None:
             plan.set(cell.target, Formula(cell.formula))
-        elif cell.source is not None and cell.source in fields:
+        elif i in figures:
+            plan.set(cell.target, figures[i])
+        elif cell.optional:
+            continue  # the grant has no such item: the funder's cell stays as it was
+        elif cell.source is not None and cell.period is None and cell.source in fields:
             plan.set(cell.target, fields[cell.source])
         else:
-            missing.append(f"cells.{i}: field {cell.source!r} was not supplied")
+            what = f"field {cell.source!r}" if cell.source is not None else describe_cell(cell)
+            missing.append(f"cells.{i}: {what} was not supplied")
     for i, table in enumerate(spec.tables):
-        rows = datasets.get(table.dataset)
+        rows = datasets.get(i, datasets.get(table.dataset))
         if rows is None:
             missing.append(f"tables.{i}: dataset {table.dataset!r} was not supplied")
             continue
         matrix: list[list[CellValue]] = []
-        for n, row in enumerate(rows):
+        for n, row in enumerate(select_rows(table, rows)):
             absent = [c for c in table.columns if c not in row]
             if absent:
                 missing.append(f"tables.{i}: row {n + 1} of {table.dataset} lacks {', '.join(absent)}")
@@ -353,3 +712,54 @@ def render(
     if missing:
         raise TemplateError("; ".join(missing))
     return plan.apply(template_bytes, strip_formula_caches=strip_formula_caches)
+
+
+# ---------------------------------------------------------------- the file format: export as YAML or JSON
+
+
+def spec_to_dict(spec: MappingSpec) -> dict[str, Any]:
+    """The spec as plain data, keys in the order people write them, defaults left out."""
+    out: dict[str, Any] = {}
+    for key in ("title", "description", "template_version"):
+        if getattr(spec, key):
+            out[key] = getattr(spec, key)
+    if spec.allow_hidden_sheets:
+        out["allow_hidden_sheets"] = list(spec.allow_hidden_sheets)
+    if spec.cells:
+        out["cells"] = [
+            {
+                key: getattr(cell, key)
+                for key in ("target", "source", "formula", "figure", "item", "measure", "category", "scope", "period")
+                if getattr(cell, key) is not None
+            }
+            | ({"optional": True} if cell.optional else {})
+            for cell in spec.cells
+        ]
+    if spec.tables:
+        tables = []
+        for table in spec.tables:
+            entry: dict[str, Any] = {
+                "target": table.target,
+                "dataset": table.dataset,
+                "columns": list(table.columns),
+                "rows": table.rows,
+            }
+            if not table.hide_unused:
+                entry["hide_unused"] = False
+            if table.filter:
+                entry["filter"] = {column: list(values) for column, values in table.filter}
+            if table.order:
+                entry["order"] = list(table.order)
+            if table.period is not None:
+                entry["period"] = table.period
+            tables.append(entry)
+        out["tables"] = tables
+    return out
+
+
+def dump_mapping(spec: MappingSpec, fmt: str = "yaml") -> str:
+    """Write a spec in the file format, YAML (default) or JSON; parsing it again gives the same spec."""
+    data = spec_to_dict(spec)
+    if fmt == "json":
+        return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=1000)

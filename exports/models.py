@@ -97,6 +97,10 @@ class ExportRecord(Audited, Model):
     published: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
     published_by: Mapped[str | None] = mapped_column(String(100))
     published_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # The last time it was taken back from the donors, by whom and why (required).
+    unpublished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    unpublished_by: Mapped[str | None] = mapped_column(String(100))
+    unpublish_reason: Mapped[str | None] = mapped_column(Text)
     note: Mapped[str | None] = mapped_column(Text)
 
     grant: Mapped[Grant] = relationship()

@@ -21,13 +21,24 @@ from core import clock
 from core.errors import DomainValidationError
 from core.storage import FileStore
 from exports.builtin import ReportSheet, write_report
-from exports.datasets import Dataset, all_datasets, catalogue, field_values, report_column, rows_of
+from exports.datasets import (
+    Dataset,
+    FigureQuery,
+    all_datasets,
+    all_figure_kinds,
+    catalogue,
+    field_values,
+    figure_values,
+    report_column,
+    rows_of,
+)
 from exports.errors import TemplateError
-from exports.mapping import MappingSpec, check_against_template, parse_mapping, render
+from exports.mapping import MappingSpec, Period, check_mapping, describe_cell, parse_mapping, render
 from exports.models import ExportKind, ExportRecord, FunderTemplate, TemplateVersion
 from exports.xlsx.inspector import TemplateInfo, inspect_template
 from exports.xlsx.recompute import recompute_caches
-from grants.models import Funder, Grant, ReportingPeriod
+from grants.closing.services import reopen_period, submit_period
+from grants.models import Funder, Grant, PeriodStatus, ReportingPeriod
 
 TEMPLATE_MAX_BYTES = 20 * 1024 * 1024
 XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -137,11 +148,20 @@ def set_mapping(
         ) from None
     if info is None:
         info = inspect_template(data if data is not None else template_bytes(store, version))
-    problems = check_against_template(spec, info)
+    problems = check_mapping(spec, info)
     if problems:
         raise DomainValidationError({"mapping": problems})
     version.mapping_text = text
     return spec
+
+
+def check_mapping_text(text: str, info: TemplateInfo) -> tuple[MappingSpec | None, list[str]]:
+    """The one check for the mapper: (spec, problems in words), without saving anything."""
+    try:
+        spec = parse_mapping(text, catalogue())
+    except TemplateError as exc:
+        return None, [f"{key}: {m}" for key, msgs in exc.details.items() for m in msgs] or [str(exc)]
+    return spec, check_mapping(spec, info)
 
 
 def templates_for_grant(session: Session, grant: Grant) -> list[FunderTemplate]:
@@ -230,13 +250,98 @@ def _builtin_bytes(
 # ---------------------------------------------------------------- running an export
 
 
-def _collect(
-    session: Session, spec: MappingSpec, grant: Grant, period: ReportingPeriod | None
-) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
+def resolve_period(grant: Grant, wanted: Period, default: ReportingPeriod | None) -> ReportingPeriod | None:
+    """A mapping's period: None is the export's, N the grant's Nth period, a text its label."""
+    if wanted is None:
+        return default
+    periods = sorted(grant.periods, key=lambda p: p.start_date)
+    if isinstance(wanted, int):
+        if wanted > len(periods):
+            raise _refuse(
+                "period", f"the mapping asks for period {wanted} but {grant.reference} has {len(periods)} periods"
+            )
+        return periods[wanted - 1]
+    for candidate in periods:
+        if candidate.label.lower() == wanted.lower():
+            return candidate
+    known = ", ".join(p.label for p in periods) or "none"
+    raise _refuse("period", f"{grant.reference} has no period {wanted!r}; its periods are {known}")
+
+
+@dataclass
+class Collected:
+    """What one export fills: single fields, figures per cell mapping, rows per table."""
+
+    fields: dict[str, Any]
+    figures: dict[int, Any]
+    tables: dict[int, list[dict[str, Any]]]
+
+
+def collect(session: Session, spec: MappingSpec, grant: Grant, period: ReportingPeriod | None) -> Collected:
+    """Every value the spec asks for, for this grant and period; refuses naming each unknown item.
+
+    Figures are asked of each kind once per period, whatever the number of cells.
+    """
     datasets = all_datasets()
+    kinds = all_figure_kinds()
     values = field_values(session, grant, period)
-    tables = {t.dataset: list(rows_of(session, datasets[t.dataset], grant, period)) for t in spec.tables}
-    return values, tables
+    problems: list[str] = []
+    figures: dict[int, Any] = {}
+    per_period_fields: dict[int | None, dict[str, Any]] = {period.id if period else None: values}
+    wanted: dict[tuple[str, int | None], list[tuple[int, FigureQuery]]] = {}
+    periods: dict[int | None, ReportingPeriod | None] = {period.id if period else None: period}
+    for i, cell in enumerate(spec.cells):
+        if cell.formula is not None:
+            continue
+        try:
+            chosen = resolve_period(grant, cell.period, period)
+        except DomainValidationError as exc:
+            problems.extend(f"cell {cell.target}: {m}" for msgs in exc.errors.values() for m in msgs)
+            continue
+        key = chosen.id if chosen else None
+        periods[key] = chosen
+        if cell.source is not None:
+            if cell.period is not None:
+                if key not in per_period_fields:
+                    per_period_fields[key] = field_values(session, grant, chosen)
+                figures[i] = per_period_fields[key][cell.source]
+            continue
+        assert cell.figure is not None and cell.item is not None and cell.measure is not None
+        query = FigureQuery(cell.item, cell.measure, cell.category, cell.scope)
+        wanted.setdefault((cell.figure, key), []).append((i, query))
+    for (kind_name, key), asked in wanted.items():
+        kind = kinds.get(kind_name)
+        if kind is None:
+            problems.append(f"figures of kind {kind_name!r} are not available")
+            continue
+        try:
+            answers = figure_values(session, grant, periods[key], kind_name, [q for _, q in asked])
+        except DomainValidationError as exc:
+            problems.extend(m for msgs in exc.errors.values() for m in msgs)
+            continue
+        for i, query in asked:
+            if query in answers:
+                figures[i] = answers[query]
+            elif not spec.cells[i].optional:
+                problems.append(
+                    f"cell {spec.cells[i].target} ({describe_cell(spec.cells[i])}): {grant.reference} has no "
+                    f"{kind.item_label} {query.item!r}"
+                )
+    tables: dict[int, list[dict[str, Any]]] = {}
+    fetched: dict[tuple[str, int | None], list[dict[str, Any]]] = {}
+    for i, table in enumerate(spec.tables):
+        try:
+            chosen = resolve_period(grant, table.period, period)
+        except DomainValidationError as exc:
+            problems.extend(f"table {i + 1} ({table.dataset}): {m}" for msgs in exc.errors.values() for m in msgs)
+            continue
+        wanted_rows = (table.dataset, chosen.id if chosen else None)
+        if wanted_rows not in fetched:
+            fetched[wanted_rows] = list(rows_of(session, datasets[table.dataset], grant, chosen))
+        tables[i] = fetched[wanted_rows]
+    if problems:
+        raise _refuse("template", "; ".join(dict.fromkeys(problems)))
+    return Collected(values, figures, tables)
 
 
 def _export_name(grant: Grant, period: ReportingPeriod | None, report: str, suffix: str) -> str:
@@ -278,14 +383,21 @@ def run_export(
             raise _refuse(
                 "template", f"'{template.name}' v{version.version} has no mapping yet; add one before exporting"
             )
-        spec = parse_mapping(version.mapping_text, catalogue())
+        try:
+            spec = parse_mapping(version.mapping_text, catalogue())
+        except TemplateError as exc:
+            raise _refuse("template", f"the mapping of '{template.name}' no longer reads: {exc}") from None
+        source = template_bytes(store, version)
+        problems = check_mapping(spec, inspect_template(source))
+        if problems:
+            raise DomainValidationError({"template": problems})
         if progress:
             progress("collect", 0, 2)
-        fields, tables = _collect(session, spec, grant, period)
+        collected = collect(session, spec, grant, period)
         if progress:
             progress("fill", 1, 2)
         try:
-            data = render(spec, template_bytes(store, version), fields, tables)
+            data = render(spec, source, collected.fields, collected.tables, figures=collected.figures)
         except TemplateError as exc:
             raise _refuse("template", str(exc)) from None
         if progress:
@@ -333,6 +445,8 @@ def export_bytes(store: FileStore, record: ExportRecord) -> bytes:
 
 
 def media_type(record: ExportRecord) -> str:
+    if record.filename.lower().endswith(".xml"):
+        return "application/xml"  # an IATI activity file (exports.iati)
     return XLSM_MIME if record.filename.lower().endswith(".xlsm") else XLSX_MIME
 
 
@@ -340,18 +454,68 @@ def media_type(record: ExportRecord) -> str:
 
 
 def publish(session: Session, record: ExportRecord, *, user: str | None) -> ExportRecord:
-    """Make a generated file visible to the grant's Donor users."""
+    """Send a generated file to the grant's Donor users, in one operation (the caller commits once).
+
+    A file about a reporting period also submits that period: it is marked
+    submitted (who, when) and its report deadline is closed, so it is no longer
+    overdue and its reminders stop (``grants.closing.services.submit_period``).
+    """
     if record.published:
         raise _refuse("published", f"{record.filename} is already published")
-    record.published, record.published_by, record.published_at = True, user, clock.now()
+    now = clock.now()
+    record.published, record.published_by, record.published_at = True, user, now
+    if record.period_id is not None:
+        period = record.period or session.get(ReportingPeriod, record.period_id)
+        if period is not None:
+            submit_period(session, period, user=user, at=now)
     session.flush()
     return record
 
 
-def unpublish(session: Session, record: ExportRecord) -> ExportRecord:
+def unpublish(session: Session, record: ExportRecord, *, user: str | None, reason: str) -> ExportRecord:
+    """Take a published file back from the donors, saying why; its period is reopened with its deadline.
+
+    The period stays submitted while another file of it is still published.
+    """
+    reason = (reason or "").strip()
+    if not reason:
+        raise _refuse("reason", "say why the file is taken back from the donor (e.g. 'wrong figures for KP-1c')")
+    if not record.published:
+        raise _refuse("published", f"{record.filename} is not published")
     record.published, record.published_by, record.published_at = False, None, None
+    record.unpublished_at, record.unpublished_by, record.unpublish_reason = clock.now(), user, reason
+    session.flush()
+    if record.period_id is not None:
+        still_published = session.scalar(
+            select(func.count(ExportRecord.id)).where(
+                ExportRecord.period_id == record.period_id, ExportRecord.published.is_(True)
+            )
+        )
+        period = record.period or session.get(ReportingPeriod, record.period_id)
+        if period is not None and not still_published and period.status == PeriodStatus.submitted:
+            reopen_period(session, period, reason=reason)
     session.flush()
     return record
+
+
+def last_published(session: Session, record: ExportRecord) -> ExportRecord | None:
+    """The latest file of the same grant, period and report published before ``record`` (the last submission)."""
+    query = (
+        select(ExportRecord)
+        .where(
+            ExportRecord.grant_id == record.grant_id,
+            ExportRecord.report == record.report,
+            ExportRecord.published.is_(True),
+            ExportRecord.id != record.id,
+        )
+        .order_by(ExportRecord.published_at.desc(), ExportRecord.id.desc())
+        .limit(1)
+    )
+    if record.period_id is None:
+        query = query.where(ExportRecord.period_id.is_(None))
+    else:
+        query = query.where(ExportRecord.period_id == record.period_id)
+    return session.scalar(query)
 
 
 def history(

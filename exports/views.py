@@ -18,9 +18,9 @@ from core.audit import Actor, acting_as
 from core.errors import DomainValidationError
 from core.extensions import db
 from core.storage import StorageError, file_store
-from exports import services
+from exports import closing, mapper_views, services
 from exports.datasets import catalogue
-from exports.models import ExportRecord, FunderTemplate, TemplateVersion
+from exports.models import ExportRecord, FunderTemplate
 from grants.access import (
     GrantScopedViewMixin,
     ValidatedViewMixin,
@@ -110,6 +110,12 @@ class ExportRecordView(GrantScopedViewMixin, ModelView):
     }
     method_permission_name = {"publish": "edit", "unpublish": "edit", "generate": "edit", "file": "show"}
 
+    @expose("/show/<pk>", methods=["GET"])
+    @has_access
+    def show(self, pk: Any) -> Any:
+        """Says in words whether the donors have the file, with Publish / Unpublish (exports.closing)."""
+        return closing.export_show(self, pk)
+
     @expose("/file/<int:pk>")
     @has_access
     def file(self, pk: int) -> Any:
@@ -146,9 +152,13 @@ class ExportRecordView(GrantScopedViewMixin, ModelView):
         record = self.datamodel.get(pk, self._base_filters)
         if record is None:
             abort(404)
-        services.unpublish(db.session, record)
-        db.session.commit()
-        flash(f"{record.filename} is no longer visible to donors", "success")
+        try:
+            services.unpublish(db.session, record, user=_username(), reason=request.form.get("reason", ""))
+            db.session.commit()
+            flash(f"{record.filename} is no longer visible to donors", "success")
+        except DomainValidationError as exc:
+            db.session.rollback()
+            flash_domain_error(exc)
         return redirect(request.referrer or url_for("ExportRecordView.list"))
 
     @expose("/generate/<int:grant_id>", methods=["POST"])
@@ -219,7 +229,21 @@ class FunderTemplateView(ValidatedViewMixin, ModelView):
     add_columns = edit_columns = ["funder", "name", "description"]
     show_columns = ["funder", "name", "description"]
     search_columns = ["funder", "name"]
-    method_permission_name = {"upload": "add", "mapping": "edit", "inspect": "show", "file": "show"}
+    method_permission_name = {
+        "upload": "add",
+        "ready": "add",
+        "mapping": "edit",
+        "mapper": "edit",
+        "preview": "edit",
+        "export_mapping": "show",
+        "inspect": "show",
+        "file": "show",
+    }
+    # Program leads see and choose only the funders of the grants they belong to (exports.mapper_views).
+    base_filters = [["id", mapper_views.FilterTemplatesVisible, lambda: None]]
+    add_form_query_rel_fields = edit_form_query_rel_fields = {
+        "funder": [["id", mapper_views.FilterFundersVisible, lambda: None]]
+    }
 
     @expose("/show/<pk>", methods=["GET"])
     @has_access
@@ -237,13 +261,13 @@ class FunderTemplateView(ValidatedViewMixin, ModelView):
     @expose("/upload", methods=["GET", "POST"])
     @has_access
     def upload(self) -> Any:
-        funders = list(db.session.scalars(select(Funder).order_by(Funder.name)))
+        funders = mapper_views.visible_funders()
         if request.method == "POST":
             upload = request.files.get("file")
             funder = db.session.get(Funder, int(request.form.get("funder") or 0))
             try:
-                if funder is None:
-                    raise DomainValidationError({"funder": ["choose a funder"]})
+                if funder is None or not mapper_views.funder_allowed(funder):
+                    raise DomainValidationError({"funder": ["choose one of the funders of your grants"]})
                 if upload is None or not upload.filename:
                     raise DomainValidationError({"file": ["choose an .xlsx or .xlsm file"]})
                 version = services.upload_template(
@@ -264,12 +288,38 @@ class FunderTemplateView(ValidatedViewMixin, ModelView):
             else:
                 flash(f"Uploaded {version!r}", "success")
                 return redirect(url_for("FunderTemplateView.inspect", version_id=version.id))
-        return self.render_template("exports/upload.html", funders=funders, title="Upload a funder template")
+        return self.render_template(
+            "exports/upload.html", funders=funders, title="Upload a funder template", form=request.form
+        )
+
+    @expose("/ready", methods=["GET", "POST"])
+    @has_access
+    def ready(self) -> Any:
+        """Use a ready mapping: a real funder template with its mapping, in one click."""
+        return mapper_views.ready_page(self)
+
+    @expose("/version/<int:version_id>/mapper", methods=["GET", "POST"])
+    @has_access
+    def mapper(self, version_id: int) -> Any:
+        """The click-a-cell mapper."""
+        return mapper_views.mapper_page(self, version_id)
+
+    @expose("/version/<int:version_id>/preview")
+    @has_access
+    def preview(self, version_id: int) -> Any:
+        return mapper_views.preview_json(version_id)
+
+    @expose("/version/<int:version_id>/mapping.<fmt>")
+    @has_access
+    def export_mapping(self, version_id: int, fmt: str) -> Any:
+        if fmt not in ("yaml", "json"):
+            abort(404)
+        return mapper_views.export_mapping(version_id, fmt)
 
     @expose("/version/<int:version_id>/inspect")
     @has_access
     def inspect(self, version_id: int) -> Any:
-        version = db.session.get(TemplateVersion, version_id) or abort(404)
+        version = mapper_views.version_or_404(version_id)
         info = services.inspect_version(file_store(), version)
         return self.render_template(
             "exports/inspect.html", version=version, info=info, title=f"Inspect {version!r}", catalogue=catalogue()
@@ -278,10 +328,14 @@ class FunderTemplateView(ValidatedViewMixin, ModelView):
     @expose("/version/<int:version_id>/mapping", methods=["GET", "POST"])
     @has_access
     def mapping(self, version_id: int) -> Any:
-        version = db.session.get(TemplateVersion, version_id) or abort(404)
+        version = mapper_views.version_or_404(version_id)
         text = version.mapping_text or ""
         if request.method == "POST":
             text = request.form.get("mapping", "")
+            imported = request.files.get("mapping_file")
+            if imported is not None and imported.filename:
+                # Import: the YAML or JSON file a mapping was exported to, checked like typed text.
+                text = imported.read(1_000_001).decode("utf-8", errors="replace")
             try:
                 services.set_mapping(db.session, file_store(), version, text)
                 db.session.commit()
@@ -298,7 +352,7 @@ class FunderTemplateView(ValidatedViewMixin, ModelView):
     @expose("/version/<int:version_id>/file")
     @has_access
     def file(self, version_id: int) -> Any:
-        version = db.session.get(TemplateVersion, version_id) or abort(404)
+        version = mapper_views.version_or_404(version_id)
         data = services.template_bytes(file_store(), version)
         response = send_file(
             io.BytesIO(data), as_attachment=True, download_name=version.filename, mimetype="application/octet-stream"
@@ -341,4 +395,7 @@ def register(appbuilder: AppBuilder) -> None:
     appbuilder.add_view(ExportRecordView, "Export history", icon="fa-file-excel-o", category="Reports")
     appbuilder.add_view(FunderTemplateView, "Funder templates", icon="fa-table", category="Reports")
     appbuilder.add_link("Upload a template", href="/funder-templates/upload", icon="fa-upload", category="Reports")
+    appbuilder.add_link("Use a ready mapping", href="/funder-templates/ready", icon="fa-magic", category="Reports")
+    current_app.register_blueprint(mapper_views.assets_blueprint())
     register_panel(exports_panel)
+    closing.register(appbuilder)

@@ -10,7 +10,7 @@ from flask_appbuilder.models.sqla.interface import SQLAInterface
 
 from core.extensions import db
 from grants import services
-from grants.access import GrantScopedApiMixin, ValidatedApiMixin
+from grants.access import GrantScopedApiMixin, ValidatedApiMixin, visible_funders_filter
 from grants.models import Funder, Grant, GrantMembership, ReportingPeriod
 
 GRANT_FIELDS = [
@@ -40,6 +40,7 @@ GRANT_WRITE_FIELDS = [
     "countries",
     "description",
     "funder",
+    "verifier_roles",  # who may verify results, e.g. "lead,program" (checked by Grant.validate)
 ]
 
 
@@ -64,6 +65,8 @@ class FunderApi(SavedByOperation, ValidatedApiMixin, ModelRestApi):
     datamodel = SQLAInterface(Funder)
     list_columns = show_columns = ["id", "name", "code", "default_currency", "cost_categories", "notes"]
     add_columns = edit_columns = ["name", "code", "default_currency", "cost_categories", "notes"]
+    search_columns = ["name", "code", "default_currency"]
+    base_filters = visible_funders_filter()
     allow_browser_login = False
     save = staticmethod(services.save_funder)
 

@@ -6,16 +6,21 @@ after all models. ``order`` keeps listings in the order people know them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.datasets import Column, Dataset, add_dataset
-from grants.compliance.services import requirement_status
+from core.datasets import Column, Dataset, FigureKind, FigureQuery, Measure, add_dataset, add_figure_kind
+from grants.compliance.models import Requirement
+from grants.compliance.services import refresh_requirement_deadlines, requirement_status
 from grants.deadlines.missing import MISSING_WORK, REPORTING_KINDS
 from grants.deadlines.models import Deadline, DeadlineKind
+from grants.deadlines.services import sync_period_deadlines
+from grants.evidence.models import SENSITIVITY_LABELS, SHARED_WITH_DONORS, Sensitivity
 from grants.evidence.services import evidence_register
+from grants.services import PERIODS_CHANGED
 
 # ---------------------------------------------------------------- still missing for a deadline
 
@@ -25,9 +30,7 @@ def evidence_awaiting_verification(session: Session, deadline: Deadline) -> list
     if deadline.kind not in (*REPORTING_KINDS, DeadlineKind.audit):
         return []
     waiting = sum(
-        1
-        for row in evidence_register(session, deadline.grant_id, include_confidential=True)
-        if row.status == "submitted"
+        1 for row in evidence_register(session, deadline.grant_id, all_levels=True) if row.status == "submitted"
     )
     if not waiting:
         return []
@@ -35,6 +38,17 @@ def evidence_awaiting_verification(session: Session, deadline: Deadline) -> list
 
 
 MISSING_WORK.add("evidence_awaiting_verification", evidence_awaiting_verification, order=30)
+
+
+# ---------------------------------------------------------------- after periods are generated: their deadlines
+
+
+def _period_deadlines(session: Session, grant: Any, today: Any) -> None:
+    sync_period_deadlines(session, today=today)
+
+
+PERIODS_CHANGED.add("period_deadlines", _period_deadlines, order=10)
+PERIODS_CHANGED.add("requirement_deadlines", refresh_requirement_deadlines, order=20)
 
 
 # ---------------------------------------------------------------- datasets
@@ -52,7 +66,7 @@ def _periods(session: Session, grant: Any, period: Any) -> Iterator[dict[str, An
 
 
 def _evidence(session: Session, grant: Any, period: Any) -> Iterator[dict[str, Any]]:
-    # Never confidential: an export can end up on a donor's desk (include_confidential stays False).
+    # Only what is shared with donors: an export can end up on a donor's desk (all_levels stays False).
     for row in evidence_register(session, grant.id):
         if period is not None and not (period.start_date <= row.evidence_date <= period.end_date):
             continue
@@ -60,7 +74,7 @@ def _evidence(session: Session, grant: Any, period: Any) -> Iterator[dict[str, A
             "date": row.evidence_date,
             "title": row.title,
             "kind": row.kind,
-            "sensitivity": row.sensitivity,
+            "sensitivity": SENSITIVITY_LABELS[Sensitivity(row.sensitivity)],
             "status": row.status,
             "file": row.file_name or row.url or "",
             "sha256": row.sha256 or "",
@@ -70,7 +84,8 @@ def _evidence(session: Session, grant: Any, period: Any) -> Iterator[dict[str, A
 
 
 def _requirements(session: Session, grant: Any, period: Any) -> Iterator[dict[str, Any]]:
-    for row in requirement_status(session, grant.id, period.id if period else None):
+    # Explained over what donors may see: an export can end up on a donor's desk.
+    for row in requirement_status(session, grant.id, period.id if period else None, levels=SHARED_WITH_DONORS):
         yield {
             "code": row.requirement_code,
             "requirement": row.requirement_title,
@@ -132,6 +147,67 @@ add_dataset(
             Column("waiver", "Waiver justification", "text", 30),
         ),
         _requirements,
+    ),
+    order=50,
+)
+
+
+# ---------------------------------------------------------------- single figures: one requirement's status
+
+
+def _requirement_items(session: Session, grant: Any) -> list[tuple[str, str]]:
+    return [
+        (code, f"{code} — {title}")
+        for code, title in session.execute(
+            select(Requirement.code, Requirement.title)
+            .where(Requirement.grant_id == grant.id)
+            .order_by(Requirement.code)
+        )
+    ]
+
+
+def _requirement_values(
+    session: Session, grant: Any, period: Any, queries: Sequence[FigureQuery]
+) -> Mapping[FigureQuery, Any]:
+    latest: dict[str, Any] = {}
+    # Several windows of one requirement may fall in a period: the last one speaks for it.
+    for row in requirement_status(session, grant.id, period.id if period else None, levels=SHARED_WITH_DONORS):
+        latest[row.requirement_code] = row
+    known = {code: title for code, title in _requirement_items(session, grant)}
+    answers: dict[FigureQuery, Any] = {}
+    for query in queries:
+        if query.item not in known:
+            continue
+        found = latest.get(query.item)
+        if found is None:  # not judged in this period
+            answers[query] = None
+            continue
+        answers[query] = {
+            "title": found.requirement_title,
+            "category": found.category,
+            "status": found.status_label,
+            "explanation": found.explanation,
+            "due": found.due_date,
+            "waiver": found.waiver_justification or "",
+        }.get(query.measure)
+    return answers
+
+
+add_figure_kind(
+    FigureKind(
+        name="requirement",
+        title="Requirement",
+        item_label="requirement code",
+        measures=(
+            Measure("title", "Requirement", "text"),
+            Measure("category", "Category", "text"),
+            Measure("status", "Status", "text"),
+            Measure("explanation", "Why (explanation)", "text"),
+            Measure("due", "Due", "date"),
+            Measure("waiver", "Waiver justification", "text"),
+        ),
+        items=_requirement_items,
+        values=_requirement_values,
     ),
     order=50,
 )

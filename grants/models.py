@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 from datetime import date
 from decimal import Decimal
@@ -13,8 +14,10 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Date,
+    DateTime,
     ForeignKey,
     Integer,
+    Numeric,
     String,
     Text,
     UniqueConstraint,
@@ -52,6 +55,30 @@ class MemberRole(str, enum.Enum):
     auditor = "auditor"
 
 
+# Member roles a grant may choose as verifiers of results (four eyes); read-only roles never verify.
+VERIFYING_ROLE_CHOICES = (MemberRole.lead, MemberRole.program, MemberRole.finance, MemberRole.member)
+DEFAULT_VERIFIER_ROLES = "lead,program,finance"
+ROLE_LABELS = {
+    MemberRole.lead: "grant lead",
+    MemberRole.finance: "finance",
+    MemberRole.program: "program",
+    MemberRole.member: "member",
+    MemberRole.donor: "donor",
+    MemberRole.auditor: "auditor",
+}
+
+
+class IndirectBase(str, enum.Enum):
+    total_direct = "total_direct"  # every direct cost
+    modified_direct = "modified_direct"  # direct costs less the categories the grant excludes
+
+
+INDIRECT_BASE_LABELS = {
+    IndirectBase.total_direct: "total direct costs",
+    IndirectBase.modified_direct: "modified direct costs",
+}
+
+
 class Funder(Audited, Model):
     __tablename__ = "funders"
 
@@ -63,6 +90,8 @@ class Funder(Audited, Model):
     cost_categories: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     notes: Mapped[str | None] = mapped_column(Text)
     is_demo: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The highest indirect cost rate (%) the funder accepts on its grants; empty: no cap.
+    indirect_cap_percent: Mapped[Decimal | None] = mapped_column(Numeric(7, 4))
 
     grants: Mapped[list[Grant]] = relationship(back_populates="funder")
 
@@ -83,6 +112,7 @@ class Funder(Audited, Model):
         for index, category in enumerate(self.cost_categories or []):
             if not isinstance(category, dict) or not category.get("code") or not category.get("name"):
                 errors.add("cost_categories", f"item {index + 1} needs a code and a name")
+        _check_indirect_cap(session, self, errors)
         check_unique(session, self, errors, "name", "code")
         errors.raise_if_any()
 
@@ -108,6 +138,22 @@ class Grant(Audited, Model):
     countries: Mapped[str | None] = mapped_column(String(200), default="")
     description: Mapped[str | None] = mapped_column(Text)
     is_demo: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Indirect costs charged on top of direct spending: a rate (%) on a base, within the funder's cap.
+    indirect_rate: Mapped[Decimal | None] = mapped_column(Numeric(7, 4))
+    indirect_base: Mapped[IndirectBase] = mapped_column(
+        enum_column(IndirectBase),
+        default=IndirectBase.total_direct,
+        server_default=IndirectBase.total_direct.value,
+    )
+    # Cost category codes a modified direct cost base leaves out (equipment, sub-grants...).
+    indirect_excluded: Mapped[list[str] | None] = mapped_column(JSON, default=list)
+    # Four eyes: the member roles whose holders may verify a result they did not enter ("lead,program").
+    verifier_roles: Mapped[str] = mapped_column(
+        String(100), default=DEFAULT_VERIFIER_ROLES, server_default=DEFAULT_VERIFIER_ROLES
+    )
+    # What the grant is for, as OECD DAC 5-digit sector codes (["13040", "15160"]), chosen from IATI's
+    # Sector codelist on the grant's IATI page (exports.iati); the budget is split equally between them.
+    iati_sectors: Mapped[list[str] | None] = mapped_column(JSON, default=list)
 
     funder: Mapped[Funder] = relationship(back_populates="grants")
     periods: Mapped[list[ReportingPeriod]] = relationship(
@@ -121,6 +167,21 @@ class Grant(Audited, Model):
     @property
     def country_codes(self) -> list[str]:
         return [c.strip().upper() for c in (self.countries or "").split(",") if c.strip()]
+
+    @property
+    def verifying_roles(self) -> list[str]:
+        """The member roles (values) that may verify results on this grant."""
+        text = self.verifier_roles if self.verifier_roles is not None else DEFAULT_VERIFIER_ROLES
+        return [part.strip() for part in text.split(",") if part.strip()]
+
+    @verifying_roles.setter
+    def verifying_roles(self, roles: list[str] | tuple[str, ...] | None) -> None:
+        chosen = [getattr(role, "value", role) for role in roles or []]
+        # Kept in the order people read them, whatever order they were ticked in.
+        order = [role.value for role in MemberRole]
+        self.verifier_roles = ",".join(
+            sorted(dict.fromkeys(chosen), key=lambda r: order.index(r) if r in order else 99)
+        )
 
     def validate(self, session: Session) -> None:
         errors = ErrorCollector()
@@ -147,8 +208,85 @@ class Grant(Audited, Model):
         bad = [c for c in self.country_codes if not is_country_code(c)]
         if bad:
             errors.add("countries", f"not ISO 3166 country codes: {', '.join(bad)} (e.g. LC, GD)")
+        allowed = {role.value for role in VERIFYING_ROLE_CHOICES}
+        roles = self.verifying_roles
+        wrong = [role for role in roles if role not in allowed]
+        if wrong:
+            errors.add(
+                "verifier_roles",
+                f"{', '.join(wrong)} cannot verify results; choose among: "
+                + ", ".join(role.value for role in VERIFYING_ROLE_CHOICES),
+            )
+        elif not roles:
+            errors.add("verifier_roles", "choose at least one member role that may verify results")
+        _check_indirect_rate(session, self, errors)
+        sectors = self.iati_sectors or []
+        odd = [str(code) for code in sectors if not (isinstance(code, str) and code.isdigit() and len(code) == 5)]
+        if odd or len({str(code) for code in sectors}) != len(sectors):
+            errors.add("iati_sectors", "choose each sector once from the list of 5-digit DAC sector codes")
         check_unique(session, self, errors, "reference")
         errors.raise_if_any()
+
+
+def _plain_percent(value: Decimal) -> str:
+    return f"{Decimal(value).normalize():f}%"
+
+
+def _check_indirect_rate(session: Session, grant: Grant, errors: ErrorCollector) -> None:
+    """A grant's indirect cost rate: 0–100%, within its funder's cap, on categories the funder has."""
+    if grant.indirect_base is None:
+        grant.indirect_base = IndirectBase.total_direct
+    excluded = [str(c).strip() for c in grant.indirect_excluded or [] if str(c).strip()]
+    grant.indirect_excluded = excluded
+    funder = grant.funder or (session.get(Funder, grant.funder_id) if grant.funder_id else None)
+    if grant.indirect_rate is not None:
+        rate = Decimal(grant.indirect_rate)
+        cap = funder.indirect_cap_percent if funder is not None else None
+        if not 0 <= rate <= 100:
+            errors.add("indirect_rate", "must be a percentage between 0 and 100")
+        elif cap is not None and rate > Decimal(cap):
+            errors.add(
+                "indirect_rate",
+                f"{_plain_percent(rate)} is above {funder.name}'s cap of {_plain_percent(cap)} for indirect costs"
+                if funder is not None
+                else "is above the funder's cap",
+            )
+    if excluded and funder is not None:
+        codes = {str(c.get("code")) for c in funder.cost_categories or [] if isinstance(c, dict)}
+        unknown = [c for c in excluded if codes and c not in codes]
+        if unknown:
+            errors.add(
+                "indirect_excluded",
+                f"not {funder.name}'s cost categories: {', '.join(unknown)}",
+            )
+    if grant.indirect_base == IndirectBase.modified_direct and grant.indirect_rate is not None and not excluded:
+        errors.add(
+            "indirect_excluded",
+            "a modified direct cost base leaves some cost categories out: choose them, or use total direct costs",
+        )
+
+
+def _check_indirect_cap(session: Session, funder: Funder, errors: ErrorCollector) -> None:
+    """A funder's cap on indirect costs: 0–100%, and not below a rate one of its grants already charges."""
+    cap = funder.indirect_cap_percent
+    if cap is None:
+        return
+    if not 0 <= Decimal(cap) <= 100:
+        errors.add("indirect_cap_percent", "must be a percentage between 0 and 100")
+        return
+    if funder.id is None:
+        return
+    above = session.execute(
+        select(Grant.reference, Grant.indirect_rate).where(
+            Grant.funder_id == funder.id, Grant.indirect_rate > Decimal(cap)
+        )
+    ).all()
+    if above:
+        listed = ", ".join(f"{ref} charges {_plain_percent(rate)}" for ref, rate in above)
+        errors.add(
+            "indirect_cap_percent",
+            f"{_plain_percent(cap)} is below what grants already charge ({listed}); lower their rates first",
+        )
 
 
 class GrantMembership(Audited, Model):
@@ -201,11 +339,19 @@ class ReportingPeriod(Audited, Model):
     end_date: Mapped[date] = mapped_column(Date)
     report_due: Mapped[date | None] = mapped_column(Date, index=True)
     status: Mapped[PeriodStatus] = mapped_column(enum_column(PeriodStatus), default=PeriodStatus.open)
+    # Set when the period's report is published to the donor (grants.closing), cleared when reopened.
+    submitted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    submitted_by: Mapped[str | None] = mapped_column(String(100))
 
     grant: Mapped[Grant] = relationship(back_populates="periods")
 
     def __repr__(self) -> str:
         return f"{self.grant.reference} {self.label}" if self.grant else self.label
+
+    @property
+    def closing(self) -> int:
+        """The period id, for list pages that render it as a link to the period page (grants.closing)."""
+        return self.id
 
     def validate(self, session: Session) -> None:
         errors = ErrorCollector()

@@ -6,7 +6,7 @@ and the demo loader call these, so the rules live in one place.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -16,10 +16,12 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
 from config.roles import ALL_GRANTS_ROLES, READ_ONLY_ROLES
+from core import clock
 from core.errors import DomainValidationError
 from core.money import to_decimal
 from core.periods import PeriodLength, split_into_periods
 from core.records import validate_record
+from core.registry import Registry
 from grants.models import (
     Funder,
     Grant,
@@ -147,6 +149,61 @@ def save_funder(session: Session, funder: Funder) -> Funder:
     return _save(session, funder)
 
 
+def set_cost_categories(
+    session: Session, funder: Funder, rows: list[dict[str, Any]], *, preset: str | None = None
+) -> Funder:
+    """Replace a funder's cost categories by ``rows`` [{code, name, retired}], with a preset's added first.
+
+    Categories are renamed or retired, never removed: budget lines keep their
+    code. A code may change only for a category added in the same go. Raises
+    DomainValidationError keyed ``row N`` (the row's place in ``rows``), nothing saved.
+    """
+    before = {str(c.get("code")): dict(c) for c in funder.cost_categories or []}
+    if preset:
+        if preset not in COST_CATEGORY_PRESETS:
+            raise DomainValidationError(
+                {"preset": [f"unknown preset '{preset}'; known: {', '.join(COST_CATEGORY_PRESETS)}"]}
+            )
+        codes = {str(r.get("code") or "").strip() for r in rows}
+        rows = list(rows) + [dict(c) for c in COST_CATEGORY_PRESETS[preset] if c["code"] not in codes]
+    errors: dict[str, list[str]] = {}
+    result: list[dict[str, Any]] = []
+    seen: dict[str, int] = {}
+    for number, row in enumerate(rows, start=1):
+        code = str(row.get("code") or "").strip()
+        name = str(row.get("name") or "").strip()
+        if not code and not name:
+            continue
+        if not code:
+            errors.setdefault(f"row {number}", []).append("code: is required")
+        elif len(code) > 40:
+            errors.setdefault(f"row {number}", []).append("code: is longer than 40 characters")
+        elif code in seen:
+            errors.setdefault(f"row {number}", []).append(f"code: '{code}' is already used on row {seen[code]}")
+        if not name:
+            errors.setdefault(f"row {number}", []).append("name: is required")
+        seen.setdefault(code, number)
+        category: dict[str, Any] = {"code": code, "name": name[:200]}
+        if row.get("retired"):
+            category["retired"] = True
+        result.append(category)
+    for code, category in before.items():
+        if code not in seen:
+            errors.setdefault("categories", []).append(
+                f"{code} {category.get('name')} is missing: a category is retired, not removed, "
+                "because budget lines may use it"
+            )
+    if errors:
+        raise DomainValidationError(errors)
+    funder.cost_categories = result
+    return save_funder(session, funder)
+
+
+def active_cost_categories(funder: Funder | None) -> list[dict[str, Any]]:
+    """The categories a new budget line may take: the funder's, less the retired ones."""
+    return [dict(c) for c in (funder.cost_categories if funder else None) or [] if not c.get("retired")]
+
+
 GRANT_FIELDS = {
     "reference",
     "title",
@@ -160,6 +217,7 @@ GRANT_FIELDS = {
     "description",
     "funder",
     "is_demo",
+    "verifying_roles",  # the member roles that may verify results (four eyes), e.g. ["lead", "program"]
 }
 
 
@@ -204,6 +262,11 @@ def _apply_grant_values(grant: Grant, values: dict[str, Any]) -> None:
 
 # ---------------------------------------------------------------- periods
 
+# What follows when a grant's reporting periods are generated: (session, grant, today) -> None.
+# Filled by grants.contributions (period deadlines, requirement deadlines), which this module cannot import.
+PeriodsChanged = Callable[[Session, Grant, date], None]
+PERIODS_CHANGED: Registry[PeriodsChanged] = Registry("follow-up of generated periods")
+
 
 def generate_periods(
     session: Session,
@@ -212,11 +275,14 @@ def generate_periods(
     due_days: int,
     *,
     replace_open: bool = False,
+    today: date | None = None,
 ) -> list[ReportingPeriod]:
     """Create the grant's reporting periods from a rule ("semester, due 45 days after end").
 
     Refuses when the grant already has periods, unless ``replace_open`` and all
-    of them are still open (a submitted report must never disappear).
+    of them are still open (a submitted report must never disappear). What
+    follows from the periods (``PERIODS_CHANGED``: their deadlines) is done in
+    the same transaction.
     """
     try:
         spans = split_into_periods(grant.start_date, grant.end_date, length, due_days)
@@ -250,6 +316,9 @@ def generate_periods(
         session.add(period)
         created.append(period)
     session.flush()
+    # Deadlines (reports due, requirements judged by period) exist from now on, not after the next sweep.
+    for follow in PERIODS_CHANGED.values():
+        follow(session, grant, today or clock.today())
     return created
 
 
@@ -279,6 +348,16 @@ def get_period(session: Session, grant: Grant, label: str) -> ReportingPeriod:
 
 
 # ---------------------------------------------------------------- members
+
+
+def set_verifying_roles(session: Session, grant: Grant, roles: Iterable[MemberRole | str]) -> Grant:
+    """Choose which member roles may verify the grant's results (never their own); the caller commits."""
+    grant.verifying_roles = [getattr(role, "value", role) for role in roles]
+    try:
+        return save_grant(session, grant)
+    except DomainValidationError:
+        session.expire(grant, ["verifier_roles"])  # forget the refused choice
+        raise
 
 
 def add_member(

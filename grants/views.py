@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 from typing import Any, cast
 
-from flask import flash, g, redirect, request, url_for
+from flask import abort, flash, g, redirect, request, url_for
 from flask_appbuilder import AppBuilder, ModelView, expose
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.decorators import has_access
@@ -16,7 +17,14 @@ from core.extensions import db
 from core.forms import country_codes, currency_code, non_negative, not_before
 from core.periods import PeriodLength
 from grants import services
-from grants.access import FilterUsersOfVisibleGrants, GrantScopedViewMixin, ValidatedViewMixin, flash_domain_error
+from grants.access import (
+    FilterUsersOfVisibleGrants,
+    GrantScopedViewMixin,
+    ValidatedViewMixin,
+    flash_domain_error,
+    visible_funders_filter,
+)
+from grants.closing.views import closing_link, closing_links, may_close_periods
 from grants.models import Funder, Grant, GrantMembership, PeriodStatus, ReportingPeriod
 from grants.page import Panel, grant_panels, register_panel
 
@@ -42,6 +50,36 @@ class SavedByOperation:
             raise
 
 
+_PRESET_LABELS = {"global_fund": "Global Fund cost groupings", "generic": "Generic categories"}
+
+
+def _categories_text(categories: Any) -> str:
+    if not categories:
+        return "none yet: edit the funder to add them"
+    return "; ".join(
+        f"{c.get('code')} {c.get('name')}" + (" (retired)" if c.get("retired") else "") for c in categories
+    )
+
+
+def _category_rows(categories: Any) -> list[dict[str, Any]]:
+    return [
+        {"code": str(c.get("code")), "name": str(c.get("name")), "retired": bool(c.get("retired")), "saved": True}
+        for c in categories or []
+    ]
+
+
+def _errors_by_form_row(errors: dict[str, list[str]], rows: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """The service numbers the non-empty rows it was given; the form numbers every row shown."""
+    kept = [i for i, r in enumerate(rows) if r["code"] or r["name"]]
+    result: dict[str, list[str]] = {}
+    for key, messages in errors.items():
+        if key.startswith("row ") and key[4:].isdigit() and int(key[4:]) - 1 < len(kept):
+            result[str(kept[int(key[4:]) - 1])] = messages
+        else:
+            result.setdefault("_", []).extend(messages)
+    return result
+
+
 class FunderView(SavedByOperation, ValidatedViewMixin, ModelView):
     datamodel = SQLAInterface(Funder)
     class_permission_name = "Funders"
@@ -49,11 +87,81 @@ class FunderView(SavedByOperation, ValidatedViewMixin, ModelView):
     list_title = "Funders"
     list_columns = ["name", "code", "default_currency"]
     show_columns = ["name", "code", "default_currency", "cost_categories", "notes"]
-    add_columns = edit_columns = ["name", "code", "default_currency", "notes"]
+    add_columns = edit_columns = ["name", "code", "default_currency", "indirect_cap_percent", "notes"]
     search_columns = ["name", "code", "default_currency"]
+    base_filters = visible_funders_filter()
     validators_columns = {"default_currency": [currency_code]}
-    label_columns = {"default_currency": "Default currency (ISO 4217)"}
+    label_columns = {
+        "default_currency": "Default currency (ISO 4217)",
+        "indirect_cap_percent": "Cap on indirect costs (%)",
+    }
     save = staticmethod(services.save_funder)
+    # Cost categories are edited in a table on the edit page (no JSON to type), posted to cost_categories.
+    template_folder = str(Path(__file__).resolve().parent / "templates")
+    edit_template = "grants/funder_edit.html"
+    formatters_columns = {"cost_categories": _categories_text}
+    label_columns["cost_categories"] = "Cost categories"
+    method_permission_name = {"cost_categories": "edit"}
+
+    @expose("/edit/<pk>", methods=["GET", "POST"])
+    @has_access
+    def edit(self, pk: Any) -> Any:
+        widgets = self._edit(pk)
+        if not widgets:
+            return self.post_edit_redirect()
+        funder = self.datamodel.get(pk, self._base_filters)
+        return self.render_template(
+            self.edit_template,
+            title=self.edit_title,
+            widgets=widgets,
+            related_views=self._related_views,
+            funder=funder,
+            rows=_category_rows(funder.cost_categories),
+            presets=_PRESET_LABELS,
+        )
+
+    @expose("/<int:pk>/cost-categories", methods=["GET", "POST"])
+    @has_access
+    def cost_categories(self, pk: int) -> Any:
+        funder = self.datamodel.get(pk, self._base_filters)
+        if funder is None:
+            abort(404)
+        rows = _category_rows(funder.cost_categories)
+        errors: dict[str, list[str]] = {}
+        if request.method == "POST":
+            count = request.form.get("rows", type=int) or 0
+            rows = [
+                {
+                    "code": (request.form.get(f"code-{i}") or "").strip(),
+                    "name": (request.form.get(f"name-{i}") or "").strip(),
+                    "retired": request.form.get(f"retired-{i}") == "1",
+                    "saved": request.form.get(f"saved-{i}") == "1",
+                }
+                for i in range(min(count, 500))
+            ]
+            try:
+                services.set_cost_categories(
+                    db.session,
+                    funder,
+                    [r for r in rows if r["code"] or r["name"]],
+                    preset=request.form.get("preset") or None,
+                )
+                db.session.commit()
+            except DomainValidationError as exc:
+                db.session.rollback()
+                errors = _errors_by_form_row(exc.errors, rows)
+                flash("Cost categories not saved: see the messages next to the rows.", "danger")
+            else:
+                flash(f"Saved {len(funder.cost_categories)} cost categories of {funder.name}", "success")
+                return redirect(url_for("FunderView.edit", pk=pk))
+        return self.render_template(
+            "grants/funder_categories.html",
+            title=f"Cost categories — {funder.name}",
+            funder=funder,
+            rows=rows + [{"code": "", "name": "", "retired": False, "saved": False}],
+            errors=errors,
+            presets=_PRESET_LABELS,
+        )
 
 
 class ReportingPeriodView(SavedByOperation, GrantScopedViewMixin, ModelView):
@@ -61,8 +169,8 @@ class ReportingPeriodView(SavedByOperation, GrantScopedViewMixin, ModelView):
     class_permission_name = "ReportingPeriods"
     route_base = "/periods"
     list_title = "Reporting periods"
-    list_columns = ["grant", "label", "start_date", "end_date", "report_due", "status"]
-    show_columns = ["grant", "label", "start_date", "end_date", "report_due", "status"]
+    list_columns = ["grant", "label", "start_date", "end_date", "report_due", "status", "closing"]
+    show_columns = ["grant", "label", "start_date", "end_date", "report_due", "status", "closing"]
     add_columns = edit_columns = ["grant", "label", "start_date", "end_date", "report_due", "status"]
     search_columns = ["grant", "label", "status", "report_due"]
     order_columns = ["label", "start_date", "end_date", "report_due"]
@@ -71,7 +179,8 @@ class ReportingPeriodView(SavedByOperation, GrantScopedViewMixin, ModelView):
         "end_date": [not_before("start_date", "start date")],
         "report_due": [not_before("end_date", "end of the period")],
     }
-    label_columns = {"report_due": "Report due"}
+    label_columns = {"report_due": "Report due", "closing": "Checklist and report"}
+    formatters_columns = {"closing": closing_link}
     save = staticmethod(services.save_period)
 
 
@@ -115,6 +224,8 @@ class GrantView(SavedByOperation, GrantScopedViewMixin, ModelView):
         "end_date",
         "status",
         "countries",
+        "indirect_rate",
+        "indirect_base",
         "description",
     ]
     search_columns = ["reference", "title", "funder", "status", "currency", "start_date", "end_date"]
@@ -127,7 +238,16 @@ class GrantView(SavedByOperation, GrantScopedViewMixin, ModelView):
         "end_date": [not_before("start_date", "start date")],
         "countries": [country_codes],
     }
-    label_columns = {"countries": "Countries (ISO codes, e.g. LC,GD)", "currency": "Currency (ISO 4217)"}
+    label_columns = {
+        "countries": "Countries (ISO codes, e.g. LC,GD)",
+        "currency": "Currency (ISO 4217)",
+        "indirect_rate": "Indirect cost rate (%)",
+        "indirect_base": "Indirect costs are charged on",
+    }
+    description_columns = {
+        "indirect_rate": "Empty: the grant charges no indirect costs. Must not exceed the funder's cap.",
+        "indirect_base": "total_direct: every direct cost; modified_direct: direct costs less excluded categories.",
+    }
     formatters_columns = {"amount": lambda amount: f"{amount:,.2f}"}
     # generate_periods changes records: it needs can_edit, like the edit form.
     method_permission_name = {"generate_periods": "edit"}
@@ -198,6 +318,8 @@ def reporting_panel(session: Any, grant: Grant, user: Any) -> Panel:
         rows.append(("Next report", f"{nearest.label} due {nearest.report_due} ({when})"))
     done = [p.label for p in grant.periods if p.status != PeriodStatus.open]
     rows.append(("Submitted or accepted", ", ".join(done) or "none yet"))
+    if grant.periods and may_close_periods():
+        rows.insert(1, ("Close a period", closing_links(grant.periods)))
     rows.append(("Members", str(len(grant.memberships))))
     return Panel(title="Reporting", order=10, rows=rows)
 

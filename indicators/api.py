@@ -67,6 +67,7 @@ class DimensionApi(ValidatedApiMixin, ModelRestApi):
     datamodel = SQLAInterface(Dimension)
     list_columns = show_columns = ["id", "code", "name", "exhaustive", "description"]
     add_columns = edit_columns = ["code", "name", "exhaustive", "description"]
+    search_columns = ["code", "name"]
 
 
 class CategoryApi(ValidatedApiMixin, ModelRestApi):
@@ -295,9 +296,10 @@ class ResultApi(_FigureApi):
     @expose("/<int:pk>/verify", methods=["POST"])
     @protect()
     @safe
-    @permission_name("put")
+    @permission_name("get")  # whoever reads results may ask; the grant's four-eyes policy decides
     def verify(self, pk: int) -> Any:
-        """Verify a submitted result; refused (422) for the person who entered it."""
+        """Verify a submitted result. Refused (422, with the reason under ``verified_by``) for the person
+        who entered it and for anyone whose role on the grant is not one of its verifying roles."""
         result = self.datamodel.get(pk, self._base_filters)
         if result is None:
             return self.response_404()

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core import clock
 from core.errors import DomainValidationError
 from core.money import percent
 from grants.models import Funder, Grant, ReportingPeriod
@@ -82,19 +83,50 @@ def achievement(
     return percent(top, bottom, places=2)
 
 
+@dataclass(frozen=True)
+class RatingBand:
+    """One step of the rating scale: achievement at or above ``floor`` (above it when not ``inclusive``)."""
+
+    name: str
+    floor: Decimal | None  # None: everything below the band above
+    inclusive: bool = True
+
+
+# The Global Fund scale, the one table behind ``rating`` and the legend people read.
+RATING_SCALE: tuple[RatingBand, ...] = (
+    RatingBand("A1", Decimal(100), inclusive=False),
+    RatingBand("A2", Decimal(90)),
+    RatingBand("B1", Decimal(60)),
+    RatingBand("B2", Decimal(30)),
+    RatingBand("C", None),
+)
+
+
 def rating(pct: Decimal | None) -> str | None:
-    """The Global Fund scale: A1 > 100%, A2 90–100%, B1 60–89%, B2 30–59%, C < 30%."""
+    """The rating of an achievement % on ``RATING_SCALE``: A1 > 100%, A2 90–100%, B1 60–89%, B2 30–59%, C < 30%."""
     if pct is None:
         return None
-    if pct > 100:
-        return "A1"
-    if pct >= 90:
-        return "A2"
-    if pct >= 60:
-        return "B1"
-    if pct >= 30:
-        return "B2"
-    return "C"
+    for band_ in RATING_SCALE:
+        if band_.floor is None or pct > band_.floor or (band_.inclusive and pct == band_.floor):
+            return band_.name
+    return RATING_SCALE[-1].name
+
+
+def rating_legend() -> str:
+    """The scale in words, from ``RATING_SCALE``: "A1 above 100%, A2 90–100%, …, C below 30%"."""
+    parts = []
+    ceiling: Decimal | None = None
+    for band_ in RATING_SCALE:
+        floor = band_.floor
+        if floor is None:
+            parts.append(f"{band_.name} below {ceiling:f}%")
+        elif ceiling is None:
+            parts.append(f"{band_.name} {'from' if band_.inclusive else 'above'} {floor:f}%")
+        else:
+            top = ceiling if not RATING_SCALE[RATING_SCALE.index(band_) - 1].inclusive else ceiling - 1
+            parts.append(f"{band_.name} {floor:f}–{top:f}%")
+        ceiling = floor
+    return ", ".join(parts)
 
 
 def band(pct: Decimal | None) -> str | None:
@@ -390,16 +422,26 @@ def indicator_achievement(session: Session, indicator_id: int, period_id: int | 
     return latest.lop_achievement_pct if latest.lop_target is not None else latest.cumulative_achievement_pct
 
 
-def latest_reported_period(rows: list[ProgressRow]) -> tuple[int, str] | None:
-    """(period id, label) of the latest period with any actual, from ``indicator_progress`` rows."""
-    reported = sorted({(r.period_start, r.period_id, r.period_label) for r in rows if r.actual is not None})
+def latest_reported_period(rows: list[ProgressRow], today: dt.date | None = None) -> tuple[int, str] | None:
+    """(period id, label) of the latest period that has started and has any actual, from ``indicator_progress`` rows.
+
+    A result entered early for a period still to come does not make that period "latest".
+    """
+    today = today or clock.today()
+    reported = sorted(
+        {
+            (r.period_start, r.period_id, r.period_label)
+            for r in rows
+            if r.actual is not None and r.period_start <= today
+        }
+    )
     return (reported[-1][1], reported[-1][2]) if reported else None
 
 
-def rating_summary(rows: list[ProgressRow]) -> dict[str, int]:
+def rating_summary(rows: list[ProgressRow], today: dt.date | None = None) -> dict[str, int]:
     """How many indicators got each rating in the latest reported period (A1..C, and "not rated")."""
-    latest = latest_reported_period(rows)
-    counts = {name: 0 for name in ("A1", "A2", "B1", "B2", "C", "not rated")}
+    latest = latest_reported_period(rows, today)
+    counts = {name: 0 for name in (*(band_.name for band_ in RATING_SCALE), "not rated")}
     if latest is None:
         return counts
     for row in rows:
@@ -418,8 +460,18 @@ def iptt_periods(rows: list[ProgressRow], grant: Grant) -> list[tuple[int, str, 
     return list(seen.values())
 
 
+def to_date_achievement(row: ProgressRow) -> Decimal | None:
+    """Achievement "to date": against the life-of-grant target where there is one, else the cumulative target."""
+    return row.lop_achievement_pct if row.lop_achievement_pct is not None else row.cumulative_achievement_pct
+
+
 def iptt_table(rows: list[ProgressRow]) -> OrderedDict[int, dict[str, Any]]:
-    """Group progress rows by indicator: {indicator_id: {"first": row, "rows": [...], "by_period": {...}}}."""
+    """Group progress rows by indicator: {indicator_id: {"first": row, "rows": [...], "by_period": {...}}}.
+
+    ``to_date`` is the row as of the latest period with a result; ``to_date_pct``
+    and ``to_date_rating`` are the "to date" achievement and its rating, so the
+    figure and the rating shown side by side always agree.
+    """
     table: OrderedDict[int, dict[str, Any]] = OrderedDict()
     for row in rows:
         entry = table.setdefault(row.indicator_id, {"first": row, "rows": [], "by_period": {}})
@@ -428,4 +480,7 @@ def iptt_table(rows: list[ProgressRow]) -> OrderedDict[int, dict[str, Any]]:
         # "To date" is as of the latest period with a result (else the first period).
         if row.actual is not None or "to_date" not in entry:
             entry["to_date"] = row
+    for entry in table.values():
+        entry["to_date_pct"] = to_date_achievement(entry["to_date"])
+        entry["to_date_rating"] = rating(entry["to_date_pct"])
     return table

@@ -16,13 +16,14 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from core import clock
 from core.errors import DomainValidationError
 from core.money import to_decimal
 from core.records import parse_enum, validate_record
-from grants.models import Funder, Grant, ReportingPeriod
+from grants.models import ROLE_LABELS, Funder, Grant, GrantMembership, MemberRole, ReportingPeriod
+from grants.services import is_read_only, user_role_names
 from indicators.models import (
     CLOSED_PERIOD_STATUSES,
     Category,
@@ -193,6 +194,22 @@ def _refuse_closed(period: ReportingPeriod, what: str) -> None:
     if period.status in CLOSED_PERIOD_STATUSES:
         raise DomainValidationError(
             {"period": [f"{period.label} is {period.status.value}: its {what} can no longer be set or changed"]}
+        )
+
+
+def refuse_unstarted(period: ReportingPeriod | None, today: dt.date | None = None) -> None:
+    """Results belong to periods that have started: nothing is reported for the future."""
+    if period is None or period.start_date is None:
+        return
+    today = today or clock.today()
+    if period.start_date > today:
+        raise DomainValidationError(
+            {
+                "period": [
+                    f"{period.label} starts on {period.start_date.day} {period.start_date:%b %Y}: "
+                    "results can be entered once it has started"
+                ]
+            }
         )
 
 
@@ -417,6 +434,7 @@ def record_result(
         raise DomainValidationError({"status": ["enter the result first; a colleague then verifies it"]})
     _refuse_foreign_period(indicator, period)
     _refuse_closed(period, "results")
+    refuse_unstarted(period)
     current = session.scalar(
         select(Result.status).where(Result.indicator_id == indicator.id, Result.period_id == period.id)
     )
@@ -442,10 +460,47 @@ def submit_result(session: Session, result: Result) -> Result:
     return result
 
 
+def verification_refusal(session: Session, result: Result, user: Any) -> str | None:
+    """Why ``user`` may not verify ``result``, as a sentence; None when they may.
+
+    The grant's four-eyes policy: any member whose role on the grant is one of
+    the grant's verifying roles (``Grant.verifying_roles``), never the person
+    who entered the result. An administrator may stand in; donors and auditors
+    only read.
+    """
+    if user is None or getattr(user, "id", None) is None:
+        return "Sign in to verify results."
+    if user.id == result.entered_by_id:
+        return "You entered this result, so a colleague on the grant must verify it (four eyes)."
+    grant = result.grant or session.get(Grant, result.grant_id)
+    assert grant is not None  # grant_id is a non-null foreign key
+    allowed = grant.verifying_roles
+    wording = " or ".join(ROLE_LABELS.get(MemberRole(r), r) for r in allowed if r in MemberRole.__members__)
+    if is_read_only(user):
+        return "Donors and auditors read results; they do not verify them."
+    role = session.scalar(
+        select(GrantMembership.role).where(GrantMembership.grant_id == grant.id, GrantMembership.user_id == user.id)
+    )
+    if role is not None and role.value in allowed:
+        return None
+    if "Admin" in user_role_names(user):
+        return None  # an administrator may stand in when the team is too small
+    if role is None:
+        return (
+            f"Only members of {grant.reference} whose role is {wording} may verify its results, "
+            "and you are not a member of this grant."
+        )
+    return (
+        f"On {grant.reference}, results are verified by members whose role is {wording}; "
+        f"your role on this grant is {ROLE_LABELS.get(role, role.value)}."
+    )
+
+
 def verify_result(session: Session, result: Result, user: Any, at: dt.datetime | None = None) -> Result:
     """A colleague confirms a submitted result against its means of verification.
 
-    Refused for the person who entered it (four eyes), and for drafts.
+    Refused for the person who entered it (four eyes), for anyone the grant's
+    policy does not name (``verification_refusal``), and for drafts.
     """
     if result.status == ResultStatus.verified:
         raise DomainValidationError({"status": ["the result is already verified"]})
@@ -455,6 +510,9 @@ def verify_result(session: Session, result: Result, user: Any, at: dt.datetime |
         raise DomainValidationError(
             {"verified_by": ["the person who entered a result cannot verify it; ask a colleague"]}
         )
+    refusal = verification_refusal(session, result, user)
+    if refusal:
+        raise DomainValidationError({"verified_by": [refusal]})
     result.status = ResultStatus.verified
     result.verified_by_id = user.id
     result.verified_at = at or clock.now()
@@ -483,9 +541,18 @@ def prepare_save(record: Target | Result | IndicatorCode, *, user: Any = None, n
     commits once; validation runs at flush.
     """
     fill_grant_id(record)
+    if isinstance(record, Result):
+        period = record.period or (session_period(record) if record.period_id else None)
+        refuse_unstarted(period)
     if isinstance(record, Result) and record.id is None and user is not None:
         record.entered_by_id = user.id
         record.entered_at = now or clock.now()
+
+
+def session_period(record: Result) -> ReportingPeriod | None:
+    """The record's period looked up through the session it belongs to (a form may set only the id)."""
+    session = object_session(record)
+    return session.get(ReportingPeriod, record.period_id) if session is not None else None
 
 
 def prepare_delete(record: Target | Result) -> None:

@@ -9,10 +9,13 @@ from flask_appbuilder import AppBuilder, BaseView, ModelView, expose
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.decorators import has_access
 from markupsafe import Markup
-from sqlalchemy import select
+from sqlalchemy import func, select
 
+from core import clock
 from core.errors import DomainValidationError
 from core.extensions import db
+from core.storage import file_store
+from grants import services as grant_services
 from grants.access import (
     FilterVisibleGrants,
     GrantScopedViewMixin,
@@ -20,7 +23,11 @@ from grants.access import (
     current_user_or_none,
     flash_domain_error,
 )
-from grants.models import Grant, ReportingPeriod
+from grants.evidence import attach
+from grants.evidence import services as evidence_services
+from grants.evidence.models import DEFAULT_SENSITIVITY, KIND_LABELS, SENSITIVITY_LABELS, EvidenceKind, Sensitivity
+from grants.evidence.uploads import DEFAULT_MAX_BYTES
+from grants.models import ROLE_LABELS, VERIFYING_ROLE_CHOICES, Grant, GrantMembership, MemberRole, ReportingPeriod
 from grants.page import Panel, register_panel
 from grants.services import can_see_grant, visible_grants
 from indicators import progress, services
@@ -158,6 +165,7 @@ class _FigureView(_DerivedGrantMixin, GrantScopedViewMixin, ModelView):
             form_values = dict(request.form)
             try:
                 record = self._save(session, indicator, period, request.form, user)
+                self._after_save(session, record, user)
                 session.commit()
             except DomainValidationError as exc:
                 session.rollback()
@@ -196,6 +204,7 @@ class _FigureView(_DerivedGrantMixin, GrantScopedViewMixin, ModelView):
             indicators=indicators,
             periods=periods,
             chosen=indicator,
+            today=clock.today(),
             action=url_for(f"{type(self).__name__}.record"),
         )
 
@@ -210,8 +219,13 @@ class _FigureView(_DerivedGrantMixin, GrantScopedViewMixin, ModelView):
             existing=existing,
             is_percentage=indicator.unit == IndicatorUnit.percentage,
             closed=period.status in CLOSED_PERIOD_STATUSES,
-            statuses=[ResultStatus.draft.value, ResultStatus.submitted.value],
+            statuses=[
+                (ResultStatus.draft.value, "Draft"),
+                (ResultStatus.submitted.value, "Submitted for verification"),
+            ],
             action=url_for(f"{type(self).__name__}.record", indicator=indicator.id, period=period.id),
+            not_started=period.start_date > clock.today(),
+            **self._form_extras(indicator, period, existing),
         )
 
     @staticmethod
@@ -245,6 +259,12 @@ class _FigureView(_DerivedGrantMixin, GrantScopedViewMixin, ModelView):
 
     def _save(self, session: Any, indicator: Indicator, period: ReportingPeriod, form: Any, user: Any) -> Any:
         raise NotImplementedError
+
+    def _after_save(self, session: Any, record: Any, user: Any) -> None:
+        """What else the form asked for, in the same transaction (results: their evidence)."""
+
+    def _form_extras(self, indicator: Indicator, period: ReportingPeriod, existing: Any) -> dict[str, Any]:
+        return {}
 
 
 class TargetView(_FigureView):
@@ -281,7 +301,9 @@ class ResultView(_FigureView):
     list_title = "Indicator results"
     show_title = "Result"
     figure_kind = "result"
-    method_permission_name = {"record": "add", "verify": "edit", "submit": "edit", "reopen": "edit"}
+    # Reaching the verify page is a matter of reading results; the grant's four-eyes policy decides who may
+    # verify (services.verification_refusal), so finance members can verify where the grant names them.
+    method_permission_name = {"record": "add", "verify": "show", "submit": "edit", "reopen": "edit", "policy": "show"}
     list_columns = [
         "grant",
         "indicator",
@@ -314,15 +336,42 @@ class ResultView(_FigureView):
 
     def _show_extras(self, item: Any) -> dict[str, Any]:
         user = current_user_or_none()
-        can_edit = self.appbuilder.sm.has_access("can_edit", self.class_permission_name)
+        sm = self.appbuilder.sm
+        can_edit = sm.has_access("can_edit", self.class_permission_name)
+        refusal = services.verification_refusal(db.session, item, user)
+        grant = item.grant or db.session.get(Grant, item.grant_id)
         return {
-            "can_verify": can_edit
-            and item.status == ResultStatus.submitted
-            and user is not None
-            and user.id != item.entered_by_id,
+            "can_verify": item.status == ResultStatus.submitted and refusal is None,
+            "refusal": refusal,
             "entered_by_me": user is not None and user.id == item.entered_by_id,
             "can_submit": can_edit and item.status == ResultStatus.draft,
             "can_reopen": can_edit and item.status == ResultStatus.verified,
+            "evidence": evidence_services.evidence_for_target(db.session, user, "indicator_result", item.id),
+            "can_attach": sm.has_access("can_add", "IndicatorResults") and sm.has_access("can_add", "Evidence"),
+            "policy": verifier_wording(grant),
+            "can_set_policy": sm.has_access("can_edit", "Grants") and can_see_grant(db.session, user, item.grant_id),
+        }
+
+    def _form_extras(self, indicator: Indicator, period: ReportingPeriod, existing: Any) -> dict[str, Any]:
+        user = current_user_or_none()
+        may_attach = self.appbuilder.sm.has_access("can_add", "Evidence")
+        linked = (
+            {e.id for e in evidence_services.evidence_for_target(db.session, user, "indicator_result", existing.id)}
+            if existing is not None
+            else set()
+        )
+        # Only evidence of this grant that this user may see: never a flat list of everything.
+        candidates = attach.candidates(db.session, user, indicator.grant_id, linked) if may_attach else []
+        return {
+            "may_attach": may_attach,
+            "evidence_candidates": candidates,
+            "linked_evidence": evidence_services.evidence_for_target(db.session, user, "indicator_result", existing.id)
+            if existing is not None
+            else [],
+            "kinds": [(k.value, KIND_LABELS[k]) for k in EvidenceKind],
+            "sensitivities": [(s.value, SENSITIVITY_LABELS[s]) for s in Sensitivity],
+            "default_sensitivity": DEFAULT_SENSITIVITY.value,
+            "default_evidence_date": min(period.end_date, clock.today()).isoformat(),
         }
 
     def _save(self, session: Any, indicator: Indicator, period: ReportingPeriod, form: Any, user: Any) -> Any:
@@ -339,12 +388,67 @@ class ResultView(_FigureView):
             disaggregation=self._parts_from_form(indicator, form),
         )
 
+    def _after_save(self, session: Any, record: Any, user: Any) -> None:
+        """Link the evidence chosen and store the one uploaded, with the result, all or nothing."""
+        if not self.appbuilder.sm.has_access("can_add", "Evidence"):
+            return
+        attach.attach_evidence(
+            session,
+            file_store(),
+            target_kind="indicator_result",
+            target_id=record.id,
+            grant_id=record.grant_id,
+            user=user,
+            existing=request.form.getlist("evidence"),
+            new=attach.new_evidence_from(request.form, request.files),
+            max_bytes=int(current_app.config.get("EVIDENCE_MAX_BYTES", DEFAULT_MAX_BYTES)),
+        )
+
     @expose("/<int:pk>/verify", methods=["POST"])
     @has_access
     def verify(self, pk: int) -> Any:
         """Four eyes: a colleague, not the person who entered the result, confirms it."""
         user = current_user_or_none()
         return self.record_action(pk, lambda r: services.verify_result(db.session, r, user), "Result verified")
+
+    @expose("/policy/<int:grant_id>", methods=["GET", "POST"])
+    @has_access
+    def policy(self, grant_id: int) -> Any:
+        """The grant chooses which member roles may verify its results (never their own)."""
+        session = db.session
+        user = current_user_or_none()
+        grant = session.get(Grant, grant_id)
+        if grant is None or not can_see_grant(session, user, grant_id):
+            abort(404)
+        may_change = self.appbuilder.sm.has_access("can_edit", "Grants")
+        chosen = grant.verifying_roles
+        if request.method == "POST":
+            if not may_change:
+                abort(403)
+            chosen = request.form.getlist("roles")
+            try:
+                grant_services.set_verifying_roles(session, grant, chosen)
+                session.commit()
+            except DomainValidationError as exc:
+                session.rollback()
+                flash_domain_error(exc)
+            else:
+                flash(f"On {grant.reference}, results are now verified by: {verifier_wording(grant)}.", "success")
+                return redirect(request.args.get("next") or url_for("ResultView.policy", grant_id=grant.id))
+        members = session.execute(
+            select(GrantMembership.role, func.count(GrantMembership.id))
+            .where(GrantMembership.grant_id == grant.id)
+            .group_by(GrantMembership.role)
+        ).all()
+        return self.render_template(
+            f"{TEMPLATES}/verification_policy.html",
+            title=f"Who verifies results — {grant.reference}",
+            grant=grant,
+            choices=[(role.value, ROLE_LABELS[role]) for role in VERIFYING_ROLE_CHOICES],
+            chosen=chosen,
+            members={role.value: count for role, count in members},
+            may_change=may_change,
+        )
 
     @expose("/<int:pk>/submit", methods=["POST"])
     @has_access
@@ -464,7 +568,17 @@ class IndicatorProgressView(BaseView):
             can_enter_targets=sm.has_access("can_add", "IndicatorTargets"),
             summary=progress.rating_summary(rows),
             latest=progress.latest_reported_period(rows),
+            rating_legend=progress.rating_legend(),
         )
+
+
+def verifier_wording(grant: Grant | None) -> str:
+    """The grant's verifying roles in words: "grant lead, program or finance members"."""
+    if grant is None:
+        return ""
+    names = [ROLE_LABELS[MemberRole(r)] for r in grant.verifying_roles if r in MemberRole.__members__]
+    listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1] if names else "nobody"
+    return f"{listed} members (never the person who entered the result)"
 
 
 def indicator_panel(session: Any, grant: Any, user: Any) -> Panel | None:
@@ -479,6 +593,14 @@ def indicator_panel(session: Any, grant: Any, user: Any) -> Panel | None:
     latest = progress.latest_reported_period(rows)
     indicator_count = len({row.indicator_id for row in rows})
     panel_rows: list[tuple[str, Any]] = [("Indicators", indicator_count)]
+    if sm.has_access("can_show", "IndicatorResults"):
+        policy = Markup('{} · <a href="{}">change</a>') if sm.has_access("can_edit", "Grants") else Markup("{}")
+        panel_rows.append(
+            (
+                "Results verified by",
+                policy.format(verifier_wording(grant), url_for("ResultView.policy", grant_id=grant.id)),
+            )
+        )
     if latest is None:
         panel_rows.append(("Results", "none reported yet"))
         return Panel(title="Indicators", order=30, rows=panel_rows, link=link)

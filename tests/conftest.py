@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -271,3 +272,44 @@ def session(app, world):
         yield own
     own.rollback()
     own.close()
+
+
+# ---------------------------------------------------------------- real server, real browser (tests/live.py)
+
+
+@pytest.fixture(scope="module")
+def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., str]]:
+    """demo_server("name", passwords=..., environment=..., args=..., ready=...) -> the base URL of ``python run.py``
+    with the demo, in an instance folder of its own (and, under TEST_DATABASE_URL, a PostgreSQL database of its
+    own); see ``tests.live.running_server``. Every server started by a module stops at its end."""
+    from tests.live import running_server
+
+    with ExitStack() as stack:
+
+        def start(name: str = "demo-server", **options: Any) -> str:
+            return stack.enter_context(running_server(tmp_path_factory.mktemp(name), **options))
+
+        yield start
+
+
+@pytest.fixture
+def browser_context_options() -> dict[str, Any]:
+    """Options of the ``page`` fixture's browser context (viewport...); a module overrides it to change them."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's Chromium through Playwright, with tests.live's launch arguments, shared by a module's tests."""
+    from tests.live import chromium
+
+    with chromium() as launched:
+        yield launched
+
+
+@pytest.fixture
+def page(browser: Any, browser_context_options: dict[str, Any]) -> Iterator[Any]:
+    """A page in a browser context of the test's own (no cookies or storage from other tests)."""
+    context = browser.new_context(**browser_context_options)
+    yield context.new_page()
+    context.close()

@@ -1,4 +1,4 @@
-"""Cell editing: write values into one worksheet's XML, refusing cells the template owns."""
+"""Cell values: encode what we write (checked before anything is written) and edit one parsed <row> at a time."""
 
 from __future__ import annotations
 
@@ -6,25 +6,33 @@ import bisect
 import datetime as dt
 import math
 import re
-from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import NamedTuple
 
 from lxml import etree
 
 from exports.errors import TemplateError
 from exports.xlsx.inspector import (
-    SheetRef,
-    StyleTable,
     date_to_serial,
     format_cell_ref,
     parse_cell_ref,
-    parse_range,
     q,
-    truthy,
 )
 
-__all__ = ["Formula", "CellValue", "SheetEditor", "number_text", "own_cache_formulas", "xml_text"]
+__all__ = [
+    "CellValue",
+    "CellWrite",
+    "Encoded",
+    "Formula",
+    "edit_row",
+    "encode_value",
+    "looks_like_formula",
+    "number_text",
+    "own_cache_formulas",
+    "strip_row_caches",
+    "xml_text",
+]
 
 
 @dataclass(frozen=True)
@@ -71,264 +79,244 @@ def number_text(value: int | float | Decimal, where: str) -> str:
     return repr(value).replace("e", "E")
 
 
-# -- sheet editing ---------------------------------------------------------------
+# -- encoded values ------------------------------------------------------------------
+
+# Excel (and LibreOffice) turn text typed with one of these first characters into a
+# formula or a sign; a cell style with quotePrefix="1" keeps it text when edited.
+_FORMULA_STARTS = ("=", "+", "-", "@")
+
+
+def looks_like_formula(text: str) -> bool:
+    """Would Excel read this text, typed into a cell, as a formula (or a signed number)?"""
+    return text.startswith(_FORMULA_STARTS)
+
+
+class Encoded(NamedTuple):
+    """A value turned into what a <c> element holds, checked before anything is written.
+
+    ``t`` is the cell type attribute (None for numbers), ``v`` the <v> text,
+    ``inline`` the inline string text, ``formula`` the <f> text; ``style_need``
+    says which cell style the value wants: "date", "datetime", "quote" or None.
+    """
+
+    t: str | None = None
+    v: str | None = None
+    inline: str | None = None
+    formula: str | None = None
+    preserve: bool = False
+    style_need: str | None = None
+
+
+def encode_value(value: CellValue, where: str, date1904: bool) -> Encoded:
+    """Check and encode one value; TemplateError naming ``where`` when it cannot be written."""
+    if value is None:
+        return Encoded()
+    if isinstance(value, Formula):
+        return Encoded(formula=xml_text(value.text.strip().removeprefix("=")))
+    if isinstance(value, str):
+        if len(value) > _MAX_TEXT:
+            raise TemplateError(f"{where}: text of {len(value)} characters exceeds Excel's limit of {_MAX_TEXT}")
+        return Encoded(
+            t="inlineStr",
+            inline=xml_text(value),
+            preserve=value != value.strip() or "\n" in value,
+            style_need="quote" if looks_like_formula(value) else None,
+        )
+    if isinstance(value, bool):
+        return Encoded(t="b", v="1" if value else "0")
+    if isinstance(value, (int, float, Decimal)):
+        return Encoded(v=number_text(value, where))
+    if isinstance(value, (dt.datetime, dt.date)):
+        try:
+            serial = date_to_serial(value, date1904)
+        except TemplateError as exc:
+            raise TemplateError(f"{where}: {exc}") from None
+        with_time = isinstance(value, dt.datetime) and value.time() != dt.time(0)
+        return Encoded(v=number_text(serial, where), style_need="datetime" if with_time else "date")
+    raise TemplateError(f"{where}: cannot write a value of type {type(value).__name__}")
+
+
+# -- row editing ---------------------------------------------------------------------
 
 _C, _ROW, _F, _V, _IS, _T = q("c"), q("row"), q("f"), q("v"), q("is"), q("t")
 _XML_SPACE = "{http://www.w3.org/XML/1998/namespace}space"
 
 
-class SheetEditor:
-    """Edits one parsed worksheet: indexes rows/cells once, then sets values in order."""
+class CellWrite(NamedTuple):
+    """One cell to write in a row: ``style`` is the s attribute to set, None to keep the cell's own."""
 
-    def __init__(self, root: etree._Element, ref: SheetRef, styles: StyleTable, date1904: bool) -> None:
-        self.root = root
-        self.ref = ref
-        self.styles = styles
-        self.date1904 = date1904
-        sheet_data = root.find(q("sheetData"))
-        if sheet_data is None:
-            raise TemplateError(f"sheet {ref.name!r} has no cell data section; it cannot be filled")
-        self.sheet_data = sheet_data
-        prot = root.find(q("sheetProtection"))
-        self.protected = prot is not None and truthy(prot.get("sheet"))
-        # Merges indexed by row so 10k writes against thousands of merges stay cheap;
-        # very tall merges (rare) are simply scanned.
-        self.merges_by_row: dict[int, list[tuple[int, int, int, int]]] = defaultdict(list)
-        self.tall_merges: list[tuple[int, int, int, int]] = []
-        for m in root.iterfind(f"{q('mergeCells')}/{q('mergeCell')}"):
+    col: int
+    value: Encoded
+    style: str | None = None
+
+
+_COLUMNS: dict[str, int] = {}
+_DIGITS = "0123456789"
+
+
+def cell_column(c: etree._Element, previous: int) -> int:
+    """The column of a <c>, from its r attribute or, without one, the cell after ``previous``."""
+    return column_of(c.get("r"), previous)
+
+
+def column_of(r: str | None, previous: int) -> int:
+    """The column of a cell whose r attribute is ``r`` (None or empty: the cell after ``previous``)."""
+    if r:
+        letters = r.rstrip(_DIGITS)
+        col = _COLUMNS.get(letters)
+        if col is None:
             try:
-                rng = parse_range(m.get("ref", ""))
+                col = parse_cell_ref(r)[1]
             except TemplateError:
-                continue
-            if rng[2] - rng[0] > 1000:
-                self.tall_merges.append(rng)
-            else:
-                for r in range(rng[0], rng[2] + 1):
-                    self.merges_by_row[r].append(rng)
-        self.col_styles: list[tuple[int, int, str]] = [
-            (int(c.get("min", "0")), int(c.get("max", "0")), c.get("style", ""))
-            for c in root.iterfind(f"{q('cols')}/{q('col')}")
-            if c.get("style") not in (None, "0")
-        ]
-        self.rows: dict[int, etree._Element] = {}
-        self.row_nums: list[int] = []
-        last = 0
-        for row_el in sheet_data.iterchildren(_ROW):
-            r = row_el.get("r")
-            num = int(r) if r and r.isdigit() else last + 1
-            if not r:
-                row_el.set("r", str(num))  # make implicit positions explicit before inserting around them
-            self.rows[num] = row_el
-            last = num
-        self.row_nums = sorted(self.rows)
-        self.had_cells = any(len(r) for r in self.rows.values())
-        self.array_ranges: list[tuple[int, int, int, int]] = []
-        for f in sheet_data.iter(_F):
-            if f.get("t") in ("array", "dataTable") and f.get("ref"):
-                try:
-                    self.array_ranges.append(parse_range(f.get("ref", "")))
-                except TemplateError:
-                    pass
-        self.cell_index: dict[int, dict[int, etree._Element]] = {}
-        self.touched: list[tuple[int, int]] = []
-        self.formula_written = False
+                return previous + 1
+            if len(_COLUMNS) < 20_000:
+                _COLUMNS[letters] = col
+        return col
+    return previous + 1
 
-    # - lookup -
 
-    def _cells_of(self, row_num: int, row_el: etree._Element) -> dict[int, etree._Element]:
-        idx = self.cell_index.get(row_num)
-        if idx is None:
-            idx = {}
-            col = 0
-            for c in row_el.iterchildren(_C):
-                r = c.get("r")
-                if r:
-                    try:
-                        col = parse_cell_ref(r)[1]
-                    except TemplateError:
-                        col += 1
-                else:
-                    col += 1
-                    c.set("r", format_cell_ref(row_num, col))
-                idx[col] = c
-            self.cell_index[row_num] = idx
-        return idx
+_LETTERS: dict[int, str] = {}
 
-    def _row(self, num: int, create: bool) -> etree._Element | None:
-        row_el = self.rows.get(num)
-        if row_el is None and create:
-            row_el = etree.Element(_ROW, r=str(num))
-            pos = bisect.bisect_left(self.row_nums, num)
-            if pos < len(self.row_nums):
-                self.rows[self.row_nums[pos]].addprevious(row_el)
-            else:
-                self.sheet_data.append(row_el)
-            self.row_nums.insert(pos, num)
-            self.rows[num] = row_el
-        return row_el
 
-    def _new_cell_style(self, row_el: etree._Element, col: int) -> str | None:
-        if truthy(row_el.get("customFormat")) and row_el.get("s"):
-            return row_el.get("s")
-        for lo, hi, style in self.col_styles:
-            if lo <= col <= hi:
-                return style
-        return None
+def _column_letters(col: int) -> str:
+    letters = _LETTERS.get(col)
+    if letters is None:
+        letters = format_cell_ref(1, col)[:-1]
+        if len(_LETTERS) < 20_000:
+            _LETTERS[col] = letters
+    return letters
 
-    # - checks -
 
-    def refusal(self, row: int, col: int) -> str | None:
-        """Why this cell must not be written, or None."""
-        for r1, c1, r2, c2 in (*self.merges_by_row.get(row, ()), *self.tall_merges):
-            if r1 <= row <= r2 and c1 <= col <= c2 and (row, col) != (r1, c1):
-                return f"it is inside the merged range {format_cell_ref(r1, c1)}:{format_cell_ref(r2, c2)}; write to {format_cell_ref(r1, c1)}"
-        for r1, c1, r2, c2 in self.array_ranges:
-            if r1 <= row <= r2 and c1 <= col <= c2:
-                return "it is part of an array formula the template owns"
-        row_el = self.rows.get(row)
-        cell = self._cells_of(row, row_el).get(col) if row_el is not None else None
-        if cell is not None and cell.find(_F) is not None:
-            f = cell.find(_F)
-            kind = {"shared": "a shared formula", "array": "an array formula"}.get(f.get("t", ""), "a formula")
-            return f"it holds {kind} the template owns"
-        if self.protected:
-            if cell is not None:
-                style = cell.get("s", "0")
-            else:
-                style = (self._new_cell_style(row_el, col) if row_el is not None else self._col_style(col)) or "0"
-            if not style.isdigit() or self.styles.is_locked(int(style)):
-                return "it is locked on a protected sheet"
-        return None
+def cell_ref(row: int, col: int) -> str:
+    """format_cell_ref with the column letters remembered (hot in 10k-cell fills)."""
+    return f"{_column_letters(col)}{row}"
 
-    def _col_style(self, col: int) -> str | None:
-        for lo, hi, style in self.col_styles:
-            if lo <= col <= hi:
-                return style
-        return None
 
-    # - writing -
-
-    def write(self, row: int, col: int, value: CellValue, where: str) -> None:
-        row_el = self._row(row, create=True)
-        assert row_el is not None
-        cells = self._cells_of(row, row_el)
-        cell = cells.get(col)
+def edit_row(row_el: etree._Element, row_num: int, writes: list[CellWrite]) -> None:
+    """Write ``writes`` (sorted by column) into one parsed <row>, creating cells in column order."""
+    if not writes:
+        return
+    # Fast path: every cell says where it is and every target exists, so no position is computed.
+    by_ref = {c.get("r"): c for c in row_el.iterchildren(_C)}
+    if None not in by_ref:
+        suffix = str(row_num)
+        targets = [by_ref.get(_column_letters(w.col) + suffix) for w in writes]
+        if None not in targets:
+            for cell, w in zip(targets, writes):
+                if w.style is not None:
+                    _set_style(cell, w.style)
+                set_cell_value(cell, w.value)
+            return
+    cells: dict[int, etree._Element] = {}
+    col = 0
+    for c in row_el.iterchildren(_C):
+        col = cell_column(c, col)
+        if not c.get("r"):
+            # Inserting before a cell without r would shift it; make every position explicit.
+            c.set("r", format_cell_ref(row_num, col))
+        cells[col] = c
+    existing = sorted(cells)
+    for w in writes:
+        cell = cells.get(w.col)
         if cell is None:
-            cell = etree.Element(_C, r=format_cell_ref(row, col))
-            style = self._new_cell_style(row_el, col)
-            if style is not None:
-                cell.set("s", style)
-            later = [c for c in cells if c > col]
-            if later:
-                cells[min(later)].addprevious(cell)
+            cell = etree.Element(_C, r=format_cell_ref(row_num, w.col))
+            pos = bisect.bisect_right(existing, w.col)
+            if pos < len(existing):
+                cells[existing[pos]].addprevious(cell)
             else:
                 row_el.append(cell)
-            cells[col] = cell
-            self._widen_spans(row_el, col)
-        self._set_value(cell, value, where)
-        self.touched.append((row, col))
+            cells[w.col] = cell
+            existing.insert(pos, w.col)
+            _widen_spans(row_el, w.col)
+        _set_style(cell, w.style)
+        set_cell_value(cell, w.value)
 
-    @staticmethod
-    def _widen_spans(row_el: etree._Element, col: int) -> None:
-        spans = row_el.get("spans")
-        if not spans or ":" not in spans or " " in spans:
-            return
-        lo_s, hi_s = spans.split(":", 1)
-        if lo_s.isdigit() and hi_s.isdigit():
-            lo, hi = int(lo_s), int(hi_s)
-            if col < lo or col > hi:
-                row_el.set("spans", f"{min(lo, col)}:{max(hi, col)}")
 
-    def _set_value(self, cell: etree._Element, value: CellValue, where: str) -> None:
+def _set_style(cell: etree._Element, style: str | None) -> None:
+    if style is None:
+        return
+    if style == "0":
+        if cell.get("s") is not None:
+            del cell.attrib["s"]
+    else:
+        cell.set("s", style)
+
+
+def _widen_spans(row_el: etree._Element, col: int) -> None:
+    spans = row_el.get("spans")
+    if not spans or ":" not in spans or " " in spans:
+        return
+    lo_s, hi_s = spans.split(":", 1)
+    if lo_s.isdigit() and hi_s.isdigit():
+        lo, hi = int(lo_s), int(hi_s)
+        if col < lo or col > hi:
+            row_el.set("spans", f"{min(lo, col)}:{max(hi, col)}")
+
+
+def set_cell_value(cell: etree._Element, value: Encoded) -> None:
+    if len(cell):
         for child in list(cell):
             if child.tag in (_F, _V, _IS):
                 cell.remove(child)
-        # The old type and rich-value/cell-metadata links describe the old value.
+    # The old type and rich-value/cell-metadata links describe the old value.
+    if cell.get("t") is not None or cell.get("vm") is not None or cell.get("cm") is not None:
+        attrib = cell.attrib
         for attr in ("t", "vm", "cm"):
-            cell.attrib.pop(attr, None)
-        new: list[etree._Element] = []
-        if value is None:
-            pass
-        elif isinstance(value, Formula):
-            f = etree.Element(_F)
-            f.text = xml_text(value.text.strip().removeprefix("="))
-            new.append(f)
-            self.formula_written = True
-        elif isinstance(value, str):
-            if len(value) > _MAX_TEXT:
-                raise TemplateError(f"{where}: text of {len(value)} characters exceeds Excel's limit of {_MAX_TEXT}")
-            cell.set("t", "inlineStr")
-            is_el = etree.Element(_IS)
-            t = etree.SubElement(is_el, _T)
-            t.text = xml_text(value)
-            if value != value.strip() or "\n" in value:
-                t.set(_XML_SPACE, "preserve")
-            new.append(is_el)
-        elif isinstance(value, bool):
-            cell.set("t", "b")
-            v = etree.Element(_V)
-            v.text = "1" if value else "0"
-            new.append(v)
-        elif isinstance(value, (int, float, Decimal)):
-            v = etree.Element(_V)
-            v.text = number_text(value, where)
-            new.append(v)
-        elif isinstance(value, (dt.datetime, dt.date)):
-            try:
-                serial = date_to_serial(value, self.date1904)
-            except TemplateError as exc:
-                raise TemplateError(f"{where}: {exc}") from None
-            v = etree.Element(_V)
-            v.text = number_text(serial, where)
-            new.append(v)
-        else:
-            raise TemplateError(f"{where}: cannot write a value of type {type(value).__name__}")
+            if attr in attrib:
+                del attrib[attr]
+    if value.t is not None:
+        cell.set("t", value.t)
+    if not len(cell) and value.formula is None and value.inline is None:
+        if value.v is not None:  # the common case: a number in an empty cell
+            etree.SubElement(cell, _V).text = value.v
+        return
+    new: list[etree._Element] = []
+    if value.formula is not None:
+        f = etree.Element(_F)
+        f.text = value.formula
+        new.append(f)
+    if value.inline is not None:
+        is_el = etree.Element(_IS)
+        t = etree.SubElement(is_el, _T)
+        t.text = value.inline
+        if value.preserve:
+            t.set(_XML_SPACE, "preserve")
+        new.append(is_el)
+    elif value.v is not None:
+        v = etree.Element(_V)
+        v.text = value.v
+        new.append(v)
+    if len(cell):
         # f, v and is come before extLst in CT_Cell; inserting at the front keeps that order.
         for i, el in enumerate(new):
             cell.insert(i, el)
+    else:
+        cell.extend(new)
 
-    def hide_row(self, row: int) -> None:
-        row_el = self._row(row, create=True)
-        assert row_el is not None
-        row_el.set("hidden", "1")
-        self.touched.append((row, 0))
 
-    def strip_formula_caches(self) -> bool:
-        """Drop cached results so nothing reads stale numbers; True if any formula exists.
+def strip_row_caches(row_el: etree._Element, external_si: set[str]) -> None:
+    """Drop the cached results of the formulas in one row, except those reading other workbooks."""
+    for f in list(row_el.iter(_F)):
+        if _reads_other_workbook(f, external_si):
+            continue
+        cell = f.getparent()
+        if cell is None:
+            continue
+        v = cell.find(_V)
+        if v is not None:
+            cell.remove(v)
+            cell.attrib.pop("t", None)
 
-        Formulas that read other workbooks ([1]Sheet!A1) keep their cache: the
-        linked file is usually not there when the funder opens ours.
-        """
-        any_formula = next(self.sheet_data.iter(_F), None) is not None
-        for f in own_cache_formulas(self.sheet_data):
-            cell = f.getparent()
-            v = cell.find(_V)
-            if v is not None:
-                cell.remove(v)
-                cell.attrib.pop("t", None)
-        return any_formula
 
-    def update_dimension(self) -> None:
-        dim = self.root.find(q("dimension"))
-        if dim is None or not self.touched:
-            return
-        try:
-            r1, c1, r2, c2 = parse_range(dim.get("ref", "A1"))
-        except TemplateError:
-            return
-        if not self.had_cells:
-            # An empty sheet says A1 by convention; the written cells are the whole extent.
-            r1, c1 = self.touched[0][0], max(self.touched[0][1], 1)
-            r2, c2 = r1, c1
-        for row, col in self.touched:
-            r1, r2 = min(r1, row), max(r2, row)
-            if col:
-                c1, c2 = min(c1, col), max(c2, col)
-        new_ref = (
-            format_cell_ref(r1, c1) if (r1, c1) == (r2, c2) else f"{format_cell_ref(r1, c1)}:{format_cell_ref(r2, c2)}"
-        )
-        if new_ref != dim.get("ref"):
-            dim.set("ref", new_ref)
+def _reads_other_workbook(f: etree._Element, external_si: set[str]) -> bool:
+    return bool(f.text and _EXTERNAL_REF.search(f.text)) or (f.get("t") == "shared" and f.get("si") in external_si)
+
+
+def external_shared_index(f: etree._Element) -> str | None:
+    """The si of a shared-formula master that reads another workbook, else None."""
+    if f.get("t") == "shared" and f.get("si") is not None and f.text and _EXTERNAL_REF.search(f.text):
+        return f.get("si")
+    return None
 
 
 def own_cache_formulas(sheet_data: etree._Element) -> list[etree._Element]:

@@ -8,24 +8,28 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from exports.errors import TemplateError
-from exports.xlsx.cells import CellValue, Formula, SheetEditor
+from exports.xlsx.cells import CellValue, CellWrite, Encoded, Formula, cell_ref, encode_value
 from exports.xlsx.inspector import (
     SheetRef,
     WorkbookMap,
     format_cell_ref,
     parse_cell_ref,
+    parse_range,
     read_styles,
     read_workbook_map,
     rels_part_for,
 )
 from exports.xlsx.package import (
+    CompressedPart,
     drop_content_type,
     drop_relationship,
     request_full_calc,
-    serialise,
     write_package,
 )
-from exports.xlsx.safezip import open_workbook_zip, parse_xml
+from exports.xlsx.safezip import open_workbook_zip
+from exports.xlsx.scan import SheetScan, scan_sheet
+from exports.xlsx.stream import SheetEdits, rewrite_sheet
+from exports.xlsx.styles import StyleBook
 
 __all__ = ["Formula", "CellValue", "FillPlan", "fill_workbook", "split_target"]
 
@@ -111,11 +115,14 @@ class FillPlan:
     def apply(self, data: bytes, *, strip_formula_caches: bool = True) -> bytes:
         """Return a filled copy of the workbook ``data``; the input is never modified.
 
-        Only the sheets that receive values are re-serialised, plus
-        ``xl/workbook.xml`` (recalculate on open) and, when formulas were
-        affected, the calcChain part and its two references.  Every other part
-        is copied byte for byte.  Raises TemplateError naming sheet!cell and why
-        for any write it will not make; nothing is written in that case.
+        Only the sheets that receive values change (streamed: rows not
+        written keep their bytes), plus ``xl/workbook.xml`` (recalculate on
+        open), ``xl/styles.xml`` when a cell needs a date format or the quote
+        prefix (one xf added per style needed, nothing else), and, only when a
+        Formula was added, the calcChain part and its two references.  Every
+        other part is copied byte for byte.  Raises TemplateError naming
+        sheet!cell and why for any write it will not make; nothing is written
+        in that case.
         """
         return _apply(self, data, strip_formula_caches=strip_formula_caches)
 
@@ -128,9 +135,12 @@ def fill_workbook(
 ) -> bytes:
     """Fill single cells: ``writes`` maps ("Sheet", "C4") / "Sheet!C4" / defined name -> value.
 
-    Values: str (always literal inline text), int/float/Decimal (numbers),
-    date/datetime (serial numbers; the cell's style is kept), bool, None (clear
-    the value, keep the style) and Formula (a formula, only when asked for).
+    Values: str (always literal inline text; text starting with = + - @ gets
+    the quote prefix so Excel keeps it text when edited), int/float/Decimal
+    (numbers), date/datetime (serial numbers in a cell that shows dates: the
+    template's date format if it has one, else built-in short date, or date
+    and time), bool, None (clear the value, keep the style) and Formula (a
+    formula, only when asked for).
     """
     plan = FillPlan()
     items = writes.items() if isinstance(writes, Mapping) else writes
@@ -147,7 +157,7 @@ def _resolve(wm: WorkbookMap, target: Address) -> tuple[SheetRef, int, int, str]
         tab, cell = target
         sheet = wm.sheet(tab)
         row, col = parse_cell_ref(cell)
-        return sheet, row, col, f"{sheet.name}!{format_cell_ref(row, col)}"
+        return sheet, row, col, f"{sheet.name}!{cell_ref(row, col)}"
     sheet_name, rest = split_target(target)
     if sheet_name is not None:
         sheet = wm.sheet(sheet_name)
@@ -172,12 +182,61 @@ def _resolve(wm: WorkbookMap, target: Address) -> tuple[SheetRef, int, int, str]
 # -- orchestration -----------------------------------------------------------------
 
 
+@dataclass
+class _Hide:
+    rows: range  # the block's unused rows
+    top: int  # the block's first and last rows
+    bottom: int
+
+
+def _rows_to_hide(scan: SheetScan, requests: list[_Hide], written: set[int]) -> set[int]:
+    """The unused block rows that are empty in the template and cut through none of its merges.
+
+    A row holding any constant (a funder's label, a number) stays visible, and
+    so does a row inside a merged range reaching outside the block (a heading
+    spanning the block and the rows below), and so does a row that receives
+    values from another mapping.  Formula cells don't count: a block row with
+    its own total formula is still an unused block row.
+    """
+    out: set[int] = set()
+    for req in requests:
+        for row in req.rows:
+            if row in scan.rows_with_values or row in written:
+                continue
+            if any(m[0] < req.top or m[2] > req.bottom for m in scan.merges_touching(row)):
+                continue
+            out.add(row)
+    return out
+
+
+def _new_dimension(scan: SheetScan, touched: list[tuple[int, int]]) -> str | None:
+    """The sheet's dimension ref grown to cover ``touched`` (col 0 = a whole row), or None to keep it."""
+    if scan.dimension is None or not touched:
+        return None
+    try:
+        r1, c1, r2, c2 = parse_range(scan.dimension)
+    except TemplateError:
+        return None
+    rows = [row for row, _ in touched]
+    cols = [col for _, col in touched if col]
+    if not scan.had_cells:
+        # An empty sheet says A1 by convention; the written cells are the whole extent.
+        r1, r2 = min(rows), max(rows)
+        c1, c2 = (min(cols), max(cols)) if cols else (1, 1)
+    else:
+        r1, r2 = min(r1, min(rows)), max(r2, max(rows))
+        if cols:
+            c1, c2 = min(c1, min(cols)), max(c2, max(cols))
+    ref = format_cell_ref(r1, c1) if (r1, c1) == (r2, c2) else f"{format_cell_ref(r1, c1)}:{format_cell_ref(r2, c2)}"
+    return None if ref == scan.dimension else ref
+
+
 def _apply(plan: FillPlan, data: bytes, *, strip_formula_caches: bool) -> bytes:
     z = open_workbook_zip(data)
     wm = read_workbook_map(z)
 
     writes: dict[str, dict[tuple[int, int], _Write]] = defaultdict(dict)
-    hidden: dict[str, set[int]] = defaultdict(set)
+    hide_requests: dict[str, list[_Hide]] = defaultdict(list)
     sheets: dict[str, SheetRef] = {}
     problems: list[str] = []
 
@@ -207,46 +266,84 @@ def _apply(plan: FillPlan, data: bytes, *, strip_formula_caches: bool) -> bytes:
                     r0 + i,
                     c0 + j,
                     value,
-                    f"{block.name} row {i + 1} ({sheet.name}!{format_cell_ref(r0 + i, c0 + j)})",
+                    f"{block.name} row {i + 1} ({sheet.name}!{cell_ref(r0 + i, c0 + j)})",
                 )
-        if block.hide_unused:
+        if block.hide_unused and len(block.rows) < block.capacity_rows and sheet.part:
             sheets[sheet.part] = sheet
-            hidden[sheet.part].update(range(r0 + len(block.rows), r0 + block.capacity_rows))
+            hide_requests[sheet.part].append(
+                _Hide(range(r0 + len(block.rows), r0 + block.capacity_rows), r0, r0 + block.capacity_rows - 1)
+            )
     if problems:
         raise TemplateError("; ".join(problems[:20]))
-    if not writes and not hidden:
+    if not writes and not hide_requests:
         return data
 
-    styles = read_styles(z, wm.styles_part)
-    replaced: dict[str, bytes] = {}
-    formulas_affected = False
-    for part, sheet in sheets.items():
-        original = z.read(part)
-        editor = SheetEditor(parse_xml(original, part), sheet, styles, wm.date1904)
-        cell_writes = sorted(writes.get(part, {}).values(), key=lambda w: (w.row, w.col))
-        for w in cell_writes:
-            why = editor.refusal(w.row, w.col)
-            if why:
-                problems.append(f"{sheet.name}!{format_cell_ref(w.row, w.col)}: refused because {why}")
-        if problems:
-            more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
-            raise TemplateError("; ".join(problems[:10]) + more)
-        for w in cell_writes:
-            editor.write(w.row, w.col, w.value, f"{sheet.name}!{format_cell_ref(w.row, w.col)}")
-        for row in sorted(hidden.get(part, ())):
-            editor.hide_row(row)
-        if strip_formula_caches and editor.strip_formula_caches():
-            formulas_affected = True
-        formulas_affected = formulas_affected or editor.formula_written
-        editor.update_dimension()
-        replaced[part] = serialise(original, editor.root)
+    # Every value is checked and encoded before the first byte is written.
+    encoded: dict[str, dict[tuple[int, int], Encoded]] = defaultdict(dict)
+    for part, cell_writes in writes.items():
+        for key, w in cell_writes.items():
+            try:
+                encoded[part][key] = encode_value(w.value, w.origin, wm.date1904)
+            except TemplateError as exc:
+                problems.append(str(exc))
 
+    # First pass over each sheet: what the cells we write hold, and what the template protects.
+    styles = read_styles(z, wm.styles_part)
+    scans: dict[str, SheetScan] = {}
+    for part, sheet in sheets.items():
+        if not z.has(part):
+            problems.append(f"sheet {sheet.name!r} is missing from the workbook")
+            continue
+        hide_rows = {r for req in hide_requests.get(part, ()) for r in req.rows}
+        scan = scan_sheet(z, sheet, list(writes.get(part, {})), hide_rows)
+        scans[part] = scan
+        if scan.sheet_data_qname is None:
+            problems.append(f"sheet {sheet.name!r} has no cell data section; it cannot be filled")
+            continue
+        refused = [
+            (w.row, w.col, why) for w in writes.get(part, {}).values() if (why := scan.refusal(w.row, w.col, styles))
+        ]
+        for row, col, why in sorted(refused):
+            problems.append(f"{sheet.name}!{format_cell_ref(row, col)}: refused because {why}")
+    if problems:
+        more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
+        raise TemplateError("; ".join(problems[:10]) + more)
+
+    book = StyleBook.load(z, wm.styles_part) if _needs_styles(encoded) else None
+    replaced: dict[str, bytes | CompressedPart] = {}
+    formula_added = False
+    for part in sheets:
+        scan = scans[part]
+        edits = SheetEdits(strip_caches=strip_formula_caches and scan.any_formula)
+        by_row: dict[int, list[CellWrite]] = defaultdict(list)
+        seen = scan.cells
+        for (row, col), enc in sorted(encoded.get(part, {}).items()):
+            if enc.style_need is None and (row, col) in seen:
+                style = None  # an existing cell keeps its style
+            else:
+                style = _style_for(scan, book, row, col, enc)
+            by_row[row].append(CellWrite(col, enc, style))
+            if enc.formula is not None:
+                formula_added = True
+        edits.writes = dict(by_row)
+        edits.hide = _rows_to_hide(scan, hide_requests.get(part, []), set(by_row))
+        touched = [*encoded.get(part, {}), *((r, 0) for r in edits.hide)]
+        if not touched:
+            continue  # every row asked to be hidden holds the funder's own content
+        edits.dimension = _new_dimension(scan, touched)
+        replaced[part] = rewrite_sheet(z.iter_chunks(part), scan, edits, part)
+
+    if not replaced:
+        return data
     drop: set[str] = set()
+    if book is not None and book.changed:
+        replaced[book.part] = book.serialise()
     wb_xml = request_full_calc(z.read(wm.workbook_part), wm.workbook_part)
     if wb_xml is not None:
         replaced[wm.workbook_part] = wb_xml
-    if formulas_affected and wm.calc_chain_part and z.has(wm.calc_chain_part):
-        # A stale calc chain makes Excel "repair" the file; without one it rebuilds it.
+    if formula_added and wm.calc_chain_part and z.has(wm.calc_chain_part):
+        # A formula the chain does not list makes Excel "repair" the file; without one it
+        # rebuilds it.  Values written, caches dropped or rows hidden leave the chain right.
         drop.add(wm.calc_chain_part)
         rels = rels_part_for(wm.workbook_part)
         replaced[rels] = drop_relationship(z.read(rels), rels, wm.calc_chain_part, wm.workbook_part)
@@ -254,3 +351,26 @@ def _apply(plan: FillPlan, data: bytes, *, strip_formula_caches: bool) -> bytes:
             replaced["[Content_Types].xml"] = drop_content_type(z.read("[Content_Types].xml"), wm.calc_chain_part)
 
     return write_package(z, replaced, drop)
+
+
+def _needs_styles(encoded: Mapping[str, Mapping[tuple[int, int], Encoded]]) -> bool:
+    return any(enc.style_need for cells in encoded.values() for enc in cells.values())
+
+
+def _style_for(scan: SheetScan, book: StyleBook | None, row: int, col: int, enc: Encoded) -> str | None:
+    """The s attribute to give the cell: a date or quote-prefix variant of its style when needed.
+
+    None keeps an existing cell's style; a new cell takes its row's or column's.
+    """
+    exists = (row, col) in scan.cells
+    if book is not None and enc.style_need is not None:
+        base = scan.style_of(row, col)
+        index = int(base) if base.isdigit() else 0
+        if enc.style_need == "quote":
+            new = book.quote_style(index)
+        else:
+            new = book.date_style(index, with_time=enc.style_need == "datetime")
+        if new != index or not exists:
+            return str(new)
+        return None
+    return None if exists else scan.new_cell_style(row, col)

@@ -29,6 +29,7 @@ __all__ = [
     "date_to_serial",
     "serial_to_datetime",
     "inspect_template",
+    "is_date_format",
     "read_cells",
     "read_workbook_map",
     "truthy",
@@ -78,14 +79,28 @@ def index_to_col(idx: int) -> str:
     return out
 
 
+_COLUMN_CACHE: dict[str, int] = {}
+
+
 def parse_cell_ref(ref: str) -> tuple[int, int]:
     """'C4' or '$C$4' -> (row 4, column 3); TemplateError if not a single cell."""
+    # Fast path for the plain form (10k-cell fills parse every address): "C4", no $, no spaces.
+    letters = ref.rstrip("0123456789")
+    col = _COLUMN_CACHE.get(letters)
+    if col is not None:
+        digits = ref[len(letters) :]
+        if 0 < len(digits) <= 7 and digits.isdigit() and digits.isascii():
+            row = int(digits)
+            if 1 <= row <= MAX_ROW:
+                return row, col
     m = _CELL_RE.match(ref.strip())
     if not m:
         raise TemplateError(f"{ref!r} is not a cell reference like C4")
     row, col = int(m.group(2)), col_to_index(m.group(1))
     if not (1 <= row <= MAX_ROW and 1 <= col <= MAX_COL):
         raise TemplateError(f"{ref!r} is outside the sheet")
+    if m.group(0) == ref and "$" not in ref and len(_COLUMN_CACHE) < 20_000:
+        _COLUMN_CACHE[m.group(1)] = col
     return row, col
 
 
@@ -299,6 +314,13 @@ def _is_date_format(code: str) -> bool:
     return bool(re.search(r"[dmyhs]", code, re.I)) and "General" not in code
 
 
+def is_date_format(fmt_id: int, custom_code: str | None = None) -> bool:
+    """Does number format ``fmt_id`` (with its formatCode when custom) show a date or time?"""
+    if custom_code is not None:
+        return _is_date_format(custom_code)
+    return fmt_id in _BUILTIN_DATE_FMTS
+
+
 def read_styles(z: SafeZip, styles_part: str | None) -> StyleTable:
     unlocked: set[int] = set()
     dates: set[int] = set()
@@ -316,7 +338,7 @@ def read_styles(z: SafeZip, styles_part: str | None) -> StyleTable:
         if prot is not None and prot.get("locked") is not None and not truthy(prot.get("locked")):
             unlocked.add(idx)
         fmt = int(xf.get("numFmtId", "0") or 0)
-        if fmt in _BUILTIN_DATE_FMTS or (fmt in custom and _is_date_format(custom[fmt])):
+        if is_date_format(fmt, custom.get(fmt)):
             dates.add(idx)
     return StyleTable(unlocked, dates)
 
@@ -509,8 +531,28 @@ def read_cells(data: bytes, sheet: str, refs: list[str] | None = None) -> dict[s
             si.clear()
     wanted = {format_cell_ref(*parse_cell_ref(r)) for r in refs} if refs is not None else None
     out: dict[str, CellContent] = {}
-    for _, c in z.iterparse(ref.part, tag=q("c")):
+    row_tag, c_tag = q("row"), q("c")
+    row_num = col = 0
+    for event, c in z.iterparse(ref.part, events=("start", "end"), tag=(row_tag, c_tag)):
+        if c.tag == row_tag:
+            if event == "start":
+                # Writers may leave out r on rows and cells: they then follow the previous one.
+                r_attr = c.get("r")
+                row_num = int(r_attr) if r_attr and r_attr.isdigit() else row_num + 1
+                col = 0
+            else:
+                c.clear()
+                while c.getprevious() is not None:
+                    del c.getparent()[0]
+            continue
+        if event == "start":
+            continue
         r = c.get("r", "")
+        try:
+            col = parse_cell_ref(r)[1] if r else col + 1
+        except TemplateError:
+            col += 1
+        r = format_cell_ref(row_num, col)
         if wanted is not None and r not in wanted:
             c.clear()
             continue

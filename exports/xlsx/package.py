@@ -7,6 +7,7 @@ import struct
 import zipfile
 import zlib
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 from lxml import etree
 
@@ -14,7 +15,27 @@ from exports.errors import TemplateError
 from exports.xlsx.inspector import CT_NS, PKG_REL_NS, q, truthy
 from exports.xlsx.safezip import SafeZip, parse_xml
 
-__all__ = ["drop_content_type", "drop_relationship", "request_full_calc", "serialise", "write_package"]
+__all__ = [
+    "CompressedPart",
+    "drop_content_type",
+    "drop_relationship",
+    "request_full_calc",
+    "serialise",
+    "write_package",
+]
+
+
+@dataclass(frozen=True)
+class CompressedPart:
+    """A part already deflated (raw deflate, as stored in a zip, in pieces), with its CRC-32 and size."""
+
+    chunks: tuple[bytes, ...]
+    crc: int
+    size: int
+
+    @property
+    def raw(self) -> bytes:
+        return b"".join(self.chunks)
 
 
 def serialise(original: bytes, root: etree._Element) -> bytes:
@@ -98,7 +119,7 @@ class _ZipWriter:
     """Minimal zip writer that can copy a part's compressed bytes unchanged."""
 
     def __init__(self) -> None:
-        self.chunks: list[bytes] = []
+        self.chunks: list[bytes | memoryview] = []
         self.central: list[bytes] = []
         self.offset = 0
 
@@ -109,7 +130,11 @@ class _ZipWriter:
             y, mo, d, h, mi, s = 1980, 1, 1, 0, 0, 0
         return (h << 11) | (mi << 5) | (s // 2), ((y - 1980) << 9) | (mo << 5) | d
 
-    def add(self, info: zipfile.ZipInfo, raw: bytes, crc: int, size: int, method: int) -> None:
+    def add(
+        self, info: zipfile.ZipInfo, raw: bytes | memoryview | tuple[bytes, ...], crc: int, size: int, method: int
+    ) -> None:
+        pieces = raw if isinstance(raw, tuple) else (raw,)
+        raw_size = sum(len(p) for p in pieces)
         try:
             name = info.filename.encode("ascii")
             flags = info.flag_bits & ~0x8
@@ -117,24 +142,24 @@ class _ZipWriter:
             name = info.filename.encode("utf-8")
             flags = (info.flag_bits & ~0x8) | 0x800
         dostime, dosdate = self._dos(info.date_time)
-        if self.offset + len(raw) > 0xFFFFFFFF:
+        if self.offset + raw_size > 0xFFFFFFFF:
             raise TemplateError("the filled workbook would exceed 4 GB")
-        header = _LOCAL.pack(
-            b"PK\x03\x04", info.extract_version, flags, method, dostime, dosdate, crc, len(raw), size, len(name), 0
-        )
+        # A part stored uncompressed in the template and deflated by us needs version 2.0 to extract.
+        extract = max(info.extract_version, 20) if method == 8 else info.extract_version
+        header = _LOCAL.pack(b"PK\x03\x04", extract, flags, method, dostime, dosdate, crc, raw_size, size, len(name), 0)
         comment = info.comment or b""
         self.central.append(
             _CENTRAL.pack(
                 b"PK\x01\x02",
                 info.create_version,
                 info.create_system,
-                info.extract_version,
+                extract,
                 flags,
                 method,
                 dostime,
                 dosdate,
                 crc,
-                len(raw),
+                raw_size,
                 size,
                 len(name),
                 0,
@@ -147,8 +172,8 @@ class _ZipWriter:
             + name
             + comment
         )
-        self.chunks += [header, name, raw]
-        self.offset += len(header) + len(name) + len(raw)
+        self.chunks += [header, name, *pieces]
+        self.offset += len(header) + len(name) + raw_size
 
     def add_new(self, info: zipfile.ZipInfo, data: bytes) -> None:
         if info.compress_type == 0:
@@ -165,8 +190,12 @@ class _ZipWriter:
         return b"".join(self.chunks) + cd + end
 
 
-def write_package(z: SafeZip, replaced: Mapping[str, bytes], drop: Iterable[str] = ()) -> bytes:
-    """Re-zip ``z`` with ``replaced`` parts re-compressed, ``drop`` left out, every other part copied raw."""
+def write_package(z: SafeZip, replaced: Mapping[str, bytes | CompressedPart], drop: Iterable[str] = ()) -> bytes:
+    """Re-zip ``z`` with ``replaced`` parts re-compressed, ``drop`` left out, every other part copied raw.
+
+    A replacement given as a CompressedPart (a sheet streamed straight into
+    deflate) is stored as it is.
+    """
     dropped = set(drop)
     out = _ZipWriter()
     for info in z.infos:
@@ -174,7 +203,11 @@ def write_package(z: SafeZip, replaced: Mapping[str, bytes], drop: Iterable[str]
         if name in dropped:
             continue
         if name in replaced:
-            out.add_new(info, replaced[name])
+            new = replaced[name]
+            if isinstance(new, CompressedPart):
+                out.add(info, new.chunks, new.crc, new.size, 8)
+            else:
+                out.add_new(info, new)
         else:
-            out.add(info, z.raw(name), info.CRC, info.file_size, info.compress_type)
+            out.add(info, z.raw_view(name), info.CRC, info.file_size, info.compress_type)
     return out.finish(z.comment)

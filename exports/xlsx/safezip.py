@@ -172,6 +172,10 @@ class SafeZip:
 
     def raw(self, name: str) -> bytes:
         """The part's compressed bytes exactly as stored, for byte-for-byte copying."""
+        return bytes(self.raw_view(name))
+
+    def raw_view(self, name: str) -> memoryview:
+        """The part's compressed bytes as a view of the upload: no copy, however big the part."""
         info = self.info(name)
         offset = info.header_offset
         header = self.data[offset : offset + _LOCAL_HEADER.size]
@@ -179,7 +183,7 @@ class SafeZip:
             raise TemplateError(f"the workbook part {name!r} has a damaged local header")
         fields = _LOCAL_HEADER.unpack(header)
         start = offset + _LOCAL_HEADER.size + fields[9] + fields[10]
-        raw = self.data[start : start + info.compress_size]
+        raw = memoryview(self.data)[start : start + info.compress_size]
         if len(raw) != info.compress_size:
             raise TemplateError(f"the workbook part {name!r} is truncated")
         return raw
@@ -187,12 +191,12 @@ class SafeZip:
     def iter_chunks(self, name: str) -> Iterator[bytes]:
         """Decompress a part incrementally, never producing more than its declared size."""
         info = self.info(name)
-        raw = self.raw(name)
+        raw = self.raw_view(name)
         declared = info.file_size
         produced = 0
         crc = 0
         if info.compress_type == zipfile.ZIP_STORED:
-            chunks: Iterator[bytes] = (raw[i : i + _CHUNK] for i in range(0, len(raw), _CHUNK))
+            chunks: Iterator[bytes] = (bytes(raw[i : i + _CHUNK]) for i in range(0, len(raw), _CHUNK))
             for chunk in chunks:
                 produced += len(chunk)
                 crc = zlib.crc32(chunk, crc)
@@ -200,6 +204,7 @@ class SafeZip:
         else:
             d = zlib.decompressobj(-15)
             pos = 0
+            src: bytes | memoryview
             while True:
                 if d.unconsumed_tail:
                     src = d.unconsumed_tail

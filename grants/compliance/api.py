@@ -19,7 +19,7 @@ from grants.compliance import services
 from grants.compliance.models import Requirement, RequirementWaiver
 from grants.compliance.rules import rule_catalogue
 from grants.evidence.models import Evidence
-from grants.evidence.services import visible_evidence
+from grants.evidence.services import visible_evidence, visible_sensitivities
 from grants.models import Grant
 from grants.services import can_see_grant
 
@@ -33,6 +33,8 @@ REQUIREMENT_WRITE = [
     "owner",
     "due_days",
     "due_date",
+    "window_start",
+    "window_end",
     "expected_evidence",
     "linked_indicators",
     "linked_budget_lines",
@@ -78,7 +80,7 @@ class RequirementApi(GrantScopedApiMixin, ModelRestApi):
         if grant is None or not can_see_grant(db.session, g.user, grant_id):
             return self.response_404()
         period_id = request.args.get("period_id", type=int)
-        rows = services.requirement_status(db.session, grant_id, period_id)
+        rows = services.requirement_status(db.session, grant_id, period_id, levels=visible_sensitivities(g.user))
         visible = set(
             db.session.scalars(
                 visible_evidence(g.user).with_only_columns(Evidence.id).where(Evidence.grant_id == grant_id)
@@ -151,6 +153,7 @@ class RequirementWaiverApi(GrantScopedApiMixin, ModelRestApi):
     ]
     add_columns = ["requirement", "period", "justification", "approved_by"]
     edit_columns = ["justification", "approved_by"]
+    search_columns = ["requirement", "period", "approved_by", "granted_at"]
     add_query_rel_fields = {
         "requirement": visible_grants_filter("grant_id"),
         "period": visible_grants_filter("grant_id"),

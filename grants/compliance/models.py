@@ -45,9 +45,29 @@ class RequirementCategory(str, enum.Enum):
 
 
 class Frequency(str, enum.Enum):
-    once = "once"
-    per_period = "per_period"
-    annual = "annual"
+    """The window a requirement is judged over: reporting periods, or windows of its own."""
+
+    once = "once"  # one window: from the grant start to the due date's period
+    per_period = "per_period"  # each reporting period
+    annual = "annual"  # each grant year (from the grant start)
+    month = "month"  # each month from the grant start, whatever the reporting periods
+    quarter = "quarter"
+    semester = "semester"
+    grant = "grant"  # the whole grant
+    custom = "custom"  # from window_start to window_end
+
+
+# "... per semester": how a sentence ends for each window.
+FREQUENCY_LABELS = {
+    Frequency.per_period: "per reporting period",
+    Frequency.month: "per month",
+    Frequency.quarter: "per quarter",
+    Frequency.semester: "per semester",
+    Frequency.annual: "per grant year",
+    Frequency.grant: "over the whole grant",
+    Frequency.custom: "between two dates",
+    Frequency.once: "once, by a date",
+}
 
 
 def _split(text: str | None) -> list[str]:
@@ -76,6 +96,9 @@ class Requirement(Audited, Model):
     # Due rule: so many days after the end of the period (or year); a fixed date for "once".
     due_days: Mapped[int | None] = mapped_column(Integer)
     due_date: Mapped[date | None] = mapped_column(Date)
+    # The window of a "custom" requirement (any dates, independent of reporting periods).
+    window_start: Mapped[date | None] = mapped_column(Date)
+    window_end: Mapped[date | None] = mapped_column(Date)
     # Comma-separated lists: short, readable in forms, and checked by validate().
     expected_evidence: Mapped[str | None] = mapped_column(String(300), default="")
     linked_indicators: Mapped[str | None] = mapped_column(String(300), default="")
@@ -133,6 +156,15 @@ class Requirement(Audited, Model):
             errors.add("title", "is required")
         if self.due_days is not None and not 0 <= self.due_days <= 3650:
             errors.add("due_days", "must be between 0 and 3650 days after the period end")
+        if self.frequency == Frequency.custom:
+            if self.window_start is None:
+                errors.add("window_start", "is required when the requirement is judged between two dates")
+            if self.window_end is None:
+                errors.add("window_end", "is required when the requirement is judged between two dates")
+            if self.window_start and self.window_end and self.window_end < self.window_start:
+                errors.add("window_end", "is before the start of the window")
+        elif self.window_start is not None or self.window_end is not None:
+            self.window_start = self.window_end = None  # only a custom window keeps dates of its own
         known_kinds = {kind.value for kind in EvidenceKind}
         bad = [kind for kind in self.expected_kinds if kind not in known_kinds]
         if bad:

@@ -3,8 +3,12 @@
 A requirement stores its rules as JSON, ``[{"rule": "<name>", "params": {...}}]``.
 Parameters are validated with marshmallow (unknown names refused, naming the
 parameter). Evaluation gets a ``RuleContext`` (the grant, the window being
-judged, its due date, and ``today`` injected for testability) and returns a
-``RuleResult``. Rule types are contributions to ``RULES``: those about
+judged, its due date, ``today`` injected for testability, and ``levels``: the
+evidence sensitivities the viewer may see, None for all) and returns a
+``RuleResult``. A rule that counts evidence (``sees_evidence``) counts only
+the levels in ``levels``; ``services.evaluate`` compares that with the count
+over all evidence and, where hidden items change the status, shows the viewer
+a neutral sentence instead (``HELD_BY_THE_ORGANISATION``). Rule types are contributions to ``RULES``: those about
 indicators and budgets are added by ``indicators.contributions`` and
 ``budgets.contributions`` (this package never imports them); ``order`` keeps
 the catalogue in the order people know it.
@@ -31,6 +35,7 @@ from grants.evidence.models import (
     Evidence,
     EvidenceKind,
     EvidenceLink,
+    Sensitivity,
     VerificationStatus,
 )
 from grants.evidence.targets import target_kinds
@@ -82,13 +87,32 @@ class RuleContext:
     end: date
     due: date
     today: date
+    label: str | None = None  # how people call the window ("S1", "Semester 1 (...)")
+    # The evidence sensitivities the viewer may see (None: all, for staff, auditors and deadlines).
+    levels: frozenset[Sensitivity] | None = None
+
+    def evidence_visible(self) -> Any:
+        """A WHERE clause keeping the evidence the viewer may see (true when they see every level)."""
+        if self.levels is None:
+            return Evidence.id.isnot(None)
+        return Evidence.sensitivity.in_(sorted(self.levels))
+
+    def visible_evidence_ids(self, ids: Iterable[int]) -> tuple[int, ...]:
+        """Of these evidence ids, those the viewer may see, in the same order."""
+        wanted = tuple(dict.fromkeys(ids))
+        if self.levels is None or not wanted:
+            return wanted
+        seen = set(self.session.scalars(select(Evidence.id).where(Evidence.id.in_(wanted), self.evidence_visible())))
+        return tuple(i for i in wanted if i in seen)
 
     @property
     def window(self) -> str:
+        if self.label:
+            return self.label
         return (
             self.period.label
             if (self.start, self.end) == (self.period.start_date, self.period.end_date)
-            else (f"{self.start:%d %b %Y} to {self.end:%d %b %Y}")
+            else f"{fmt_day(self.start)} to {fmt_day(self.end)}"
         )
 
     @property
@@ -116,10 +140,19 @@ class RuleType:
     evaluate: Callable[[RuleContext, dict[str, Any]], RuleResult]
     # Checks needing the database: (session, grant_id, params) -> problems in words.
     check: Callable[[Session, int, dict[str, Any]], list[str]] = field(default=lambda s, g, p: [])
+    # True when the status or sentence depends on evidence items (which a viewer may not all see).
+    sees_evidence: bool = False
 
 
 RULES: Registry[RuleType] = Registry("requirement rule")
 MAX_IDS = 100  # evidence ids a status row carries for the click-through
+# What a viewer reads where records they may not see decide the status: nothing of their number or kind.
+HELD_BY_THE_ORGANISATION = "Supported by records held by the organisation."
+JUDGED_ON_HELD_RECORDS = "Judged on records held by the organisation."
+
+
+def neutral_explanation(status: Status) -> str:
+    return HELD_BY_THE_ORGANISATION if status == Status.met else JUDGED_ON_HELD_RECORDS
 
 
 def fmt_percent(value: Decimal) -> str:
@@ -162,6 +195,7 @@ def _evidence(ctx: RuleContext, params: dict[str, Any]) -> RuleResult:
         Evidence.kind == kind,
         Evidence.status != VerificationStatus.rejected,
         scope,
+        ctx.evidence_visible(),
     )
     # Counts in SQL, and only a bounded list of ids for the click-through.
     counts = dict(
@@ -202,7 +236,7 @@ def _evidence(ctx: RuleContext, params: dict[str, Any]) -> RuleResult:
 
 RULES.add(
     "evidence_verified",
-    RuleType("evidence_verified", "Evidence present and verified", EvidenceParams, _evidence),
+    RuleType("evidence_verified", "Evidence present and verified", EvidenceParams, _evidence, sees_evidence=True),
     order=10,
 )
 
@@ -288,7 +322,7 @@ def _representation(ctx: RuleContext, params: dict[str, Any]) -> RuleResult:
         )
     )
     ids = tuple(m.id for m in meetings)
-    minutes = tuple(
+    minutes = ctx.visible_evidence_ids(
         ctx.session.scalars(
             select(EvidenceLink.evidence_id).where(
                 EvidenceLink.target_kind == "consultation", EvidenceLink.target_id.in_(ids or (0,))
@@ -327,6 +361,77 @@ RULES.add(
         _representation_check,
     ),
     order=50,
+)
+
+
+# ---------------------------------------------------------------- at least N meetings with at least M representatives
+
+
+class MeetingCountParams(Schema):
+    class Meta:
+        unknown = RAISE
+
+    body = fields.String(required=True)
+    min_meetings = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100))
+    population = fields.String(required=True, validate=validate.OneOf(list(KEY_POPULATIONS)))
+    min_count = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1000))
+
+
+def _meeting_count(ctx: RuleContext, params: dict[str, Any]) -> RuleResult:
+    """Counts the meetings of the window that had enough representatives; short ones do not count."""
+    from grants.evidence.models import Consultation
+
+    body_code, population = params["body"], params["population"]
+    need_meetings, need_people = params["min_meetings"], params["min_count"]
+    who = REPRESENTATIVE[population] + (" representative" if need_people == 1 else " representatives")
+    meetings = list(
+        ctx.session.scalars(
+            select(Consultation)
+            .join(CoordinatingBody, CoordinatingBody.id == Consultation.body_id)
+            .where(
+                Consultation.grant_id == ctx.grant.id,
+                CoordinatingBody.code == body_code,
+                # Only meetings that have taken place count (none dated ahead of today).
+                Consultation.held_on.between(ctx.start, min(ctx.end, ctx.today)),
+            )
+            .order_by(Consultation.held_on, Consultation.id)
+        )
+    )
+    ids = tuple(m.id for m in meetings)
+    minutes = ctx.visible_evidence_ids(
+        ctx.session.scalars(
+            select(EvidenceLink.evidence_id).where(
+                EvidenceLink.target_kind == "consultation", EvidenceLink.target_id.in_(ids or (0,))
+            )
+        )
+    )
+    counted = [m for m in meetings if m.count(population) >= need_people]
+    meeting_word = "meeting" if need_meetings == 1 else "meetings"
+    sentence = (
+        f"{len(counted)} of the {need_meetings} {body_code} {meeting_word} needed in {ctx.window} "
+        f"had at least {need_people} {who}"
+    )
+    if len(meetings) > len(counted):
+        short = ", ".join(f"{fmt_day(m.held_on)}: {m.count(population)}" for m in meetings if m not in counted)
+        sentence += f" (too few at {short})"
+    if len(counted) >= need_meetings:
+        return RuleResult(Status.met, sentence + ".", minutes, ids)
+    if not ctx.window_over:
+        status = Status.pending if not meetings else Status.at_risk
+        return RuleResult(status, f"{sentence}; the window ends on {fmt_day(ctx.end)}.", minutes, ids)
+    return RuleResult(Status.not_met, sentence + ".", minutes, ids)
+
+
+RULES.add(
+    "meeting_count",
+    RuleType(
+        "meeting_count",
+        "At least N meetings of a body with at least M representatives of a constituency",
+        MeetingCountParams,
+        _meeting_count,
+        _representation_check,
+    ),
+    order=55,
 )
 
 

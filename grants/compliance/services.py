@@ -2,33 +2,45 @@
 
 Plain functions over a SQLAlchemy session (no Flask). ``requirement_status`` is
 the named dataset exports use; ``compliance_matrix`` feeds the matrix page.
+
+Explanations are computed over what the viewer may see: pass ``levels`` (the
+evidence sensitivities the viewer may see, e.g. ``SHARED_WITH_DONORS`` for a
+donor or an export; None for staff). A rule that counts evidence then counts
+only those; where items the viewer cannot see change its status, the status
+stays what the organisation's records say and the sentence is the neutral
+``HELD_BY_THE_ORGANISATION``, which tells nothing of their number or kind.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from dateutil.relativedelta import relativedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core import clock
 from core.errors import DomainValidationError
+from core.periods import PeriodLength, split_into_periods
 from core.records import validate_record
 from grants.compliance.models import Frequency, Requirement, RequirementCategory, RequirementWaiver
 from grants.compliance.presets import PRESETS
 from grants.compliance.rules import (
+    SEVERITY,
     STATUS_LABELS,
     RuleContext,
     RuleResult,
+    RuleType,
     Status,
+    fmt_day,
+    neutral_explanation,
     parse_rule,
     worst,
 )
 from grants.deadlines.services import remove_source_deadline, upsert_deadline
+from grants.evidence.models import Sensitivity
 from grants.models import Grant, ReportingPeriod
 from grants.services import can_see_grant
 
@@ -42,6 +54,8 @@ REQUIREMENT_FIELDS = {
     "owner_id",
     "due_days",
     "due_date",
+    "window_start",
+    "window_end",
     "expected_evidence",
     "linked_indicators",
     "linked_budget_lines",
@@ -69,6 +83,27 @@ def _coerce(values: dict[str, Any]) -> dict[str, Any]:
     for name in ("expected_evidence", "linked_indicators", "linked_budget_lines"):
         if isinstance(values.get(name), (list, tuple)):
             values[name] = ",".join(str(v) for v in values[name])
+    return values
+
+
+def parse_form_values(values: dict[str, Any]) -> dict[str, Any]:
+    """Text from a form as a requirement's values: whole days and ISO dates, refused by field in words."""
+    errors: dict[str, list[str]] = {}
+    days = values.get("due_days")
+    if isinstance(days, str):
+        if days.strip().isdigit():
+            values["due_days"] = int(days.strip())
+        else:
+            errors["due_days"] = [f"'{days}' is not a whole number of days"]
+    for name in ("due_date", "window_start", "window_end"):
+        raw = values.get(name)
+        if isinstance(raw, str):
+            try:
+                values[name] = date.fromisoformat(raw.strip())
+            except ValueError:
+                errors[name] = [f"'{raw}' is not a date (use the date picker, or YYYY-MM-DD)"]
+    if errors:
+        raise DomainValidationError(errors)
     return values
 
 
@@ -182,43 +217,50 @@ def grant_waiver(
     session.flush()
     if requirement is not None:
         session.expire(requirement, ["waivers"])
+        register_deadlines(session, requirement)  # a waived window owes nothing any more
     return waiver
 
 
 def revoke_waiver(session: Session, waiver: RequirementWaiver) -> None:
     """Withdraw a waiver: the period is judged by the requirement's rules again; the caller commits."""
+    requirement = waiver.requirement
     session.delete(waiver)
+    session.flush()
+    if requirement is not None:
+        session.expire(requirement, ["waivers"])
+        register_deadlines(session, requirement)
 
 
 def register_deadlines(session: Session, requirement: Requirement, today: date | None = None) -> None:
-    """Tell the deadlines package (when installed) the requirement's next due date, for reminders.
+    """Keep the requirement's one deadline on what the compliance matrix says is still owed.
 
-    The deadlines package keeps one deadline per requirement: the first due date
-    from ``today`` on. When every due date has passed the deadline is removed: the
-    compliance matrix, which knows whether the requirement was met, is the
-    authority on past periods (a met requirement must not show as an overdue deadline).
+    The deadline is the earliest window the matrix does not count as met or
+    waived: past its due date it is overdue on the grant page exactly when the
+    matrix shows it overdue or not met; when every window is met or waived the
+    deadline goes. One judgement (``judge_requirement``) feeds both.
     """
     today = today or clock.today()
-    grant = requirement.grant or session.get(Grant, requirement.grant_id)
-    assert grant is not None  # grant_id is a non-null foreign key
-    dues = sorted(
-        (due_for(requirement, period, end), period.start_date, period)
-        for period, _, end in evaluation_windows(grant, requirement, list(grant.periods))
-    )
-    upcoming = [(d, p) for d, _, p in dues if d >= today]
-    if not upcoming:
+    owed = [row for row in judge_requirement(session, requirement, today) if row.status not in SETTLED]
+    if not owed:
         remove_source_deadline(session, source_kind="requirement", source_id=requirement.id)
         return
-    due, period = upcoming[0]
+    row = min(owed, key=lambda r: (r.due_date, r.window_start))
     upsert_deadline(
         session,
-        grant_id=grant.id,
+        grant_id=requirement.grant_id,
         source_kind="requirement",
         source_id=requirement.id,
-        title=f"{requirement.code} {requirement.title} ({period.label})",
-        due_date=due,
+        title=f"{requirement.code} {requirement.title} ({row.window_label})",
+        due_date=row.due_date,
         owner_id=requirement.owner_id,
     )
+
+
+def refresh_requirement_deadlines(session: Session, grant: Grant, today: date | None = None) -> None:
+    """Judge every requirement of a grant again and move its deadline (after its periods changed)."""
+    session.expire(grant, ["periods"])
+    for requirement in session.scalars(select(Requirement).where(Requirement.grant_id == grant.id)):
+        register_deadlines(session, requirement, today)
 
 
 def forget_deadlines(session: Session, requirement_id: int) -> None:
@@ -243,8 +285,10 @@ class StatusRow:
 
     ``status`` is one of met, at_risk, not_met, overdue, waived, pending (not yet
     due) or not_evaluable; ``explanation`` is one or more sentences saying why.
-    ``evidence_ids`` may include confidential items: callers showing them to a
-    person filter them through ``grants.evidence.services.visible_evidence``.
+    Computed with ``levels``, the counts, sentences and ``evidence_ids`` cover only
+    those levels; without, ``evidence_ids`` may include staff-only and restricted
+    items: callers showing them to a person filter them through
+    ``grants.evidence.services.visible_evidence``.
     """
 
     grant_id: int
@@ -266,38 +310,100 @@ class StatusRow:
     evidence_ids: tuple[int, ...] = ()
     consultation_ids: tuple[int, ...] = ()
     waiver_justification: str | None = None
+    window_label: str = ""  # "S1", or "Semester 1 (1 Jan 2026 to 30 Jun 2026)" for a window of its own
 
 
-def _grant_year(grant: Grant, day: date) -> int:
-    delta = relativedelta(day, grant.start_date)
-    return delta.years
+# A window in one of these states owes nothing: no deadline, nothing to chase.
+SETTLED = frozenset({Status.met.value, Status.waived.value})
 
 
-def evaluation_windows(
-    grant: Grant, requirement: Requirement, periods: list[ReportingPeriod]
-) -> list[tuple[ReportingPeriod, date, date]]:
-    """(column period, window start, window end) for each period in which the requirement is judged.
+WINDOW_LENGTHS = {
+    Frequency.month: PeriodLength.MONTH,
+    Frequency.quarter: PeriodLength.QUARTER,
+    Frequency.semester: PeriodLength.SEMESTER,
+    Frequency.annual: PeriodLength.YEAR,
+}
+WINDOW_NAMES = {
+    Frequency.month: "Month",
+    Frequency.quarter: "Quarter",
+    Frequency.semester: "Semester",
+    Frequency.annual: "Year",
+}
 
-    per period: every period. annual: the last period of each grant year, judging
-    that year. once: one column (the period holding ``due_date``, else the first),
-    judging from the grant start to that period's end.
+
+@dataclass(frozen=True)
+class Window:
+    """A span a requirement is judged over, and the reporting period whose column shows it."""
+
+    period: ReportingPeriod
+    start: date
+    end: date
+    label: str
+
+
+def _column(periods: list[ReportingPeriod], day: date) -> ReportingPeriod:
+    """The period holding ``day`` (the end of a window); before the first or after the last, the nearest."""
+    for period in periods:
+        if period.start_date <= day <= period.end_date:
+            return period
+    started = [p for p in periods if p.start_date <= day]
+    return started[-1] if started else periods[0]
+
+
+def _span_label(start: date, end: date) -> str:
+    return f"{fmt_day(start)} to {fmt_day(end)}"
+
+
+def requirement_windows(grant: Grant, requirement: Requirement, periods: list[ReportingPeriod]) -> list[Window]:
+    """Every window in which the requirement is judged, in date order.
+
+    per period: each reporting period. month, quarter, semester, annual: windows
+    counted from the grant start, whatever the reporting periods are (a semester
+    window on a quarterly grant spans two quarters and shows in the second).
+    whole grant and custom: one window. once: from the grant start to the end
+    of the period holding ``due_date``.
     """
     periods = sorted(periods, key=lambda p: p.start_date)
     if not periods:
         return []
-    if requirement.frequency == Frequency.annual:
-        years: dict[int, list[ReportingPeriod]] = defaultdict(list)
-        for period in periods:
-            years[_grant_year(grant, period.start_date)].append(period)
-        return [(group[-1], group[0].start_date, group[-1].end_date) for _, group in sorted(years.items())]
-    if requirement.frequency == Frequency.once:
+    frequency = requirement.frequency
+    if frequency in WINDOW_LENGTHS:
+        spans = split_into_periods(grant.start_date, grant.end_date, WINDOW_LENGTHS[frequency], 0)
+        name = WINDOW_NAMES[frequency]
+        windows = []
+        for number, span in enumerate(spans, start=1):
+            column = _column(periods, span.end)
+            label = column.label
+            if (span.start, span.end) != (column.start_date, column.end_date):
+                label = f"{name} {number} ({_span_label(span.start, span.end)})"
+            windows.append(Window(column, span.start, span.end, label))
+        return windows
+    if frequency == Frequency.grant:
+        return [Window(periods[-1], grant.start_date, grant.end_date, "the whole grant")]
+    if frequency == Frequency.custom:
+        if requirement.window_start is None or requirement.window_end is None:
+            return []
+        start, end = requirement.window_start, requirement.window_end
+        return [Window(_column(periods, end), start, end, _span_label(start, end))]
+    if frequency == Frequency.once:
         column = periods[0]
         if requirement.due_date:
             column = next((p for p in periods if p.start_date <= requirement.due_date <= p.end_date), periods[-1])
             if requirement.due_date < periods[0].start_date:
                 column = periods[0]
-        return [(column, grant.start_date, column.end_date)]
-    return [(period, period.start_date, period.end_date) for period in periods]
+        return [
+            Window(
+                column, grant.start_date, column.end_date, f"{fmt_day(grant.start_date)} to {fmt_day(column.end_date)}"
+            )
+        ]
+    return [Window(period, period.start_date, period.end_date, period.label) for period in periods]
+
+
+def evaluation_windows(
+    grant: Grant, requirement: Requirement, periods: list[ReportingPeriod]
+) -> list[tuple[ReportingPeriod, date, date]]:
+    """(column period, window start, window end) of each window (see ``requirement_windows``)."""
+    return [(w.period, w.start, w.end) for w in requirement_windows(grant, requirement, periods)]
 
 
 def due_for(requirement: Requirement, period: ReportingPeriod, window_end: date) -> date:
@@ -325,11 +431,18 @@ def evaluate(
     end: date,
     today: date,
     waiver: RequirementWaiver | None = None,
+    label: str | None = None,
+    levels: frozenset[Sensitivity] | None = None,
 ) -> StatusRow:
-    """The status of one requirement for one window: waived, or the worst of its rules."""
+    """The status of one requirement for one window: waived, or the worst of its rules.
+
+    With ``levels``, sentences count only evidence of those levels (see the module's note).
+    """
     grant = requirement.grant
     due = due_for(requirement, period, end)
-    ctx = RuleContext(session, grant, requirement, period, start, end, due, today)
+    label = label or (period.label if (start, end) == (period.start_date, period.end_date) else None)
+    label = label or f"{fmt_day(start)} to {fmt_day(end)}"
+    ctx = RuleContext(session, grant, requirement, period, start, end, due, today, label, levels)
     if waiver is None and today < start:
         # Nothing to judge before the window opens; rules would only guess.
         return StatusRow(
@@ -347,13 +460,14 @@ def evaluate(
             due_date=due,
             status=Status.pending.value,
             status_label=STATUS_LABELS[Status.pending],
-            explanation=f"{period.label} starts on {start.day} {start:%b %Y}; nothing to judge yet.",
+            explanation=f"{label} starts on {fmt_day(start)}; nothing to judge yet.",
+            window_label=label,
         )
     outcomes: list[tuple[Any, RuleResult]] = []
     for index, entry in enumerate(requirement_rules(requirement)):
         try:
             rule, params = parse_rule(None, None, index, entry)
-            result = rule.evaluate(ctx, params)
+            result = _judged_for_viewer(rule, ctx, params)
         except ValueError as exc:  # stored before a rule changed: report it, don't crash the matrix
             rule, result = None, RuleResult(Status.not_evaluable, f"Cannot evaluate: {exc}.")
         outcomes.append((rule, result))
@@ -400,16 +514,33 @@ def evaluate(
         evidence_ids=evidence_ids,
         consultation_ids=consultation_ids,
         waiver_justification=waiver.justification if waiver else None,
+        window_label=label,
     )
 
 
+def _judged_for_viewer(rule: RuleType, ctx: RuleContext, params: dict[str, Any]) -> RuleResult:
+    """The rule's result as the viewer may read it (see the module's note)."""
+    seen = rule.evaluate(ctx, params)
+    if ctx.levels is None or not rule.sees_evidence:
+        return seen
+    full = rule.evaluate(replace(ctx, levels=None), params)
+    if full.status == seen.status:
+        return seen
+    return RuleResult(full.status, neutral_explanation(full.status), seen.evidence_ids, full.consultation_ids)
+
+
 def requirement_status(
-    session: Session, grant_id: int, period_id: int | None = None, today: date | None = None
+    session: Session,
+    grant_id: int,
+    period_id: int | None = None,
+    today: date | None = None,
+    levels: frozenset[Sensitivity] | None = None,
 ) -> list[StatusRow]:
     """Status of every requirement of a grant in every period it is judged (named dataset).
 
     With ``period_id`` only the rows of that period. Ordered by requirement code,
     then period start. ``today`` defaults to the current date (inject it in tests).
+    ``levels``: the evidence a viewer may see (None: all; see the module's note).
     """
     today = today or clock.today()
     grant = session.get(Grant, grant_id)
@@ -431,13 +562,49 @@ def requirement_status(
     }
     rows = []
     for requirement in requirements:
-        for period, start, end in evaluation_windows(grant, requirement, periods):
-            if period_id is not None and period.id != period_id:
+        for window in requirement_windows(grant, requirement, periods):
+            if period_id is not None and window.period.id != period_id:
                 continue
+            waiver = waivers.get((requirement.id, window.period.id))
             rows.append(
-                evaluate(session, requirement, period, start, end, today, waivers.get((requirement.id, period.id)))
+                evaluate(
+                    session,
+                    requirement,
+                    window.period,
+                    window.start,
+                    window.end,
+                    today,
+                    waiver,
+                    window.label,
+                    levels,
+                )
             )
     return rows
+
+
+def judge_requirement(
+    session: Session,
+    requirement: Requirement,
+    today: date | None = None,
+    levels: frozenset[Sensitivity] | None = None,
+) -> list[StatusRow]:
+    """Every window of one requirement, judged as the compliance matrix judges it."""
+    today = today or clock.today()
+    grant = requirement.grant or session.get(Grant, requirement.grant_id)
+    assert grant is not None  # grant_id is a non-null foreign key
+    periods = list(
+        session.scalars(
+            select(ReportingPeriod).where(ReportingPeriod.grant_id == grant.id).order_by(ReportingPeriod.start_date)
+        )
+    )
+    waivers = {
+        w.period_id: w
+        for w in session.scalars(select(RequirementWaiver).where(RequirementWaiver.requirement_id == requirement.id))
+    }
+    return [
+        evaluate(session, requirement, w.period, w.start, w.end, today, waivers.get(w.period.id), w.label, levels)
+        for w in requirement_windows(grant, requirement, periods)
+    ]
 
 
 @dataclass
@@ -445,21 +612,39 @@ class Matrix:
     grant: Grant
     periods: list[ReportingPeriod]
     requirements: list[Requirement]
-    cells: dict[tuple[int, int], StatusRow] = field(default_factory=dict)  # (requirement id, period id)
+    # (requirement id, period id) -> the windows shown in that column (several when windows are shorter).
+    windows: dict[tuple[int, int], list[StatusRow]] = field(default_factory=dict)
+
+    def rows(self, requirement_id: int, period_id: int) -> list[StatusRow]:
+        return self.windows.get((requirement_id, period_id), [])
 
     def cell(self, requirement_id: int, period_id: int) -> StatusRow | None:
-        return self.cells.get((requirement_id, period_id))
+        """The row a cell shows: its only window, or the one in the worst state."""
+        rows = self.rows(requirement_id, period_id)
+        if not rows:
+            return None
+        return max(rows, key=lambda r: (CELL_SEVERITY[r.status], r.window_start))
+
+    @property
+    def cells(self) -> dict[tuple[int, int], StatusRow]:
+        return {key: row for key in self.windows if (row := self.cell(*key)) is not None}
 
     def counts(self, period_id: int | None = None) -> dict[str, int]:
         totals: dict[str, int] = defaultdict(int)
-        for (_, pid), row in self.cells.items():
+        for (_, pid), rows in self.windows.items():
             if period_id is None or pid == period_id:
-                totals[row.status] += 1
+                for row in rows:
+                    totals[row.status] += 1
         return dict(totals)
 
 
-def compliance_matrix(session: Session, grant: Grant, today: date | None = None) -> Matrix:
-    rows = requirement_status(session, grant.id, today=today)
+CELL_SEVERITY = {Status.waived.value: -1, **{status.value: rank for status, rank in SEVERITY.items()}}
+
+
+def compliance_matrix(
+    session: Session, grant: Grant, today: date | None = None, levels: frozenset[Sensitivity] | None = None
+) -> Matrix:
+    rows = requirement_status(session, grant.id, today=today, levels=levels)
     requirements = list(
         session.scalars(
             select(Requirement).where(Requirement.grant_id == grant.id).order_by(Requirement.code, Requirement.id)
@@ -468,7 +653,7 @@ def compliance_matrix(session: Session, grant: Grant, today: date | None = None)
     periods = sorted(grant.periods, key=lambda p: p.start_date)
     matrix = Matrix(grant, periods, requirements)
     for row in rows:
-        matrix.cells[(row.requirement_id, row.period_id)] = row
+        matrix.windows.setdefault((row.requirement_id, row.period_id), []).append(row)
     return matrix
 
 

@@ -10,22 +10,23 @@ from flask_appbuilder import AppBuilder, ModelView, expose
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.decorators import has_access
 from sqlalchemy import select
-from wtforms import TextAreaField
+from werkzeug.datastructures import MultiDict
 
 from core import clock
 from core.errors import DomainValidationError
 from core.extensions import db
 from grants.access import GrantScopedViewMixin, flash_domain_error, visible_grants_filter
-from grants.compliance import services
-from grants.compliance.models import Requirement, RequirementWaiver
+from grants.compliance import builder, services
+from grants.compliance.models import FREQUENCY_LABELS, Requirement, RequirementWaiver
 from grants.compliance.presets import PRESETS
-from grants.compliance.rules import STATUS_LABELS, Status, rule_catalogue
-from grants.evidence.models import Consultation, Evidence
-from grants.evidence.services import visible_evidence
+from grants.compliance.rules import STATUS_LABELS, Status
+from grants.evidence.models import KIND_LABELS, Consultation, Evidence, EvidenceKind
+from grants.evidence.services import visible_evidence, visible_sensitivities
+from grants.evidence.targets import TARGETS
 from grants.evidence.views import NoStockDownloadMixin
-from grants.models import Grant
+from grants.models import Grant, GrantMembership
 from grants.page import Panel, register_panel
-from grants.services import can_see_grant
+from grants.services import can_see_grant, sees_all_grants, visible_grants
 
 # FAB creates view blueprints relative to its own package: give ours by absolute path.
 TEMPLATES = str(Path(__file__).resolve().parent / "templates")
@@ -40,9 +41,18 @@ STATUS_CLASSES = {
     Status.waived.value: "info",
 }
 
-RULES_HELP = (
-    'JSON list of rules, e.g. [{"rule": "evidence_verified", "params": {"kind": "minutes"}}]. Rules: '
-    + "; ".join(f"{r['rule']} ({', '.join(r['params'])})" for r in rule_catalogue())
+# What the builder form sends besides the rules (which come as rule-N-... rows).
+BUILDER_FIELDS = (
+    "code",
+    "title",
+    "category",
+    "clause",
+    "frequency",
+    "due_days",
+    "due_date",
+    "window_start",
+    "window_end",
+    "notes",
 )
 
 
@@ -62,84 +72,182 @@ def visible_grant_or_404(grant_id: int) -> Grant:
     return grant
 
 
+def _owner_choices(user: Any) -> list[tuple[int, str]]:
+    """People who may own a requirement: those on the grants the user sees (everyone for Admin/Finance)."""
+    from flask_appbuilder.security.sqla.models import User
+
+    query = select(User).order_by(User.first_name, User.last_name, User.username)
+    if not sees_all_grants(user):
+        grants = select(GrantMembership.grant_id).where(GrantMembership.user_id == user.id)
+        members = select(GrantMembership.user_id).where(GrantMembership.grant_id.in_(grants))
+        query = query.where((User.id.in_(members)) | (User.id == user.id))
+    return [(u.id, f"{u.first_name} {u.last_name}".strip() or u.username) for u in db.session.scalars(query)]
+
+
+def _form_of(requirement: Requirement) -> MultiDict[str, Any]:
+    """A saved requirement as the builder form's fields, so editing starts from what is there."""
+    form: MultiDict[str, Any] = MultiDict()
+    for name in BUILDER_FIELDS:
+        value = getattr(requirement, name)
+        form[name] = "" if value is None else getattr(value, "value", value)
+    form["owner"] = requirement.owner_id or ""
+    for name, values in (
+        ("expected_evidence", requirement.expected_kinds),
+        ("linked_indicators", requirement.indicator_ids),
+        ("linked_budget_lines", requirement.budget_line_ids),
+    ):
+        for value in values:
+            form.add(name, value)
+    for index, entry in enumerate(requirement.rules or []):
+        if not isinstance(entry, dict):
+            continue
+        name = entry.get("rule", "")
+        form[f"rule-{index}-rule"] = name
+        for param, value in (entry.get("params") or {}).items():
+            key = f"rule-{index}-{name}-{param}"
+            if isinstance(value, list):
+                for item in value:
+                    form.add(key, item)
+            elif isinstance(value, bool):
+                if value:
+                    form[key] = "y"
+            else:
+                form[key] = value
+    return form
+
+
 class RequirementView(NoStockDownloadMixin, GrantScopedViewMixin, ModelView):
     template_folder = TEMPLATES
     datamodel = SQLAInterface(Requirement)
     class_permission_name = "Requirements"
     route_base = "/requirements"
     list_title = "Requirements"
+    show_template = "compliance/requirement_show.html"
     list_columns = ["grant", "code", "title", "category", "frequency", "owner"]
     show_fieldsets = [
-        ("Requirement", {"fields": ["grant", "code", "title", "category", "clause", "frequency", "owner"]}),
-        (
-            "Due rule and links",
-            {
-                "fields": [
-                    "due_days",
-                    "due_date",
-                    "expected_evidence",
-                    "linked_indicators",
-                    "linked_budget_lines",
-                    "preset",
-                ]
-            },
-        ),
-        ("Rules", {"fields": ["rules_text", "notes"]}),
+        ("Requirement", {"fields": ["grant", "code", "title", "category", "clause", "owner"]}),
+        ("Notes", {"fields": ["notes"], "expanded": False}),
     ]
-    add_columns = edit_columns = [
-        "grant",
-        "code",
-        "title",
-        "category",
-        "clause",
-        "frequency",
-        "owner",
-        "due_days",
-        "due_date",
-        "expected_evidence",
-        "linked_indicators",
-        "linked_budget_lines",
-        "rules_text",
-        "notes",
-    ]
-    add_form_extra_fields = edit_form_extra_fields = {
-        "rules_text": TextAreaField("Rules", description=RULES_HELP, render_kw={"rows": 8}),
-    }
     search_columns = ["grant", "code", "title", "category", "frequency", "owner"]
     order_columns = ["code", "title", "category", "frequency"]
     base_order = ("code", "asc")
-    label_columns = {
-        "due_days": "Due (days after period end)",
-        "due_date": "Due date (one-off)",
-        "expected_evidence": "Expected evidence kinds",
-        "linked_indicators": "Linked indicator ids",
-        "linked_budget_lines": "Linked budget line ids",
-        "rules_text": "Rules",
+    label_columns = {"frequency": "Judged", "clause": "Clause of the agreement"}
+    formatters_columns = {
+        "category": lambda value: builder.CATEGORY_LABELS.get(value, value),
+        "frequency": lambda value: FREQUENCY_LABELS.get(value, value),
     }
-    description_columns = {
-        "expected_evidence": "comma separated: minutes, attendance_summary, photo, receipt, report, policy, contract, other",
-        "linked_indicators": "comma separated ids of this grant's indicators",
-        "linked_budget_lines": "comma separated ids of this grant's budget lines",
-    }
-    method_permission_name = {"matrix": "list", "cell": "show", "apply_preset": "add"}
-
-    # FAB's add/edit/delete commit once after these hooks; the operation does the rest first.
-    def pre_add(self, item: Requirement) -> None:
-        super().pre_add(item)
-        _or_roll_back(services.save_requirement, item)
-
-    def pre_update(self, item: Requirement) -> None:
-        super().pre_update(item)
-        _or_roll_back(services.save_requirement, item)
+    method_permission_name = {"matrix": "list", "cell": "show", "apply_preset": "add", "add": "add", "edit": "edit"}
 
     def pre_delete(self, item: Requirement) -> None:
         services.delete_requirement(db.session, item)
+
+    # ------------------------------------------------------------ the builder (replaces FAB's add and edit forms)
+
+    @expose("/add", methods=["GET", "POST"])
+    @has_access
+    def add(self) -> Any:
+        grants = visible_grants(db.session, g.user)
+        grant_id = request.values.get("grant", type=int) or request.values.get("grant_id", type=int)
+        if grant_id is None and len(grants) == 1:
+            grant_id = grants[0].id
+        grant = next((gr for gr in grants if gr.id == grant_id), None)
+        if grant is None:
+            # First step: which grant (its bodies, indicators and budget lines fill the drop-downs).
+            return self.render_template("compliance/choose_grant.html", title="Add a requirement", grants=grants)
+        return self._builder(grant, None)
+
+    @expose("/edit/<pk>", methods=["GET", "POST"])
+    @has_access
+    def edit(self, pk: Any) -> Any:
+        requirement = self.datamodel.get(pk, self._base_filters)
+        if requirement is None:
+            abort(404)
+        return self._builder(requirement.grant, requirement)
+
+    def _builder(self, grant: Grant, requirement: Requirement | None) -> Any:
+        choices = builder.rule_fields(db.session, grant)
+        form: MultiDict[str, Any] = (
+            request.form if request.method == "POST" else _form_of(requirement) if requirement else MultiDict()
+        )
+        status = 200
+        if request.method == "POST":
+            values: dict[str, Any] = {name: (form.get(name) or "").strip() or None for name in BUILDER_FIELDS}
+            values["owner_id"] = form.get("owner", type=int)
+            values["expected_evidence"] = form.getlist("expected_evidence")
+            values["linked_indicators"] = form.getlist("linked_indicators")
+            values["linked_budget_lines"] = form.getlist("linked_budget_lines")
+            values["rules"] = builder.rules_from_form(choices, form.get, form.getlist)
+            try:
+                values = services.parse_form_values(values)
+                if requirement is None:
+                    saved = services.create_requirement(db.session, grant, user=g.user, **values)
+                else:
+                    saved = services.update_requirement(db.session, requirement, **values)
+                db.session.commit()
+            except DomainValidationError as exc:
+                db.session.rollback()
+                flash_domain_error(exc)
+                status = 422
+            else:
+                flash(f"Saved {saved.code}: {builder.describe_requirement(db.session, saved)}", "success")
+                return redirect(url_for("RequirementView.show", pk=saved.id))
+        sm = self.appbuilder.sm
+        return (
+            self.render_template(
+                "compliance/builder.html",
+                title=f"{'Change' if requirement else 'Add'} a requirement — {grant.reference}",
+                grant=grant,
+                requirement=requirement,
+                form=form,
+                choices=choices,
+                rows=range(builder.MAX_RULES),
+                categories=list(builder.CATEGORY_LABELS.items()),
+                windows=builder.WINDOW_CHOICES,
+                kinds=[(k.value, KIND_LABELS[k]) for k in EvidenceKind],
+                owners=_owner_choices(g.user),
+                indicators=builder._grant_records(db.session, "indicator", grant.id),
+                budget_lines=builder._grant_records(db.session, "budget_line", grant.id)
+                if "budget_line" in TARGETS and sm.has_access("can_list", "BudgetLines")
+                else [],
+            ),
+            status,
+        )
+
+    @expose("/show/<pk>", methods=["GET"])
+    @has_access
+    def show(self, pk: Any) -> Any:
+        requirement = self.datamodel.get(pk, self._base_filters)
+        if requirement is None:
+            abort(404)
+        widgets = self._show(pk)
+        rows = services.judge_requirement(db.session, requirement, clock.today(), visible_sensitivities(g.user))
+        evidence = list(
+            db.session.scalars(
+                visible_evidence(g.user)
+                .where(Evidence.id.in_({i for row in rows for i in row.evidence_ids} or {0}))
+                .order_by(Evidence.evidence_date)
+            )
+        )
+        return self.render_template(
+            self.show_template,
+            pk=pk,
+            title=f"{requirement.code} {requirement.title}",
+            widgets=widgets,
+            related_views=self._related_views,
+            requirement=requirement,
+            sentence=builder.describe_requirement(db.session, requirement),
+            rows=rows,
+            evidence=evidence,
+            classes=STATUS_CLASSES,
+            can_edit=self.appbuilder.sm.has_access("can_edit", "Requirements"),
+        )
 
     @expose("/matrix/<int:grant_id>")
     @has_access
     def matrix(self, grant_id: int) -> Any:
         grant = visible_grant_or_404(grant_id)
-        matrix = services.compliance_matrix(db.session, grant, clock.today())
+        # Sentences over what this viewer may see: a donor's count only evidence shared with donors.
+        matrix = services.compliance_matrix(db.session, grant, clock.today(), visible_sensitivities(g.user))
         return self.render_template(
             "compliance/matrix.html",
             title=f"Compliance — {grant.reference}",
@@ -148,6 +256,7 @@ class RequirementView(NoStockDownloadMixin, GrantScopedViewMixin, ModelView):
             classes=STATUS_CLASSES,
             labels={s.value: label for s, label in STATUS_LABELS.items()},
             presets=PRESETS,
+            sentences={r.id: builder.describe_requirement(db.session, r) for r in matrix.requirements},
             can_add=self.appbuilder.sm.has_access("can_add", "Requirements"),
         )
 
@@ -157,22 +266,25 @@ class RequirementView(NoStockDownloadMixin, GrantScopedViewMixin, ModelView):
         requirement = self.datamodel.get(requirement_id, self._base_filters)
         if requirement is None:
             abort(404)
-        rows = services.requirement_status(db.session, requirement.grant_id, period_id, clock.today())
-        row = next((r for r in rows if r.requirement_id == requirement.id), None)
-        if row is None:
+        rows = services.requirement_status(
+            db.session, requirement.grant_id, period_id, clock.today(), visible_sensitivities(g.user)
+        )
+        windows = [r for r in rows if r.requirement_id == requirement.id]
+        if not windows:
             abort(404)
+        row = max(windows, key=lambda r: (services.CELL_SEVERITY[r.status], r.window_start))
+        evidence_ids = {i for r in windows for i in r.evidence_ids} or {0}
+        consultation_ids = {i for r in windows for i in r.consultation_ids} or {0}
         # Only the evidence this user may see: donors never get confidential items here.
         evidence = list(
             db.session.scalars(
-                visible_evidence(g.user)
-                .where(Evidence.id.in_(row.evidence_ids or (0,)))
-                .order_by(Evidence.evidence_date)
+                visible_evidence(g.user).where(Evidence.id.in_(evidence_ids)).order_by(Evidence.evidence_date)
             )
         )
         consultations = list(
             db.session.scalars(
                 select(Consultation)
-                .where(Consultation.id.in_(row.consultation_ids or (0,)))
+                .where(Consultation.id.in_(consultation_ids), Consultation.grant_id == requirement.grant_id)
                 .order_by(Consultation.held_on)
             )
         )
@@ -181,6 +293,8 @@ class RequirementView(NoStockDownloadMixin, GrantScopedViewMixin, ModelView):
             title=f"{requirement.code} — {row.period_label}",
             requirement=requirement,
             row=row,
+            windows=windows,
+            sentence=builder.describe_requirement(db.session, requirement),
             evidence=evidence,
             consultations=consultations,
             classes=STATUS_CLASSES,
@@ -233,7 +347,7 @@ def compliance_panel(session: Any, grant: Any, user: Any) -> Panel | None:
     period = services.current_period(list(grant.periods), day)
     if period is None:
         return Panel("Compliance", 20, rows=[("Requirements", "no reporting periods yet")])
-    rows = services.requirement_status(session, grant.id, period.id, day)
+    rows = services.requirement_status(session, grant.id, period.id, day, visible_sensitivities(user))
     counts: dict[str, int] = {}
     for row in rows:
         counts[row.status_label] = counts.get(row.status_label, 0) + 1

@@ -56,7 +56,15 @@ class OutgoingMessage:
 
 
 class DeliveryError(Exception):
-    """A message could not be delivered; the text is safe to store and show (no secrets)."""
+    """A message could not be delivered; the text is safe to store and show (no secrets).
+
+    ``connection`` is True when the server could not be reached or logged into at all:
+    the other messages of the batch would fail the same way, so they are not tried.
+    """
+
+    def __init__(self, text: str, *, connection: bool = False) -> None:
+        super().__init__(text)
+        self.connection = connection
 
 
 class Sender(Protocol):
@@ -65,8 +73,16 @@ class Sender(Protocol):
     def close(self) -> None: ...
 
 
+# The server closed a connection we kept open (idle timeout, restart): worth one fresh connection.
+_DROPPED = (smtplib.SMTPServerDisconnected, ConnectionResetError, BrokenPipeError)
+
+
 class SmtpSender:
-    """Sends messages over one SMTP connection, opened on first use and reused for the sweep."""
+    """Sends messages over one SMTP connection, opened on first use and reused until ``close``.
+
+    The sweep closes it after each batch. A reused connection the server has
+    dropped meanwhile is reopened once for the message at hand.
+    """
 
     def __init__(self, settings: SmtpSettings) -> None:
         if not settings.configured:
@@ -99,14 +115,33 @@ class SmtpSender:
         return email
 
     def send(self, message: OutgoingMessage, *, now: dt.datetime) -> None:
-        email = self.build(message, now)
         try:
-            if self._connection is None:
-                self._connection = self._connect()
-            self._connection.send_message(email)
-        except (smtplib.SMTPException, OSError) as exc:
-            self.close()
+            email = self.build(message, now)
+        except (ValueError, TypeError) as exc:  # e.g. a header no e-mail can carry
             raise DeliveryError(safe_error(exc, self.settings)) from None
+        reused = self._connection is not None
+        try:
+            connection = self._open()
+            try:
+                connection.send_message(email)
+            except _DROPPED:
+                if not reused:
+                    raise
+                self.close()
+                self._open().send_message(email)
+        except DeliveryError:
+            raise
+        except (smtplib.SMTPException, OSError) as exc:
+            self.close()  # the next message starts on a fresh connection
+            raise DeliveryError(safe_error(exc, self.settings)) from None
+
+    def _open(self) -> smtplib.SMTP:
+        if self._connection is None:
+            try:
+                self._connection = self._connect()
+            except (smtplib.SMTPException, OSError) as exc:
+                raise DeliveryError(safe_error(exc, self.settings), connection=True) from None
+        return self._connection
 
     def close(self) -> None:
         if self._connection is not None:

@@ -220,7 +220,7 @@ class ReminderLog(Model):
     __table_args__ = (
         UniqueConstraint("deadline_id", "offset_key", "recipient_id", name="uq_reminder_logs_key"),
         Index("ix_reminder_logs_retry", "status", "next_attempt_at"),
-        Index("ix_reminder_logs_claim", "status", "claimed_at"),
+        Index("ix_reminder_logs_lease", "status", "lease_until"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -234,6 +234,12 @@ class ReminderLog(Model):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
     claimed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     claimed_by: Mapped[str | None] = mapped_column(String(40), index=True)
+    # Until when the sweep in claimed_by owns the claim; it renews this as it goes (a heartbeat).
+    # A claim whose lease has passed, or that was released (claimed_by empty), may be taken over.
+    lease_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # Set by the owning sweep just before it hands the message to SMTP (while still "claimed"):
+    # a later handed-over claim of the same sweep proves this one's outcome was known.
+    handed_over_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))

@@ -24,10 +24,12 @@ from core.errors import DomainValidationError
 from core.extensions import db
 from grants.access import (
     GrantScopedViewMixin,
+    ScopedChoicesMixin,
     ValidatedViewMixin,
     current_user_or_none,
     ensure_parent_visible,
     visible_grants_filter,
+    visible_through,
 )
 from grants.deadlines import calendar as feed_tokens
 from grants.deadlines import notifications, services
@@ -262,8 +264,11 @@ class ReminderPolicyView(ValidatedViewMixin, ModelView):
         super()._before_save(item)
 
 
-class ReminderOutboxView(ModelView):
-    """Every reminder: sent, failed (with its error and next try) or waiting in the outbox."""
+class ReminderOutboxView(ScopedChoicesMixin, ModelView):
+    """Every reminder: sent, failed (with its error and next try) or waiting in the outbox.
+
+    Auditors read the reminders of the grants they are members of (an organisation-wide auditor, all).
+    """
 
     datamodel = SQLAInterface(ReminderLog)
     class_permission_name = "ReminderOutbox"
@@ -298,6 +303,7 @@ class ReminderOutboxView(ModelView):
     search_columns = ["status", "recipient", "subject", "created_at"]
     order_columns = ["created_at", "status", "attempts", "next_attempt_at"]
     base_order = ("id", "desc")
+    base_filters = visible_through("deadline")
     label_columns = {
         "created_at": "Created (UTC)",
         "to_address": "To",

@@ -15,8 +15,16 @@ from core.errors import DomainValidationError
 from core.extensions import db
 from core.storage import BlobCorrupted, BlobNotFound, store_for
 from grants.access import GrantScopedApiMixin, ValidatedApiMixin
-from grants.evidence import services, uploads
-from grants.evidence.models import Consultation, CoordinatingBody, Evidence, EvidenceLink, Sensitivity
+from grants.evidence import sensitivity, services, uploads
+from grants.evidence.models import (
+    DEFAULT_SENSITIVITY,
+    Consultation,
+    CoordinatingBody,
+    Evidence,
+    EvidenceLink,
+    Sensitivity,
+    SensitivityRequest,
+)
 from grants.evidence.views import ATTENDANCE_COLUMNS, EVIDENCE_FILTERS, PEOPLE_WARNING
 from grants.services import can_see_grant
 
@@ -68,6 +76,8 @@ class EvidenceApi(GrantScopedApiMixin, ModelRestApi):
     allow_browser_login = False
     exclude_route_methods = {"post"}  # files come in through /upload, checked by content
     list_columns = show_columns = EVIDENCE_FIELDS
+    # No stock POST (uploads go through /upload): declared so _info names only these, their choices scoped.
+    add_columns = ["grant", "title", "kind", "evidence_date", "sensitivity", "description", "url"]
     edit_columns = ["title", "kind", "evidence_date", "sensitivity", "description"]
     order_columns = ["evidence_date", "title", "kind", "status"]
     search_columns = ["grant", "title", "kind", "evidence_date", "sensitivity", "status"]
@@ -104,7 +114,7 @@ class EvidenceApi(GrantScopedApiMixin, ModelRestApi):
                 title=values.get("title", ""),
                 kind=values.get("kind", ""),
                 evidence_date=day,
-                sensitivity=values.get("sensitivity", Sensitivity.internal.value),
+                sensitivity=values.get("sensitivity") or DEFAULT_SENSITIVITY.value,
                 uploaded_by=g.user,
                 content=upload.stream if upload is not None else None,
                 filename=upload.filename if upload is not None else None,
@@ -117,7 +127,7 @@ class EvidenceApi(GrantScopedApiMixin, ModelRestApi):
             db.session.rollback()
             return self.response_422(message=exc.errors)
         body: dict[str, Any] = {"id": evidence.id, "result": _evidence_json(evidence)}
-        if evidence.looks_like_people_list and evidence.sensitivity != Sensitivity.confidential:
+        if evidence.looks_like_people_list and evidence.sensitivity != Sensitivity.restricted:
             body["warning"] = PEOPLE_WARNING
         return self.response(201, **body)
 
@@ -138,6 +148,45 @@ class EvidenceApi(GrantScopedApiMixin, ModelRestApi):
             db.session.rollback()
             return self.response_422(message=exc.errors)
         return self.response(200, result=_evidence_json(evidence))
+
+    @expose("/<int:pk>/sensitivity-request", methods=["POST"])
+    @protect()
+    @safe
+    @permission_name("put")
+    def request_sensitivity(self, pk: int) -> Any:
+        """Ask for a restricted item to be seen by more people: {"to_level": "staff_only", "reason": "..."}."""
+        evidence = self._visible(pk)
+        if evidence is None:
+            return self.response_404()
+        payload = request.get_json(silent=True) or {}
+        try:
+            asked = sensitivity.request_lowering(
+                db.session, evidence, str(payload.get("to_level", "")), g.user, payload.get("reason")
+            )
+            db.session.commit()
+        except DomainValidationError as exc:
+            db.session.rollback()
+            return self.response_422(message=exc.errors)
+        return self.response(201, id=asked.id, status=asked.status.value)
+
+    @expose("/<int:pk>/sensitivity-request/<int:request_id>", methods=["POST"])
+    @protect()
+    @safe
+    @permission_name("put")
+    def decide_sensitivity(self, pk: int, request_id: int) -> Any:
+        """A second person decides: {"decision": "approve"|"reject", "comment": "..."}."""
+        evidence = self._visible(pk)
+        asked = db.session.get(SensitivityRequest, request_id)
+        if evidence is None or asked is None or asked.evidence_id != evidence.id:
+            return self.response_404()
+        payload = request.get_json(silent=True) or {}
+        try:
+            sensitivity.decide(db.session, asked, g.user, payload.get("decision") == "approve", payload.get("comment"))
+            db.session.commit()
+        except DomainValidationError as exc:
+            db.session.rollback()
+            return self.response_422(message=exc.errors)
+        return self.response(200, status=asked.status.value, result=_evidence_json(evidence))
 
     @expose("/<int:pk>/links", methods=["POST"])
     @protect()
@@ -221,6 +270,7 @@ class CoordinatingBodyApi(ValidatedApiMixin, ModelRestApi):
     allow_browser_login = False
     list_columns = show_columns = ["id", "code", "name", "description"]
     add_columns = edit_columns = ["code", "name", "description"]
+    search_columns = ["code", "name"]
 
 
 class ConsultationApi(GrantScopedApiMixin, ModelRestApi):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from datetime import date, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from flask_appbuilder import Model
@@ -19,6 +19,10 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    inspect,
+)
+from sqlalchemy import (
+    Enum as SAEnum,
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
@@ -43,9 +47,58 @@ class EvidenceKind(str, enum.Enum):
 
 
 class Sensitivity(str, enum.Enum):
-    public = "public"
-    internal = "internal"
-    confidential = "confidential"
+    """Who may see an item, named by its audience (least to most protected)."""
+
+    shared_with_donors = "shared_with_donors"
+    staff_only = "staff_only"
+    restricted = "restricted"
+
+    @classmethod
+    def _missing_(cls, value: object) -> Sensitivity | None:
+        # The words used before 2026 (API clients may still send them): read by what they meant.
+        return {"public": cls.shared_with_donors, "internal": cls.staff_only, "confidential": cls.restricted}.get(
+            str(value).strip().lower()
+        )
+
+    @property
+    def label(self) -> str:
+        return SENSITIVITY_LABELS[self]
+
+    @property
+    def rank(self) -> int:
+        return SENSITIVITY_RANK[self]
+
+
+SENSITIVITY_LABELS = {
+    Sensitivity.shared_with_donors: "Shared with donors",
+    Sensitivity.staff_only: "Staff only",
+    Sensitivity.restricted: "Restricted",
+}
+SENSITIVITY_HELP = {
+    Sensitivity.shared_with_donors: "donors of the grant, exports and published data may show it",
+    Sensitivity.staff_only: "the organisation's staff and auditors of the grant only (the default)",
+    Sensitivity.restricted: "staff and auditors only; lowering it needs a second person's approval",
+}
+SENSITIVITY_RANK = {level: rank for rank, level in enumerate(Sensitivity)}
+# The default on every upload path: nobody outside the organisation sees an item until someone says so.
+DEFAULT_SENSITIVITY = Sensitivity.staff_only
+# The only levels a donor, an export or a published file (IATI) may show. Import this; never list values.
+SHARED_WITH_DONORS: frozenset[Sensitivity] = frozenset({Sensitivity.shared_with_donors})
+
+
+def is_shared_with_donors(value: object) -> bool:
+    """True for a level (member, stored value or label) a donor may see; anything unknown is not."""
+    if isinstance(value, Sensitivity):
+        return value in SHARED_WITH_DONORS
+    text = str(value or "").strip()
+    by_label = {label.lower(): level for level, label in SENSITIVITY_LABELS.items()}
+    level = by_label.get(text.lower())
+    if level is None:
+        try:
+            level = Sensitivity(text)
+        except ValueError:
+            return False
+    return level in SHARED_WITH_DONORS
 
 
 class VerificationStatus(str, enum.Enum):
@@ -82,7 +135,7 @@ class Evidence(Audited, Model):
     title: Mapped[str] = mapped_column(String(300))
     kind: Mapped[EvidenceKind] = mapped_column(enum_column(EvidenceKind, 30), default=EvidenceKind.other)
     evidence_date: Mapped[date] = mapped_column(Date, index=True)
-    sensitivity: Mapped[Sensitivity] = mapped_column(enum_column(Sensitivity), default=Sensitivity.internal, index=True)
+    sensitivity: Mapped[Sensitivity] = mapped_column(enum_column(Sensitivity), default=DEFAULT_SENSITIVITY, index=True)
     status: Mapped[VerificationStatus] = mapped_column(
         enum_column(VerificationStatus), default=VerificationStatus.submitted, index=True
     )
@@ -112,6 +165,21 @@ class Evidence(Audited, Model):
     def __repr__(self) -> str:
         return self.title or f"evidence #{self.id}"
 
+    def _lowers_restricted(self) -> bool:
+        """True when this unsaved change takes a restricted item to a level more people see."""
+        history: Any = inspect(self).attrs.sensitivity.history
+        if not history.deleted or history.deleted[0] is None:
+            return False
+        try:
+            before, after = Sensitivity(history.deleted[0]), Sensitivity(self.sensitivity)
+        except ValueError:
+            return False
+        return before == Sensitivity.restricted and after.rank < before.rank
+
+    @property
+    def sensitivity_label(self) -> str:
+        return SENSITIVITY_LABELS.get(Sensitivity(self.sensitivity), str(self.sensitivity))
+
     @property
     def is_file(self) -> bool:
         return self.sha256 is not None
@@ -132,6 +200,12 @@ class Evidence(Audited, Model):
             errors.add("kind", "is required")
         if self.sensitivity is None:
             errors.add("sensitivity", "is required")
+        elif self._lowers_restricted() and not getattr(self, "_lowering_approved", False):
+            errors.add(
+                "sensitivity",
+                "restricted evidence is made visible to more people only with a second person's approval: "
+                "ask for it on the evidence page (another Admin, Finance or Program member of the grant approves it)",
+            )
         if self.url is not None and not self.url.strip():
             self.url = None  # an empty form field means "no link", not a link to ""
         has_file, has_url = bool(self.sha256), self.url is not None
@@ -186,6 +260,59 @@ class EvidenceLink(Audited, Model):
         problem = describe_target_problem(session, self.target_kind, self.target_id, self.grant_id)
         if problem:
             errors.add("target", problem)
+        errors.raise_if_any()
+
+
+# ---------------------------------------------------------------- lowering a restricted item: two people
+
+
+def _level_column(name: str) -> SAEnum:
+    """A sensitivity column with a CHECK of its own name (two on one table may not share one)."""
+    return SAEnum(Sensitivity, native_enum=False, length=20, validate_strings=True, create_constraint=True, name=name)
+
+
+class RequestStatus(str, enum.Enum):
+    pending = "pending"
+    approved = "approved"
+    rejected = "rejected"
+
+
+class SensitivityRequest(Audited, Model):
+    """A request to make a restricted item visible to more people; someone else decides it."""
+
+    __tablename__ = "sensitivity_requests"
+    __table_args__ = (Index("ix_sensitivity_requests_evidence_status", "evidence_id", "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    evidence_id: Mapped[int] = mapped_column(ForeignKey("evidence_items.id", ondelete="CASCADE"))
+    # Copied from the evidence so row-level filters and the audit trail need no join.
+    grant_id: Mapped[int] = mapped_column(ForeignKey("grants.id", ondelete="CASCADE"), index=True)
+    from_level: Mapped[Sensitivity] = mapped_column(_level_column("ck_sensitivity_from"))
+    to_level: Mapped[Sensitivity] = mapped_column(_level_column("ck_sensitivity_to"))
+    reason: Mapped[str] = mapped_column(Text)
+    status: Mapped[RequestStatus] = mapped_column(enum_column(RequestStatus), default=RequestStatus.pending)
+    requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("ab_user.id", ondelete="SET NULL"))
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("ab_user.id", ondelete="SET NULL"))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    decision_comment: Mapped[str | None] = mapped_column(Text)
+
+    evidence: Mapped[Evidence] = relationship()
+    requested_by: Mapped[User | None] = relationship("User", foreign_keys=[requested_by_id])
+    decided_by: Mapped[User | None] = relationship("User", foreign_keys=[decided_by_id])
+
+    def __repr__(self) -> str:
+        return f"sensitivity change of evidence #{self.evidence_id} to {SENSITIVITY_LABELS.get(self.to_level, '')}"
+
+    def validate(self, session: Session) -> None:
+        errors = ErrorCollector()
+        if not (self.reason or "").strip():
+            errors.add("reason", "say why more people should see it")
+        if self.status != RequestStatus.pending:
+            if self.decided_by_id is None:
+                errors.add("status", "a decided request needs who decided it")
+            elif self.decided_by_id == self.requested_by_id:
+                errors.add("status", "a second person decides: not the one who asked")
         errors.raise_if_any()
 
 

@@ -2,7 +2,7 @@
 
 Plain functions over a SQLAlchemy session (no Flask). The web views, the REST
 API, the demo loader and the exports all go through ``visible_evidence`` /
-``evidence_register``, so confidential evidence is kept from donors in one place.
+``evidence_register``, so only evidence shared with donors reaches them, in one place.
 Checking an upload's bytes lives in ``uploads``; meetings in ``consultations``.
 """
 
@@ -28,6 +28,8 @@ from grants.evidence.consultations import (  # noqa: F401  (re-exported: older c
     record_consultation,
 )
 from grants.evidence.models import (
+    DEFAULT_SENSITIVITY,
+    SHARED_WITH_DONORS,
     Evidence,
     EvidenceKind,
     EvidenceLink,
@@ -47,23 +49,36 @@ from grants.services import can_see_grant, user_role_names, visible_grant_ids_qu
 # ---------------------------------------------------------------- who sees which evidence
 
 
-def can_see_confidential(user: Any) -> bool:
-    """Donors never see confidential evidence; staff and auditors of the grant do."""
+def visible_sensitivities(user: Any) -> frozenset[Sensitivity] | None:
+    """The sensitivity levels ``user`` may see; None for every level.
+
+    Donors (and anyone signed in with no staff or auditor role) see only what is
+    shared with donors; staff and auditors of a grant see its staff-only and
+    restricted items too.
+    """
     names = user_role_names(user)
     if "Admin" in names:
-        return True
-    return bool(names) and "Donor" not in names and getattr(user, "is_authenticated", False)
+        return None
+    if not names or "Donor" in names or not getattr(user, "is_authenticated", False):
+        return SHARED_WITH_DONORS
+    return None
+
+
+def can_see_confidential(user: Any) -> bool:
+    """True when ``user`` sees staff-only and restricted evidence (staff and auditors, never donors)."""
+    return visible_sensitivities(user) is None
 
 
 def visible_evidence_clause(user: Any) -> ColumnElement[bool]:
-    """The WHERE clause limiting Evidence to what ``user`` may see: their grants, and no
-    confidential item unless their role allows it. Every path uses this one rule."""
+    """The WHERE clause limiting Evidence to what ``user`` may see: their grants, and for donors
+    only what is shared with donors. Every path uses this one rule."""
     clauses: list[ColumnElement[bool]] = []
     grants = visible_grant_ids_query(user)
     if grants is not None:
         clauses.append(Evidence.grant_id.in_(grants))
-    if not can_see_confidential(user):
-        clauses.append(Evidence.sensitivity != Sensitivity.confidential)
+    levels = visible_sensitivities(user)
+    if levels is not None:
+        clauses.append(Evidence.sensitivity.in_(sorted(levels)))
     return and_(true(), *clauses)
 
 
@@ -101,7 +116,7 @@ def create_evidence(
     title: str,
     kind: EvidenceKind | str,
     evidence_date: date | None,
-    sensitivity: Sensitivity | str = Sensitivity.internal,
+    sensitivity: Sensitivity | str = DEFAULT_SENSITIVITY,
     uploaded_by: Any = None,
     content: bytes | IO[bytes] | None = None,
     filename: str | None = None,
@@ -223,7 +238,7 @@ def verify_evidence(
     elif reviewer.id == evidence.uploaded_by_id:
         errors.add("reviewer", "evidence must be verified by someone other than the person who uploaded it")
     elif not can_see_grant(session, reviewer, evidence.grant_id) or (
-        evidence.sensitivity == Sensitivity.confidential and not can_see_confidential(reviewer)
+        (levels := visible_sensitivities(reviewer)) is not None and evidence.sensitivity not in levels
     ):
         errors.add("reviewer", "may not review this evidence")
     if decision == VerificationStatus.rejected and not (comment or "").strip():
@@ -314,12 +329,13 @@ class EvidenceRow:
     supports: str  # "requirement #3; consultation #7"
 
 
-def evidence_register(session: Session, grant_id: int, include_confidential: bool = False) -> list[EvidenceRow]:
+def evidence_register(session: Session, grant_id: int, all_levels: bool = False) -> list[EvidenceRow]:
     """The evidence of a grant as plain rows for exports (named dataset ``evidence_register``).
 
-    Confidential items are left out unless ``include_confidential`` is True, which
-    only an internal, non-donor caller (e.g. an auditor's own download) may pass;
-    anything published to a donor must use the default. Stable: ordered by date, id.
+    Only what is shared with donors, unless ``all_levels`` is True, which only an
+    internal caller that never shows the rows to a donor (e.g. "still missing"
+    checks) may pass; anything that may reach a donor uses the default. Stable:
+    ordered by date, id.
     """
     columns = (
         Evidence.id,
@@ -337,8 +353,8 @@ def evidence_register(session: Session, grant_id: int, include_confidential: boo
         Evidence.verified_at,
     )
     query = select(*columns).where(Evidence.grant_id == grant_id).order_by(Evidence.evidence_date, Evidence.id)
-    if not include_confidential:
-        query = query.where(Evidence.sensitivity != Sensitivity.confidential)
+    if not all_levels:
+        query = query.where(Evidence.sensitivity.in_(sorted(SHARED_WITH_DONORS)))
     links: dict[int, list[str]] = {}
     link_rows = session.execute(
         select(EvidenceLink.evidence_id, EvidenceLink.target_kind, EvidenceLink.target_id)

@@ -14,6 +14,7 @@ import filetype
 from werkzeug.utils import secure_filename
 
 from core.errors import DomainValidationError
+from core.workbooks import UnsafeWorkbook, check_package, open_workbook
 
 DEFAULT_MAX_BYTES = 25 * 1024 * 1024
 
@@ -140,6 +141,11 @@ def check_upload(data: bytes, filename: str | None) -> CheckedUpload:
                 {"file": [f"'{display}' should be {what}, but its content {found}; nothing was stored"]}
             )
         content_type = detected
+        if extension in _OOXML_FOLDER:
+            try:
+                check_package(data, what="file")  # size, zip-bomb, path and entity guards
+            except UnsafeWorkbook as exc:
+                raise DomainValidationError({"file": [f"'{display}': {exc}; nothing was stored"]}) from None
         people = looks_like_people_workbook(data) if extension == "xlsx" else False
     return CheckedUpload(safe, display, extension, content_type, people)
 
@@ -274,17 +280,17 @@ def looks_like_people_csv(text: str, max_rows: int = 500) -> bool:
 
 
 def looks_like_people_workbook(data: bytes, max_rows: int = 500) -> bool:
-    from openpyxl import load_workbook
-
     try:
-        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except Exception:  # an unreadable workbook is stored as-is; it just isn't inspected
+        workbook = open_workbook(data)  # the guarded open: a hostile file never reaches openpyxl
+    except UnsafeWorkbook:  # unreadable (hostile ones were refused by check_upload): stored, not inspected
         return False
     try:
         for sheet in workbook.worksheets:
             rows = [list(row) for row in sheet.iter_rows(max_row=max_rows, values_only=True)]
             if _rows_look_like_people(rows):
                 return True
+        return False
+    except Exception:  # a part that lies about its size or checksum fails while read: not inspected
         return False
     finally:
         workbook.close()

@@ -13,6 +13,7 @@ from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.decorators import has_access
 from markupsafe import Markup
 from sqlalchemy import func, select
+from wtforms import DateField, FileField, SelectField, SelectMultipleField, StringField
 from wtforms.validators import NumberRange
 from wtforms.validators import Optional as OptionalValue
 
@@ -20,16 +21,20 @@ from core.errors import DomainValidationError
 from core.extensions import db
 from core.storage import BlobCorrupted, BlobNotFound, file_store
 from grants.access import GrantScopedViewMixin, ValidatedViewMixin, current_user_or_none, flash_domain_error
-from grants.evidence import services, uploads
+from grants.evidence import attach, sensitivity, services, uploads
 from grants.evidence.models import (
     ATTENDANCE,
+    DEFAULT_SENSITIVITY,
     KIND_LABELS,
+    SENSITIVITY_HELP,
+    SENSITIVITY_LABELS,
     Consultation,
     CoordinatingBody,
     Evidence,
     EvidenceKind,
     EvidenceLink,
     Sensitivity,
+    SensitivityRequest,
     VerificationStatus,
 )
 from grants.evidence.targets import TARGETS
@@ -38,8 +43,32 @@ from grants.services import visible_grants
 
 PEOPLE_WARNING = (
     "This file looks like a list of people (it has a name-like column or rows of names). "
-    "Lists of names can endanger the people in them: mark it confidential, or upload counts instead."
+    "Lists of names can endanger the people in them: mark it restricted, or upload counts instead."
 )
+
+
+SENSITIVITY_CHOICES = [(level.value, SENSITIVITY_LABELS[level]) for level in Sensitivity]
+
+
+def _as_sensitivity(value: Any) -> Any:
+    if value is None or value == "" or isinstance(value, Sensitivity):
+        return value or None
+    try:
+        return Sensitivity(value)
+    except ValueError:
+        return value  # the domain rule names the field
+
+
+def sensitivity_field() -> SelectField:
+    """The sensitivity drop-down in words ("Staff only"), staff only preselected."""
+    return SelectField(
+        "Who sees it",
+        choices=SENSITIVITY_CHOICES,
+        coerce=_as_sensitivity,
+        default=DEFAULT_SENSITIVITY.value,
+        description="Shared with donors: donors and exports too. Staff only: staff and auditors of the grant. "
+        "Restricted: lowering it later needs a second person's approval.",
+    )
 
 
 def max_upload_bytes() -> int:
@@ -51,7 +80,7 @@ TEMPLATES = str(Path(__file__).resolve().parent / "templates")
 
 
 class FilterVisibleEvidence(BaseFilter):
-    """Evidence the signed-in user may see: their grants, and nothing confidential for donors."""
+    """Evidence the signed-in user may see: their grants, and for donors only what is shared with donors."""
 
     name = "Visible to me"
     arg_name = None
@@ -63,17 +92,23 @@ class FilterVisibleEvidence(BaseFilter):
 EVIDENCE_FILTERS = [["id", FilterVisibleEvidence, lambda: None]]
 
 
-def link_candidates(session: Any, evidence: Evidence) -> list[tuple[str, str]]:
-    """(value "kind:id", label) of the records of the evidence's grant it could support."""
-    options: list[tuple[str, str]] = []
+def link_candidates(session: Any, evidence: Evidence) -> list[tuple[str, list[tuple[str, str]]]]:
+    """What the evidence could support, grouped by kind: only records of its own grant, and only kinds
+    the user may read (no expenditures for someone who cannot see spending)."""
+    sm = current_app.appbuilder.sm
+    readable = {"indicator": "Indicators", "indicator_result": "IndicatorResults", "budget_line": "BudgetLines"}
+    readable |= {"expenditure": "Expenditures", "consultation": "Consultations", "requirement": "Requirements"}
+    groups: list[tuple[str, list[tuple[str, str]]]] = []
     linked = {(link.target_kind, link.target_id) for link in evidence.links}
     for kind, target in TARGETS.items():
-        model, label = target.model, target.label
+        if kind in readable and not sm.has_access("can_list", readable[kind]):
+            continue
+        model = target.model
         rows = session.scalars(select(model).where(model.grant_id == evidence.grant_id).order_by(model.id).limit(300))
-        for row in rows:
-            if (kind, row.id) not in linked:
-                options.append((f"{kind}:{row.id}", f"{label}: {row}"))
-    return options
+        options = [(f"{kind}:{row.id}", str(row)) for row in rows if (kind, row.id) not in linked]
+        if options:
+            groups.append((target.label.capitalize() + "s", options))
+    return groups
 
 
 class EvidenceView(GrantScopedViewMixin, ModelView):
@@ -93,8 +128,16 @@ class EvidenceView(GrantScopedViewMixin, ModelView):
     search_columns = ["grant", "title", "kind", "evidence_date", "sensitivity", "status"]
     order_columns = ["title", "kind", "evidence_date", "sensitivity", "status"]
     base_order = ("evidence_date", "desc")
-    label_columns = {"evidence_date": "Date", "kind": "Kind", "status": "Verification"}
-    method_permission_name = {"verify": "edit", "add_link": "edit", "remove_link": "edit"}
+    label_columns = {"evidence_date": "Date", "kind": "Kind", "status": "Verification", "sensitivity": "Who sees it"}
+    edit_form_extra_fields = {"sensitivity": sensitivity_field()}
+    search_form_extra_fields = {"sensitivity": SelectField("Who sees it", choices=SENSITIVITY_CHOICES)}
+    method_permission_name = {
+        "verify": "edit",
+        "add_link": "edit",
+        "remove_link": "edit",
+        "request_sensitivity": "edit",
+        "decide_sensitivity": "edit",
+    }
 
     # ------------------------------------------------------------ upload (replaces the stock add form)
 
@@ -125,7 +168,7 @@ class EvidenceView(GrantScopedViewMixin, ModelView):
                     title=form.get("title", ""),
                     kind=form.get("kind", ""),
                     evidence_date=day,
-                    sensitivity=form.get("sensitivity", Sensitivity.internal.value),
+                    sensitivity=form.get("sensitivity") or DEFAULT_SENSITIVITY.value,
                     uploaded_by=g.user,
                     content=upload.stream if upload is not None else None,
                     filename=upload.filename if upload is not None else None,
@@ -139,7 +182,7 @@ class EvidenceView(GrantScopedViewMixin, ModelView):
                 flash_domain_error(exc)
             else:
                 flash(f"Evidence '{evidence.title}' saved; it awaits verification by someone else.", "success")
-                if evidence.looks_like_people_list and evidence.sensitivity != Sensitivity.confidential:
+                if evidence.looks_like_people_list and evidence.sensitivity != Sensitivity.restricted:
                     flash(PEOPLE_WARNING, "warning")
                 return redirect(url_for("EvidenceView.show", pk=evidence.id))
         return self.render_template(
@@ -148,7 +191,8 @@ class EvidenceView(GrantScopedViewMixin, ModelView):
             grants=grants,
             form=form,
             kinds=[(k.value, KIND_LABELS[k]) for k in EvidenceKind],
-            sensitivities=[s.value for s in Sensitivity],
+            sensitivities=[(level.value, SENSITIVITY_LABELS[level], SENSITIVITY_HELP[level]) for level in Sensitivity],
+            default_sensitivity=DEFAULT_SENSITIVITY.value,
             max_mb=max_upload_bytes() / (1024 * 1024),
             preselect=request.args.get("grant_id", type=int),
         )
@@ -163,6 +207,7 @@ class EvidenceView(GrantScopedViewMixin, ModelView):
             abort(404)
         widgets = self._show(pk)
         can_edit = self.appbuilder.sm.has_access("can_edit", "Evidence")
+        pending = sensitivity.pending_request(db.session, evidence)
         return self.render_template(
             self.show_template,
             pk=pk,
@@ -175,7 +220,55 @@ class EvidenceView(GrantScopedViewMixin, ModelView):
             candidates=link_candidates(db.session, evidence) if can_edit else [],
             can_verify=can_edit and evidence.uploaded_by_id != g.user.id,
             people_warning=PEOPLE_WARNING if evidence.looks_like_people_list else None,
+            pending=pending,
+            pending_text=sensitivity.describe(pending) if pending else "",
+            may_decide=pending is not None and can_edit and sensitivity.may_decide(db.session, pending, g.user) is None,
+            lower_levels=[
+                (value, label) for value, label in SENSITIVITY_CHOICES if value != Sensitivity.restricted.value
+            ]
+            if can_edit and evidence.sensitivity == Sensitivity.restricted and pending is None
+            else [],
         )
+
+    @expose("/<int:pk>/sensitivity-request", methods=["POST"])
+    @has_access
+    def request_sensitivity(self, pk: int) -> Any:
+        """Ask for a restricted item to be seen by more people (another person decides)."""
+        evidence = services.get_visible_evidence(db.session, g.user, pk)
+        if evidence is None:
+            abort(404)
+        try:
+            sensitivity.request_lowering(
+                db.session, evidence, request.form.get("to_level", ""), g.user, request.form.get("reason")
+            )
+            db.session.commit()
+        except DomainValidationError as exc:
+            db.session.rollback()
+            flash_domain_error(exc)
+        else:
+            flash("Request recorded: another Admin, or a Finance or Program member of the grant, decides.", "success")
+        return redirect(url_for("EvidenceView.show", pk=pk))
+
+    @expose("/<int:pk>/sensitivity-request/<int:request_id>", methods=["POST"])
+    @has_access
+    def decide_sensitivity(self, pk: int, request_id: int) -> Any:
+        evidence = services.get_visible_evidence(db.session, g.user, pk)
+        asked = db.session.get(SensitivityRequest, request_id)
+        if evidence is None or asked is None or asked.evidence_id != evidence.id:
+            abort(404)
+        approve = request.form.get("decision") == "approve"
+        try:
+            sensitivity.decide(db.session, asked, g.user, approve, request.form.get("comment"))
+            db.session.commit()
+        except DomainValidationError as exc:
+            db.session.rollback()
+            flash_domain_error(exc)
+        else:
+            flash(
+                f"Approved: the item is now {evidence.sensitivity_label.lower()}." if approve else "Request rejected.",
+                "success",
+            )
+        return redirect(url_for("EvidenceView.show", pk=pk))
 
     @expose("/<int:pk>/verify", methods=["POST"])
     @has_access
@@ -255,7 +348,7 @@ class EvidenceView(GrantScopedViewMixin, ModelView):
 
     def pre_update(self, item: Evidence) -> None:
         super().pre_update(item)
-        if item.looks_like_people_list and item.sensitivity != Sensitivity.confidential:
+        if item.looks_like_people_list and item.sensitivity != Sensitivity.restricted:
             flash(PEOPLE_WARNING, "warning")
 
     def pre_delete(self, item: Evidence) -> None:
@@ -291,6 +384,45 @@ class CoordinatingBodyView(NoStockDownloadMixin, ValidatedViewMixin, ModelView):
 ATTENDANCE_COLUMNS = [f"attendance_{key}" for key in ATTENDANCE]
 
 
+def _consultation_evidence_choices() -> list[tuple[str, str]]:
+    """Evidence the meeting form offers to attach: of the meeting's grant (when editing) or of the
+    grants the user sees, each named with its grant; only what the user may see."""
+    user = current_user_or_none()
+    if user is None or not getattr(user, "is_authenticated", False):
+        return []
+    pk = (request.view_args or {}).get("pk")
+    meeting = db.session.get(Consultation, int(pk)) if pk and str(pk).isdigit() else None
+    grant_ids = [meeting.grant_id] if meeting is not None else [gr.id for gr in visible_grants(db.session, user)]
+    linked = (
+        {e.id for e in services.evidence_for_target(db.session, user, "consultation", meeting.id)} if meeting else set()
+    )
+    choices = []
+    for grant_id in grant_ids:
+        for item in attach.candidates(db.session, user, grant_id, linked):
+            choices.append(
+                (str(item.id), f"{item.grant.reference} · {item.title} ({item.kind_label}, {item.evidence_date})")
+            )
+    return choices
+
+
+CONSULTATION_EVIDENCE_FIELDS = {
+    "evidence": SelectMultipleField(
+        "Attach evidence already uploaded",
+        choices=_consultation_evidence_choices,
+        validate_choice=False,
+        description="Only evidence of the meeting's grant is attached; others are refused.",
+    ),
+    "evidence_file": FileField("…or upload minutes or attendance counts", description="Counts, never lists of names"),
+    "evidence_title": StringField("Title of the uploaded evidence"),
+    "evidence_kind": SelectField(
+        "Kind", choices=[(k.value, KIND_LABELS[k]) for k in EvidenceKind], default=EvidenceKind.minutes.value
+    ),
+    "evidence_date": DateField("Date of the document", validators=[OptionalValue()]),
+    "evidence_sensitivity": SelectField("Who sees it", choices=SENSITIVITY_CHOICES, default=DEFAULT_SENSITIVITY.value),
+}
+EVIDENCE_COLUMNS = list(CONSULTATION_EVIDENCE_FIELDS)
+
+
 class ConsultationView(NoStockDownloadMixin, GrantScopedViewMixin, ModelView):
     template_folder = TEMPLATES
     datamodel = SQLAInterface(Consultation)
@@ -312,7 +444,9 @@ class ConsultationView(NoStockDownloadMixin, GrantScopedViewMixin, ModelView):
         "agenda",
         "decisions",
         *ATTENDANCE_COLUMNS,
+        *EVIDENCE_COLUMNS,
     ]
+    add_form_extra_fields = edit_form_extra_fields = CONSULTATION_EVIDENCE_FIELDS
     search_columns = ["grant", "body", "held_on", "title"]
     order_columns = ["held_on", "title"]
     base_order = ("held_on", "desc")
@@ -323,6 +457,42 @@ class ConsultationView(NoStockDownloadMixin, GrantScopedViewMixin, ModelView):
     }
     description_columns = {f"attendance_{key}": "How many attended; never record names" for key in ATTENDANCE}
     validators_columns = {column: [OptionalValue(), NumberRange(min=0)] for column in ATTENDANCE_COLUMNS}
+
+    # The evidence boxes are not columns: FAB's hooks attach them in the same commit as the meeting.
+    def pre_add(self, item: Consultation) -> None:
+        super().pre_add(item)
+        self._attach(item)
+
+    def pre_update(self, item: Consultation) -> None:
+        super().pre_update(item)
+        self._attach(item)
+
+    def _attach(self, item: Consultation) -> None:
+        for name in EVIDENCE_COLUMNS:
+            item.__dict__.pop(name, None)  # populate_obj set them as plain attributes
+        chosen = request.form.getlist("evidence")
+        new = attach.new_evidence_from(request.form, request.files)
+        if not chosen and not new.given:
+            return
+        if not self.appbuilder.sm.has_access("can_add", "Evidence"):
+            raise DomainValidationError({"evidence": ["you may not add evidence"]})
+        try:
+            db.session.add(item)
+            db.session.flush()
+            attach.attach_evidence(
+                db.session,
+                file_store(),
+                target_kind="consultation",
+                target_id=item.id,
+                grant_id=item.grant_id,
+                user=current_user_or_none(),
+                existing=chosen,
+                new=new,
+                max_bytes=max_upload_bytes(),
+            )
+        except Exception:
+            db.session.rollback()  # so the form page can still render
+            raise
 
     @expose("/show/<pk>", methods=["GET"])
     @has_access
@@ -354,9 +524,9 @@ def evidence_panel(session: Any, grant: Any, user: Any) -> Panel | None:
         ("Rejected", counts.get(VerificationStatus.rejected.value, 0)),
         ("Consultations recorded", consultations or 0),
     ]
-    links = Markup('<a href="{}">Consultations</a> · <a href="{}">Add evidence</a>').format(
-        url_for("ConsultationView.list", _flt_0_grant=grant.id), url_for("EvidenceView.add", grant_id=grant.id)
-    )
+    links = Markup('<a href="{}">Consultations</a>').format(url_for("ConsultationView.list", _flt_0_grant=grant.id))
+    if current_app.appbuilder.sm.has_access("can_add", "Evidence"):  # no link a user cannot follow
+        links += Markup(' · <a href="{}">Add evidence</a>').format(url_for("EvidenceView.add", grant_id=grant.id))
     return Panel(
         "Evidence",
         30,

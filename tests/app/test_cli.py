@@ -28,12 +28,12 @@ def test_help_lists_every_subcommand_with_one_line(tmp_path):
 
 
 def test_init_demo_prints_generated_passwords_once_and_is_idempotent(tmp_path):
-    first = run(["init", "--demo"], tmp_path, {"GRANTKEEPER_PASSWORD_ADMIN": "admin-from-env-123"})
+    first = run(["init", "--demo"], tmp_path, {"GRANTKEEPER_PASSWORD_ADMIN": "Admin-From-Env-123"})
     assert first.returncode == 0, first.stderr
     assert "demo organisation is loaded" in first.stdout
     lines = {line.split()[0]: line for line in first.stdout.splitlines() if line.startswith("  ")}
     assert set(lines) == {"admin", "finance", "program", "donor.gf", "auditor"}
-    assert "from the environment" in lines["admin"] and "admin-from-env-123" not in first.stdout
+    assert "from the environment" in lines["admin"] and "Admin-From-Env-123" not in first.stdout
     assert "generated now" in lines["program"]
     second = run(["init", "--demo"], tmp_path)
     assert second.returncode == 0
@@ -44,18 +44,18 @@ def test_init_demo_prints_generated_passwords_once_and_is_idempotent(tmp_path):
 
 
 def test_create_admin_refuses_a_bad_role_with_a_clear_message(tmp_path):
-    run(["init"], tmp_path, {"GRANTKEEPER_PASSWORD_ADMIN": "x" * 12})
+    run(["init"], tmp_path, {"GRANTKEEPER_PASSWORD_ADMIN": "Xx-Yy-zz-12345"})
     result = run(
         ["create-admin", "boss", "boss@example.org", "--role", "Overlord"],
         tmp_path,
-        {"GRANTKEEPER_ADMIN_PASSWORD": "pw-pw-pw-pw"},
+        {"GRANTKEEPER_ADMIN_PASSWORD": "Pw-Pw-pw-12345"},
     )
     assert result.returncode == 2
     assert "role: 'Overlord' is not one of Admin, Finance, Program, Donor, Auditor" in result.stderr
     ok = run(
         ["create-admin", "boss", "boss@example.org", "--role", "Finance"],
         tmp_path,
-        {"GRANTKEEPER_ADMIN_PASSWORD": "pw-pw-pw-pw"},
+        {"GRANTKEEPER_ADMIN_PASSWORD": "Pw-Pw-pw-12345"},
     )
     assert ok.returncode == 0 and "Created Finance user 'boss'" in ok.stdout
 

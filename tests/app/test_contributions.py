@@ -16,6 +16,7 @@ def test_budgets_and_indicators_contribute_rules_targets_missing_checks_and_data
         "budget_variance",
         "report_submitted",
         "consultation_representation",
+        "meeting_count",
     ]
     assert TARGETS.keys() == [
         "consultation",
@@ -33,6 +34,7 @@ def test_budgets_and_indicators_contribute_rules_targets_missing_checks_and_data
     assert DATASETS.keys() == [
         "reporting_periods",
         "indicator_progress",
+        "indicator_progress_by_category",
         "budget_vs_actual",
         "budget_vs_actual_categories",
         "expenditure_ledger",
@@ -40,6 +42,9 @@ def test_budgets_and_indicators_contribute_rules_targets_missing_checks_and_data
         "evidence_register",
         "requirement_status",
     ]
+    from core.datasets import FIGURES
+
+    assert FIGURES.keys() == ["indicator", "budget_line", "cost_category", "requirement"]
     assert RULES["budget_variance"].evaluate.__module__ == "budgets.contributions"
     assert RULES["indicator_achievement"].evaluate.__module__ == "indicators.contributions"
     assert TARGETS["budget_line"].model.__module__ == "budgets.models"

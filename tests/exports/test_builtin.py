@@ -144,7 +144,9 @@ def test_csv_cell(value: object, expected: str) -> None:
     assert csv_cell(value) == expected
 
 
-def test_fast_row_path_writes_what_openpyxls_own_path_writes(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_report_cells_are_what_openpyxl_itself_would_write() -> None:
+    from tests.exports.test_writer import openpyxl_reference_report
+
     rows = ROWS + [[dt.datetime(2024, 3, 1, 9, 30), "X", "tab\tinside", 1.5, 1, 10_000, True]]
 
     def cells(wb: openpyxl.Workbook) -> list[tuple]:
@@ -153,9 +155,7 @@ def test_fast_row_path_writes_what_openpyxls_own_path_writes(monkeypatch: pytest
             (c.coordinate, c.value, c.data_type, c.number_format, c.quotePrefix) for row in ws.iter_rows() for c in row
         ]
 
-    fast = cells(_report(rows))
-    import exports.builtin as builtin
-
-    monkeypatch.setattr(builtin, "_install_fast_rows", lambda ws: None)
-    stock = cells(_report(rows))
-    assert fast == stock
+    ours = cells(_report(rows))
+    buf = io.BytesIO()
+    openpyxl_reference_report(buf, "Ledger", COLUMNS, rows, ("Expenditure ledger", "Grant GK-7"))
+    assert ours == cells(openpyxl.load_workbook(buf))

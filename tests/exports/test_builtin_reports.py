@@ -93,14 +93,14 @@ def test_evidence_register_never_carries_confidential_items(demo):
 
     session, store, grant = demo
     confidential = session.scalars(
-        select(Evidence).where(Evidence.grant_id == grant.id, Evidence.sensitivity == "confidential")
+        select(Evidence).where(Evidence.grant_id == grant.id, Evidence.sensitivity == "restricted")
     ).all()
     assert confidential, "the demo holds a confidential item"
     record = services.run_export(session, store, grant=grant, period=None, user="t", builtin="evidence_register")
     data = services.export_bytes(store, record)
     rows = sheet_rows(data)[1:]
     assert rows, "non-confidential evidence is listed"
-    assert "confidential" not in {row[3] for row in rows}
+    assert {row[3] for row in rows} == {"Shared with donors"}
     for item in confidential:
         assert item.title.encode() not in data
         assert all(item.title != row[1] for row in rows)
@@ -112,7 +112,7 @@ def test_a_mapping_cannot_pull_confidential_rows_either(demo):
 
     session, _store, grant = demo
     rows = list(rows_of(session, all_datasets()["evidence_register"], grant, None))
-    assert rows and all(row["sensitivity"] != "confidential" for row in rows)
+    assert rows and all(row["sensitivity"] == "Shared with donors" for row in rows)
 
 
 def test_compliance_matrix_workbook_explains_each_status(demo):

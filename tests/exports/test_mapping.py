@@ -87,7 +87,9 @@ colour: red
         "colour",
     }
     assert "cells.1.sorce: unknown key; allowed: target, source, formula" in str(exc.value)
-    assert d["colour"] == ["unknown key; allowed: template_version, cells, tables"]
+    assert d["colour"] == [
+        "unknown key; allowed: template_version, title, description, allow_hidden_sheets, cells, tables"
+    ]
     assert "unknown dataset 'budget_line' (did you mean 'budget_lines'?)" in str(exc.value)
 
 
@@ -121,7 +123,8 @@ def test_render_fills_cells_and_tables() -> None:
     assert (cover["C4"].value, cover["C4"].data_type) == ("=Not a formula", "s")
     assert cover["C5"].value == "GK-7" and cover["C8"].value == "EUR"
     assert [budget[f"D{r}"].value for r in (4, 5, 6)] == [0.5, 1.5, 2.5]
-    assert all(budget.row_dimensions[r].hidden for r in range(7, 11))
+    # Rows 7-10 hold the template's own budget lines: "hide unused rows" leaves them visible (issue 12).
+    assert not any(budget.row_dimensions[r].hidden for r in range(7, 11))
 
 
 def test_render_refuses_a_dataset_larger_than_its_block() -> None:
@@ -160,7 +163,10 @@ def test_spec_checked_against_the_template() -> None:
     )
     problems = check_against_template(spec, inspect_template(load("synthetic/tpl_xlsxwriter.xlsx")))
     assert problems == [
-        "cells.1.target: the template has no sheet 'Nope'",
-        "cells.2.target: Budget!K4 holds a formula the template owns",
-        "cells.3.target: the template has no defined name 'NoName'",
+        "Cell Nope!A1 (b): the template has no sheet 'Nope'; its sheets are 'Cover', 'Budget', 'Indicators',"
+        " 'Lists', 'Calc'",
+        "Cell Budget!K4 (c): Budget!K4 holds a formula the template owns",
+        "Cell NoName (d): the template has no defined name 'NoName'",
+        # A defined name is followed to its cell: BudgetTotal is the template's own total formula.
+        "Cell BudgetTotal (e): Budget!K11 holds a formula the template owns",
     ]

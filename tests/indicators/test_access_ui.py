@@ -257,7 +257,7 @@ def test_program_cannot_open_the_entry_form_for_another_grants_indicator(program
 def test_the_person_who_entered_a_result_gets_no_verify_button_and_cannot_verify(program_client, app, submitted):
     status, html = page(program_client, f"/indicator-results/show/{submitted}")
     assert status == 200 and 'id="verify-button"' not in html
-    assert "a colleague must verify it" in html
+    assert "a colleague on the grant must verify it" in html
     response = program_client.post(f"/indicator-results/{submitted}/verify", follow_redirects=True)
     assert "cannot verify it" in response.get_data(as_text=True)
     from core.extensions import db
@@ -277,13 +277,39 @@ def test_a_colleague_verifies_from_the_result_page(admin_client, app, world, sub
         assert result.status == ResultStatus.verified and result.verified_by_id == world.users["Admin"]
 
 
-@pytest.mark.parametrize("role", ["Auditor", "Finance"])
-def test_read_only_roles_cannot_verify(client_for, app, submitted, role):
-    assert client_for(role).post(f"/indicator-results/{submitted}/verify").status_code == 403
+@pytest.mark.parametrize(
+    ("role", "reason"),
+    [
+        ("Auditor", "Donors and auditors read results; they do not verify them."),
+        ("Finance", "you are not a member of this grant"),
+    ],
+)
+def test_who_the_grant_does_not_name_cannot_verify_and_is_told_why(client_for, app, submitted, role, reason):
+    client = client_for(role)
+    html = client.get(f"/indicator-results/show/{submitted}").get_data(as_text=True)
+    assert 'id="verify-refusal"' in html and reason in html and 'id="verify-button"' not in html
+    refused = client.post(f"/indicator-results/{submitted}/verify", follow_redirects=True).get_data(as_text=True)
+    assert reason in refused
     from core.extensions import db
 
     with app.app_context():
         assert db.session.get(Result, submitted).status == ResultStatus.submitted
+
+
+def test_a_finance_member_verifies_when_the_grant_names_finance(client_for, app, world, submitted):
+    from core.extensions import db
+    from grants import services as grant_services
+    from grants.models import Grant, MemberRole
+
+    with app.app_context():
+        grant = db.session.get(Grant, world.grant_a)
+        grant_services.add_member(db.session, grant, db.session.get(User, world.users["Finance"]), MemberRole.finance)
+        db.session.commit()
+    finance = client_for("Finance")
+    assert 'id="verify-button"' in finance.get(f"/indicator-results/show/{submitted}").get_data(as_text=True)
+    finance.post(f"/indicator-results/{submitted}/verify")
+    with app.app_context():
+        assert db.session.get(Result, submitted).verified_by_id == world.users["Finance"]
 
 
 def test_setting_status_verified_in_the_edit_form_is_refused(program_client, app, submitted):

@@ -264,9 +264,14 @@ def test_api_verification_by_a_colleague(api_for, app, world, submitted):
     assert shown["verified_by"]["username"] == "admin" and shown["entered_by"]["username"] == "program"
 
 
-@pytest.mark.parametrize("role", ["Auditor", "Donor", "Finance"])
-def test_read_only_roles_cannot_verify_through_the_api(api_for, submitted, role):
-    assert api_for(role).post(f"/api/v1/indicator_results/{submitted}/verify").status_code == 403
+def test_a_donor_cannot_reach_verification_through_the_api(api_for, submitted):
+    assert api_for("Donor").post(f"/api/v1/indicator_results/{submitted}/verify").status_code == 403
+
+
+@pytest.mark.parametrize(("role", "reason"), [("Auditor", "do not verify"), ("Finance", "not a member")])
+def test_the_api_says_why_the_grant_does_not_let_someone_verify(api_for, submitted, role, reason):
+    response = api_for(role).post(f"/api/v1/indicator_results/{submitted}/verify")
+    assert response.status_code == 422 and reason in response.json["message"]["verified_by"][0]
 
 
 def test_generic_put_cannot_mark_a_result_verified(api_for, app, submitted):

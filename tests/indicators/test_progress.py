@@ -240,3 +240,37 @@ def test_progress_runs_a_fixed_number_of_queries_whatever_the_number_of_indicato
         )
     s.commit()
     assert queries_for_progress() == before
+
+
+def test_a_result_for_a_period_still_to_come_does_not_make_it_the_latest_reported(s, world, figures):
+    from datetime import timedelta
+
+    rows = progress.indicator_progress(s, world.grant_a)
+    s2_start = next(row.period_start for row in rows if row.period_label == "S2")
+    assert progress.latest_reported_period(rows, today=s2_start - timedelta(days=1))[1] == "S1"
+    assert progress.latest_reported_period(rows, today=s2_start)[1] == "S2"
+    before = progress.rating_summary(rows, today=s2_start - timedelta(days=1))
+    assert sum(before.values()) == 3 and before != progress.rating_summary(rows, today=s2_start)
+
+
+def test_the_to_date_rating_agrees_with_the_to_date_percentage_shown_beside_it(s, world, ind, figures):
+    table = progress.iptt_table(progress.indicator_progress(s, world.grant_a))
+    trained = table[ind.trained]
+    assert trained["to_date_pct"] == D("73.00")  # against the life-of-grant target of 100
+    assert trained["to_date_rating"] == "B1"
+    for entry in table.values():
+        assert entry["to_date_rating"] == progress.rating(entry["to_date_pct"])
+
+
+def test_the_legend_is_written_from_the_rating_table():
+    assert progress.rating_legend() == "A1 above 100%, A2 90–100%, B1 60–89%, B2 30–59%, C below 30%"
+    assert [progress.rating(D(p)) for p in ("100.01", "100", "90", "89.99", "60", "59.9", "30", "29.99")] == [
+        "A1",
+        "A2",
+        "A2",
+        "B1",
+        "B1",
+        "B2",
+        "B2",
+        "C",
+    ]

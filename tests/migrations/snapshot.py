@@ -94,6 +94,27 @@ def load(engine: Engine, snapshot: dict[str, Any]) -> None:
                         )
 
 
+def figures(session: Any) -> dict[str, list[Any]]:
+    """Per grant: planned and actual of the whole grant, and its number of progress rows.
+
+    Stored in the snapshot as computed by the code of the snapshot's release, so the
+    upgrade test compares today's figures with what that release showed.
+    """
+    from sqlalchemy import select
+
+    from budgets.report import budget_vs_actual
+    from grants.models import Grant
+    from indicators.progress import indicator_progress
+
+    result = {}
+    for grant in session.scalars(select(Grant).order_by(Grant.id)):
+        report = budget_vs_actual(session, grant.id)
+        planned = sum((row.planned for row in report.rows), Decimal(0))
+        actual = sum((row.actual for row in report.rows), Decimal(0))
+        result[grant.reference] = [str(planned), str(actual), len(indicator_progress(session, grant.id))]
+    return result
+
+
 def read(path: Path) -> dict[str, Any]:
     with gzip.open(path, "rt", encoding="utf-8") as handle:
         return json.load(handle)
@@ -112,9 +133,11 @@ def make() -> Path:
         settings = Settings.from_env({"GRANTKEEPER_INSTANCE": tmp}, instance_path=Path(tmp))
         app = create_app(settings=settings, INSTANCE_PATH=Path(tmp))
         initialise(app, demo=True)
-        with app.app_context(), db.engine.connect() as connection:
-            snapshot = dump(connection)
-            inspect(connection)  # the connection is still good: nothing left half-read
+        with app.app_context():
+            with db.engine.connect() as connection:
+                snapshot = dump(connection)
+                inspect(connection)  # the connection is still good: nothing left half-read
+            snapshot["figures"] = figures(db.session)
     SNAPSHOTS.mkdir(exist_ok=True)
     target = SNAPSHOTS / f"demo_at_{snapshot['revision']}.json.gz"
     with gzip.GzipFile(target, "wb", mtime=0) as raw:

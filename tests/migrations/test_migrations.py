@@ -30,3 +30,14 @@ def test_every_model_table_comes_from_a_migration(app):
         tables = set(inspect(db.engine).get_table_names())
     missing = {table.name for table in db.metadata.sorted_tables} - tables
     assert not missing
+
+
+def test_the_revisions_form_one_line_from_the_frozen_initial_schema(app):
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", app.extensions["migrate"].directory)
+    script = ScriptDirectory.from_config(config)
+    assert len(script.get_heads()) == 1, f"several heads: {script.get_heads()}; chain the new revision after the head"
+    assert script.get_base() == "0001"

@@ -14,6 +14,10 @@ SECRET = "api-key-123"
 @pytest.fixture
 def odoo():
     server = FakeOdoo(password=SECRET).start()
+    # The analytic accounts the tests link grants to, in the "Grants" plan (x_plan2_id).
+    server.add_account(41, "GA-1 grant account")
+    server.add_account(77, "GB-1 grant account")
+    server.add_account(12, "Demo grant account")
     yield server
     server.stop()
 

@@ -22,7 +22,7 @@ def settings(odoo, protocol="jsonrpc", **changes):
     return OdooSettings(**values)
 
 
-@pytest.mark.parametrize("protocol", ["jsonrpc", "xmlrpc"])
+@pytest.mark.parametrize("protocol", ["jsonrpc", "xmlrpc", "json2"])
 def test_reads_grant_lines_from_the_plan_column_as_positive_spending(odoo, protocol):
     odoo.add_line(1, "2026-02-03", -270.00, account=41, name="Facilitator fee")
     odoo.add_line(2, "2026-02-04", -54.10, account=41, general=(610, "6200 Travel"))
@@ -58,13 +58,14 @@ def test_incremental_sync_asks_only_for_lines_changed_since(odoo):
     assert [l.odoo_id for l in lines] == [2]
 
 
-@pytest.mark.parametrize("protocol", ["jsonrpc", "xmlrpc"])
+@pytest.mark.parametrize("protocol", ["jsonrpc", "xmlrpc", "json2"])
 def test_wrong_key_is_one_clear_error_without_the_secret(odoo, protocol, caplog):
     caplog.set_level(logging.DEBUG)
     client = OdooClient(settings(odoo, protocol, secret="wrong-secret-456"))
     with pytest.raises(OdooError) as caught:
         client.check()
-    assert "refused the login 'sync'" in str(caught.value) or "Access Denied" in str(caught.value)
+    expected = "refused the API key on database 'odoo'" if protocol == "json2" else "refused the login 'sync'"
+    assert expected in str(caught.value)
     assert "wrong-secret-456" not in str(caught.value)
     assert "wrong-secret-456" not in caplog.text
 
@@ -74,7 +75,7 @@ def test_unknown_plan_names_the_known_plans(odoo):
         OdooClient(settings(odoo)).plan_column("Projects")
 
 
-@pytest.mark.parametrize("protocol", ["jsonrpc", "xmlrpc"])
+@pytest.mark.parametrize("protocol", ["jsonrpc", "xmlrpc", "json2"])
 def test_a_server_that_does_not_answer_in_time_is_an_error_not_a_hang(odoo, protocol):
     odoo.delay = 2.0
     client = OdooClient(settings(odoo, protocol, timeout=0.3))
@@ -104,3 +105,86 @@ def test_bad_settings_name_the_field(field, value):
     values[field] = value
     with pytest.raises(OdooError, match=field):
         OdooSettings(**values)
+
+
+# ---------------------------------------------------------------- Odoo 17's errors and Odoo 19's json2
+
+
+ALL = ["jsonrpc", "xmlrpc", "json2"]
+
+
+@pytest.mark.parametrize("protocol", ALL)
+def test_an_access_error_shows_odoos_message_and_no_traceback(odoo, protocol):
+    odoo.denied_models.add("account.analytic.line")
+    with pytest.raises(OdooError) as caught:
+        OdooClient(settings(odoo, protocol)).check()
+    message = str(caught.value)
+    assert "You are not allowed to access 'account.analytic.line' records" in message
+    assert "Analytic Accounting" in message
+    for leak in ("Traceback", "warning --", "/opt/odoo", "api-key-123"):
+        assert leak not in message
+
+
+def test_an_xmlrpc_fault_with_the_message_in_fault_code_is_not_shown_empty(odoo):
+    import xmlrpc.client
+
+    from budgets.odoo import _fault_message
+
+    fault = xmlrpc.client.Fault("warning -- UserError\n\nThe plan is archived", "")  # type: ignore[arg-type]
+    assert _fault_message(fault).endswith("The plan is archived")
+    odoo.denied_models.add("account.analytic.line")
+    with pytest.raises(OdooError, match=r"^Odoo answered with an error: You are not allowed"):
+        OdooClient(settings(odoo, "xmlrpc")).check()
+
+
+@pytest.mark.parametrize("protocol", ALL)
+def test_an_unknown_database_is_named_without_odoos_database_server(odoo, protocol):
+    from tests.budgets.odoo.fake_odoo import DB_SERVER
+
+    with pytest.raises(OdooError) as caught:
+        OdooClient(settings(odoo, protocol, database="coalitoin")).check()
+    message = str(caught.value)
+    assert "'coalitoin'" in message and "GRANTKEEPER_ODOO_DATABASE" in message
+    for leak in ("pg-internal", "10.20.30.40", "5432", DB_SERVER, "Traceback"):
+        assert leak not in message
+
+
+def test_json2_passes_every_argument_by_name_and_never_asks_for_the_documentation(odoo):
+    odoo.add_line(1, "2026-02-03", -270.00, account=41)
+    client = OdooClient(settings(odoo, "json2"))
+    check = client.check_account(41, "Grants")
+    lines = list(client.analytic_lines([41], plan_column=check.column))
+    ids = client.line_ids([41], plan_column=check.column)
+    assert [l.odoo_id for l in lines] == [1] and ids == {1}
+    assert odoo.doc_requests == 0  # a least-privilege user gets 403 there
+    assert ("common", "login") not in odoo.calls  # json2 takes the key alone
+
+
+def test_json2_server_errors_carry_odoos_message_only(odoo):
+    client = OdooClient(settings(odoo, "json2"))
+    with pytest.raises(OdooError) as caught:
+        client.call("account.analytic.line", "unlink_everything", domain=[])
+    assert str(caught.value) == (
+        "Odoo answered with an error: The method 'unlink_everything' does not exist on the model "
+        "'account.analytic.line'"
+    )
+
+
+def test_the_linked_account_is_checked_plan_and_all(odoo):
+    from budgets.odoo import OdooLinkProblem
+
+    odoo.plans["x_plan3_id"] = "Donors"
+    odoo.add_account(41, "GA-1 grant account")
+    odoo.add_account(43, "A donor's account", plan="x_plan3_id")
+    odoo.add_account(44, "Closed grant", active=False)
+    client = OdooClient(settings(odoo))
+    check = client.check_account(41, "Grants")
+    assert (check.name, check.plan_name, check.column) == ("GA-1 grant account", "Grants", "x_plan2_id")
+    with pytest.raises(OdooLinkProblem, match="no analytic account 4242"):
+        client.check_account(4242, "Grants")
+    with pytest.raises(OdooLinkProblem, match="is in the plan 'Donors', not 'Grants'"):
+        client.check_account(43, "Grants")
+    with pytest.raises(OdooLinkProblem, match="archived"):
+        client.check_account(44, "Grants")
+    with pytest.raises(OdooLinkProblem, match="not in the project plan 'Project'; name its plan"):
+        client.check_account(41, None)

@@ -112,3 +112,49 @@ def test_sync_odoo_story_from_first_import_to_refusal(demo, odoo):
         "SELECT DISTINCT username, source FROM audit_log WHERE table_name = 'expenditures' AND username = 'odoo-sync'",
     )
     assert audited == [("odoo-sync", "sync")]
+
+
+def test_a_sync_killed_half_way_leaves_the_previous_state_and_the_next_sync_runs(demo, odoo):
+    import signal
+    import threading
+    import time
+
+    _enable_demo_link(demo)
+    odoo.add_line(11, "2026-01-31", -2700.00, account=12, general=(611, "611000 Salaries and wages"))
+    first = run(demo, "sync-odoo", "--grant", HIV, "--full", "--confirm-removals", env=odoo_env(odoo))
+    assert first.returncode == 0, first.stderr
+    before = query(demo, "SELECT external_ref, amount FROM expenditures WHERE source = 'odoo' ORDER BY external_ref")
+    assert not [ref for ref, _ in before if ref.startswith("demo-odoo-")]  # a real sync took the demo's rows away
+    status_before = query(demo, "SELECT last_status, last_message, last_write_date FROM odoo_links")
+
+    odoo.cancel(11)
+    odoo.add_line(12, "2026-02-28", -540.00, account=12, general=(621, "621000 Air travel"))
+    odoo.hang, odoo.hang_after = threading.Event(), odoo.requests + 2  # login and the account check answer
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("GRANTKEEPER_") and k != "DATABASE_URL"}
+    process = subprocess.Popen(
+        [sys.executable, "run.py", "sync-odoo", "--grant", HIV],
+        cwd=ROOT,
+        env={**clean, "GRANTKEEPER_INSTANCE": str(demo), **odoo_env(odoo)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(1200):  # the sync is reading its lines from Odoo
+            if odoo.requests > odoo.hang_after or process.poll() is not None:
+                break
+            time.sleep(0.1)
+        assert process.poll() is None and odoo.requests > odoo.hang_after
+        process.send_signal(signal.SIGKILL)
+        process.wait(30)
+    finally:
+        odoo.hang.set()
+        odoo.hang = None
+
+    assert (
+        query(demo, "SELECT external_ref, amount FROM expenditures WHERE source = 'odoo' ORDER BY external_ref")
+        == before
+    )
+    assert query(demo, "SELECT last_status, last_message, last_write_date FROM odoo_links") == status_before
+    after = run(demo, "sync-odoo", "--grant", HIV, "--confirm-removals", env=odoo_env(odoo))
+    assert after.returncode == 0, after.stderr
+    assert "1 created" in after.stdout and "1 removed" in after.stdout

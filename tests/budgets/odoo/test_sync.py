@@ -11,17 +11,17 @@ from sqlalchemy import func, select
 
 from tests.budgets.odoo.conftest import SECRET
 
-PROTOCOLS = ["jsonrpc", "xmlrpc"]
+PROTOCOLS = ["jsonrpc", "xmlrpc", "json2"]
 
 
-def client(odoo, protocol="jsonrpc", secret=SECRET):
+def client(odoo, protocol="jsonrpc", secret=SECRET, database=None):
     from budgets.odoo import OdooClient, OdooSettings
 
     return OdooClient(
         OdooSettings(
             host="127.0.0.1",
             port=odoo.port,
-            database=odoo.database,
+            database=database or odoo.database,
             login=odoo.login,
             secret=secret,
             protocol=protocol,
@@ -30,7 +30,7 @@ def client(odoo, protocol="jsonrpc", secret=SECRET):
     )
 
 
-def sync(app, odoo, link_id, *, protocol="jsonrpc", secret=SECRET, full=False):
+def sync(app, odoo, link_id, *, protocol="jsonrpc", secret=SECRET, full=False, confirm=False, database=None):
     """Run one sync as the CLI does (its own transaction, audited as odoo-sync); return the result or the error."""
     from budgets import odoo_sync
     from budgets.models import OdooLink
@@ -41,7 +41,9 @@ def sync(app, odoo, link_id, *, protocol="jsonrpc", secret=SECRET, full=False):
     with app.app_context(), acting_as(odoo_sync.SYNC_ACTOR):
         link = db.session.get(OdooLink, link_id)
         try:
-            return odoo_sync.sync_and_commit(db.session, client(odoo, protocol, secret), link, full=full)
+            return odoo_sync.sync_and_commit(
+                db.session, client(odoo, protocol, secret, database), link, full=full, confirm_removals=confirm
+            )
         except (OdooError, odoo_sync.SyncRefused) as exc:
             return exc
         finally:
@@ -169,18 +171,18 @@ def test_a_line_moved_to_another_expense_account_moves_to_its_budget_line(app, l
     assert expenditures(app)[0][1] == "TR-1"
 
 
-def test_a_line_deleted_in_odoo_is_removed_by_a_full_sync(app, linked, odoo):
+def test_a_line_deleted_in_odoo_is_removed_by_the_next_sync_of_changes(app, linked, odoo):
     odoo.add_line(1, "2026-02-03", -270.00, account=41)
     odoo.add_line(2, "2026-02-04", -54.00, account=41)
     sync(app, odoo, linked.link_a)
     odoo.delete_line(2)  # the entry was reset to draft in Odoo
 
     incremental = sync(app, odoo, linked.link_a)
-    assert incremental.removed == 0 and len(expenditures(app)) == 2  # a change-only sync cannot see deletions
 
-    full = sync(app, odoo, linked.link_a, full=True)
-    assert (full.full, full.full_reason, full.removed, full.unchanged) == (True, "asked for", 1, 1)
+    assert (incremental.full, incremental.removed, incremental.unchanged) == (False, 1, 1)
     assert [row[0] for row in expenditures(app)] == ["odoo:odoo:1"]
+    full = sync(app, odoo, linked.link_a, full=True)
+    assert (full.full, full.full_reason, full.removed, full.unchanged) == (True, "asked for", 0, 1)
 
 
 def test_a_full_sync_leaves_spending_of_other_sources_alone(app, linked, odoo):
@@ -340,6 +342,7 @@ def test_spending_without_an_exchange_rate_refuses_the_sync_naming_the_line(app,
 def test_a_line_in_another_currency_than_the_link_says_is_refused(app, linked, odoo):
     odoo.add_line(1, "2026-02-03", -270.00, account=41, currency="EUR")
     refused = sync(app, odoo, linked.link_a)
+    assert "Odoo line 1 (2026-02-03, 6100 Salaries, 270.00 EUR)" in str(refused)
     assert "is in EUR, but the Odoo link of GA-1 says the company currency is XCD" in str(refused)
 
 
@@ -350,6 +353,7 @@ def test_one_odoo_line_cannot_count_for_two_grants(app, world, linked, odoo):
     from grants.models import Grant
 
     odoo.add_line(1, "2026-02-03", -270.00, account=41)
+    odoo.add_account(5, "Project 5", plan="account_id")
     odoo.lines[0]["account_id"] = [5, "Project 5"]  # the same line also carries grant B's project account
     sync(app, odoo, linked.link_a)
     with app.app_context():
@@ -378,7 +382,8 @@ def test_a_wrong_api_key_is_a_clear_error_that_never_shows_the_key(app, linked, 
     error = sync(app, odoo, linked.link_a, protocol=protocol, secret="wrong-key-789")
 
     assert isinstance(error, OdooError)
-    assert "refused the login 'sync'" in str(error) or "Access Denied" in str(error)
+    expected = "refused the API key on database 'odoo'" if protocol == "json2" else "refused the login 'sync'"
+    assert expected in str(error)
     status, _cursor, message = link_state(app, linked.link_a)
     assert status == "failed" and message == str(error)
     assert expenditures(app) == []

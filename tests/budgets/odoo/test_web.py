@@ -323,3 +323,96 @@ def test_finance_switches_a_link_off_through_the_edit_form(app, client_for, link
     assert response.status_code == 302
     with app.app_context():
         assert db.session.get(OdooLink, linked.link_a).enabled is False
+
+
+# ---------------------------------------------------------------- links checked against Odoo, removals confirmed
+
+
+def test_a_link_to_an_account_odoo_does_not_have_is_refused_when_saved(app, client_for, world, linked, configured):
+    from budgets.models import OdooLink
+
+    page = (
+        client_for("Finance")
+        .post(
+            "/odoo-links/add",
+            data={
+                "grant": str(world.grant_b),
+                "analytic_account_id": "4242",
+                "analytic_plan": "Grants",
+                "company_currency": "XCD",
+                "enabled": "y",
+            },
+            follow_redirects=True,
+        )
+        .get_data(as_text=True)
+    )
+    assert "Odoo has no analytic account 4242" in page
+    assert _count(app, OdooLink) == 1
+
+
+def test_a_link_in_another_plan_is_refused_and_a_good_one_is_confirmed(app, client_for, world, linked, configured):
+    from budgets.models import OdooLink
+    from core.extensions import db
+
+    configured.plans["x_plan3_id"] = "Donors"
+    configured.add_account(43, "Donor account", plan="x_plan3_id")
+    client = client_for("Finance")
+    form = {"grant": str(world.grant_b), "analytic_plan": "Grants", "company_currency": "XCD", "enabled": "y"}
+    refused = client.post("/odoo-links/add", data={**form, "analytic_account_id": "43"}, follow_redirects=True)
+    assert "is in the plan &#39;Donors&#39;, not &#39;Grants&#39;" in refused.get_data(as_text=True)
+    assert _count(app, OdooLink) == 1
+
+    saved = client.post("/odoo-links/add", data={**form, "analytic_account_id": "77"}, follow_redirects=True)
+    assert "Odoo confirms analytic account 77 (GB-1 grant account) in the plan" in saved.get_data(as_text=True)
+    with app.app_context():
+        link = db.session.scalar(select(OdooLink).where(OdooLink.grant_id == world.grant_b))
+        assert (link.analytic_account_name, link.plan_column, link.removal_limit_percent) == (
+            "GB-1 grant account",
+            "x_plan2_id",
+            25,
+        )
+
+
+def test_removing_most_spending_needs_the_confirmation_box(app, client_for, linked, configured):
+    from budgets.models import Expenditure
+
+    configured.add_line(1, "2026-02-03", -270.00, account=41)
+    configured.add_line(2, "2026-02-04", -540.00, account=41)
+    client = client_for("Finance")
+    client.post(f"/odoo-links/{linked.link_a}/sync", data={})
+    configured.cancel(2)
+
+    page = client.post(f"/odoo-links/{linked.link_a}/sync", data={}, follow_redirects=True).get_data(as_text=True)
+    assert "Odoo sync stopped, nothing saved" in page and "confirm the removals" in page
+    assert _count(app, Expenditure) == 2
+
+    page = client.post(
+        f"/odoo-links/{linked.link_a}/sync", data={"confirm_removals": "1"}, follow_redirects=True
+    ).get_data(as_text=True)
+    assert "1 removed" in page and _count(app, Expenditure) == 1
+
+
+def test_finance_dismisses_an_unmapped_account_and_lists_it_again(app, client_for, linked, configured):
+    configured.add_line(1, "2026-02-03", -100.00, account=41, general=(620, "6300 Rent"))
+    client = client_for("Finance")
+    client.post(f"/odoo-links/{linked.link_a}/sync", data={})
+    page = client.post(
+        f"/odoo-links/{linked.link_a}/dismiss", data={"odoo_account_id": "620"}, follow_redirects=True
+    ).get_data(as_text=True)
+    assert "Odoo account 620 is no longer listed" in page and 'id="odoo-unmapped"' not in page
+    assert 'id="odoo-dismissed"' in page
+    page = client.post(
+        f"/odoo-links/{linked.link_a}/dismiss", data={"odoo_account_id": "620", "restore": "1"}, follow_redirects=True
+    ).get_data(as_text=True)
+    assert 'id="odoo-unmapped"' in page and "6300 Rent" in page
+
+
+def test_program_user_cannot_dismiss_unmapped_accounts(app, client_for, linked, configured):
+    from budgets.models import OdooLink
+    from core.extensions import db
+
+    configured.add_line(1, "2026-02-03", -100.00, account=41, general=(620, "6300 Rent"))
+    client_for("Finance").post(f"/odoo-links/{linked.link_a}/sync", data={})
+    client_for("Program").post(f"/odoo-links/{linked.link_a}/dismiss", data={"odoo_account_id": "620"})
+    with app.app_context():
+        assert not db.session.get(OdooLink, linked.link_a).dismissed_accounts

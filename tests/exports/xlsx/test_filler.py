@@ -60,7 +60,8 @@ def _synthetic_cases() -> list[tuple[str, dict[tuple[str, str], Any], set[str], 
         ("Indicators", "D4"): True,
         ("Indicators", "F2"): "On track",
     }
-    xw_sheets = {"xl/worksheets/sheet1.xml", "xl/worksheets/sheet2.xml", "xl/worksheets/sheet3.xml"}
+    # The "=HYPERLINK" text gets a quote-prefixed copy of its cell style: styles.xml gains one xf.
+    xw_sheets = {"xl/worksheets/sheet1.xml", "xl/worksheets/sheet2.xml", "xl/worksheets/sheet3.xml", "xl/styles.xml"}
     bench = {("Data", f"{c}{r}"): r * 10 + i for r in range(4, 1004) for i, c in enumerate("CDEFGHIJKL")}
     return [
         # xlsxwriter templates already ask for fullCalcOnLoad, so workbook.xml stays identical.
@@ -76,7 +77,8 @@ def _synthetic_cases() -> list[tuple[str, dict[tuple[str, str], Any], set[str], 
                 ("Budget", "E3"): 1750,
                 ("Budget", "E4"): None,
             },
-            {"xl/worksheets/sheet1.xml", "xl/worksheets/sheet2.xml", "xl/workbook.xml"},
+            # A date into a General cell: styles.xml gains a date-formatted copy of the cell's style.
+            {"xl/worksheets/sheet1.xml", "xl/worksheets/sheet2.xml", "xl/workbook.xml", "xl/styles.xml"},
             set(),
         ),
         ("synthetic/tpl_bench.xlsx", bench, {"xl/worksheets/sheet2.xml"}, set()),
@@ -151,40 +153,121 @@ def test_synthetic_template_filled_faithfully(template: str, writes: dict, chang
                 assert content.kind == "number" and content.value == _expected(value)
 
 
-def test_real_templates_filled_faithfully() -> None:
+REAL = [
+    ("real/DFID_Template.xlsx", "RESULTS FRAMEWORK", "xl/worksheets/sheet1.xml"),
+    ("real/BulkIndicatorImportTemplate.xlsx", "Import indicators", "xl/worksheets/sheet1.xml"),
+    # PSNUxIM holds 163 formulas: their caches go, the calculation chain stays.
+    ("real/COP25_PSNUxIM_Template.xlsx", "PSNUxIM", "xl/worksheets/sheet2.xml"),
+]
+REAL_VALUES = ["=1+1 stays text", Decimal("1234.5"), DATE, True]
+
+
+def _check_styles_only_grew(before: bytes, after: bytes) -> int:
+    """styles.xml after == before with cellXfs count raised and xf elements appended; returns how many."""
+    old, new = parts(before)["xl/styles.xml"], parts(after)["xl/styles.xml"]
+    old_tag = re.search(rb"<cellXfs count=\"(\d+)\">", old)
+    new_tag = re.search(rb"<cellXfs count=\"(\d+)\">", new)
+    assert old_tag and new_tag
+    added = int(new_tag.group(1)) - int(old_tag.group(1))
+    end_old, end_new = old.index(b"</cellXfs>"), new.index(b"</cellXfs>")
+    assert new[: new_tag.start()] == old[: old_tag.start()]
+    assert new[new_tag.end() : new_tag.end() + end_old - old_tag.end()] == old[old_tag.end() : end_old]
+    assert new[end_new:] == old[end_old:]
+    inserted = new[new_tag.end() + end_old - old_tag.end() : end_new]
+    assert len(re.findall(rb"<xf ", inserted)) == added and b"xmlns" not in inserted
+    return added
+
+
+@pytest.mark.parametrize("template,sheet,part", REAL, ids=[r[0] for r in REAL])
+def test_real_templates_filled_faithfully(template: str, sheet: str, part: str) -> None:
     # Real templates name no input cells: take empty ones the inspector finds.
-    cases = [
-        ("real/DFID_Template.xlsx", "RESULTS FRAMEWORK", "xl/worksheets/sheet1.xml", set()),
-        ("real/BulkIndicatorImportTemplate.xlsx", "Import indicators", "xl/worksheets/sheet1.xml", set()),
-        # PSNUxIM holds formulas: caches go, so the calc chain and its two references go too.
-        (
-            "real/COP25_PSNUxIM_Template.xlsx",
-            "PSNUxIM",
-            "xl/worksheets/sheet2.xml",
-            {"xl/_rels/workbook.xml.rels", "[Content_Types].xml"},
-        ),
+    before = load(template)
+    cells = _pick_cells(before, sheet, 4)
+    assert len(cells) == 4, template
+    writes = {(sheet, c): v for c, v in zip(cells, REAL_VALUES)}
+    after = fill_workbook(before, writes)
+    # Only the filled sheet, the calculation flag and the two added cell styles (date, quote prefix).
+    _check_faithful(before, after, {part, "xl/workbook.xml", "xl/styles.xml"}, set())
+    assert 1 <= _check_styles_only_grew(before, after) <= 2
+    p = parts(after)
+    assert b'fullCalcOnLoad="1"' in p["xl/workbook.xml"]
+    ws = _openpyxl(after)[sheet]
+    text, number, date, flag = (ws[c] for c in cells)
+    assert (text.value, text.data_type, text.quotePrefix) == ("=1+1 stays text", "s", True)
+    assert (number.value, number.data_type) == (1234.5, "n")
+    assert date.is_date and date.value == dt.datetime(2024, 3, 31)
+    assert (flag.value, flag.data_type) == (True, "b")
+    ours = read_cells(after, sheet, cells)
+    assert (ours[cells[0]].kind, ours[cells[0]].value, ours[cells[0]].formula) == ("text", "=1+1 stays text", None)
+    assert (ours[cells[2]].kind, ours[cells[2]].value) == ("date", dt.datetime(2024, 3, 31))
+
+
+def test_filling_a_sheet_full_of_formulas_keeps_the_calculation_chain() -> None:
+    data = load("real/COP25_PSNUxIM_Template.xlsx")
+    cells = _pick_cells(data, "PSNUxIM", 2)
+    out = fill_workbook(data, {("PSNUxIM", cells[0]): 5, ("PSNUxIM", cells[1]): Decimal("7.25")})
+    p, before = parts(out), parts(data)
+    assert p["xl/calcChain.xml"] == before["xl/calcChain.xml"]
+    assert p["[Content_Types].xml"] == before["[Content_Types].xml"]
+    assert p["xl/_rels/workbook.xml.rels"] == before["xl/_rels/workbook.xml.rels"]
+    assert {n for n in p if p[n] != before.get(n)} == {"xl/worksheets/sheet2.xml", "xl/workbook.xml"}
+    # The caches of the sheet's formulas went (recomputed on open); the formulas did not.
+    assert read_cells(out, "PSNUxIM", ["CW14"])["CW14"].formula is not None
+
+
+def test_date_in_a_general_cell_gets_one_date_style_and_nothing_else_in_styles_changes() -> None:
+    data = load("real/DFID_Template.xlsx")
+    sheet = "RESULTS FRAMEWORK"
+    out = fill_workbook(
+        data,
+        {
+            (sheet, "C19"): dt.date(2024, 3, 31),
+            (sheet, "D19"): dt.date(2024, 6, 30),  # same template style: the same new style
+            (sheet, "E19"): dt.date(2024, 9, 30),
+        },
+    )
+    assert _check_styles_only_grew(data, out) == 1
+    ws = _openpyxl(out)[sheet]
+    assert [ws[c].value for c in ("C19", "D19", "E19")] == [
+        dt.datetime(2024, 3, 31),
+        dt.datetime(2024, 6, 30),
+        dt.datetime(2024, 9, 30),
     ]
-    for template, sheet, part, also_changed in cases:
-        before = load(template)
-        cells = _pick_cells(before, sheet, 4)
-        assert len(cells) == 4, template
-        values = ["=1+1 stays text", Decimal("1234.5"), DATE, True]
-        writes = {(sheet, c): v for c, v in zip(cells, values)}
-        after = fill_workbook(before, writes)
-        dropped = {"xl/calcChain.xml"} if also_changed else set()
-        _check_faithful(before, after, {part, "xl/workbook.xml"} | also_changed, dropped)
-        if dropped:
-            assert b"calcChain" not in parts(after)["[Content_Types].xml"]
-            assert b"calcChain" not in parts(after)["xl/_rels/workbook.xml.rels"]
-        assert b'fullCalcOnLoad="1"' in parts(after)["xl/workbook.xml"]
-        ws = _openpyxl(after)[sheet]
-        assert ws[cells[0]].value == "=1+1 stays text" and ws[cells[0]].data_type == "s"
-        assert ws[cells[1]].value == 1234.5
-        assert ws[cells[3]].value is True
-        ours = read_cells(after, sheet, cells)
-        assert ours[cells[0]].value == "=1+1 stays text"
-        # The template's style decides how the date shows; the serial must be right either way.
-        assert ours[cells[2]].value in (dt.datetime(2024, 3, 31), 45382)
+    assert ws["C19"].number_format == "mm-dd-yy"  # built-in 14: Excel shows the reader's short date
+    # The copy keeps everything else of the cell's look: font, fill, border, alignment, protection.
+    was, now = _openpyxl(data)[sheet]["C19"]._style, ws["C19"]._style
+    for part in ("fontId", "fillId", "borderId", "protectionId", "alignmentId", "xfId"):
+        assert getattr(now, part) == getattr(was, part), part
+
+
+def test_date_and_time_gets_a_date_and_time_format() -> None:
+    data = load("real/DFID_Template.xlsx")
+    out = fill_workbook(data, {("RESULTS FRAMEWORK", "C19"): MOMENT})
+    cell = _openpyxl(out)["RESULTS FRAMEWORK"]["C19"]
+    assert cell.value == MOMENT and cell.number_format == "m/d/yy h:mm"
+
+
+def test_a_date_style_already_in_the_template_is_reused() -> None:
+    data = load("synthetic/tpl_xlsxwriter.xlsx")
+    out = fill_workbook(data, {("Cover", "C6"): DATE})  # C6 already shows dates (dd-mmm-yyyy)
+    assert parts(out)["xl/styles.xml"] == parts(data)["xl/styles.xml"]
+
+
+@pytest.mark.parametrize("text", ["=SUM(A1:A3)", "+44 20 7946 0000", "-5", "@user", "=1+1"])
+def test_text_excel_could_read_as_a_formula_gets_the_quote_prefix(text: str) -> None:
+    data = load("real/DFID_Template.xlsx")
+    out = fill_workbook(data, {("RESULTS FRAMEWORK", "C19"): text, ("RESULTS FRAMEWORK", "D19"): "=2+2"})
+    assert _check_styles_only_grew(data, out) == 1  # C19 and D19 share a style: one quote-prefixed copy
+    cell = _openpyxl(out)["RESULTS FRAMEWORK"]["C19"]
+    assert (cell.value, cell.data_type, cell.quotePrefix) == (text, "s", True)
+    got = read_cells(out, "RESULTS FRAMEWORK", ["C19"])["C19"]
+    assert got.formula is None and got.value == text
+
+
+def test_plain_text_needs_no_new_style() -> None:
+    data = load("real/DFID_Template.xlsx")
+    out = fill_workbook(data, {("RESULTS FRAMEWORK", "C19"): "Clean water", ("RESULTS FRAMEWORK", "D19"): 12})
+    assert parts(out)["xl/styles.xml"] == parts(data)["xl/styles.xml"]
 
 
 def test_text_starting_with_equals_is_never_a_formula() -> None:
@@ -398,15 +481,50 @@ def test_same_cell_twice_is_refused() -> None:
         plan.apply(data)
 
 
-def test_block_fill_hides_unused_rows() -> None:
+def test_block_fill_hides_unused_rows_that_are_empty_in_the_template() -> None:
+    sheet = sheet_xml(
+        '<row r="1"><c r="A1" t="inlineStr"><is><t>Activity</t></is></c></row>'
+        '<row r="3"><c r="B3" s="1"/><c r="D3"><f>B3*2</f></c></row>'
+        '<row r="5"><c r="A5" t="inlineStr"><is><t>Funder note</t></is></c></row>'
+        '<row r="7"><c r="B7" s="1"/></row><row r="8"><c r="B8" s="1"/></row>',
+        before='<dimension ref="A1:D9"/>',
+        after='<mergeCells count="1"><mergeCell ref="A8:A9"/></mergeCells>',
+    )
+    out = FillPlan().fill_block("Data", "B2", [[1]], capacity_rows=7).apply(make_workbook(sheet))
+    ws = _openpyxl(out)["Data"]
+    hidden = [r for r in range(1, 11) if ws.row_dimensions[r].hidden]
+    # 3 has only a formula and blank styled cells (4 and 6 don't exist): hidden.  5 holds the
+    # funder's note, and 8 is in a merge reaching row 9, below the block: both stay.  7 is empty.
+    assert hidden == [3, 4, 6, 7]
+    assert ws["B2"].value == 1
+
+
+def test_an_unused_block_row_that_another_mapping_fills_stays_visible() -> None:
+    sheet = sheet_xml('<row r="1"><c r="A1"/></row>', before='<dimension ref="A1"/>')
+    plan = FillPlan().fill_block("Data", "A1", [[1]], capacity_rows=4).set("Data!C3", "note")
+    ws = _openpyxl(plan.apply(make_workbook(sheet)))["Data"]
+    assert [r for r in range(1, 6) if ws.row_dimensions[r].hidden] == [2, 4]
+    assert ws["C3"].value == "note"
+
+
+def test_block_rows_holding_the_funders_labels_stay_visible() -> None:
     data = load("synthetic/tpl_xlsxwriter.xlsx")
     rows = [[Decimal("10.5")], [Decimal("20")], [Decimal("30.25")]]
     out = FillPlan().fill_block("Budget", "D4", rows, capacity_rows=7, name="spent").apply(data)
     ws = _openpyxl(out)["Budget"]
     assert [ws[f"D{r}"].value for r in (4, 5, 6)] == [10.5, 20, 30.25]
-    assert [bool(ws.row_dimensions[r].hidden) for r in range(3, 12)] == [False] * 4 + [True] * 4 + [False]
-    xml = parts(out)["xl/worksheets/sheet2.xml"].decode()
-    assert len(re.findall(r'<row r="(?:7|8|9|10)"[^>]*hidden="1"', xml)) == 4
+    # Rows 7-10 hold the template's own budget lines: nothing is hidden.
+    assert not any(ws.row_dimensions[r].hidden for r in range(3, 12))
+
+
+def test_dfid_logframe_block_hides_nothing_the_funder_wrote() -> None:
+    data = load("real/DFID_Template.xlsx")
+    sheet = "RESULTS FRAMEWORK"
+    out = FillPlan().fill_block(sheet, "C19", [["Output indicator 1.1"]], capacity_rows=5).apply(data)
+    ws = _openpyxl(out)[sheet]
+    # 20 and 22 hold the funder's labels; 23 opens the merged B23:B25 of the next section.
+    assert [r for r in range(18, 26) if ws.row_dimensions[r].hidden] == [21]
+    assert ws["C19"].value == "Output indicator 1.1" and ws["A22"].value == _openpyxl(data)[sheet]["A22"].value
 
 
 def test_block_fill_refuses_too_many_rows() -> None:
@@ -435,11 +553,14 @@ def test_bench_fill_reads_back_and_keeps_other_sheets() -> None:
 
 @pytest.mark.skipif(shutil.which("soffice") is None, reason="LibreOffice (soffice) not installed")
 def test_libreoffice_renders_filled_templates(tmp_path: Path) -> None:
-    for template, writes in [
+    cases: list[tuple[str, dict[Any, Any]]] = [
         ("synthetic/tpl_xlsxwriter.xlsx", {"Cover!C4": "Grant title", "Budget!D4": Decimal("12.5")}),
-        ("synthetic/tpl_libreoffice.xlsx", {"Cover!C4": "Grant title", "Budget!E2": 5}),
-        ("real/COP25_PSNUxIM_Template.xlsx", {"Home!D4": "Filled"}),
-    ]:
+        ("synthetic/tpl_libreoffice.xlsx", {"Cover!C4": "Grant title", "Budget!E2": 5, "Cover!C5": MOMENT}),
+    ]
+    for template, sheet, _ in REAL:
+        cells = _pick_cells(load(template), sheet, 4)
+        cases.append((template, {(sheet, c): v for c, v in zip(cells, REAL_VALUES)}))
+    for template, writes in cases:
         src = tmp_path / Path(template).name
         src.write_bytes(fill_workbook(load(template), writes))
         subprocess.run(
@@ -458,7 +579,8 @@ def test_libreoffice_renders_filled_templates(tmp_path: Path) -> None:
             capture_output=True,
         )
         pdf = src.with_suffix(".pdf")
-        assert pdf.exists() and pdf.stat().st_size > 1000 and pdf.read_bytes().startswith(b"%PDF")
+        assert pdf.exists() and pdf.stat().st_size > 1000 and pdf.read_bytes().startswith(b"%PDF"), template
+        pdf.unlink()
 
 
 def _libreoffice_csv(tmp_path: Path, xlsx: Path, sheet_number: int) -> list[list[str]]:

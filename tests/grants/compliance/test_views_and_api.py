@@ -65,52 +65,34 @@ def test_the_grant_page_shows_a_compliance_summary_and_an_evidence_panel(world, 
     assert 'data-panel="Evidence"' in html
 
 
-def test_a_requirement_form_with_an_unknown_rule_parameter_says_so_and_saves_nothing(
+def test_a_requirement_built_with_a_parameter_out_of_range_says_so_and_keeps_what_was_typed(
     world, requirements, client_for, session
 ):
     before = count(session, Requirement)
-    response = client_for("Program").post(
-        "/requirements/add",
-        data={
-            "grant": str(world.grant_a),
-            "code": "R9",
-            "title": "Minutes",
-            "category": "reporting",
-            "frequency": "per_period",
-            "rules_text": '[{"rule": "evidence_verified", "params": {"kind": "minutes", "knd": 1}}]',
-        },
-        follow_redirects=True,
-    )
-    assert "unknown parameter &#39;knd&#39;" in response.get_data(
-        as_text=True
-    ) or "unknown parameter 'knd'" in response.get_data(as_text=True)
+    form = {
+        "grant": str(world.grant_a),
+        "code": "R9",
+        "title": "Minutes",
+        "category": "reporting",
+        "frequency": "per_period",
+        "rule-0-rule": "evidence_verified",
+        "rule-0-evidence_verified-kind": "minutes",
+        "rule-0-evidence_verified-min_count": "0",
+    }
+    refused = client_for("Program").post("/requirements/add", data=form)
+    html = refused.get_data(as_text=True)
+    assert refused.status_code == 422
+    assert "parameter &#39;min_count&#39;" in html or "parameter 'min_count'" in html
+    assert 'value="Minutes"' in html and 'value="R9"' in html  # what was typed is kept
     assert count(session, Requirement) == before
-    bad_json = client_for("Program").post(
-        "/requirements/add",
-        data={
-            "grant": str(world.grant_a),
-            "code": "R9",
-            "title": "Minutes",
-            "category": "reporting",
-            "frequency": "per_period",
-            "rules_text": "[{oops",
-        },
-        follow_redirects=True,
-    )
-    assert "is not valid JSON" in bad_json.get_data(as_text=True)
-    good = client_for("Program").post(
-        "/requirements/add",
-        data={
-            "grant": str(world.grant_a),
-            "code": "R9",
-            "title": "Minutes",
-            "category": "reporting",
-            "frequency": "per_period",
-            "rules_text": '[{"rule": "evidence_verified", "params": {"kind": "minutes"}}]',
-        },
-    )
+    good = client_for("Program").post("/requirements/add", data={**form, "rule-0-evidence_verified-min_count": "2"})
     assert good.status_code == 302
-    assert count(session, Requirement) == before + 1
+    session.rollback()
+    saved = session.scalar(select(Requirement).where(Requirement.code == "R9"))
+    assert good.headers["Location"].endswith(f"/requirements/show/{saved.id}")  # lands on the requirement
+    assert saved.rules == [
+        {"rule": "evidence_verified", "params": {"kind": "minutes", "min_count": 2, "linked_only": False}}
+    ]
 
 
 def test_program_applies_the_preset_from_the_matrix(world, requirements, client_for, session):
@@ -226,7 +208,9 @@ def test_waiver_form_without_justification_saves_nothing(world, requirements, cl
     assert count(session, RequirementWaiver) == 0
 
 
-def test_a_requirement_registers_its_next_due_date_with_the_deadlines_module(session, world, client_for):
+def test_a_requirements_deadline_is_what_the_matrix_says_is_still_owed(session, world, client_for):
+    from grants.models import ReportingPeriod
+
     deadlines = pytest.importorskip("grants.deadlines.services")
     requirement = services.create_requirement(
         session, world.grant_a, code="R7", title="Minutes", due_days=30, expected_evidence="minutes"
@@ -235,9 +219,20 @@ def test_a_requirement_registers_its_next_due_date_with_the_deadlines_module(ses
     deadline = deadlines.deadline_for_source(session, "requirement", requirement.id)
     assert (deadline.grant_id, deadline.due_date) == (world.grant_a, date(2026, 7, 30))
     assert "R7 Minutes (S1)" in deadline.title
+    # S1 is past due and not met: the matrix says overdue, so the deadline stays (overdue) on S1.
+    services.register_deadlines(session, requirement, today=date(2026, 8, 1))
+    assert deadlines.deadline_for_source(session, "requirement", requirement.id).due_date == date(2026, 7, 30)
+    row = services.judge_requirement(session, requirement, date(2026, 8, 1))[0]
+    assert row.status == "overdue"
+    # Once S1 is settled (here waived), the deadline moves on to S2; when all are settled, it goes.
+    s1, s2 = session.scalars(
+        select(ReportingPeriod).where(ReportingPeriod.grant_id == world.grant_a).order_by(ReportingPeriod.start_date)
+    )
+    services.waive(session, requirement, s1, "The donor agreed in writing to skip S1.")
     services.register_deadlines(session, requirement, today=date(2026, 8, 1))
     assert deadlines.deadline_for_source(session, "requirement", requirement.id).due_date == date(2027, 1, 30)
-    services.register_deadlines(session, requirement, today=date(2027, 6, 1))  # all passed: the matrix judges them
+    services.waive(session, requirement, s2, "The donor agreed in writing to skip S2 too.")
+    services.register_deadlines(session, requirement, today=date(2027, 6, 1))
     assert deadlines.deadline_for_source(session, "requirement", requirement.id) is None
     services.register_deadlines(session, requirement, today=date(2026, 3, 1))
     session.commit()
@@ -248,29 +243,26 @@ def test_a_requirement_registers_its_next_due_date_with_the_deadlines_module(ses
     assert deadlines.deadline_for_source(session, "requirement", requirement_id) is None
 
 
-def test_rules_are_edited_as_json_in_the_requirement_form(world, requirements, client_for, session):
+def test_rules_are_chosen_from_drop_downs_in_the_requirement_form(world, requirements, client_for, session):
     form = {
-        "grant": str(world.grant_a),
         "code": "R1",
         "title": "Sex workers at every RCM meeting",
         "category": "community_inclusion",
         "frequency": "per_period",
+        "rule-0-rule": "consultation_representation",
+        "rule-0-consultation_representation-population": "msm",
     }
+    page = client_for("Program").get(f"/requirements/edit/{requirements['kp']}").get_data(as_text=True)
+    assert '<option value="RCM" selected' in page and "Regional Coordinating Mechanism" in page
+    assert "rules_text" not in page and "&#34;rule&#34;" not in page  # no JSON to type
     refused = client_for("Program").post(
         f"/requirements/edit/{requirements['kp']}",
-        data={
-            **form,
-            "rules_text": '[{"rule": "consultation_representation", "params": {"body": "CCM", "population": "msm"}}]',
-        },
+        data={**form, "rule-0-consultation_representation-body": "CCM"},
         follow_redirects=True,
     )
     assert "no coordinating body with code" in refused.get_data(as_text=True)
     client_for("Program").post(
-        f"/requirements/edit/{requirements['kp']}",
-        data={
-            **form,
-            "rules_text": '[{"rule": "consultation_representation", "params": {"body": "RCM", "population": "msm"}}]',
-        },
+        f"/requirements/edit/{requirements['kp']}", data={**form, "rule-0-consultation_representation-body": "RCM"}
     )
     session.rollback()
     assert session.get(Requirement, requirements["kp"]).rules[0]["params"]["population"] == "msm"

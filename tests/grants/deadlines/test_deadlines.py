@@ -27,9 +27,12 @@ def test_each_reporting_period_gets_one_deadline_and_sync_is_idempotent(app, wor
     from grants.models import PeriodStatus, ReportingPeriod
 
     with app.app_context():
+        # Generating the periods made their deadlines at once: two semesters on each of GA-1 and GB-1.
+        made = db.session.query(Deadline).filter(Deadline.source_kind == DeadlineSource.period).count()
+        assert made == 4
         first = services.sync_period_deadlines(db.session, today=date(2026, 7, 1))
         db.session.commit()
-        assert first.created == 4  # two semesters on each of GA-1 and GB-1
+        assert first.created == 0
         again = services.sync_period_deadlines(db.session, today=date(2026, 7, 1))
         assert (again.created, again.updated, again.removed) == (0, 0, 0)
 
@@ -88,7 +91,7 @@ def test_bad_deadline_input_names_the_field_and_saves_nothing(app, world):
     from core.errors import DomainValidationError
     from core.extensions import db
     from grants.deadlines import services
-    from grants.deadlines.models import Deadline
+    from grants.deadlines.models import Deadline, DeadlineSource
 
     with app.app_context():
         with pytest.raises(DomainValidationError) as error:
@@ -113,7 +116,7 @@ def test_bad_deadline_input_names_the_field_and_saves_nothing(app, world):
             )
         assert "source_kind" in error.value.errors
         db.session.rollback()
-        assert db.session.scalar(select(Deadline.id)) is None
+        assert db.session.scalar(select(Deadline.id).where(Deadline.source_kind == DeadlineSource.manual)) is None
 
 
 def test_period_deadline_date_is_changed_on_the_period_not_the_deadline(app, world):

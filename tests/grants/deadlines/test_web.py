@@ -67,7 +67,7 @@ def test_program_adds_a_one_off_deadline_through_the_form(app, world, client_for
 
 def test_donor_and_auditor_change_nothing(app, world, deadlines, client_for, api_for):
     from core.extensions import db
-    from grants.deadlines.models import Deadline
+    from grants.deadlines.models import Deadline, DeadlineSource
 
     audit = deadlines["audit"]
     for role in ("Donor", "Auditor"):
@@ -85,7 +85,7 @@ def test_donor_and_auditor_change_nothing(app, world, deadlines, client_for, api
     with app.app_context():
         row = db.session.get(Deadline, audit)
         assert row.title == "External audit 2025" and row.submitted_on is None
-        assert db.session.query(Deadline).count() == 2
+        assert db.session.query(Deadline).filter(Deadline.source_kind == DeadlineSource.manual).count() == 2
     # The auditor reads deadlines; the donor does not see the deadline pages at all.
     assert client_for("Auditor").get(f"/deadlines/show/{audit}").status_code == 200
     assert client_for("Donor").get("/deadlines/list/").status_code in (302, 403)
@@ -94,7 +94,12 @@ def test_donor_and_auditor_change_nothing(app, world, deadlines, client_for, api
 def test_api_applies_the_same_row_rules(world, deadlines, api_for):
     api = api_for("Program")
     listing = api.get("/api/v1/deadlines/").json
-    assert {row["title"] for row in listing["result"]} == {"External audit 2025"}
+    # GA-1's own deadlines (its reports, made with its periods, and the audit); nothing of GB-1.
+    assert {row["title"] for row in listing["result"]} == {
+        "External audit 2025",
+        "Report for S1 (1 Jan 2026 – 30 Jun 2026)",
+        "Report for S2 (1 Jul 2026 – 31 Dec 2026)",
+    }
     assert api.get(f"/api/v1/deadlines/{deadlines['board']}").status_code == 404
     assert api.put(f"/api/v1/deadlines/{deadlines['board']}", json={"title": "x"}).status_code == 404
     assert api.delete(f"/api/v1/deadlines/{deadlines['board']}").status_code == 404

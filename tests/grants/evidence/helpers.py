@@ -50,7 +50,7 @@ def add_evidence(
     title: str = "Minutes",
     kind: str = "minutes",
     day: date = date(2026, 3, 1),
-    sensitivity: str = "internal",
+    sensitivity: str = "staff_only",
     url: str | None = None,
 ) -> Any:
     from core.storage import store_for

@@ -36,7 +36,12 @@ def test_program_cannot_list_show_edit_or_delete_another_grants_evidence(world, 
     assert client.get(f"/evidence/download/{pk}").status_code == 404
     client.post(
         f"/evidence/edit/{pk}",
-        data={"title": "hijacked", "kind": "minutes", "evidence_date": "2026-03-01", "sensitivity": "public"},
+        data={
+            "title": "hijacked",
+            "kind": "minutes",
+            "evidence_date": "2026-03-01",
+            "sensitivity": "shared_with_donors",
+        },
     )
     client.post(f"/evidence/delete/{pk}")
     client.post(f"/evidence/{pk}/verify", data={"decision": "verified"})
@@ -59,7 +64,7 @@ def test_api_applies_the_same_rules(world, other_grant_item, api_for, session):
 
 
 def test_donor_and_auditor_change_nothing(app, world, client_for, api_for, session):
-    item = add_evidence(app, session, world, title="Minutes A", sensitivity="public")
+    item = add_evidence(app, session, world, title="Minutes A", sensitivity="shared_with_donors")
     session.commit()
     for role in ("Donor", "Auditor"):
         client = client_for(role)

@@ -16,13 +16,15 @@ def setup(app, world, session):
     """Grant A: one public and one confidential item, both linked to a requirement and a consultation."""
     from grants.compliance import services as compliance
 
-    public = add_evidence(app, session, world, title="Public minutes", sensitivity="public", day=date(2026, 2, 1))
+    public = add_evidence(
+        app, session, world, title="Public minutes", sensitivity="shared_with_donors", day=date(2026, 2, 1)
+    )
     secret = add_evidence(
         app,
         session,
         world,
         title=SECRET_TITLE,
-        sensitivity="confidential",
+        sensitivity="restricted",
         content=SECRET_PDF,
         filename="incidents.pdf",
         kind="minutes",
@@ -67,7 +69,7 @@ def test_donor_reaches_no_confidential_evidence_by_any_path(app, world, setup, c
 
     listing = donor.get("/evidence/list/").get_data(as_text=True)
     assert "Public minutes" in listing and SECRET_TITLE not in listing
-    searched = donor.get("/evidence/list/?_flt_0_sensitivity=confidential").get_data(as_text=True)
+    searched = donor.get("/evidence/list/?_flt_0_sensitivity=restricted").get_data(as_text=True)
     assert SECRET_TITLE not in searched
     assert donor.get(f"/evidence/show/{secret}").status_code == 404
     for url in (f"/evidence/download/{secret}", f"/evidence/download/{sha}", f"/evidence/download/{sha[:12]}"):
@@ -116,7 +118,7 @@ def test_auditor_of_the_grant_sees_and_downloads_confidential_evidence(world, se
     assert api_for("Auditor").get(f"/api/v1/evidence/{setup['secret']}").status_code == 200
 
 
-def test_the_register_includes_confidential_items_only_when_asked(world, setup, session):
-    ids = [row.id for row in services.evidence_register(session, world.grant_a, include_confidential=True)]
+def test_the_register_includes_hidden_items_only_when_asked(world, setup, session):
+    ids = [row.id for row in services.evidence_register(session, world.grant_a, all_levels=True)]
     assert setup["secret"] in ids
-    assert all(row.sensitivity != "confidential" for row in services.evidence_register(session, world.grant_a))
+    assert all(row.sensitivity == "shared_with_donors" for row in services.evidence_register(session, world.grant_a))

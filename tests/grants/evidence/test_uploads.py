@@ -20,7 +20,7 @@ def form(world, **changes):
         "title": "RCM minutes",
         "kind": "minutes",
         "evidence_date": "2026-02-12",
-        "sensitivity": "internal",
+        "sensitivity": "staff_only",
         "description": "",
     }
     data.update(changes)

@@ -1,0 +1,145 @@
+"""Exchange rates from a file (date, from, to, rate[, source]): every row checked, all imported or none."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select, tuple_
+from sqlalchemy.orm import Session
+
+from budgets.imports import DATE_ORDERS, _cell_text, _header, _parse_amount, _parse_date, read_rows, sniff
+from budgets.models import ExchangeRate
+from budgets.rates import _refresh_after_rate_change
+from core.errors import DomainValidationError
+from core.money import DECIMAL_MARKS, is_currency_code
+
+_COLUMNS = {
+    "date": ("date", "rate date", "day", "as of", "fecha"),
+    "from": ("from", "from currency", "base", "currency from", "ccy from"),
+    "to": ("to", "to currency", "quote", "currency to", "ccy to"),
+    "rate": ("rate", "exchange rate", "value", "tasa"),
+    "source": ("source", "where from", "origin"),
+}
+
+
+@dataclass
+class RateImportResult:
+    added: int
+    corrected: int
+    unchanged: int
+    conversions_redone: int
+    errors: list[dict[str, Any]]
+
+
+def _find_columns(columns: list[str]) -> tuple[dict[str, int], list[str]]:
+    normalised = [c.strip().lower().replace("_", " ") for c in columns]
+    found: dict[str, int] = {}
+    for field, names in _COLUMNS.items():
+        for i, name in enumerate(normalised):
+            if name in names and i not in found.values():
+                found[field] = i
+                break
+    missing = [f for f in ("date", "from", "to", "rate") if f not in found]
+    return found, missing
+
+
+def import_rates(
+    session: Session, content: bytes, *, date_order: str = "iso", decimal_mark: str = "."
+) -> RateImportResult:
+    """Read a file of rates and record every one of them, or none when any row is wrong. The caller commits.
+
+    A row for a day and pair already known corrects that rate (conversions that used it
+    are redone once, at the end); the same rate again changes nothing.
+    """
+    if date_order not in DATE_ORDERS:
+        raise DomainValidationError({"date_order": [f"choose one of: {', '.join(DATE_ORDERS.values())}"]})
+    if decimal_mark not in DECIMAL_MARKS:
+        raise DomainValidationError({"decimal_mark": ["choose a point or a comma as the decimal mark"]})
+    rows = read_rows(content, sniff(content))
+    if len(rows) < 2:
+        raise DomainValidationError({"file": ["the file has no data rows under a header row"]})
+    columns = _header(rows)
+    index, missing = _find_columns(columns)
+    if missing:
+        raise DomainValidationError(
+            {
+                "file": [
+                    f"the header row needs the columns date, from, to and rate; missing: {', '.join(missing)} "
+                    f"(found: {', '.join(columns)})"
+                ]
+            }
+        )
+    errors: list[dict[str, Any]] = []
+    parsed: dict[tuple[Any, str, str], tuple[Decimal, str | None, int]] = {}
+    for number, row in enumerate(rows[1:], start=2):
+
+        def value(field: str, row: list[Any] = row) -> Any:
+            position = index.get(field)
+            return row[position] if position is not None and position < len(row) else None
+
+        def problem(field: str, message: str, number: int = number) -> None:
+            errors.append({"row": number, "column": columns[index[field]], "problem": message})
+
+        before = len(errors)
+        try:
+            day = _parse_date(value("date"), date_order)
+        except ValueError as exc:
+            problem("date", str(exc))
+            day = None
+        currencies = []
+        for field in ("from", "to"):
+            code = _cell_text(value(field)).upper()
+            if not is_currency_code(code):
+                problem(
+                    field, f"'{code}' is not an ISO 4217 currency code (e.g. USD, EUR, XCD)" if code else "is empty"
+                )
+            currencies.append(code)
+        if currencies[0] and currencies[0] == currencies[1]:
+            problem("to", "is the same currency as 'from'")
+        try:
+            rate = _parse_amount(value("rate"), decimal_mark, integer_digits=10)
+            if not rate.is_finite() or rate <= 0:
+                problem("rate", f"'{_cell_text(value('rate'))}' must be a number above zero")
+        except ValueError as exc:
+            problem("rate", str(exc))
+            rate = None
+        if len(errors) > before:
+            continue
+        key = (day, currencies[0], currencies[1])
+        if key in parsed:
+            problem("date", f"repeats the {key[1]}→{key[2]} rate of {day} given on row {parsed[key][2]}")
+            continue
+        source = _cell_text(value("source"))[:120] or None if "source" in index else None
+        parsed[key] = (rate, source, number)  # type: ignore[assignment]
+    if errors:
+        return RateImportResult(0, 0, 0, 0, errors)
+    existing = {
+        (r.rate_date, r.from_currency, r.to_currency): r
+        for r in session.scalars(
+            select(ExchangeRate).where(
+                tuple_(ExchangeRate.rate_date, ExchangeRate.from_currency, ExchangeRate.to_currency).in_(list(parsed))
+            )
+        )
+    }
+    added = corrected = unchanged = 0
+    currencies_touched: set[str] = set()
+    for (day, from_ccy, to_ccy), (rate, source, _number) in parsed.items():
+        known = existing.get((day, from_ccy, to_ccy))
+        if known is not None and Decimal(known.rate) == rate:
+            unchanged += 1
+            continue
+        if known is None:
+            session.add(
+                ExchangeRate(rate_date=day, from_currency=from_ccy, to_currency=to_ccy, rate=rate, source=source)
+            )
+            added += 1
+        else:
+            known.rate = rate
+            known.source = source or known.source
+            corrected += 1
+        currencies_touched.update((from_ccy, to_ccy))
+    session.flush()
+    redone = _refresh_after_rate_change(session, sorted(currencies_touched)) if currencies_touched else 0
+    return RateImportResult(added, corrected, unchanged, redone, [])

@@ -1,0 +1,1 @@
+"""Closing a reporting period: its checklist, its submission to the donor, and the period page."""
