@@ -6,7 +6,7 @@ import base64
 from pathlib import Path
 from typing import Any
 
-from flask import Response, abort, flash, g, redirect, request, url_for
+from flask import abort, flash, g, redirect, request, url_for
 from flask_appbuilder import BaseView, ModelView, expose
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.decorators import has_access
@@ -14,21 +14,17 @@ from sqlalchemy import select
 
 from budgets import budget_import, rate_import
 from budgets.budget_import import LinePlan, cents_text, money_text, parse_money_cents
+from budgets.import_views import ErrorReportMixin, username
 from budgets.imports import DATE_ORDERS
 from budgets.models import BudgetAllocation, BudgetLine, BudgetPlanImport, ImportStatus, retired_codes
 from core.errors import DomainValidationError
 from core.extensions import db
 from core.money import DECIMAL_MARKS
-from grants.access import GrantScopedViewMixin, current_user_or_none, flash_domain_error
+from grants.access import GrantScopedViewMixin, flash_domain_error
 from grants.models import Grant, ReportingPeriod
 from grants.services import can_see_grant, visible_grants
 
 TEMPLATES = str(Path(__file__).resolve().parent / "templates")
-
-
-def _username() -> str | None:
-    user = current_user_or_none()
-    return user.username if user is not None else None
 
 
 def _category_options(categories: list[dict[str, Any]], keep: str | None = None) -> list[tuple[str, str]]:
@@ -41,11 +37,13 @@ def _category_options(categories: list[dict[str, Any]], keep: str | None = None)
     ]
 
 
-class BudgetPlanImportView(GrantScopedViewMixin, ModelView):
+class BudgetPlanImportView(ErrorReportMixin, GrantScopedViewMixin, ModelView):
     """Budget files: upload → preview and mapping → import (or a revision) or a row-by-row error report."""
 
     template_folder = TEMPLATES
     datamodel = SQLAInterface(BudgetPlanImport)
+    error_report = staticmethod(budget_import.error_report_csv)
+    error_report_name = "budget-import-{id}-errors.csv"
     class_permission_name = "BudgetImports"
     route_base = "/budget-file-imports"
     list_title = "Imports of budgets"
@@ -83,7 +81,7 @@ class BudgetPlanImportView(GrantScopedViewMixin, ModelView):
             else:
                 try:
                     staged = budget_import.stage(
-                        db.session, db.session.get(Grant, selected), upload.filename, upload.read(), by=_username()
+                        db.session, db.session.get(Grant, selected), upload.filename, upload.read(), by=username()
                     )
                     db.session.commit()
                 except DomainValidationError as exc:
@@ -183,18 +181,6 @@ class BudgetPlanImportView(GrantScopedViewMixin, ModelView):
                 flash(f"Nothing to change: the {outcome.unchanged} lines of the file are already so.", "success")
         return redirect(url_for(f"{type(self).__name__}.show", pk=pk))
 
-    @expose("/<int:pk>/errors.csv", methods=["GET"])
-    @has_access
-    def errors_csv(self, pk: int) -> Any:
-        staged = self.datamodel.get(pk, self._base_filters)
-        if staged is None:
-            abort(404)
-        return Response(
-            budget_import.error_report_csv(staged),
-            mimetype="text/csv",
-            headers={"Content-Disposition": f'attachment; filename="budget-import-{staged.id}-errors.csv"'},
-        )
-
 
 class BudgetGridView(BaseView):
     """A grant's budget as one table of inputs: lines, totals and the planned amount of every period."""
@@ -242,7 +228,7 @@ class BudgetGridView(BaseView):
                         grant,
                         plans,
                         title="Budget grid changes",
-                        justification=f"Changed in the budget grid by {_username() or 'an unknown user'}.",
+                        justification=f"Changed in the budget grid by {username() or 'an unknown user'}.",
                     )
                     db.session.commit()
                 except DomainValidationError as exc:

@@ -7,7 +7,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from flask import Response, abort, current_app, flash, g, redirect, request, url_for
+from flask import abort, current_app, flash, g, redirect, request, url_for
 from flask_appbuilder import AppBuilder, BaseView, ModelView, expose
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.decorators import has_access
@@ -18,6 +18,7 @@ from wtforms.validators import NumberRange, Optional
 
 from budgets import charts, imports, odoo_sync, rates, services
 from budgets.form_input import KeepsTypedInput
+from budgets.import_views import ErrorReportMixin, username
 from budgets.models import (
     BudgetAllocation,
     BudgetImport,
@@ -68,11 +69,6 @@ from grants.services import can_see_grant, visible_grants
 _VISIBLE = [["grant_id", FilterVisibleGrants, lambda: None]]
 # FAB's blueprints resolve template folders against FAB's own package; an absolute path finds ours.
 TEMPLATES = str(Path(__file__).resolve().parent / "templates")
-
-
-def _username() -> str | None:
-    user = current_user_or_none()
-    return user.username if user is not None else None
 
 
 def _odoo_env() -> Any:
@@ -374,12 +370,12 @@ class BudgetRevisionView(GrantScopedViewMixin, ModelView):
         if request.form.get("decision") == "approve":
             return self.record_action(
                 pk,
-                lambda r: services.approve_revision(db.session, r, by=_username(), note=note),
+                lambda r: services.approve_revision(db.session, r, by=username(), note=note),
                 "Revision approved: the planned amounts changed and a new budget version was recorded",
             )
         if request.form.get("decision") == "reject":
             return self.record_action(
-                pk, lambda r: services.reject_revision(db.session, r, by=_username(), note=note), "Revision rejected"
+                pk, lambda r: services.reject_revision(db.session, r, by=username(), note=note), "Revision rejected"
             )
         flash("decision: choose approve or reject", "danger")
         return redirect(url_for(f"{type(self).__name__}.show", pk=pk))
@@ -398,11 +394,12 @@ class BudgetVersionView(GrantScopedViewMixin, ModelView):
     label_columns = {"total": "Total planned", "revision_id": "Made by budget revision number"}
 
 
-class BudgetImportView(GrantScopedViewMixin, ModelView):
+class BudgetImportView(ErrorReportMixin, GrantScopedViewMixin, ModelView):
     """Imports of actuals: upload → preview and mapping → import or a row-by-row error report."""
 
     template_folder = TEMPLATES
     datamodel = SQLAInterface(BudgetImport)
+    error_report = staticmethod(imports.error_report_csv)
     class_permission_name = "BudgetImports"
     route_base = "/budget-imports"
     list_title = "Imports of actuals"
@@ -448,7 +445,7 @@ class BudgetImportView(GrantScopedViewMixin, ModelView):
             else:
                 try:
                     staged = imports.stage_import(
-                        db.session, db.session.get(Grant, grant_id), upload.filename, upload.read(), by=_username()
+                        db.session, db.session.get(Grant, grant_id), upload.filename, upload.read(), by=username()
                     )
                     db.session.commit()
                 except DomainValidationError as exc:
@@ -520,18 +517,6 @@ class BudgetImportView(GrantScopedViewMixin, ModelView):
                     "danger",
                 )
         return redirect(url_for(f"{type(self).__name__}.show", pk=pk))
-
-    @expose("/<int:pk>/errors.csv", methods=["GET"])
-    @has_access
-    def errors_csv(self, pk: int) -> Any:
-        staged = self.datamodel.get(pk, self._base_filters)
-        if staged is None:
-            abort(404)
-        return Response(
-            imports.error_report_csv(staged),
-            mimetype="text/csv",
-            headers={"Content-Disposition": f'attachment; filename="import-{staged.id}-errors.csv"'},
-        )
 
 
 class BudgetReportView(BaseView):
