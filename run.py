@@ -244,21 +244,29 @@ def cmd_serve(args: argparse.Namespace) -> int:
     else:
         upgrade_database(app)
         ensure_roles(app)
+    from contextlib import ExitStack
+
     from waitress import serve
 
     scheduler = None
-    if not args.no_scheduler:
-        # The single-machine default: one reminder scheduler, in this serving process only.
-        # With several web workers, pass --no-scheduler and run 'python run.py scheduler' once.
-        from grants.deadlines.scheduler import start_background
+    with ExitStack() as stack:
+        if not args.no_scheduler:
+            # The single-machine default: one reminder scheduler, in this serving process only.
+            # With several web workers, pass --no-scheduler and run 'python run.py scheduler' once.
+            from grants.deadlines.scheduler import start_background
 
-        scheduler = start_background(app)
-    print(f"Grantkeeper is running on {url}  (Ctrl+C to stop)")
-    try:
-        serve(app, host=host, port=port, threads=8)
-    finally:
-        if scheduler is not None:
-            scheduler.shutdown(wait=False)
+            scheduler = start_background(app)
+            if _settings(app).queue_url.startswith("sqlite"):
+                # Background jobs (syncs, large imports, recomputed exports) in a thread of this process too.
+                from core.jobs import queue_of
+
+                stack.enter_context(queue_of(app).running())
+        print(f"Grantkeeper is running on {url}  (Ctrl+C to stop)")
+        try:
+            serve(app, host=host, port=port, threads=8)
+        finally:
+            if scheduler is not None:
+                scheduler.shutdown(wait=False)
     return 0
 
 
@@ -268,7 +276,7 @@ def _scheduler_logging() -> None:
 
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    for name in ("grants.deadlines", "apscheduler"):
+    for name in ("grants.deadlines", "apscheduler", "core.jobs", "huey"):
         logger = logging.getLogger(name)
         logger.handlers = [handler]
         logger.setLevel(logging.INFO)
@@ -276,10 +284,11 @@ def _scheduler_logging() -> None:
 
 
 def cmd_scheduler(args: argparse.Namespace) -> int:
-    """The reminder scheduler in its own process: the production shape (many web workers, one of these)."""
+    """The reminder scheduler and the job worker in their own process: the production shape (many web workers, one of these)."""
     import threading
 
     from app.bootstrap import upgrade_database
+    from core.jobs import queue_of
     from grants.deadlines.scheduler import run_blocking, run_sweep, stop_on_signals
 
     app = _app()
@@ -294,8 +303,13 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
             restore()
         print(result.summary(), flush=True)
         return 0
-    print("Reminder scheduler running (Ctrl+C or SIGTERM to stop). Do not start a second one.", flush=True)
-    run_blocking(app)
+    print(
+        "Reminder scheduler and job worker running (Ctrl+C or SIGTERM to stop). Do not start a second one.",
+        flush=True,
+    )
+    # The huey consumer runs background jobs in threads beside the sweep; a stop lets the job in hand finish.
+    with queue_of(app).running(workers=args.job_workers):
+        run_blocking(app)
     return 0
 
 
@@ -322,12 +336,17 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--no-scheduler",
         action="store_true",
-        help="do not send reminders from this process (run 'python run.py scheduler' separately)",
+        help="do not send reminders or run background jobs in this process (run 'python run.py scheduler' separately)",
     )
     serve.set_defaults(func=cmd_serve)
 
-    scheduler = sub.add_parser("scheduler", help="run the reminder scheduler (one process per installation)")
-    scheduler.add_argument("--once", action="store_true", help="run one sweep now and exit")
+    scheduler = sub.add_parser(
+        "scheduler", help="run the reminder scheduler and the background-job worker (one process per installation)"
+    )
+    scheduler.add_argument("--once", action="store_true", help="run one sweep now and exit (no jobs)")
+    scheduler.add_argument(
+        "--job-workers", type=int, default=1, help="background jobs run at once, each in a thread (default 1)"
+    )
     scheduler.set_defaults(func=cmd_scheduler)
 
     init = sub.add_parser("init", help="apply migrations and create roles; --demo loads the demo organisation")

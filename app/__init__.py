@@ -67,6 +67,9 @@ def create_app(config: type[BaseConfig] | None = None, settings: Settings | None
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True, compare_type=True)
     csrf.init_app(app)  # before AppBuilder (FAB.md trap 9)
+    from app.jobs_views import init_jobs
+
+    init_jobs(app)  # the background-job queue (core.jobs) of GRANTKEEPER_QUEUE_URL
 
     install_validation()
     audit.install_audit()
@@ -75,10 +78,14 @@ def create_app(config: type[BaseConfig] | None = None, settings: Settings | None
     from app.signin import init_app as init_signin
 
     init_signin(app)  # failed sign-ins limited per account and per address in the database; sessions end at logout
+    from app import i18n
+
+    i18n.configure(app)  # catalogues compiled, Flask-Babel pointed at them, numbers typed the reader's way
     with app.app_context():
         _sqlite_pragmas()
         appbuilder = AppBuilder(update_perms=False)
         appbuilder.init_app(app, db.session)
+        i18n.install(app, appbuilder)  # each user's language, the reader's locale everywhere
         install_user_audit(appbuilder)  # users, roles and passwords in the audit trail
         register_views(appbuilder)
         install_presentation(app, appbuilder)  # plain-language filters, columns, flashes; 403/404 pages
@@ -118,7 +125,9 @@ def create_app(config: type[BaseConfig] | None = None, settings: Settings | None
 
 def import_models() -> None:
     """Import every model before any view class is defined (FAB.md trap 1)."""
+    import app.users  # noqa: F401  (user_preference)
     import core.audit  # noqa: F401
+    import core.jobs  # noqa: F401
     import core.signin  # noqa: F401
     from app.domains import domain_modules
 
@@ -135,12 +144,14 @@ def install_user_audit(appbuilder: AppBuilder) -> None:
 def register_views(appbuilder: AppBuilder) -> None:
     from app.audit_views import register as register_audit
     from app.domains import domain_modules
+    from app.jobs_views import register as register_jobs
 
     for module in domain_modules("views"):
         module.register(appbuilder)
     for module in domain_modules("api"):
         module.register(appbuilder)
     register_audit(appbuilder)
+    register_jobs(appbuilder)
 
 
 def _actor_from_request():

@@ -19,7 +19,7 @@ from markupsafe import Markup, escape
 
 from config.roles import WHOLE_TRAIL_ROLES
 from core.audit import AuditEntry
-from core.formatting import NOTHING, day, label, moment, words
+from core.formatting import N_, NOTHING, day, label, moment, words
 from grants.access import current_user_or_none, visible_grant_ids
 from grants.landing import ACTIONS, record_kind, source_words
 from grants.services import user_role_names
@@ -135,4 +135,4 @@ class AuditLogView(ModelView):
 
 
 def register(appbuilder: AppBuilder) -> None:
-    appbuilder.add_view(AuditLogView, "Audit trail", icon="fa-history", category="Administration")
+    appbuilder.add_view(AuditLogView, N_("Audit trail"), icon="fa-history", category=N_("Administration"))

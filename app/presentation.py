@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
+import flask_babel
 from flask import Flask, current_app, jsonify, render_template, request
 from flask_appbuilder import AppBuilder
 from flask_appbuilder.baseviews import BaseCRUDView
@@ -28,12 +29,24 @@ ERROR_MESSAGES = {403: "You do not have access to this.", 404: "Not found."}
 
 def install(app: Flask, appbuilder: AppBuilder) -> None:
     app.jinja_env.filters.update(formatting.FILTERS)
+    app.jinja_env.filters["field_error"] = field_error
     for code in ERROR_PAGES:
         app.register_error_handler(code, error_page)
     for view in appbuilder.baseviews:
         if isinstance(view, BaseCRUDView):
             plain_columns(view)
             plain_messages(view)
+
+
+def field_error(message: Any) -> str:
+    """A form field's error in the reader's language, as plain text the page escapes.
+
+    FAB's templates write ``{{ _(error) }}``: Jinja's new-style ``_`` marks its result
+    safe, so a refusal quoting what the user typed ("'<b>' is not a currency code")
+    would reach the page as markup. Flask-Babel's ``gettext`` returns a plain string
+    and fills no placeholders ("12.5% is above the cap" stays as written).
+    """
+    return str(flask_babel.gettext(str(message)))
 
 
 def plain_columns(view: BaseCRUDView) -> None:

@@ -19,6 +19,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask, has_request_context
+from flask_appbuilder import Model
+from sqlalchemy import ForeignKey, String, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from config.roles import ROLE_NAMES
 from core.audit import Actor, acting_as, audit_also, explicit_actor
@@ -55,6 +58,43 @@ def _attributed() -> Iterator[None]:
 
 class UserError(ValueError):
     pass
+
+
+class UserPreference(Model):
+    """A user's own settings: the language of their pages and of the e-mails they receive."""
+
+    __tablename__ = "user_preference"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("ab_user.id", ondelete="CASCADE"), primary_key=True)
+    language: Mapped[str] = mapped_column(String(10))
+
+
+def language_of(session: Session, user_id: int) -> str | None:
+    """The language a user chose ("fr"), or None when they never chose one (their browser's applies)."""
+    return session.scalar(select(UserPreference.language).where(UserPreference.user_id == user_id))
+
+
+def languages_of(session: Session, user_ids: Any) -> dict[int, str]:
+    """The chosen language of each of ``user_ids`` that chose one, in one query."""
+    wanted = sorted({int(i) for i in user_ids if i is not None})
+    if not wanted:
+        return {}
+    rows = session.execute(
+        select(UserPreference.user_id, UserPreference.language).where(UserPreference.user_id.in_(wanted))
+    )
+    return {row.user_id: row.language for row in rows}
+
+
+def set_language(session: Session, user_id: int, language: str, languages: Any) -> None:
+    """Store a user's language; one of ``languages`` (the configured ones), else a UserError naming it."""
+    if language not in languages:
+        raise UserError(f"language: '{language}' is not one of {', '.join(languages)}")
+    found = session.get(UserPreference, user_id)
+    if found is None:
+        session.add(UserPreference(user_id=user_id, language=language))
+    else:
+        found.language = language
+    session.flush()
 
 
 def create_user(

@@ -11,13 +11,14 @@ ahead, owners spread over the members. For each size it prints:
 - the first sweep with no SMTP (every due reminder claimed and put in the outbox),
 - a second sweep at the same moment (everything already claimed: nothing to do),
 - a sweep on the next day through a sender that accepts every message (what an SMTP
-  sweep costs): its sending phase is counted apart, with the ownership check made right
-  before each message and the outcome statements (one per batch of 500).
+  sweep costs): its sending phase is counted apart. Ownership is checked per batch by the
+  statement that records the batch's outcomes (one per batch of 500), so the whole
+  sending phase is one statement per 500 messages plus a constant.
 
 Statements are counted with a ``before_cursor_execute`` listener. At 100,000 deadlines the
 figures are printed beside the goals of issue 16: the first sweep within 3 s on SQLite and
 within 2x that on PostgreSQL; outcomes recorded with at most one statement per 500 messages
-plus a constant.
+plus a constant, for the whole sending phase.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import create_engine, event, insert, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
-from sqlalchemy.orm import Session  # noqa: E402
+from sqlalchemy.orm import Session, configure_mappers  # noqa: E402
 
 GRANTS = 100
 USERS = 60
@@ -85,6 +86,8 @@ def _populate(engine, size: int) -> None:
     from grants.models import Funder, Grant, GrantMembership
 
     import_models()
+    # The app configures its mappers once at start-up; do it here so the first sweep measures the sweep.
+    configure_mappers()
     Model.metadata.create_all(engine)
     rng = random.Random(size)
     with engine.begin() as conn:
@@ -169,7 +172,11 @@ def _sqlite_like_the_app(dbapi_connection, _record) -> None:
 
 
 def _measure(engine, now, sender):
-    """One sweep: (result, seconds, statements, statements of the sending phase, its outcome statements)."""
+    """One sweep: (result, seconds, CPU seconds of this process, statements, of the sending phase, its outcomes).
+
+    CPU seconds count this process only (on SQLite the database works in it too): on a machine
+    shared with other work they show what the sweep costs when the wall-clock seconds do not.
+    """
     from grants.deadlines import reminders
     from grants.deadlines.reminders import SweepSettings, sweep
 
@@ -195,14 +202,15 @@ def _measure(engine, now, sender):
     event.listen(engine, "before_cursor_execute", count)
     try:
         with Session(engine) as session:
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             result = sweep(session, now=now, sender=sender, settings=SweepSettings(base_url="https://gk.example.org"))
             elapsed = time.perf_counter() - started
+            cpu = time.process_time() - cpu_started
     finally:
         event.remove(engine, "before_cursor_execute", count)
         reminders._Delivery.run = original_run
     outcomes = [s for s in sending if s.lstrip().upper().startswith("UPDATE") and "sent_at=" in s]
-    return result, elapsed, len(statements), len(sending), len(outcomes)
+    return result, elapsed, cpu, len(statements), len(sending), len(outcomes)
 
 
 def main() -> int:
@@ -214,7 +222,7 @@ def main() -> int:
     print(
         f"database: {'PostgreSQL' if base else 'SQLite'}; {GRANTS} grants, {USERS} users; sweep at {NOW:%Y-%m-%d %H:%M} UTC"
     )
-    print(f"{'deadlines':>10} {'run':<26} {'reminders':>9} {'statements':>10} {'seconds':>8}")
+    print(f"{'deadlines':>10} {'run':<26} {'reminders':>9} {'statements':>10} {'seconds':>8} {'cpu s':>7}")
     goal_first = 3.0 if not base else 6.0
     with tempfile.TemporaryDirectory() as tmp:
         for size in sizes:
@@ -230,22 +238,23 @@ def main() -> int:
                     ("next day, sender accepts all", NOW + timedelta(days=1), AcceptingSender()),
                 ]
                 for label, now, sender in runs:
-                    result, elapsed, statements, sending, outcomes = _measure(engine, now, sender)
+                    result, elapsed, cpu, statements, sending, outcomes = _measure(engine, now, sender)
                     done = result.outbox + result.sent + result.in_app_only
-                    print(f"{size:>10} {label:<26} {done:>9} {statements:>10} {elapsed:>8.2f}")
+                    print(f"{size:>10} {label:<26} {done:>9} {statements:>10} {elapsed:>8.2f} {cpu:>7.2f}")
                     if label.startswith("first sweep") and size == 100_000:
                         verdict = "met" if elapsed <= goal_first else "NOT met"
                         print(
                             f"{'':>10} goal: first sweep at 100,000 within {goal_first:.0f} s -> {elapsed:.2f} s, {verdict}"
+                            f" (CPU {cpu:.2f} s; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)"
                         )
                     if sender is not None:
-                        allowed = math.ceil(result.sent / 500) + 2
-                        verdict = "met" if outcomes <= allowed else "NOT met"
+                        allowed = math.ceil(result.sent / 500) + 4
+                        verdict = "met" if sending <= allowed else "NOT met"
                         print(
                             f"{'':>10} sending phase: {sending} statements for {result.sent} messages"
-                            f" = {result.sent} ownership checks (one right before each message)"
-                            f" + {outcomes} outcome statements + {sending - result.sent - outcomes} fixed;"
-                            f" goal: outcomes <= {allowed} (one per 500 + a constant), {verdict}"
+                            f" = {outcomes} outcome statements (each also the batch's ownership check)"
+                            f" + {sending - outcomes} fixed;"
+                            f" goal: <= {allowed} (one per 500 + a constant of 4), {verdict}"
                         )
             finally:
                 engine.dispose()

@@ -1,17 +1,23 @@
-"""REST API (JWT) for budget lines, planned amounts, expenditures, rates, policies, revisions, and budget vs actual."""
+"""REST API (JWT) for budget lines, planned amounts, expenditures, rates, policies, revisions, shared costs and
+allocation keys, and budget vs actual."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from flask import g, request
 from flask_appbuilder import AppBuilder
 from flask_appbuilder.api import BaseApi, ModelRestApi, expose, protect, safe
+from flask_appbuilder.models.filters import BaseFilter
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.decorators import permission_name
+from sqlalchemy import select
 
-from budgets import rates, services
+from budgets import rates, services, sharing
 from budgets.models import (
+    AllocationKey,
+    AllocationKeyShare,
     BudgetAllocation,
     BudgetLine,
     BudgetRevision,
@@ -21,6 +27,8 @@ from budgets.models import (
     OdooAccountMap,
     OdooLink,
     RatePolicy,
+    SharedCost,
+    SplitMethod,
     VarianceRule,
 )
 from budgets.report import budget_vs_actual, variance_flags
@@ -32,6 +40,7 @@ from grants.access import (
     ValidatedApiMixin,
     current_user_or_none,
     ensure_parent_visible,
+    visible_grant_ids,
 )
 from grants.services import can_see_grant
 
@@ -275,15 +284,18 @@ class BudgetRevisionItemApi(GrantScopedApiMixin, ModelRestApi):
         "from_line.code",
         "to_line.id",
         "to_line.code",
+        "to_period.id",
+        "to_period.label",
         "amount",
     ]
-    add_columns = edit_columns = ["revision", "period", "from_line", "to_line", "amount"]
+    add_columns = edit_columns = ["revision", "period", "from_line", "to_line", "to_period", "amount"]
     search_columns = ["revision", "from_line", "to_line"]
     add_query_rel_fields = edit_query_rel_fields = {
         "revision": _VISIBLE,
         "period": _VISIBLE,
         "from_line": _VISIBLE,
         "to_line": _VISIBLE,
+        "to_period": _VISIBLE,
     }
 
     def pre_add(self, item: Any) -> None:
@@ -348,6 +360,331 @@ OdooAccountMapApi.add_query_rel_fields = {**OdooAccountMapApi.add_query_rel_fiel
 OdooAccountMapApi.edit_query_rel_fields = {**OdooAccountMapApi.edit_query_rel_fields, "line": _VISIBLE}
 
 
+# ---------------------------------------------------------------- shared costs and allocation keys
+# A shared cost (or a key) is shown and changed only by someone who sees every grant it is split over,
+# as on the web pages (budgets/sharing_views.py); the parts of others' grants are never named.
+
+
+def _hidden_grants_clause(column: Any) -> Any:
+    ids = visible_grant_ids()
+    return None if ids is None else column.not_in(ids) if ids else column.isnot(None)
+
+
+class FilterCostsOfVisibleGrants(BaseFilter):
+    """Shared costs none of whose parts is on a grant the user cannot see."""
+
+    name = "Visible to me"
+    arg_name = None
+
+    def apply(self, query: Any, value: Any) -> Any:
+        hidden = _hidden_grants_clause(Expenditure.grant_id)
+        if hidden is None:
+            return query
+        elsewhere = select(Expenditure.shared_cost_id).where(Expenditure.shared_cost_id.isnot(None), hidden)
+        return query.filter(SharedCost.id.not_in(elsewhere))
+
+
+class FilterKeysOfVisibleGrants(BaseFilter):
+    """Allocation keys none of whose shares is on a grant the user cannot see."""
+
+    name = "Visible to me"
+    arg_name = None
+
+    def apply(self, query: Any, value: Any) -> Any:
+        hidden = _hidden_grants_clause(AllocationKeyShare.grant_id)
+        if hidden is None:
+            return query
+        return query.filter(AllocationKey.id.not_in(select(AllocationKeyShare.key_id).where(hidden)))
+
+
+def _none() -> None:
+    return None
+
+
+def _body() -> dict[str, Any]:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise DomainValidationError({"_": ["the request body must be one JSON object of field names and values"]})
+    return body
+
+
+def _day(value: Any, field: str = "spent_on") -> date | None:
+    if value in (None, ""):
+        return None
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        raise DomainValidationError({field: [f"'{value}' is not a date written as YYYY-MM-DD"]}) from None
+
+
+def _visible_line_or_error(raw: Any, field: str, number: int) -> Any:
+    from budgets.models import BudgetLine
+
+    line_id = raw.get("line") if isinstance(raw, dict) else None
+    if isinstance(line_id, dict):
+        line_id = line_id.get("id")
+    line = db.session.get(BudgetLine, line_id) if isinstance(line_id, int) and 0 < line_id < 2**31 else None
+    ids = visible_grant_ids()
+    if line is None or (ids is not None and line.grant_id not in ids):
+        what = "part" if field == "parts" else "row"
+        raise DomainValidationError(
+            {field: [f"{what} {number}: 'line' must be the id of a budget line you have access to"]}
+        )
+    return line
+
+
+def _rows(body: dict[str, Any], field: str, value_name: str) -> list[dict[str, Any]] | None:
+    rows = body.get(field)
+    if rows is None:
+        return None
+    if not isinstance(rows, list):
+        raise DomainValidationError({field: [f'must be a list like [{{"line": 12, "{value_name}": "60"}}]']})
+    return [
+        {"line": _visible_line_or_error(raw, field, number), value_name: raw.get(value_name)}
+        for number, raw in enumerate(rows, start=1)
+    ]
+
+
+def _key_of(body: dict[str, Any]) -> AllocationKey | None:
+    key_id = body.get("key")
+    if isinstance(key_id, dict):
+        key_id = key_id.get("id")
+    if key_id in (None, ""):
+        return None
+    key = db.session.get(AllocationKey, key_id) if isinstance(key_id, int) and 0 < key_id < 2**31 else None
+    if key is None or not _sees_all({s.grant_id for s in key.shares}):
+        raise DomainValidationError({"key": ["must be the id of an allocation key you have access to"]})
+    return key
+
+
+def _sees_all(grant_ids: set[int]) -> bool:
+    ids = visible_grant_ids()
+    return ids is None or grant_ids <= set(ids)
+
+
+def _unknown_fields(body: dict[str, Any], known: set[str]) -> None:
+    unknown = sorted(set(body) - known)
+    if unknown:
+        raise DomainValidationError({name: ["is not a field you can set here"] for name in unknown})
+
+
+def _cost_dict(cost: SharedCost) -> dict[str, Any]:
+    return {
+        "id": cost.id,
+        "spent_on": cost.spent_on.isoformat(),
+        "amount": f"{cost.amount:.2f}",
+        "currency": cost.currency,
+        "description": cost.description,
+        "method": cost.method.value,
+        "key": None if cost.key is None else {"id": cost.key.id, "name": cost.key.name},
+        "parts": [
+            {
+                "id": part.id,
+                "grant": {"id": part.grant_id, "reference": part.grant.reference},
+                "line": {"id": part.line_id, "code": part.line.code},
+                "share": None if part.share is None else f"{part.share.normalize():f}",
+                "amount": f"{part.amount:.2f}",
+                "currency": part.currency,
+                "amount_in_grant_currency": f"{part.converted_amount:.2f}",
+                "grant_currency": part.grant.currency,
+            }
+            for part in cost.parts
+        ],
+    }
+
+
+def _key_dict(key: AllocationKey) -> dict[str, Any]:
+    return {
+        "id": key.id,
+        "name": key.name,
+        "basis": key.basis,
+        "shares": [
+            {
+                "line": {"id": share.line_id, "code": share.line.code},
+                "grant": {"id": share.grant_id, "reference": share.grant.reference},
+                "weight": f"{share.weight.normalize():f}",
+            }
+            for share in key.shares
+        ],
+    }
+
+
+class _SharingApi(ValidatedApiMixin, ModelRestApi):
+    """List, show and delete through FAB (scoped by ``base_filters``); add and change through
+    ``budgets.sharing``, because a record and its parts are saved as one."""
+
+    def _refused(self, call: Any) -> Any:
+        try:
+            return call()
+        except DomainValidationError as exc:
+            db.session.rollback()
+            return self.response_422(message=exc.errors)
+
+    def _actor(self) -> str | None:
+        user = current_user_or_none()
+        return user.username if user else None
+
+
+class SharedCostApi(_SharingApi):
+    """Payments split over several grants' budget lines.
+
+    POST/PUT body: {"spent_on": "2026-07-31", "amount": "1000.00", "currency": "USD",
+    "description": "Office rent July", "method": "percent"|"amount"|"key",
+    "parts": [{"line": 12, "share": "60"}, {"line": 31, "share": "40"}]} or, by key, {"key": 3}.
+    GET /<id> adds each part: its grant, line, amount and the amount in the grant's currency.
+    """
+
+    resource_name = "shared_costs"
+    class_permission_name = "SharedCosts"
+    datamodel = SQLAInterface(SharedCost)
+    base_filters = [["id", FilterCostsOfVisibleGrants, _none]]
+    list_columns = show_columns = [
+        "id",
+        "spent_on",
+        "amount",
+        "currency",
+        "description",
+        "method",
+        "key.id",
+        "key.name",
+        "created_at",
+        "created_by",
+    ]
+    add_columns = edit_columns = ["spent_on", "amount", "currency", "description", "method", "key"]
+    search_columns = ["spent_on", "currency", "description", "method", "key"]
+    order_columns = ["spent_on", "amount", "currency", "description"]
+    add_query_rel_fields = edit_query_rel_fields = search_query_rel_fields = {
+        "key": [["id", FilterKeysOfVisibleGrants, _none]]
+    }
+    FIELDS = {"spent_on", "amount", "currency", "description", "method", "parts", "key"}
+
+    def pre_get(self, data: dict[str, Any]) -> None:
+        cost = db.session.get(SharedCost, data.get("id"))
+        if cost is not None:
+            data["result"]["parts"] = _cost_dict(cost)["parts"]
+
+    def post_headless(self) -> Any:
+        def create() -> Any:
+            body = _body()
+            _unknown_fields(body, self.FIELDS)
+            cost = sharing.record_shared_cost(
+                db.session,
+                spent_on=_day(body.get("spent_on")),  # type: ignore[arg-type]  # None is refused, naming the field
+                amount=body.get("amount"),
+                currency=str(body.get("currency") or ""),
+                description=str(body.get("description") or ""),
+                method=str(body.get("method") or SplitMethod.percent.value),
+                parts=_rows(body, "parts", "share"),
+                key=_key_of(body),
+                created_by=self._actor(),
+            )
+            db.session.commit()
+            return self.response(201, id=cost.id, result=_cost_dict(cost))
+
+        return self._refused(create)
+
+    def put_headless(self, pk: Any) -> Any:
+        cost = self.datamodel.get(pk, self._base_filters) if str(pk).isdigit() and 0 < int(pk) < 2**31 else None
+        if cost is None:
+            return self.response_404()
+
+        def change() -> Any:
+            body = _body()
+            _unknown_fields(body, self.FIELDS)
+            sharing.update_shared_cost(
+                db.session,
+                cost,
+                spent_on=_day(body.get("spent_on")),
+                amount=body.get("amount"),
+                currency=body.get("currency"),
+                description=body.get("description"),
+                method=body.get("method"),
+                parts=_rows(body, "parts", "share"),
+                key=_key_of(body),
+            )
+            db.session.commit()
+            return self.response(200, id=cost.id, result=_cost_dict(cost))
+
+        return self._refused(change)
+
+
+class AllocationKeyApi(_SharingApi):
+    """Saved ways of sharing costs (rent 60/40 by floor space): {"name": ..., "basis": ...,
+    "shares": [{"line": 12, "weight": "60"}, ...]}. POST /<id>/rerun splits again every cost that
+    follows the key ({"since": "2026-07-01"} optional); the audit trail shows each part before and after."""
+
+    resource_name = "allocation_keys"
+    class_permission_name = "AllocationKeys"
+    datamodel = SQLAInterface(AllocationKey)
+    base_filters = [["id", FilterKeysOfVisibleGrants, _none]]
+    list_columns = show_columns = ["id", "name", "basis", "created_at"]
+    add_columns = edit_columns = ["name", "basis"]
+    search_columns = ["name", "basis"]
+    order_columns = ["name", "created_at"]
+    FIELDS = {"name", "basis", "shares"}
+
+    def pre_get(self, data: dict[str, Any]) -> None:
+        key = db.session.get(AllocationKey, data.get("id"))
+        if key is not None:
+            data["result"]["shares"] = _key_dict(key)["shares"]
+
+    def post_headless(self) -> Any:
+        def create() -> Any:
+            body = _body()
+            _unknown_fields(body, self.FIELDS)
+            key = sharing.save_allocation_key(
+                db.session,
+                None,
+                name=str(body.get("name") or ""),
+                basis=body.get("basis"),
+                shares=_rows(body, "shares", "weight") or [],
+            )
+            db.session.commit()
+            return self.response(201, id=key.id, result=_key_dict(key))
+
+        return self._refused(create)
+
+    def put_headless(self, pk: Any) -> Any:
+        key = self.datamodel.get(pk, self._base_filters) if str(pk).isdigit() and 0 < int(pk) < 2**31 else None
+        if key is None:
+            return self.response_404()
+
+        def change() -> Any:
+            body = _body()
+            _unknown_fields(body, self.FIELDS)
+            rows = _rows(body, "shares", "weight")
+            sharing.save_allocation_key(
+                db.session,
+                key,
+                name=str(body["name"]) if body.get("name") is not None else key.name,
+                basis=body.get("basis", key.basis),
+                shares=rows if rows is not None else [{"line": s.line, "weight": s.weight} for s in key.shares],
+            )
+            db.session.commit()
+            return self.response(200, id=key.id, result=_key_dict(key))
+
+        return self._refused(change)
+
+    @expose("/<int:pk>/rerun", methods=["POST"])
+    @protect()
+    @permission_name("put")
+    @safe
+    def rerun(self, pk: int) -> Any:
+        """Split again every shared cost that follows this key, by its current weights."""
+        key = self.datamodel.get(pk, self._base_filters)
+        if key is None:
+            return self.response_404()
+
+        def run() -> Any:
+            body = request.get_json(silent=True) or {}
+            since = _day(body.get("since"), "since") if isinstance(body, dict) else None
+            changed = sharing.rerun_key(db.session, key, since)
+            db.session.commit()
+            return self.response(200, changed=changed)
+
+        return self._refused(run)
+
+
 class BudgetReportApi(BaseApi):
     """GET /api/v1/budget_report/<grant_id>?period_id=&by=line|category&version= → budget vs actual as JSON."""
 
@@ -388,5 +725,7 @@ def register(appbuilder: AppBuilder) -> None:
         BudgetReportApi,
         OdooLinkApi,
         OdooAccountMapApi,
+        SharedCostApi,
+        AllocationKeyApi,
     ):
         appbuilder.add_api(api)

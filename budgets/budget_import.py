@@ -23,9 +23,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from budgets.bulk import Progress, collector_paused, insert_plain
 from budgets.imports import _cell_text, _header, _inert, _parse_amount, read_rows, sniff
 from budgets.models import (
     BudgetAllocation,
@@ -39,9 +40,9 @@ from budgets.models import (
     retired_codes,
 )
 from budgets.services import create_revision, save_revision_item
-from core import clock
-from core.audit import AuditEntry, current_actor
+from core.audit import record_inserts
 from core.errors import DomainValidationError, ErrorCollector
+from core.money import DECIMAL_MARKS, ambiguous_separator, guess_decimal_mark
 from grants.models import Funder, Grant, ReportingPeriod
 
 PROFILES = {
@@ -76,6 +77,7 @@ _GUESSES = {
 PERIOD_PREFIX = "p:"
 MAX_CODE, MAX_NAME = 40, 300
 _PLAIN_AMOUNT = re.compile(r"\s*(\d{1,15})(?:\.(\d{1,2}))?\s*$")
+_PLAIN_COMMA_AMOUNT = re.compile(r"\s*(\d{1,15})(?:,(\d{1,2}))?\s*$")
 
 
 # ---------------------------------------------------------------- spreading
@@ -124,14 +126,16 @@ def _to_cents(amount: Decimal) -> int:
     return int(whole)
 
 
-def parse_money_cents(text: Any) -> int | None:
-    """A typed or imported amount in cents; None when empty. ValueError saying what is wrong."""
+def parse_money_cents(text: Any, decimal_mark: str = ".") -> int | None:
+    """A typed or imported amount in cents, read with ``decimal_mark``; None when empty. ValueError saying what is wrong."""
     if text is None or (isinstance(text, str) and not text.strip()):
         return None
-    plain = _PLAIN_AMOUNT.match(text) if isinstance(text, str) else None
-    if plain:  # the common case, "1234.5": whole cents without a Decimal
+    plain = (
+        (_PLAIN_AMOUNT if decimal_mark == "." else _PLAIN_COMMA_AMOUNT).match(text) if isinstance(text, str) else None
+    )
+    if plain:  # the common case, "1234.5" (or "1234,5"): whole cents without a Decimal
         return int(plain.group(1)) * 100 + int((plain.group(2) or "").ljust(2, "0"))
-    value = _parse_amount(text)
+    value = _parse_amount(text, decimal_mark)
     if not value.is_finite():
         raise ValueError(f"'{text}' is not a number")
     cents = _to_cents(value)
@@ -196,31 +200,6 @@ class PlanOutcome:
 def is_approved(session: Session, grant_id: int) -> bool:
     """An approved budget is one with a recorded version: agreed with the funder or changed by approved revision."""
     return session.scalar(select(BudgetVersion.id).where(BudgetVersion.grant_id == grant_id).limit(1)) is not None
-
-
-def _audit_inserts(session: Session, table: str, records: list[tuple[int, str, dict[str, Any]]]) -> None:
-    """Audit rows for records written by bulk insert, in the audit trail's own shape (core.audit)."""
-    if not records:
-        return
-    actor = current_actor()
-    now = clock.now()
-    session.execute(
-        insert(AuditEntry.__table__),
-        [
-            {
-                "at": now,
-                "user_id": actor.user_id,
-                "username": actor.username,
-                "source": actor.source,
-                "action": "insert",
-                "table_name": table,
-                "record_id": str(record_id),
-                "record_label": label[:300],
-                "changes": {k: [None, v] for k, v in changes.items() if v is not None},
-            }
-            for record_id, label, changes in records
-        ],
-    )
 
 
 def apply_plan(session: Session, grant: Grant, plans: list[LinePlan], *, title: str, justification: str) -> PlanOutcome:
@@ -322,10 +301,11 @@ def _write_new_lines(session: Session, grant: Grant, new: list[LinePlan]) -> Non
     """Bulk inserts for new lines and their planned amounts (thousands at a time), audited like any insert."""
     if not new:
         return
+    grant_id = grant.id  # read once, not once per planned amount
     # The checks BudgetLine.validate would make at a flush were made on the plan (``check_plan``).
     rows = [
         {
-            "grant_id": grant.id,
+            "grant_id": grant_id,
             "code": plan.code,
             "description": plan.description,
             "cost_category": plan.category,
@@ -335,40 +315,40 @@ def _write_new_lines(session: Session, grant: Grant, new: list[LinePlan]) -> Non
         }
         for plan in new
     ]
-    session.execute(insert(BudgetLine.__table__), rows)
+    insert_plain(session, BudgetLine.__table__, rows)
     ids: dict[str, int] = dict(
         session.execute(  # type: ignore[arg-type]
-            select(BudgetLine.code, BudgetLine.id).where(BudgetLine.grant_id == grant.id)
+            select(BudgetLine.code, BudgetLine.id).where(BudgetLine.grant_id == grant_id)
         ).all()
     )
     cells = [
         {
             "line_id": ids[plan.code],
             "period_id": period_id,
-            "grant_id": grant.id,
+            "grant_id": grant_id,
             "amount": Decimal(cents) / 100,
             "amount_cents": cents,
         }
         for plan in new
         for period_id, cents in plan.cells.items()
     ]
-    if cells:
-        session.execute(insert(BudgetAllocation.__table__), cells)
+    insert_plain(session, BudgetAllocation.__table__, cells)
     # One audit entry per new line, carrying its planned amounts: thousands of lines stay thousands of
     # entries, not one per line and period, and each amount is still on the trail with who and when.
     labels = {
-        p.id: p.label for p in session.scalars(select(ReportingPeriod).where(ReportingPeriod.grant_id == grant.id))
+        p.id: p.label for p in session.scalars(select(ReportingPeriod).where(ReportingPeriod.grant_id == grant_id))
     }
-    _audit_inserts(
+    record_inserts(
         session,
         "budget_lines",
         [
             (
                 ids[plan.code],
+                grant_id,
                 f"{plan.code} {plan.description}",
                 {
                     "id": ids[plan.code],
-                    "grant_id": grant.id,
+                    "grant_id": grant_id,
                     "code": plan.code,
                     "description": plan.description,
                     "cost_category": plan.category,
@@ -517,7 +497,7 @@ def stage(session: Session, grant: Grant, filename: str, content: bytes, *, by: 
         status=ImportStatus.previewed,
         columns=columns,
         rows=body,
-        mapping=guess_mapping(columns, periods),
+        mapping={**guess_mapping(columns, periods), "_decimal_mark": guess_decimal_mark(_amount_cells(body))},
         row_count=len(body),
         errors=[],
         created_by=by,
@@ -525,6 +505,50 @@ def stage(session: Session, grant: Grant, filename: str, content: bytes, *, by: 
     session.add(staged)
     session.flush()
     return staged
+
+
+def _amount_cells(rows: list[list[str]]) -> list[str]:
+    """Cells that look like amounts (a digit, no letter), for guessing the file's decimal mark."""
+    return [
+        c
+        for row in rows[:2000]
+        for c in row
+        if c and any(ch.isdigit() for ch in c) and not any(ch.isalpha() for ch in c)
+    ]
+
+
+def decimal_mark_of(staged: BudgetPlanImport, mapping: dict[str, Any] | None = None) -> str:
+    """The decimal mark the file's amounts are read with: the one chosen on the preview, else the guessed one."""
+    for source in (mapping or {}, staged.mapping or {}):
+        mark = source.get("_decimal_mark")
+        if mark in DECIMAL_MARKS:
+            return str(mark)
+    return "."
+
+
+def amounts_preview(
+    staged: BudgetPlanImport, mapping: dict[str, Any], decimal_mark: str, limit: int = 10
+) -> list[tuple[str, str, str]]:
+    """How the first amounts of the file are read with ``decimal_mark``: (column, as written, as read or the problem)."""
+    columns = [
+        c for name, c in mapping.items() if (name in ("total", "amount") or name.startswith(PERIOD_PREFIX)) and c
+    ]
+    index = {name: i for i, name in enumerate(staged.columns)}
+    shown: list[tuple[str, str, str]] = []
+    for row in staged.rows or []:
+        for column in columns:
+            position = index.get(column)
+            text = row[position] if position is not None and position < len(row) else ""
+            if not text.strip():
+                continue
+            try:
+                cents = parse_money_cents(text, decimal_mark)
+                shown.append((column, text, cents_text(cents or 0)))
+            except ValueError as exc:
+                shown.append((column, text, str(exc)))
+            if len(shown) >= limit:
+                return shown
+    return shown
 
 
 def _periods(session: Session, grant: Grant) -> list[ReportingPeriod]:
@@ -612,6 +636,26 @@ def check_plan(
         position = index[column]
         return row[position].strip() if position < len(row) else ""
 
+    mark = decimal_mark_of(staged, mapping)
+    amount_positions = [
+        index[c]
+        for name, c in mapping.items()
+        if (name in ("total", "amount") or name.startswith(PERIOD_PREFIX)) and c in index
+    ]
+    # "1.000" and "1,000" in one file: one of them is a thousand and the other one, whatever the mark.
+    separators = {
+        ambiguous_separator(row[p]) for row in staged.rows or [] for p in amount_positions if p < len(row) and row[p]
+    }
+    mixed = {".", ","} <= separators
+
+    def money(text: str) -> int | None:
+        if mixed and ambiguous_separator(text):
+            raise ValueError(
+                f"'{text}' could be read as a thousand or as one: this file writes amounts both as 1.000 and as "
+                "1,000; write every amount the same way and upload it again"
+            )
+        return parse_money_cents(text, mark)
+
     plans: dict[str, LinePlan] = {}
     first_row: dict[str, int] = {}
     stated_total: dict[str, int | None] = {}
@@ -652,7 +696,7 @@ def check_plan(
             problem("category", f"category {category} is retired; choose a category still in use")
         total: int | None = None
         try:
-            total = parse_money_cents(cell(row, "total"))
+            total = money(cell(row, "total"))
         except ValueError as exc:
             problem("total", str(exc))
         cells: dict[int, int] = {}
@@ -668,7 +712,7 @@ def check_plan(
                     f"'{raw_period}' is not a period of {grant.reference} ({known})" if raw_period else "is empty",
                 )
             try:
-                amount = parse_money_cents(cell(row, "amount"))
+                amount = money(cell(row, "amount"))
             except ValueError as exc:
                 problem("amount", str(exc))
                 amount = None
@@ -677,7 +721,7 @@ def check_plan(
         else:
             for period_id, column in period_columns.items():
                 try:
-                    value = parse_money_cents(row[index[column]] if index[column] < len(row) else "")
+                    value = money(row[index[column]] if index[column] < len(row) else "")
                 except ValueError as exc:
                     row_errors.append({"row": number, "column": column, "problem": str(exc)})
                     continue
@@ -765,6 +809,7 @@ def _line_sums(session: Session, grant_id: int) -> dict[str, int]:
     )
 
 
+@collector_paused()
 def run(
     session: Session,
     staged: BudgetPlanImport,
@@ -773,12 +818,19 @@ def run(
     profile: str = "even",
     category_choices: dict[str, str] | None = None,
     default_category: str | None = None,
+    progress: Progress | None = None,
 ) -> BudgetImportResult:
-    """Check every row with the confirmed mapping, then import all of it or nothing. The caller commits."""
+    """Check every row with the confirmed mapping, then import all of it or nothing. The caller commits.
+
+    Amounts are read with the decimal mark chosen on the preview (``mapping["_decimal_mark"]``,
+    else the one kept on the staged file); ``progress(stage, done, total)`` hears how far it is.
+    """
     if staged.status == ImportStatus.imported:
         raise DomainValidationError({"import": ["this file was imported already"]})
     if staged.rows is None:
         raise DomainValidationError({"import": ["the uploaded file is no longer held; upload it again"]})
+    if progress is not None:
+        progress("checking", 0, staged.row_count)
     plans, errors = check_plan(
         session,
         staged,
@@ -789,6 +841,7 @@ def run(
     )
     staged.mapping = {
         **{k: v for k, v in mapping.items() if v},
+        "_decimal_mark": decimal_mark_of(staged, mapping),
         "_profile": profile,
         "_default_category": default_category or "",
         "_categories": {k: v for k, v in (category_choices or {}).items() if v},
@@ -836,6 +889,8 @@ def run(
         staged.errors = errors
         session.flush()
         return BudgetImportResult(ImportStatus.rejected, None, errors)
+    if progress is not None:
+        progress("saving", staged.row_count, staged.row_count)
     staged.status = ImportStatus.imported
     staged.errors = []
     staged.lines_added = outcome.added

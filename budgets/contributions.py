@@ -577,3 +577,172 @@ def variance_line(ctx: ClosingContext) -> Line:
 
 CHECKLIST.add("spending", spending_line, order=60)
 CHECKLIST.add("variance", variance_line, order=70)
+
+
+# ---------------------------------------------------------------- background jobs (core.jobs): sync and large imports
+
+
+def _plain_progress(progress: Any, words: Mapping[str, str]) -> Callable[[str, int, int | None], None]:
+    """A domain's progress(stage, done, total) reported to the job in words."""
+
+    def report(stage: str, done: int, total: int | None = None) -> None:
+        progress(words.get(stage, stage.replace("_", " ").capitalize()), done, total)
+
+    return report
+
+
+def _job_count(number: int, noun: str) -> str:
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"
+
+
+def odoo_sync_job(session: Session, params: Mapping[str, Any], progress: Any) -> Any:
+    """``Sync now`` as a job: budgets.odoo_sync.sync_and_commit, its outcome in the job's words."""
+    from flask import current_app  # jobs run inside the app's context; the Odoo settings are the app's
+
+    from budgets import odoo_sync
+    from budgets.odoo import OdooError
+    from core.errors import DomainValidationError
+    from core.jobs import JobFailed, JobOutcome
+
+    link = session.get(OdooLink, params["link_id"])
+    if link is None:
+        raise JobFailed("The Odoo link was removed before the sync started; nothing was done.")
+    try:
+        client = odoo_sync.client_from_env(current_app.config["GK_SETTINGS"].odoo_env)
+    except OdooError as exc:
+        raise JobFailed(f"Odoo sync failed, nothing saved: {exc}") from None
+    progress("Reading the grant's lines from Odoo", 0, None)
+    report = _plain_progress(progress, {"checking": "Checking Odoo's lines", "saving": "Saving the spending"})
+    try:
+        result = odoo_sync.sync_and_commit(
+            session,
+            client,
+            link,
+            full=bool(params.get("full")),
+            confirm_removals=bool(params.get("confirm_removals")),
+            progress=report,
+        )
+    except OdooError as exc:
+        raise JobFailed(f"Odoo sync failed, nothing saved: {exc}") from None
+    except odoo_sync.RemovalsNeedConfirmation as exc:
+        raise JobFailed(
+            f"Odoo sync stopped, nothing saved: {exc} Tick 'confirm removals' on the link's page and sync again."
+        ) from None
+    except DomainValidationError as exc:
+        raise JobFailed(f"Odoo sync refused, nothing saved: {exc}") from None
+    finally:
+        client.close()
+    return JobOutcome(result.summary(), counts=result.counts())
+
+
+def _odoo_links(job: Any) -> list[tuple[str, str]]:
+    from flask import url_for
+
+    links = [("The Odoo link", url_for("OdooLinkView.show", pk=job.params.get("link_id")))]
+    if job.grant_id is not None:
+        links.append(("Budget vs actual", url_for("BudgetReportView.grant", grant_id=job.grant_id)))
+    return links
+
+
+def actuals_import_job(session: Session, params: Mapping[str, Any], progress: Any) -> Any:
+    """A large actuals import confirmed on its page: budgets.imports.run_import, all rows or none."""
+    from budgets import imports
+    from core.jobs import JobFailed, JobOutcome
+
+    staged = session.get(BudgetImport, params["import_id"])
+    if staged is None:
+        raise JobFailed("The uploaded file was removed before the import started; nothing was done.")
+    progress("Checking the rows", 0, staged.row_count or None)
+    report = _plain_progress(progress, {"checking": "Checking the rows", "saving": "Saving the rows"})
+    result = imports.run_import(
+        session,
+        staged,
+        dict(params["mapping"]),
+        default_currency=params.get("default_currency"),
+        date_order=params.get("date_order") or "dayfirst",
+        decimal_mark=params.get("decimal_mark") or ".",
+        progress=report,
+    )
+    if result.status == ImportStatus.imported:
+        return JobOutcome(
+            f"Imported {_job_count(result.imported, 'expenditure')}; {result.unchanged:,} "
+            f"{'was' if result.unchanged == 1 else 'were'} already there.",
+            counts={"imported": result.imported, "unchanged": result.unchanged},
+        )
+    return JobOutcome(
+        f"Nothing imported: {len(result.errors):,} problems. Download the error report, fix the file and try again.",
+        counts={"problems": len(result.errors)},
+        failed=True,  # the refusal and its error report are kept
+    )
+
+
+def _actuals_import_links(job: Any) -> list[tuple[str, str]]:
+    from flask import url_for
+
+    return [("The import", url_for("BudgetImportView.show", pk=job.params.get("import_id")))]
+
+
+def budget_file_import_job(session: Session, params: Mapping[str, Any], progress: Any) -> Any:
+    """A large budget file confirmed on its page: budgets.budget_import.run, all lines or none."""
+    from budgets import budget_import
+    from budgets.models import BudgetPlanImport
+    from core.jobs import JobFailed, JobOutcome
+
+    staged = session.get(BudgetPlanImport, params["import_id"])
+    if staged is None:
+        raise JobFailed("The uploaded file was removed before the import started; nothing was done.")
+    progress("Checking the rows and planning the lines", 0, staged.row_count or None)
+    report = _plain_progress(progress, {"checking": "Checking the rows", "saving": "Saving the lines"})
+    result = budget_import.run(
+        session,
+        staged,
+        dict(params["mapping"]),
+        profile=params.get("profile") or "even",
+        category_choices=dict(params.get("category_choices") or {}),
+        default_category=params.get("default_category"),
+        progress=report,
+    )
+    outcome = result.outcome
+    if outcome is None:
+        return JobOutcome(
+            f"Nothing imported: {_job_count(len(result.errors), 'problem')}. "
+            "Download the error report, fix the file and upload it again.",
+            counts={"problems": len(result.errors)},
+            failed=True,
+        )
+    if outcome.revision is not None:
+        sentence = (
+            f"The budget is approved, so the file became draft revision {outcome.revision.id}: "
+            "review it and submit it for approval."
+        )
+    elif outcome.added or outcome.changed:
+        sentence = (
+            f"Budget imported: {outcome.added} lines added, {outcome.changed} changed, {outcome.unchanged} already so."
+        )
+    else:
+        sentence = f"Nothing to change: the {outcome.unchanged} lines of the file are already so."
+    return JobOutcome(
+        sentence, counts={"added": outcome.added, "changed": outcome.changed, "unchanged": outcome.unchanged}
+    )
+
+
+def _budget_file_import_links(job: Any) -> list[tuple[str, str]]:
+    from flask import url_for
+
+    return [("The import", url_for("BudgetPlanImportView.show", pk=job.params.get("import_id")))]
+
+
+def _register_jobs() -> None:
+    from core.jobs import JOBS, JobKind
+
+    JOBS.add("odoo_sync", JobKind("Odoo sync", odoo_sync_job, unit="lines", links=_odoo_links))
+    JOBS.add(
+        "actuals_import", JobKind("Import of actuals", actuals_import_job, unit="rows", links=_actuals_import_links)
+    )
+    JOBS.add(
+        "budget_file_import",
+        JobKind("Import of a budget file", budget_file_import_job, unit="rows", links=_budget_file_import_links),
+    )
+
+
+_register_jobs()

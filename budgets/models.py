@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal, localcontext
 from typing import Any
@@ -300,12 +301,18 @@ class BudgetRevision(Audited, Model):
 
 
 class BudgetRevisionItem(Audited, Model):
-    """Move ``amount`` of one period's planned money from one line to another."""
+    """Move ``amount`` of planned money from one line and period to another line, another period, or both.
+
+    ``to_period`` empty: the money stays in ``period`` (a move between lines).
+    """
 
     __tablename__ = "budget_revision_items"
     __table_args__ = (
         CheckConstraint("amount > 0", name="ck_budget_revision_items_amount"),
-        CheckConstraint("from_line_id <> to_line_id", name="ck_budget_revision_items_lines"),
+        CheckConstraint(
+            "from_line_id <> to_line_id OR (to_period_id IS NOT NULL AND to_period_id <> period_id)",
+            name="ck_budget_revision_items_lines",
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -314,16 +321,23 @@ class BudgetRevisionItem(Audited, Model):
     from_line_id: Mapped[int] = mapped_column(ForeignKey("budget_lines.id", ondelete="CASCADE"), index=True)
     to_line_id: Mapped[int] = mapped_column(ForeignKey("budget_lines.id", ondelete="CASCADE"), index=True)
     period_id: Mapped[int] = mapped_column(ForeignKey("reporting_periods.id", ondelete="CASCADE"))
+    # The period the money moves to; empty: the same period (a move between lines only).
+    to_period_id: Mapped[int | None] = mapped_column(ForeignKey("reporting_periods.id", ondelete="CASCADE"))
     amount: Mapped[Decimal] = mapped_column(MONEY)
 
     revision: Mapped[BudgetRevision] = relationship(back_populates="items")
     grant: Mapped[Grant] = relationship()
     from_line: Mapped[BudgetLine] = relationship(foreign_keys=[from_line_id])
     to_line: Mapped[BudgetLine] = relationship(foreign_keys=[to_line_id])
-    period: Mapped[ReportingPeriod] = relationship()
+    period: Mapped[ReportingPeriod] = relationship(foreign_keys=[period_id])
+    to_period: Mapped[ReportingPeriod | None] = relationship(foreign_keys=[to_period_id])
 
     def __repr__(self) -> str:
-        return f"{self.amount} from {self.from_line.code if self.from_line else '?'} to {self.to_line.code if self.to_line else '?'}"
+        source = f"{self.from_line.code if self.from_line else '?'} {self.period.label if self.period else ''}".strip()
+        target = self.to_line.code if self.to_line else "?"
+        if self.to_period is not None and self.to_period is not self.period:
+            target = f"{target} {self.to_period.label}"
+        return f"{self.amount} from {source} to {target}"
 
     def validate(self, session: Session) -> None:
         errors = ErrorCollector()
@@ -344,12 +358,17 @@ class BudgetRevisionItem(Audited, Model):
                 errors.add(field, "is required")
             elif self.grant_id is not None and line.grant_id != self.grant_id:
                 errors.add(field, f"budget line {line.code} belongs to another grant")
-        if from_line is not None and to_line is not None and from_line is to_line:
-            errors.add("to_line", "must differ from the line the money comes from")
+        to_period = self.to_period or (session.get(ReportingPeriod, self.to_period_id) if self.to_period_id else None)
+        if to_period is not None and to_period is period:
+            to_period = self.to_period = None  # "to the same period" is simply a move between lines
+        if from_line is not None and to_line is not None and from_line is to_line and to_period is None:
+            errors.add("to_line", "must differ from the line the money comes from, unless it moves to another period")
         if period is None:
             errors.add("period", "is required")
         elif self.grant_id is not None and period.grant_id != self.grant_id:
             errors.add("period", f"{period.label} is a period of another grant")
+        if to_period is not None and self.grant_id is not None and to_period.grant_id != self.grant_id:
+            errors.add("to_period", f"{to_period.label} is a period of another grant")
         if self.amount is None:
             errors.add("amount", "is required")
         elif self.amount <= 0:
@@ -593,32 +612,14 @@ class Expenditure(Audited, Model):
                 errors.add("line", f"budget line {line.code} belongs to another grant")
                 errors.raise_if_any()
             grant = line.grant or session.get(Grant, line_grant_id)
-            if not is_currency_code(self.currency):
-                errors.add("currency", f"'{self.currency}' is not an ISO 4217 currency code (e.g. USD, EUR, XCD)")
-            if self.amount is None:
-                errors.add("amount", "is required")
-            else:
-                try:
-                    if quantize_money(Decimal(self.amount)) == 0:
-                        errors.add("amount", "must not be zero (a negative amount records a refund)")
-                except Exception:
-                    errors.add("amount", f"'{self.amount}' is not a number")
-            period = None
-            if self.spent_on is None:
-                errors.add("spent_on", "is required")
-            elif grant is not None:
-                if not grant.start_date <= self.spent_on <= grant.end_date:
-                    errors.add(
-                        "spent_on",
-                        f"{self.spent_on} is outside grant {grant.reference} ({grant.start_date} to {grant.end_date})",
-                    )
-                else:
-                    period = period_for_date(session, grant.id, self.spent_on)
-                    if period is None:
-                        errors.add(
-                            "spent_on",
-                            f"{self.spent_on} falls in no reporting period of {grant.reference}; create its periods first",
-                        )
+            period = spending_problems(
+                errors,
+                grant,
+                self.currency,
+                self.amount,
+                self.spent_on,
+                lambda day: period_for_date(session, grant.id, day) if grant is not None else None,
+            )
             if self.external_ref is not None and self.source is not None:
                 clash = session.scalar(
                     select(Expenditure.id).where(
@@ -628,7 +629,7 @@ class Expenditure(Audited, Model):
                     )
                 )
                 if clash:
-                    errors.add("external_ref", f"'{self.external_ref}' was already recorded from {self.source.value}")
+                    errors.add("external_ref", ref_clash(self.external_ref, self.source))
         errors.raise_if_any()
         assert grant is not None and period is not None
         return grant, period
@@ -659,6 +660,53 @@ class Expenditure(Audited, Model):
                     "is part of a shared cost whose parts must add up to it; change the shared cost instead",
                 )
         errors.raise_if_any()
+
+
+def spending_problems(
+    errors: ErrorCollector,
+    grant: Grant | None,
+    currency: str | None,
+    amount: Any,
+    spent_on: date | None,
+    period_of: Callable[[date], ReportingPeriod | None],
+) -> ReportingPeriod | None:
+    """The rules every expenditure keeps (currency, amount, date in the grant and in a period), by field.
+
+    ``Expenditure.check_entry`` and the bulk writer (``budgets.bulk``) both apply them;
+    returns the reporting period of ``spent_on`` when it has one.
+    """
+    if not is_currency_code(currency or ""):
+        errors.add("currency", f"'{currency}' is not an ISO 4217 currency code (e.g. USD, EUR, XCD)")
+    if amount is None:
+        errors.add("amount", "is required")
+    else:
+        try:
+            if quantize_money(Decimal(amount)) == 0:
+                errors.add("amount", "must not be zero (a negative amount records a refund)")
+        except Exception:
+            errors.add("amount", f"'{amount}' is not a number")
+    period = None
+    if spent_on is None:
+        errors.add("spent_on", "is required")
+    elif grant is not None:
+        if not grant.start_date <= spent_on <= grant.end_date:
+            errors.add(
+                "spent_on",
+                f"{spent_on} is outside grant {grant.reference} ({grant.start_date} to {grant.end_date})",
+            )
+        else:
+            period = period_of(spent_on)
+            if period is None:
+                errors.add(
+                    "spent_on",
+                    f"{spent_on} falls in no reporting period of {grant.reference}; create its periods first",
+                )
+    return period
+
+
+def ref_clash(external_ref: str, source: ExpenditureSource) -> str:
+    """What is said of an external reference recorded before from the same source."""
+    return f"'{external_ref}' was already recorded from {source.value}"
 
 
 def _conversion_consistent(amount: Decimal, rate: Decimal, converted: Decimal) -> bool:

@@ -20,10 +20,11 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from budgets.bulk import PROGRESS_EVERY, Checked, Progress, SpendingWriter, collector_paused
 from budgets.models import (
     BudgetLine,
     Expenditure,
@@ -65,7 +66,6 @@ REQUIRED_SETTINGS = ("HOST", "DATABASE", "LOGIN", "API_KEY")
 CURSOR_OVERLAP = timedelta(minutes=15)
 # A refusal names at most this many Odoo lines (then "and N more"), to stay readable.
 MAX_PROBLEMS_SHOWN = 20
-FLUSH_EVERY = 500
 # The demo's stand-ins for Odoo spending carry this reference: a real link's sync removes them.
 DEMO_REF_PREFIX = "demo-odoo-"
 
@@ -419,6 +419,7 @@ def sync_grant(
     full: bool = False,
     confirm_removals: bool = False,
     now: datetime | None = None,
+    progress: Progress | None = None,
 ) -> SyncResult:
     """Bring the grant's Odoo spending up to date; returns what changed and what could not be mapped.
 
@@ -564,49 +565,68 @@ def sync_grant(
 
     # The bills' own currency and amount, read only for the lines that change.
     own_amounts = client.own_amounts(sorted({l.move_line_id for l, _b, _c in changed if l.move_line_id}))
-    to_create: list[Expenditure] = []
+    writer = SpendingWriter(session, grant, progress=progress)
+    to_create: list[Checked] = []
     to_update: list[Expenditure] = []
     own_for: list[tuple[Expenditure, Decimal, tuple[Decimal, str] | None]] = []
+    own_created: list[tuple[int, Decimal, tuple[Decimal, str]]] = []  # (index in to_create, company amount, share)
     with session.no_autoflush:
-        for line, budget_line, current in changed:
+        for count, (line, budget_line, current) in enumerate(changed, start=1):
+            if progress is not None and count % PROGRESS_EVERY == 0:
+                progress("checking", count, len(changed))
             amount = quantize_money(line.spent)
             share = _own_share(line, own_amounts.get(line.move_line_id or 0), currency)
             use = share if share is not None and basis == OdooAmountBasis.bill else (amount, currency)
-            values = {
-                "line": budget_line,
-                "spent_on": line.day,
-                "amount": use[0],
-                "currency": use[1],
-                "description": (line.description or line.general_account or "")[:500],
-            }
-            if current is None:
-                item = Expenditure(
-                    grant_id=grant.id,
-                    source=ExpenditureSource.odoo,
-                    external_ref=external_ref(database, line.odoo_id),
-                    **values,
-                )
-            else:
-                item = current
-                for name, value in values.items():
-                    setattr(item, name, value)
-            try:
-                prepare_expenditure(session, item)  # checked and converted here, once; the flush only checks
-            except DomainValidationError as exc:
-                problems.setdefault(_line_label(line, currency), []).extend(
-                    message for messages in exc.errors.values() for message in messages
-                )
-                if current is not None:
-                    session.expire(current)
-                continue
+            which = None
             if share is not None:
                 which = (
                     f"converted from the bill's own amount, {share[0]:,} {share[1]} (Odoo: {amount:,} {currency})"
                     if basis == OdooAmountBasis.bill
                     else f"converted from Odoo's company amount (the bill: {share[0]:,} {share[1]})"
                 )
+            description = (line.description or line.general_account or "")[:500]
+            if current is None:
+                # New lines go through the one bulk write path: the expenditure's rules, rates read once.
+                # Their references cannot clash: every Odoo reference of this database is in ``existing``.
+                checked = writer.check(
+                    line=budget_line,
+                    spent_on=line.day,
+                    amount=use[0],
+                    currency=use[1],
+                    description=description,
+                    source=ExpenditureSource.odoo,
+                    external_ref=external_ref(database, line.odoo_id),
+                    note=which,
+                )
+                if not isinstance(checked, Checked):
+                    problems.setdefault(_line_label(line, currency), []).extend(
+                        message for messages in checked.values() for message in messages
+                    )
+                    continue
+                if share is not None:
+                    own_created.append((len(to_create), amount, share))
+                to_create.append(checked)
+                continue
+            item = current
+            for name, value in {
+                "line": budget_line,
+                "spent_on": line.day,
+                "amount": use[0],
+                "currency": use[1],
+                "description": description,
+            }.items():
+                setattr(item, name, value)
+            try:
+                prepare_expenditure(session, item)  # checked and converted here, once; the flush only checks
+            except DomainValidationError as exc:
+                problems.setdefault(_line_label(line, currency), []).extend(
+                    message for messages in exc.errors.values() for message in messages
+                )
+                session.expire(current)
+                continue
+            if which is not None:
                 item.rate_source = f"{which}; {item.rate_source}"[:200]
-            (to_create if current is None else to_update).append(item)
+            to_update.append(item)
             own_for.append((item, amount, share))
 
     if problems:
@@ -618,7 +638,7 @@ def sync_grant(
         # What would be gone net of what this sync brings back (a correction removes a line and creates its successor).
         total = sum((abs(Decimal(i.converted_amount)) for i in imported), Decimal(0))
         gone = sum((abs(Decimal(i.converted_amount)) for i in removing), Decimal(0)) - sum(
-            (abs(Decimal(i.converted_amount)) for i in to_create), Decimal(0)
+            (abs(Decimal(c.values["converted_amount"])) for c in to_create), Decimal(0)
         )
         limit = Decimal(link.removal_limit_percent if link.removal_limit_percent is not None else 25)
         if total and gone * 100 > total * limit:
@@ -638,10 +658,21 @@ def sync_grant(
     for item in [*to_remove.values(), *demo]:
         session.delete(item)
     session.flush()
-    for start in range(0, len(to_create), FLUSH_EVERY):
-        # Added in batches rather than through services.create_expenditure (one flush each).
-        session.add_all(to_create[start : start + FLUSH_EVERY])
-        session.flush()
+    created_ids = writer.write(to_create)  # inserted and audited a batch at a time
+    if own_created:
+        session.connection().execute(
+            insert(OdooOwnAmount.__table__),
+            [
+                {
+                    "expenditure_id": created_ids[position],
+                    "company_amount": company_amount,
+                    "company_currency": currency,
+                    "own_amount": share[0],
+                    "own_currency": share[1],
+                }
+                for position, company_amount, share in own_created
+            ],
+        )
     for item, company_amount, share in own_for:
         row = own_rows.get(item.id)
         if share is None:
@@ -744,6 +775,7 @@ def sync_and_commit(
     full: bool = False,
     confirm_removals: bool = False,
     now: datetime | None = None,
+    progress: Progress | None = None,
 ) -> SyncResult:
     """``sync_grant`` as one transaction, one grant at a time: committed whole, or nothing but the outcome.
 
@@ -754,9 +786,25 @@ def sync_and_commit(
     """
     link_id = link.id
     now = now or clock.now()
+    # Millions of short-lived objects (pages, lines, rows, audit entries): the cyclic collector waits.
+    with collector_paused():
+        return _sync_and_commit(session, client, link_id, full, confirm_removals, now, progress)
+
+
+def _sync_and_commit(
+    session: Session,
+    client: OdooClient,
+    link_id: int,
+    full: bool,
+    confirm_removals: bool,
+    now: datetime,
+    progress: Progress | None,
+) -> SyncResult:
     try:
         link = lock_link(session, link_id)
-        result = sync_grant(session, client, link, full=full, confirm_removals=confirm_removals, now=now)
+        result = sync_grant(
+            session, client, link, full=full, confirm_removals=confirm_removals, now=now, progress=progress
+        )
     except (OdooError, SyncRefused) as exc:
         session.rollback()
         if isinstance(exc, SyncRefused):

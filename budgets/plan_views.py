@@ -6,7 +6,7 @@ import base64
 from pathlib import Path
 from typing import Any
 
-from flask import abort, flash, g, redirect, request, url_for
+from flask import abort, current_app, flash, g, redirect, request, url_for
 from flask_appbuilder import BaseView, ModelView, expose
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.decorators import has_access
@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from budgets import budget_import, rate_import
 from budgets.budget_import import LinePlan, cents_text, money_text, parse_money_cents
-from budgets.import_views import ErrorReportMixin, username
+from budgets.import_views import ErrorReportMixin, start_job, username
 from budgets.imports import DATE_ORDERS
 from budgets.models import BudgetAllocation, BudgetLine, BudgetPlanImport, ImportStatus, retired_codes
 from core.errors import DomainValidationError
@@ -105,9 +105,15 @@ class BudgetPlanImportView(ErrorReportMixin, GrantScopedViewMixin, ModelView):
                 select(ReportingPeriod).where(ReportingPeriod.grant_id == grant.id).order_by(ReportingPeriod.start_date)
             )
         )
+        chosen_mark = request.args.get("decimal_mark")
+        if chosen_mark in DECIMAL_MARKS and staged.status != ImportStatus.imported:
+            # The decimal mark chosen on the preview is kept with the file: the import reads amounts with it.
+            staged.mapping = {**(staged.mapping or {}), "_decimal_mark": chosen_mark}
+            db.session.commit()
         mapping = dict(staged.mapping or {})
         categories = budget_import.categories_of(db.session, grant)
         rows = staged.rows if staged.status != ImportStatus.imported else None
+        decimal_mark = budget_import.decimal_mark_of(staged)
         return self.render_template(
             self.show_template,
             title=f"Budget import: {staged.filename}",
@@ -127,6 +133,9 @@ class BudgetPlanImportView(ErrorReportMixin, GrantScopedViewMixin, ModelView):
             resolve=lambda raw: budget_import.resolve_category(categories, raw),
             can_add=self.appbuilder.sm.has_access("can_add", "BudgetImports"),
             approved=budget_import.is_approved(db.session, grant.id),
+            decimal_mark=decimal_mark,
+            decimal_marks=DECIMAL_MARKS,
+            amounts=budget_import.amounts_preview(staged, mapping, decimal_mark) if rows else [],
         )
 
     @expose("/<int:pk>/confirm", methods=["POST"])
@@ -144,6 +153,20 @@ class BudgetPlanImportView(ErrorReportMixin, GrantScopedViewMixin, ModelView):
             request.form.get(f"catvalue-{i}", ""): request.form.get(f"catcode-{i}", "")
             for i in range(min(request.form.get("catcount", type=int) or 0, 200))
         }
+        if staged.status != ImportStatus.imported and staged.row_count > current_app.config["JOB_IMPORT_ROWS"]:
+            # A large file is imported off the request (core.jobs); its page follows the job.
+            return start_job(
+                "budget_file_import",
+                staged.grant_id,
+                {
+                    "import_id": staged.id,
+                    "mapping": mapping,
+                    "profile": request.form.get("profile", "even"),
+                    "category_choices": {k: v for k, v in choices.items() if k and v},
+                    "default_category": request.form.get("default_category") or None,
+                },
+                redirect(url_for(f"{type(self).__name__}.show", pk=pk)),
+            )
         try:
             result = budget_import.run(
                 db.session,

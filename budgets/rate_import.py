@@ -6,12 +6,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
+from budgets.bulk import BATCH, PROGRESS_EVERY, Progress, collector_paused
 from budgets.imports import DATE_ORDERS, _cell_text, _header, _parse_amount, _parse_date, read_rows, sniff
 from budgets.models import ExchangeRate
 from budgets.rates import _refresh_after_rate_change
+from core.audit import record_inserts
 from core.errors import DomainValidationError
 from core.money import DECIMAL_MARKS, is_currency_code
 
@@ -45,8 +47,48 @@ def _find_columns(columns: list[str]) -> tuple[dict[str, int], list[str]]:
     return found, missing
 
 
+def _insert_rates(session: Session, rows: list[dict[str, Any]], progress: Progress | None) -> None:
+    """New rates by bulk insert, audited a batch at a time like rates saved one by one."""
+    session.flush()
+    table = ExchangeRate.__table__
+    for start in range(0, len(rows), BATCH):
+        batch = rows[start : start + BATCH]
+        session.connection().execute(insert(table), batch)
+        days = [row["rate_date"] for row in batch]
+        ids = {
+            (day, a, b): record_id
+            for record_id, day, a, b in session.execute(
+                select(
+                    ExchangeRate.id, ExchangeRate.rate_date, ExchangeRate.from_currency, ExchangeRate.to_currency
+                ).where(ExchangeRate.rate_date >= min(days), ExchangeRate.rate_date <= max(days))
+            )
+        }
+        record_inserts(
+            session,
+            ExchangeRate.__tablename__,
+            [
+                (
+                    record_id,
+                    None,
+                    f"{row['rate_date']}: 1 {row['from_currency']} = {row['rate']} {row['to_currency']}",
+                    row,
+                )
+                for row in batch
+                for record_id in [ids[(row["rate_date"], row["from_currency"], row["to_currency"])]]
+            ],
+        )
+        if progress is not None:
+            progress("saving", start + len(batch), len(rows))
+
+
+@collector_paused()
 def import_rates(
-    session: Session, content: bytes, *, date_order: str = "iso", decimal_mark: str = "."
+    session: Session,
+    content: bytes,
+    *,
+    date_order: str = "iso",
+    decimal_mark: str = ".",
+    progress: Progress | None = None,
 ) -> RateImportResult:
     """Read a file of rates and record every one of them, or none when any row is wrong. The caller commits.
 
@@ -115,24 +157,35 @@ def import_rates(
         parsed[key] = (rate, source, number)  # type: ignore[assignment]
     if errors:
         return RateImportResult(0, 0, 0, 0, errors)
+    # The rates already known for these days and pairs: one query over the file's dates and currencies.
+    days = [key[0] for key in parsed]
+    codes = sorted({code for key in parsed for code in key[1:]})
     existing = {
         (r.rate_date, r.from_currency, r.to_currency): r
         for r in session.scalars(
             select(ExchangeRate).where(
-                tuple_(ExchangeRate.rate_date, ExchangeRate.from_currency, ExchangeRate.to_currency).in_(list(parsed))
+                ExchangeRate.rate_date >= min(days),
+                ExchangeRate.rate_date <= max(days),
+                ExchangeRate.from_currency.in_(codes),
+                ExchangeRate.to_currency.in_(codes),
             )
         )
+        if (r.rate_date, r.from_currency, r.to_currency) in parsed
     }
     added = corrected = unchanged = 0
     currencies_touched: set[str] = set()
-    for (day, from_ccy, to_ccy), (rate, source, _number) in parsed.items():
+    new_rows: list[dict[str, Any]] = []
+    for count, ((day, from_ccy, to_ccy), (rate, source, _number)) in enumerate(parsed.items(), start=1):
+        if progress is not None and count % PROGRESS_EVERY == 0:
+            progress("checking", count, len(parsed))
         known = existing.get((day, from_ccy, to_ccy))
         if known is not None and Decimal(known.rate) == rate:
             unchanged += 1
             continue
         if known is None:
-            session.add(
-                ExchangeRate(rate_date=day, from_currency=from_ccy, to_currency=to_ccy, rate=rate, source=source)
+            # Every rule of ExchangeRate.validate was checked above, row by row (a clash: ``existing``).
+            new_rows.append(
+                {"rate_date": day, "from_currency": from_ccy, "to_currency": to_ccy, "rate": rate, "source": source}
             )
             added += 1
         else:
@@ -140,6 +193,7 @@ def import_rates(
             known.source = source or known.source
             corrected += 1
         currencies_touched.update((from_ccy, to_ccy))
+    _insert_rates(session, new_rows, progress)
     session.flush()
     redone = _refresh_after_rate_change(session, sorted(currencies_touched)) if currencies_touched else 0
     return RateImportResult(added, corrected, unchanged, redone, [])

@@ -9,10 +9,10 @@ rate changes, ``reconvert_grant`` redoes the stored conversions in one transacti
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal, localcontext
-from typing import TYPE_CHECKING
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
@@ -22,9 +22,6 @@ from core.errors import DomainValidationError
 from core.money import quantize_money, to_decimal
 from grants.models import Grant, ReportingPeriod
 from grants.services import period_for_date
-
-if TYPE_CHECKING:
-    from collections.abc import Iterable
 
 # The Eastern Caribbean dollar has been pegged at 2.70 per US dollar since 1976.
 PEGGED_RATES: dict[tuple[str, str], tuple[Decimal, str]] = {
@@ -67,10 +64,13 @@ def _plain_rate(rate: Decimal) -> str:
     return f"{whole}.{fraction.ljust(2, '0')}"
 
 
+QuotedRow = tuple[Decimal, date, str, str | None]  # rate, its day, the currency it converts from, its source
+
+
 def _quoted_rate(session: Session, from_ccy: str, to_ccy: str, day: date) -> tuple[Decimal, str] | None:
     """1 from_ccy = X to_ccy on ``day`` (or the last rate within the look-back), direct or inverse."""
     earliest = day - timedelta(days=RATE_LOOKBACK_DAYS)
-    row = session.execute(
+    rows = session.execute(
         select(ExchangeRate.rate, ExchangeRate.rate_date, ExchangeRate.from_currency, ExchangeRate.source)
         .where(
             or_(
@@ -82,9 +82,25 @@ def _quoted_rate(session: Session, from_ccy: str, to_ccy: str, day: date) -> tup
         )
         .order_by(ExchangeRate.rate_date.desc(), (ExchangeRate.from_currency == from_ccy).desc())
         .limit(1)
-    ).first()
-    if row is not None:
-        rate, rate_day, quoted_from, source = row
+    ).all()
+    return pick_quoted([tuple(row) for row in rows], from_ccy, to_ccy, day)  # type: ignore[misc]
+
+
+def pick_quoted(rows: Iterable[QuotedRow], from_ccy: str, to_ccy: str, day: date) -> tuple[Decimal, str] | None:
+    """Of the quotes of a pair (either way), the one that converts on ``day``, said in words; else a peg.
+
+    The latest quote within the look-back wins, a quote in the asked direction before its inverse.
+    ``_quoted_rate`` reads the one row it needs; bulk writers pass every quote of the pair, read once.
+    """
+    earliest = day - timedelta(days=RATE_LOOKBACK_DAYS)
+    best: QuotedRow | None = None
+    for row in rows:
+        if earliest <= row[1] <= day and (
+            best is None or (row[1], row[2] == from_ccy) > (best[1], best[2] == from_ccy)
+        ):
+            best = row
+    if best is not None:
+        rate, rate_day, quoted_from, source = best
         rate = Decimal(rate)
         if quoted_from != from_ccy:
             rate = _divide(Decimal(1), rate)
@@ -98,6 +114,42 @@ def _quoted_rate(session: Session, from_ccy: str, to_ccy: str, day: date) -> tup
     return None
 
 
+def pair_quotes(session: Session, from_ccy: str, to_ccy: str, start: date, end: date) -> list[QuotedRow]:
+    """Every quote of a pair (either way) a conversion between ``start`` and ``end`` may use: one query."""
+    rows = session.execute(
+        select(ExchangeRate.rate, ExchangeRate.rate_date, ExchangeRate.from_currency, ExchangeRate.source).where(
+            or_(
+                (ExchangeRate.from_currency == from_ccy) & (ExchangeRate.to_currency == to_ccy),
+                (ExchangeRate.from_currency == to_ccy) & (ExchangeRate.to_currency == from_ccy),
+            ),
+            ExchangeRate.rate_date <= end,
+            ExchangeRate.rate_date >= start - timedelta(days=RATE_LOOKBACK_DAYS),
+        )
+    ).all()
+    return [(Decimal(rate), when, quoted_from, source) for rate, when, quoted_from, source in rows]
+
+
+@dataclass(frozen=True)
+class ConversionRule:
+    """How any amount of one currency on one day becomes grant currency: the part of ``convert`` that needs the database.
+
+    ``divisor`` set: converted = amount / divisor (a fixed rate is quoted the other way);
+    otherwise converted = amount × ``exact``. ``multiplier`` is what is stored.
+    """
+
+    exact: Decimal
+    multiplier: Decimal
+    source: str
+    divisor: Decimal | None = None
+
+    def apply(self, amount: Decimal) -> Conversion:
+        if self.divisor is not None:
+            return Conversion(quantize_money(_divide(amount, self.divisor)), self.multiplier, self.source)
+        if self.exact == 1 and self.divisor is None and self.multiplier == 1:
+            return Conversion(quantize_money(amount), self.multiplier, self.source)
+        return Conversion(quantize_money(_multiply(amount, self.exact)), self.multiplier, self.source)
+
+
 def convert(
     session: Session, grant: Grant, amount: Decimal, currency: str, day: date, period: ReportingPeriod | None = None
 ) -> Conversion:
@@ -105,10 +157,33 @@ def convert(
 
     Raises MissingRateError naming the date and the currency pair when no rate applies.
     """
+    return conversion_rule(session, grant, currency, day, period).apply(amount)
+
+
+_POLICY_UNSET: object = object()
+
+
+def conversion_rule(
+    session: Session,
+    grant: Grant,
+    currency: str,
+    day: date,
+    period: ReportingPeriod | None = None,
+    *,
+    policy: RatePolicy | None | object = _POLICY_UNSET,
+    quotes: Iterable[QuotedRow] | None = None,
+) -> ConversionRule:
+    """The rule ``convert`` applies to ``currency`` on ``day`` (bulk writers keep one per currency and day).
+
+    ``policy``: the grant's rate policy when the caller has read it already (None: it has none);
+    ``quotes``: every quote of the pair around ``day``, read once by the caller (``pair_quotes``).
+    """
     target = grant.currency
     if currency == target:
-        return Conversion(quantize_money(amount), Decimal(1), "same currency as the grant")
-    policy = session.scalar(select(RatePolicy).where(RatePolicy.grant_id == grant.id))
+        return ConversionRule(Decimal(1), Decimal(1), "same currency as the grant")
+    if policy is _POLICY_UNSET:
+        policy = session.scalar(select(RatePolicy).where(RatePolicy.grant_id == grant.id))
+    assert policy is None or isinstance(policy, RatePolicy)
     method = policy.method if policy else RateMethod.transaction_date
     if method == RateMethod.fixed:
         assert policy is not None and policy.fixed_rate is not None
@@ -122,11 +197,12 @@ def convert(
                 }
             )
         fixed = Decimal(policy.fixed_rate)
-        converted = _divide(amount, fixed)
-        return Conversion(
-            quantize_money(converted),
-            _divide(Decimal(1), fixed).quantize(_MULTIPLIER_PLACES),
+        inverse = _divide(Decimal(1), fixed)
+        return ConversionRule(
+            inverse,
+            inverse.quantize(_MULTIPLIER_PLACES),
             f"fixed rate 1 {target} = {_plain_rate(fixed)} {currency} (grant policy)",
+            divisor=fixed,
         )
     if method == RateMethod.period_average:
         if period is None:
@@ -137,11 +213,7 @@ def convert(
         if multiplier is None:
             cross = cross_rate(session, currency, target, period.end_date, period=period)
             if cross is not None:
-                return Conversion(
-                    quantize_money(_multiply(amount, cross.multiplier)),
-                    cross.multiplier.quantize(_MULTIPLIER_PLACES),
-                    cross.sentence,
-                )
+                return ConversionRule(cross.multiplier, cross.multiplier.quantize(_MULTIPLIER_PLACES), cross.sentence)
             raise MissingRateError(
                 {
                     "currency": [
@@ -150,12 +222,15 @@ def convert(
                     ]
                 }
             )
-        return Conversion(
-            quantize_money(_multiply(amount, multiplier)),
+        return ConversionRule(
+            multiplier,
             multiplier.quantize(_MULTIPLIER_PLACES),
             f"average {currency}→{target} rate of period {period.label} ({multiplier.quantize(Decimal('1E-6'))})",
         )
-    quoted = _quoted_rate(session, currency, target, day)
+    if quotes is not None:
+        quoted = pick_quoted(quotes, currency, target, day)
+    else:
+        quoted = _quoted_rate(session, currency, target, day)
     if quoted is None:
         cross = cross_rate(session, currency, target, day)
         if cross is None:
@@ -168,14 +243,10 @@ def convert(
                     ]
                 }
             )
-        return Conversion(
-            quantize_money(_multiply(amount, cross.multiplier)),
-            cross.multiplier.quantize(_MULTIPLIER_PLACES),
-            cross.sentence,
-        )
+        return ConversionRule(cross.multiplier, cross.multiplier.quantize(_MULTIPLIER_PLACES), cross.sentence)
     multiplier, why = quoted
-    return Conversion(
-        quantize_money(_multiply(amount, multiplier)),
+    return ConversionRule(
+        multiplier,
         multiplier.quantize(_MULTIPLIER_PLACES),
         f"1 {currency} = {_plain_rate(multiplier)} {target}, {why}",
     )

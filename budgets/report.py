@@ -255,6 +255,9 @@ def budget_vs_actual(
         rate = Decimal(grant.indirect_rate)
         indirect_cents = tuple(_share_of(c, rate) for c in base)
         what = INDIRECT_BASE_LABELS.get(grant.indirect_base, "total direct costs")
+        if excluded:
+            left_out = ", ".join(names.get(code, code) for code in sorted(excluded))
+            what = f"direct costs less {left_out}"
         indirect = _row("INDIRECT", f"Indirect costs ({rate.normalize():f}% of {what})", "", "", indirect_cents)
         grand_total = _row("TOTAL", "Total", "", "", tuple(t + i for t, i in zip(totals, indirect_cents)))
     return BudgetReport(

@@ -208,7 +208,8 @@ def create_revision(
     justification: str,
     moves: list[dict[str, Any]] | None = None,
 ) -> BudgetRevision:
-    """A draft reallocation. ``moves``: [{"from": "EPS-01", "to": "TRC-01", "period": "S2", "amount": "3000"}]."""
+    """A draft reallocation. ``moves``: [{"from": "EPS-01", "to": "TRC-01", "period": "S2", "amount": "3000"}];
+    a move may also name ``"to_period": "S3"`` (money moved to a later or earlier period, of the same line or another)."""
     revision = BudgetRevision(grant=grant, title=title, justification=justification, status=RevisionStatus.draft)
     session.add(revision)
     session.flush()
@@ -220,13 +221,23 @@ def create_revision(
             to_code=move["to"],
             period_label=move["period"],
             amount=move["amount"],
+            to_period_label=move.get("to_period"),
         )
     return revision
 
 
 def add_revision_item(
-    session: Session, revision: BudgetRevision, *, from_code: str, to_code: str, period_label: str, amount: Any
+    session: Session,
+    revision: BudgetRevision,
+    *,
+    from_code: str,
+    to_code: str,
+    period_label: str,
+    amount: Any,
+    to_period_label: str | None = None,
 ) -> BudgetRevisionItem:
+    """One move of money: ``amount`` of ``from_code``'s plan in ``period_label`` goes to ``to_code`` in
+    ``to_period_label`` (default: the same period)."""
     if revision.status not in (RevisionStatus.draft,):
         raise DomainValidationError({"revision": [f"is {revision.status.value}; only a draft can change"]})
     grant_id = revision.grant_id
@@ -245,6 +256,15 @@ def add_revision_item(
     )
     if period is None:
         errors.add("period", f"{revision.grant.reference} has no period '{period_label}'")
+    to_period = None
+    if to_period_label:
+        to_period = session.scalar(
+            select(ReportingPeriod).where(
+                ReportingPeriod.grant_id == grant_id, ReportingPeriod.label == to_period_label
+            )
+        )
+        if to_period is None:
+            errors.add("to_period", f"{revision.grant.reference} has no period '{to_period_label}'")
     try:
         value = _money(amount, "amount")
     except DomainValidationError as exc:
@@ -252,7 +272,12 @@ def add_revision_item(
         value = None
     errors.raise_if_any()
     item = BudgetRevisionItem(
-        revision=revision, from_line=lines[from_code], to_line=lines[to_code], period=period, amount=value
+        revision=revision,
+        from_line=lines[from_code],
+        to_line=lines[to_code],
+        period=period,
+        to_period=to_period,
+        amount=value,
     )
     return save_revision_item(session, item)
 
@@ -303,7 +328,7 @@ def revision_effects(session: Session, revision: BudgetRevision) -> dict[tuple[i
     delta: dict[tuple[int, int], Decimal] = defaultdict(Decimal)
     for item in revision.items:
         delta[(item.from_line_id, item.period_id)] -= Decimal(item.amount)
-        delta[(item.to_line_id, item.period_id)] += Decimal(item.amount)
+        delta[(item.to_line_id, item.to_period_id or item.period_id)] += Decimal(item.amount)
     current = {
         (a.line_id, a.period_id): Decimal(a.amount)
         for a in session.scalars(select(BudgetAllocation).where(BudgetAllocation.grant_id == revision.grant_id))
@@ -340,6 +365,9 @@ def approve_revision(
                 f"line {lines[line_id].code} would have {after} planned in {periods[period_id].label} "
                 f"(it has {before}); a budget line cannot go negative",
             )
+    # Every move takes from one cell what it gives another: the grant's planned total is conserved.
+    if sum(after - before for before, after in effects.values()) != 0:  # pragma: no cover - guards the rule above
+        errors.add("amount", "the moves do not add up: the budget's total would change")
     errors.raise_if_any()
     grant = revision.grant
     if not session.scalar(select(BudgetVersion.id).where(BudgetVersion.grant_id == grant.id).limit(1)):

@@ -1,12 +1,15 @@
 """Pages for shared costs and allocation keys: record a payment split over grants, keep keys, re-run them.
 
 Thin: every change goes through ``budgets.sharing``. A shared cost names every grant it is
-split over, so only people who can see all of those grants see it here (finance staff and
-auditors by role); everyone else sees only their own grant's part, as an ordinary expenditure.
+split over. Who may open this page (finance staff and auditors by role) sees a cost whole only
+when they see every grant it is split over; someone who sees only some of them (an auditor of
+one grant) sees only those grants' parts: no total paid, no other grant's name or amount, no
+allocation key naming other grants, and no change or delete (``CostShown``).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -76,6 +79,29 @@ def _key_or_404(pk: int) -> AllocationKey:
     return key
 
 
+@dataclass(frozen=True)
+class CostShown:
+    """A shared cost as this user may see it: every part (``whole``) or only their grants' parts."""
+
+    cost: SharedCost
+    parts: list[Any]  # the Expenditure parts on grants the user sees
+    whole: bool  # True when the user sees every grant the cost is split over
+    key_shown: bool  # the allocation key's name, only when the user sees every grant of the key
+
+
+def _shown_costs(costs: Any) -> list[CostShown]:
+    ids = visible_grant_ids()
+    shown = []
+    for cost in costs:
+        parts = [p for p in cost.parts if ids is None or p.grant_id in ids]
+        if not parts:
+            continue
+        whole = len(parts) == len(cost.parts)
+        key_shown = cost.key is not None and whole and _all_visible({s.grant_id for s in cost.key.shares})
+        shown.append(CostShown(cost, parts, whole, key_shown))
+    return shown
+
+
 def _visible_keys() -> list[AllocationKey]:
     keys = db.session.scalars(select(AllocationKey).order_by(AllocationKey.name)).all()
     return [k for k in keys if _all_visible({s.grant_id for s in k.shares})]
@@ -113,7 +139,7 @@ class SharedCostView(BaseView):
     @has_access
     def costs(self) -> Any:
         costs = db.session.scalars(select(SharedCost).order_by(SharedCost.spent_on.desc(), SharedCost.id.desc())).all()
-        visible = [c for c in costs if _all_visible({p.grant_id for p in c.parts})]
+        visible = _shown_costs(costs)
         sm = self.appbuilder.sm
         return self.render_template(
             "budgets/shared_costs.html",

@@ -17,8 +17,7 @@ from wtforms import BooleanField, IntegerField, SelectField
 from wtforms.validators import NumberRange, Optional
 
 from budgets import charts, imports, odoo_sync, rates, services
-from budgets.form_input import KeepsTypedInput
-from budgets.import_views import ErrorReportMixin, username
+from budgets.import_views import ErrorReportMixin, start_job, username
 from budgets.models import (
     BudgetAllocation,
     BudgetImport,
@@ -35,7 +34,6 @@ from budgets.models import (
     RatePolicy,
     VarianceRule,
 )
-from budgets.odoo import OdooError
 from budgets.plan_views import BudgetGridView, BudgetPlanImportView, RateImportView
 from budgets.report import (
     budget_vs_actual,
@@ -49,16 +47,16 @@ from budgets.report import (
 )
 from budgets.sharing_views import AllocationKeyView, SharedCostView
 from core import clock
-from core.audit import Actor, acting_as
 from core.errors import DomainValidationError
 from core.extensions import db
+from core.formatting import N_, lazy_gettext
+from core.formatting import gettext as _
 from core.forms import currency_code
 from core.money import DECIMAL_MARKS
 from grants.access import (
     FilterVisibleGrants,
     GrantScopedViewMixin,
     ValidatedViewMixin,
-    current_user_or_none,
     ensure_parent_visible,
     flash_domain_error,
 )
@@ -89,17 +87,21 @@ def _save(operation: Any, item: Any, *, grant_scoped: bool = True) -> None:
         raise
 
 
-class BudgetAllocationView(KeepsTypedInput, GrantScopedViewMixin, ModelView):
+class BudgetAllocationView(GrantScopedViewMixin, ModelView):
     datamodel = SQLAInterface(BudgetAllocation)
     class_permission_name = "BudgetLines"
     route_base = "/budget-allocations"
     parent_relation = None
-    list_title = "Planned amounts"
+    list_title = lazy_gettext("Planned amounts")
     list_columns = ["line", "period", "amount"]
     show_columns = add_columns = edit_columns = ["line", "period", "amount"]
     search_columns = ["grant", "line", "period"]
     add_form_query_rel_fields = edit_form_query_rel_fields = {"line": _VISIBLE, "period": _VISIBLE}
-    label_columns = {"amount": "Planned (grant currency)"}
+    label_columns = {
+        "line": lazy_gettext("Budget line"),
+        "period": lazy_gettext("Period"),
+        "amount": lazy_gettext("Planned (grant currency)"),
+    }
 
     def pre_add(self, item: Any) -> None:
         _save(services.save_allocation, item)
@@ -108,12 +110,12 @@ class BudgetAllocationView(KeepsTypedInput, GrantScopedViewMixin, ModelView):
         _save(services.save_allocation, item)
 
 
-class ExpenditureView(KeepsTypedInput, GrantScopedViewMixin, ModelView):
+class ExpenditureView(GrantScopedViewMixin, ModelView):
     datamodel = SQLAInterface(Expenditure)
     class_permission_name = "Expenditures"
     route_base = "/expenditures"
     parent_relation = None
-    list_title = "Expenditures"
+    list_title = lazy_gettext("Expenditures")
     list_columns = ["spent_on", "grant", "line", "description", "amount", "currency", "converted_amount", "source"]
     show_fieldsets = [
         ("Expenditure", {"fields": ["grant", "line", "period", "spent_on", "description", "amount", "currency"]}),
@@ -128,13 +130,20 @@ class ExpenditureView(KeepsTypedInput, GrantScopedViewMixin, ModelView):
     add_form_query_rel_fields = edit_form_query_rel_fields = {"line": _VISIBLE}
     validators_columns = {"currency": [currency_code]}
     label_columns = {
-        "spent_on": "Date",
-        "converted_amount": "In grant currency",
-        "rate": "Rate (grant currency per unit)",
-        "rate_source": "Rate used",
-        "external_ref": "External reference",
-        "line": "Budget line",
-        "is_shared": "Shared cost",
+        "grant": lazy_gettext("Grant"),
+        "period": lazy_gettext("Period"),
+        "description": lazy_gettext("Description"),
+        "amount": lazy_gettext("Amount"),
+        "currency": lazy_gettext("Currency"),
+        "source": lazy_gettext("Source"),
+        "created_at": lazy_gettext("Recorded at"),
+        "spent_on": lazy_gettext("Date"),
+        "converted_amount": lazy_gettext("In grant currency"),
+        "rate": lazy_gettext("Rate (grant currency per unit)"),
+        "rate_source": lazy_gettext("Rate used"),
+        "external_ref": lazy_gettext("External reference"),
+        "line": lazy_gettext("Budget line"),
+        "is_shared": lazy_gettext("Shared cost"),
     }
     description_columns = {"amount": "A negative amount records a refund or correction."}
 
@@ -167,11 +176,11 @@ def _category_choices(with_retired: bool) -> Any:
     return choices
 
 
-class BudgetLineView(KeepsTypedInput, GrantScopedViewMixin, ModelView):
+class BudgetLineView(GrantScopedViewMixin, ModelView):
     datamodel = SQLAInterface(BudgetLine)
     class_permission_name = "BudgetLines"
     route_base = "/budget-lines"
-    list_title = "Budget lines"
+    list_title = lazy_gettext("Budget lines")
     list_columns = ["grant", "code", "description", "cost_category", "total", "module", "intervention"]
     show_columns = ["grant", "code", "description", "cost_category", "total", "module", "intervention", "notes"]
     add_columns = edit_columns = [
@@ -188,7 +197,16 @@ class BudgetLineView(KeepsTypedInput, GrantScopedViewMixin, ModelView):
     order_columns = ["code", "cost_category", "description"]
     base_order = ("code", "asc")
     related_views = [BudgetAllocationView, ExpenditureView]
-    label_columns = {"cost_category": "Cost category", "total": "Total (grant currency)"}
+    label_columns = {
+        "grant": lazy_gettext("Grant"),
+        "code": lazy_gettext("Code"),
+        "description": lazy_gettext("Description"),
+        "module": lazy_gettext("Module"),
+        "intervention": lazy_gettext("Intervention"),
+        "notes": lazy_gettext("Notes"),
+        "cost_category": lazy_gettext("Cost category"),
+        "total": lazy_gettext("Total (grant currency)"),
+    }
     description_columns = {
         "cost_category": "One of the grant's funder's cost categories (edited on the funder's page).",
         "total": "The line's agreed total; the budget grid checks the periods against it.",
@@ -201,11 +219,11 @@ class BudgetLineView(KeepsTypedInput, GrantScopedViewMixin, ModelView):
     }
 
 
-class ExchangeRateView(KeepsTypedInput, ValidatedViewMixin, ModelView):
+class ExchangeRateView(ValidatedViewMixin, ModelView):
     datamodel = SQLAInterface(ExchangeRate)
     class_permission_name = "ExchangeRates"
     route_base = "/exchange-rates"
-    list_title = "Exchange rates"
+    list_title = lazy_gettext("Exchange rates")
     list_columns = ["rate_date", "from_currency", "to_currency", "rate", "source"]
     show_columns = add_columns = edit_columns = ["rate_date", "from_currency", "to_currency", "rate", "source"]
     search_columns = ["rate_date", "from_currency", "to_currency", "source"]
@@ -227,7 +245,7 @@ class RatePolicyView(GrantScopedViewMixin, ModelView):
     datamodel = SQLAInterface(RatePolicy)
     class_permission_name = "RatePolicies"
     route_base = "/rate-policies"
-    list_title = "Grant rate policies"
+    list_title = lazy_gettext("Grant rate policies")
     list_columns = ["grant", "method", "fixed_currency", "fixed_rate"]
     show_columns = add_columns = edit_columns = ["grant", "method", "fixed_currency", "fixed_rate", "notes"]
     search_columns = ["grant", "method"]
@@ -248,7 +266,7 @@ class VarianceRuleView(ValidatedViewMixin, ModelView):
     datamodel = SQLAInterface(VarianceRule)
     class_permission_name = "VarianceRules"
     route_base = "/variance-rules"
-    list_title = "Funders' variance rules"
+    list_title = lazy_gettext("Funders' variance rules")
     list_columns = ["funder", "cost_category", "basis", "direction", "threshold_percent", "description"]
     show_columns = add_columns = edit_columns = [
         "funder",
@@ -272,15 +290,26 @@ class BudgetRevisionItemView(GrantScopedViewMixin, ModelView):
     class_permission_name = "BudgetRevisions"
     route_base = "/budget-revision-items"
     parent_relation = None
-    list_title = "Moves of money"
-    list_columns = ["revision", "period", "from_line", "to_line", "amount"]
-    show_columns = add_columns = edit_columns = ["revision", "period", "from_line", "to_line", "amount"]
+    list_title = lazy_gettext("Moves of money")
+    list_columns = ["revision", "period", "from_line", "to_line", "to_period", "amount"]
+    show_columns = add_columns = edit_columns = ["revision", "period", "from_line", "to_line", "to_period", "amount"]
     search_columns = ["revision", "from_line", "to_line", "period"]
     add_form_query_rel_fields = edit_form_query_rel_fields = {
         "revision": _VISIBLE,
         "from_line": _VISIBLE,
         "to_line": _VISIBLE,
         "period": _VISIBLE,
+        "to_period": _VISIBLE,
+    }
+    label_columns = {
+        "period": "From period",
+        "from_line": "From line",
+        "to_line": "To line",
+        "to_period": "To period",
+    }
+    description_columns = {
+        "to_period": "Empty: the money stays in the same period. Choose another period to move money between periods "
+        "(of the same line or another line).",
     }
 
     def pre_add(self, item: Any) -> None:
@@ -298,7 +327,7 @@ class BudgetRevisionView(GrantScopedViewMixin, ModelView):
     datamodel = SQLAInterface(BudgetRevision)
     class_permission_name = "BudgetRevisions"
     route_base = "/budget-revisions"
-    list_title = "Budget revisions"
+    list_title = lazy_gettext("Budget revisions")
     show_template = "budgets/revision_show.html"
     list_columns = ["grant", "title", "status", "submitted_at", "decided_at", "version_number"]
     show_columns = [
@@ -377,7 +406,7 @@ class BudgetRevisionView(GrantScopedViewMixin, ModelView):
             return self.record_action(
                 pk, lambda r: services.reject_revision(db.session, r, by=username(), note=note), "Revision rejected"
             )
-        flash("decision: choose approve or reject", "danger")
+        flash(_("decision: choose approve or reject"), "danger")
         return redirect(url_for(f"{type(self).__name__}.show", pk=pk))
 
 
@@ -385,7 +414,7 @@ class BudgetVersionView(GrantScopedViewMixin, ModelView):
     datamodel = SQLAInterface(BudgetVersion)
     class_permission_name = "BudgetVersions"
     route_base = "/budget-versions"
-    list_title = "Budget versions"
+    list_title = lazy_gettext("Budget versions")
     base_permissions = ["can_list", "can_show"]
     list_columns = ["grant", "number", "reason", "total", "created_at", "created_by"]
     show_columns = ["grant", "number", "reason", "total", "created_at", "created_by", "revision_id"]
@@ -402,7 +431,7 @@ class BudgetImportView(ErrorReportMixin, GrantScopedViewMixin, ModelView):
     error_report = staticmethod(imports.error_report_csv)
     class_permission_name = "BudgetImports"
     route_base = "/budget-imports"
-    list_title = "Imports of actuals"
+    list_title = lazy_gettext("Imports of actuals")
     base_permissions = ["can_list", "can_show", "can_add", "can_delete", "can_download"]
     list_columns = [
         "grant",
@@ -439,9 +468,9 @@ class BudgetImportView(ErrorReportMixin, GrantScopedViewMixin, ModelView):
             grant_id = request.form.get("grant_id", type=int)
             upload = request.files.get("file")
             if grant_id is None or not can_see_grant(db.session, g.user, grant_id):
-                flash("grant: choose a grant you have access to", "danger")
+                flash(_("grant: choose a grant you have access to"), "danger")
             elif upload is None or not upload.filename:
-                flash("file: choose a CSV or XLSX file", "danger")
+                flash(_("file: choose a CSV or XLSX file"), "danger")
             else:
                 try:
                     staged = imports.stage_import(
@@ -455,7 +484,7 @@ class BudgetImportView(ErrorReportMixin, GrantScopedViewMixin, ModelView):
                     return redirect(url_for(f"{type(self).__name__}.show", pk=staged.id))
         return self.render_template(
             "budgets/import_upload.html",
-            title="Import actuals",
+            title=_("Import actuals"),
             grants=grants,
             selected=request.args.get("grant_id", type=int),
         )
@@ -475,7 +504,7 @@ class BudgetImportView(ErrorReportMixin, GrantScopedViewMixin, ModelView):
         mapping = dict(staged.mapping or {})
         return self.render_template(
             self.show_template,
-            title=f"Import: {staged.filename}",
+            title=_("Import: %(file)s", file=staged.filename),
             item=staged,
             preview=shown,
             fields=imports.FIELDS,
@@ -495,6 +524,18 @@ class BudgetImportView(ErrorReportMixin, GrantScopedViewMixin, ModelView):
         if staged is None:
             abort(404)
         mapping = {field: request.form.get(f"map_{field}", "") for field in imports.FIELDS}
+        if staged.status != ImportStatus.imported and staged.row_count > current_app.config["JOB_IMPORT_ROWS"]:
+            # A large file is imported off the request (core.jobs); its page follows the job.
+            params = {
+                "import_id": staged.id,
+                "mapping": mapping,
+                "default_currency": request.form.get("default_currency"),
+                "date_order": request.form.get("date_order", "dayfirst"),
+                "decimal_mark": request.form.get("decimal_mark", "."),
+            }
+            return start_job(
+                "actuals_import", staged.grant_id, params, redirect(url_for(f"{type(self).__name__}.show", pk=pk))
+            )
         try:
             result = imports.run_import(
                 db.session,
@@ -510,10 +551,20 @@ class BudgetImportView(ErrorReportMixin, GrantScopedViewMixin, ModelView):
             flash_domain_error(exc)
         else:
             if result.status == ImportStatus.imported:
-                flash(f"Imported {result.imported} expenditures; {result.unchanged} were already there", "success")
+                flash(
+                    _(
+                        "Imported %(imported)s expenditures; %(unchanged)s were already there",
+                        imported=result.imported,
+                        unchanged=result.unchanged,
+                    ),
+                    "success",
+                )
             else:
                 flash(
-                    f"Nothing imported: {len(result.errors)} problems. Download the error report, fix the file and try again.",
+                    _(
+                        "Nothing imported: %(count)s problems. Download the error report, fix the file and try again.",
+                        count=len(result.errors),
+                    ),
                     "danger",
                 )
         return redirect(url_for(f"{type(self).__name__}.show", pk=pk))
@@ -533,7 +584,9 @@ class BudgetReportView(BaseView):
     def index(self) -> Any:
         grants = visible_grants(db.session, g.user)
         totals = grant_totals(db.session, [grant.id for grant in grants])
-        return self.render_template("budgets/report_index.html", title="Budget vs actual", grants=grants, totals=totals)
+        return self.render_template(
+            "budgets/report_index.html", title=_("Budget vs actual"), grants=grants, totals=totals
+        )
 
     @expose("/grant/<int:grant_id>")
     @has_access
@@ -579,7 +632,7 @@ class BudgetReportView(BaseView):
         sm = self.appbuilder.sm
         return self.render_template(
             "budgets/report.html",
-            title=f"Budget vs actual — {grant.reference}",
+            title=_("Budget vs actual — %(grant)s", grant=grant.reference),
             grant=grant,
             report=report,
             periods=grant.periods,
@@ -655,7 +708,7 @@ class OdooAccountMapView(GrantScopedViewMixin, ModelView):
     route_base = "/odoo-account-maps"
     # Both the grant and the line choices are limited to visible grants (set here, not by the mixin).
     parent_relation = None
-    list_title = "Odoo account mappings"
+    list_title = lazy_gettext("Odoo account mappings")
     list_columns = ["grant", "odoo_account_id", "odoo_account_label", "line"]
     show_columns = add_columns = ["grant", "odoo_account_id", "odoo_account_label", "line"]
     edit_columns = ["odoo_account_id", "odoo_account_label", "line"]
@@ -685,7 +738,7 @@ class OdooLinkView(GrantScopedViewMixin, ModelView):
     datamodel = SQLAInterface(OdooLink)
     class_permission_name = "OdooLinks"
     route_base = "/odoo-links"
-    list_title = "Odoo links"
+    list_title = lazy_gettext("Odoo links")
     show_template = "budgets/odoo_link_show.html"
     list_columns = [
         "grant",
@@ -807,7 +860,7 @@ class OdooLinkView(GrantScopedViewMixin, ModelView):
         return self.render_template(
             self.show_template,
             pk=pk,
-            title=f"Odoo link — {link.grant.reference}",
+            title=_("Odoo link — %(grant)s", grant=link.grant.reference),
             widgets=self._show(pk),
             related_views=self._related_views,
             link=link,
@@ -827,34 +880,19 @@ class OdooLinkView(GrantScopedViewMixin, ModelView):
             abort(404)
         back = redirect(url_for(f"{type(self).__name__}.show", pk=pk))
         if not link.enabled:
-            flash("This link is switched off: edit it and tick 'enabled' to sync it.", "warning")
+            flash(_("This link is switched off: edit it and tick 'enabled' to sync it."), "warning")
             return back
-        user = current_user_or_none()
-        try:
-            client = odoo_sync.client_from_env(_odoo_env())
-        except OdooError as exc:
-            flash(str(exc), "danger")
+        problem = odoo_sync.configuration_problem(_odoo_env())
+        if problem:
+            flash(_("Odoo sync failed, nothing saved: %(problem)s", problem=problem), "danger")
             return back
-        with acting_as(Actor(user.id if user else None, user.username if user else "odoo-sync", "sync")):
-            try:
-                result = odoo_sync.sync_and_commit(
-                    db.session,
-                    client,
-                    link,
-                    full=request.form.get("full") == "1",
-                    confirm_removals=request.form.get("confirm_removals") == "1",
-                )
-            except OdooError as exc:
-                flash(f"Odoo sync failed, nothing saved: {exc}", "danger")
-            except odoo_sync.RemovalsNeedConfirmation as exc:
-                flash(f"Odoo sync stopped, nothing saved: {exc} ", "warning")
-            except DomainValidationError as exc:
-                flash(f"Odoo sync refused, nothing saved: {exc}", "danger")
-            else:
-                flash(result.summary(), "warning" if result.unmapped else "success")
-            finally:
-                client.close()
-        return back
+        # Off the request (core.jobs): the job's page follows it; one job per grant at a time.
+        params = {
+            "link_id": link.id,
+            "full": request.form.get("full") == "1",
+            "confirm_removals": request.form.get("confirm_removals") == "1",
+        }
+        return start_job("odoo_sync", link.grant_id, params, back)
 
     @expose("/<int:pk>/dismiss", methods=["POST"])
     @has_access
@@ -932,22 +970,22 @@ def odoo_panel(session: Any, grant: Grant, user: Any) -> Panel | None:
 
 
 def register(appbuilder: AppBuilder) -> None:
-    appbuilder.add_view(BudgetReportView, "Budget vs actual", icon="fa-bar-chart", category="Budgets")
-    appbuilder.add_view(BudgetLineView, "Budget lines", icon="fa-list", category="Budgets")
-    appbuilder.add_view(ExpenditureView, "Expenditures", icon="fa-money", category="Budgets")
-    appbuilder.add_view(BudgetImportView, "Import actuals", icon="fa-upload", category="Budgets")
-    appbuilder.add_view(BudgetPlanImportView, "Import a budget", icon="fa-upload", category="Budgets")
-    appbuilder.add_view(BudgetGridView, "Budget grid", icon="fa-table", category="Budgets")
-    appbuilder.add_view(RateImportView, "Import exchange rates", icon="fa-upload", category="Budgets")
-    appbuilder.add_view(BudgetRevisionView, "Budget revisions", icon="fa-exchange", category="Budgets")
-    appbuilder.add_view(BudgetVersionView, "Budget versions", icon="fa-history", category="Budgets")
-    appbuilder.add_view(ExchangeRateView, "Exchange rates", icon="fa-line-chart", category="Budgets")
-    appbuilder.add_view(RatePolicyView, "Rate policies", icon="fa-balance-scale", category="Budgets")
-    appbuilder.add_view(VarianceRuleView, "Variance rules", icon="fa-exclamation-triangle", category="Budgets")
-    appbuilder.add_view(OdooLinkView, "Odoo links", icon="fa-plug", category="Budgets")
-    appbuilder.add_view(OdooAccountMapView, "Odoo account mappings", icon="fa-random", category="Budgets")
-    appbuilder.add_view(SharedCostView, "Shared costs", icon="fa-pie-chart", category="Budgets")
-    appbuilder.add_view(AllocationKeyView, "Allocation keys", icon="fa-key", category="Budgets")
+    appbuilder.add_view(BudgetReportView, N_("Budget vs actual"), icon="fa-bar-chart", category=N_("Budgets"))
+    appbuilder.add_view(BudgetLineView, N_("Budget lines"), icon="fa-list", category="Budgets")
+    appbuilder.add_view(ExpenditureView, N_("Expenditures"), icon="fa-money", category="Budgets")
+    appbuilder.add_view(BudgetImportView, N_("Import actuals"), icon="fa-upload", category="Budgets")
+    appbuilder.add_view(BudgetPlanImportView, N_("Import a budget"), icon="fa-upload", category="Budgets")
+    appbuilder.add_view(BudgetGridView, N_("Budget grid"), icon="fa-table", category="Budgets")
+    appbuilder.add_view(RateImportView, N_("Import exchange rates"), icon="fa-upload", category="Budgets")
+    appbuilder.add_view(BudgetRevisionView, N_("Budget revisions"), icon="fa-exchange", category="Budgets")
+    appbuilder.add_view(BudgetVersionView, N_("Budget versions"), icon="fa-history", category="Budgets")
+    appbuilder.add_view(ExchangeRateView, N_("Exchange rates"), icon="fa-line-chart", category="Budgets")
+    appbuilder.add_view(RatePolicyView, N_("Rate policies"), icon="fa-balance-scale", category="Budgets")
+    appbuilder.add_view(VarianceRuleView, N_("Variance rules"), icon="fa-exclamation-triangle", category="Budgets")
+    appbuilder.add_view(OdooLinkView, N_("Odoo links"), icon="fa-plug", category="Budgets")
+    appbuilder.add_view(OdooAccountMapView, N_("Odoo account mappings"), icon="fa-random", category="Budgets")
+    appbuilder.add_view(SharedCostView, N_("Shared costs"), icon="fa-pie-chart", category="Budgets")
+    appbuilder.add_view(AllocationKeyView, N_("Allocation keys"), icon="fa-key", category="Budgets")
     appbuilder.add_view_no_menu(BudgetAllocationView)
     appbuilder.add_view_no_menu(BudgetRevisionItemView)
     register_panel(budget_panel)

@@ -74,6 +74,7 @@ MENUS: dict[str, tuple[str, ...]] = {
     "Finance": (
         "Reports",
         "Export history",
+        "Jobs",  # background jobs (app/jobs_views.py)
         "Funder templates",
         "Upload a template",
         "Use a ready mapping",
@@ -121,6 +122,7 @@ MENUS: dict[str, tuple[str, ...]] = {
     "Program": (
         "Reports",
         "Export history",
+        "Jobs",  # background jobs (app/jobs_views.py)
         "Funder templates",
         "Upload a template",
         "Use a ready mapping",
@@ -183,6 +185,7 @@ MENUS: dict[str, tuple[str, ...]] = {
     "Auditor": (
         "Reports",
         "Export history",
+        "Jobs",  # background jobs (app/jobs_views.py)
         "Funder templates",
         "Compliance",
         "Requirements",

@@ -83,6 +83,8 @@ class Limits:
     reminder_batch_size: int = 500
     # After this long a sweep stops and hands back what it has not sent, for the next sweep.
     reminder_sweep_budget_seconds: int = 600
+    # Imports of more rows than this run as background jobs (core.jobs) instead of inside the request.
+    job_import_rows: int = 2000
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,8 @@ class Settings:
     odoo_env: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     limits: Limits = field(default_factory=Limits)
     iati: IatiSettings = field(default_factory=IatiSettings)
+    # Where background jobs wait (core.jobs): sqlite:///<file> on one machine, redis://host:port/db across several.
+    queue_url: str = ""
 
     def __repr__(self) -> str:
         shown = []
@@ -125,7 +129,7 @@ class Settings:
             value = getattr(self, item.name)
             if item.name == "secret_key":
                 value = None if value is None else "***"
-            elif item.name == "database_url":
+            elif item.name in ("database_url", "queue_url"):
                 value = _hide_password(value)
             elif item.name == "odoo_env":
                 value = sorted(value)  # names only: the API key never appears
@@ -171,6 +175,7 @@ class Settings:
                 ssl=_flag(env, "GRANTKEEPER_SMTP_SSL", False),
                 from_addr=text("GRANTKEEPER_SMTP_FROM", "grantkeeper@localhost"),
             ),
+            queue_url=_queue_url(text("GRANTKEEPER_QUEUE_URL"), instance),
             odoo_env=MappingProxyType({k: v for k, v in env.items() if k.startswith(ODOO_PREFIX)}),
             iati=IatiSettings(
                 org_ref=_iati_ref(text("GRANTKEEPER_IATI_ORG_REF")),
@@ -205,6 +210,7 @@ class Settings:
                     "GRANTKEEPER_REMINDER_SWEEP_BUDGET_SECONDS",
                     "seconds",
                 ),
+                job_import_rows=_positive_int(text("GRANTKEEPER_JOB_IMPORT_ROWS"), "GRANTKEEPER_JOB_IMPORT_ROWS", 2000),
             ),
         )
 
@@ -231,6 +237,8 @@ class Settings:
             "SMTP_STARTTLS": self.smtp.starttls,
             "SMTP_SSL": self.smtp.ssl,
             "SMTP_FROM": self.smtp.from_addr,
+            "QUEUE_URL": self.queue_url,
+            "JOB_IMPORT_ROWS": self.limits.job_import_rows,
         }
 
 
@@ -259,6 +267,18 @@ def _at_least(value: int, minimum: int, name: str, unit: str) -> int:
     if value < minimum:
         raise SettingsError(f"{name}: {value} is too small; use at least {minimum} {unit}")
     return value
+
+
+def _queue_url(value: str, instance: Path) -> str:
+    """The job queue: a huey SQLite file in the instance folder unless GRANTKEEPER_QUEUE_URL names another."""
+    if not value:
+        return f"sqlite:///{instance / 'jobs-queue.db'}"
+    if value.startswith(("redis://", "rediss://", "unix://")) or (value.startswith("sqlite:///") and len(value) > 10):
+        return value
+    raise SettingsError(
+        f"GRANTKEEPER_QUEUE_URL: '{_hide_password(value)}' is not a queue address "
+        "(use sqlite:///path/to/queue.db on one machine or redis://host:6379/0 across several)"
+    )
 
 
 def _iati_ref(value: str) -> str:
@@ -342,7 +362,12 @@ class BaseConfig:
     JWT_ACCESS_TOKEN_EXPIRES = 3600
 
     BABEL_DEFAULT_LOCALE = "en"
-    LANGUAGES = {"en": {"flag": "gb", "name": "English"}}
+    LANGUAGES = {
+        "en": {"flag": "gb", "name": "English"},
+        "es": {"flag": "es", "name": "Español"},
+        "fr": {"flag": "fr", "name": "Français"},
+        "nl": {"flag": "nl", "name": "Nederlands"},
+    }
 
 
 class TestConfig(BaseConfig):
@@ -354,3 +379,6 @@ class TestConfig(BaseConfig):
     FAB_PASSWORD_HASH_METHOD = "pbkdf2:sha256:1000"
     FAB_PASSWORD_COMPLEXITY_ENABLED = False
     SERVER_NAME = None
+    # Background jobs run at once, inside the request that starts them (core.jobs); tests of the
+    # queue itself set it to False and run a consumer.
+    JOBS_IMMEDIATE = True

@@ -6,27 +6,159 @@ Registered once as Jinja filters by the app factory (``amount``, ``number``,
 ``period_average`` or ``[]``: they see "—", "3", "1 Dec 2026, 13:10",
 "Period average" and "none".
 
-Numbers and dates are written with Babel in English (thousands separators,
-month names), moments in the organisation's zone from ``core.clock``.
+Numbers and dates are written with Babel in the reader's locale (thousands
+separators, decimal mark, month names: "1,234.50" / "1.234,50" / "1 234,50",
+"1 Dec 2026" / "1 déc. 2026"), moments in the organisation's zone from
+``core.clock``.
+
+The reader's locale and the translations come from hooks the app sets
+(``set_locale_provider``, ``set_translations_provider``), so this module never
+imports Flask: without them it writes British English. ``in_locale`` forces a
+locale for a block (an e-mail goes out in its recipient's language).
+``gettext``, ``ngettext`` and ``lazy_gettext`` are the one way code below the
+app marks and translates its strings.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import enum
+import functools
+import gettext as _gettext_module
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextvars import ContextVar
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from babel import Locale
 from babel.dates import format_date
-from babel.numbers import format_decimal
-from markupsafe import Markup
+from babel.numbers import format_decimal, get_decimal_symbol
+from babel.support import LazyProxy
+from markupsafe import Markup, escape
 
 from core import clock
 
-LOCALE = "en_GB"
+LOCALE = "en_GB"  # the default locale: British English
 NOTHING = "—"
+
+# ---------------------------------------------------------------- locale and translations
+
+# Babel locales for the interface languages: English reads the British way.
+FORMAT_LOCALES = {"en": "en_GB"}
+
+LocaleProvider = Callable[[], "str | None"]
+TranslationsProvider = Callable[[str], "_gettext_module.NullTranslations"]
+
+_locale_provider: LocaleProvider | None = None
+_translations_provider: TranslationsProvider | None = None
+_forced: ContextVar[str | None] = ContextVar("grantkeeper_locale", default=None)
+
+
+def set_locale_provider(provider: LocaleProvider | None) -> LocaleProvider | None:
+    """The app's answer to "whose locale is this?" (e.g. the signed-in user's language); None: British English.
+
+    Returns the provider it replaces (so a test can put it back).
+    """
+    global _locale_provider
+    previous, _locale_provider = _locale_provider, provider
+    return previous
+
+
+def set_translations_provider(provider: TranslationsProvider | None) -> TranslationsProvider | None:
+    """The app's catalogues: ``provider(language) -> gettext translations``; None: no translation.
+
+    Returns the provider it replaces.
+    """
+    global _translations_provider
+    previous, _translations_provider = _translations_provider, provider
+    return previous
+
+
+def current_language() -> str:
+    """The language of the reader: "en", "es", "fr", "nl" (a forced one first, then the app's provider)."""
+    found = _forced.get()
+    if not found and _locale_provider is not None:
+        try:
+            found = _locale_provider()
+        except RuntimeError:  # outside a request
+            found = None
+    return str(found or "en").replace("-", "_").split("_")[0] or "en"
+
+
+def current_locale() -> str:
+    """The Babel locale numbers and dates are written in: "en_GB", "es", "fr", "nl"."""
+    forced = _forced.get()
+    if forced and "_" in forced:
+        return forced
+    language = current_language()
+    return FORMAT_LOCALES.get(language, language)
+
+
+@contextlib.contextmanager
+def in_locale(language: str | None) -> Iterator[None]:
+    """Write and translate in ``language`` inside the block, whoever is signed in (e-mails, workbooks)."""
+    token = _forced.set(language or "en")
+    try:
+        yield
+    finally:
+        _forced.reset(token)
+
+
+def decimal_mark() -> str:
+    """The reader's decimal mark, "." or ","; what ``core.money.parse_amount`` reads typed amounts with."""
+    symbol = get_decimal_symbol(current_locale())
+    return "," if symbol == "," else "."
+
+
+def _translations() -> _gettext_module.NullTranslations | None:
+    if _translations_provider is None:
+        return None
+    language = current_language()
+    if language == "en":
+        return None
+    return _translations_provider(language)
+
+
+def gettext(message: str, **values: Any) -> str:
+    """``message`` in the reader's language, with ``%(name)s`` placeholders filled from ``values``."""
+    translations = _translations()
+    text = translations.gettext(message) if translations is not None else message
+    return text % values if values else text
+
+
+def ngettext(singular: str, plural: str, count: int, **values: Any) -> str:
+    """The singular or plural form for ``count`` in the reader's language; ``%(num)d`` is the count."""
+    translations = _translations()
+    if translations is not None:
+        text = translations.ngettext(singular, plural, count)
+    else:
+        text = singular if count == 1 else plural
+    return text % {"num": count, **values}
+
+
+class LazyText(LazyProxy):  # type: ignore[misc]
+    """A lazily translated text that pages and JSON take like a string (FAB's labels and titles)."""
+
+    def __html__(self) -> Markup:
+        return escape(str(self))
+
+    def __hash__(self) -> int:
+        return hash(str(self))
+
+
+def lazy_gettext(message: str, **values: Any) -> Any:
+    """A string translated when it is shown, not when it is defined (module-level labels)."""
+    return LazyText(gettext, message, enable_cache=False, **values)
+
+
+def N_(message: str) -> str:
+    """Marks ``message`` for the catalogues and returns it as is (FAB translates menu labels when it shows them)."""
+    return message
+
+
+_ = gettext
 
 # Words that a plain capitalisation would get wrong.
 _WORDS = {
@@ -71,11 +203,11 @@ def number(value: Any, places: int | None = None) -> str:
         places = 2  # stored with cents: an amount
     if places is not None:
         pattern = "#,##0" + ("." + "0" * places if places > 0 else "")
-        return format_decimal(found, format=pattern, locale=LOCALE, decimal_quantization=True)
+        return format_decimal(found, format=pattern, locale=current_locale(), decimal_quantization=True)
     exponent = found.normalize().as_tuple().exponent
     decimals = max(0, -exponent) if isinstance(exponent, int) else 0
     pattern = "#,##0" + ("." + "#" * min(decimals, 10) if decimals else "")
-    return format_decimal(found, format=pattern, locale=LOCALE, decimal_quantization=True)
+    return format_decimal(found, format=pattern, locale=current_locale(), decimal_quantization=True)
 
 
 def amount(value: Any, currency: str | None = None) -> str:
@@ -93,7 +225,16 @@ def pct(value: Any, places: int = 1) -> str:
     if found is None:
         return NOTHING
     pattern = "#,##0" + ("." + "#" * places if places > 0 else "")
-    return format_decimal(found, format=pattern, locale=LOCALE, decimal_quantization=True) + "%"
+    locale = current_locale()
+    text = format_decimal(found, format=pattern, locale=locale, decimal_quantization=True)
+    return text + _percent_suffix(locale)
+
+
+def _percent_suffix(locale: str) -> str:
+    """ "%" as the locale writes it after a number: "%" in English, " %" (no-break space) in French."""
+    own = Locale.parse(locale).percent_formats.get(None)
+    found = re.search(r"[0#](\S*?)(\s?%)", own.pattern if own is not None else "")
+    return found.group(2).replace(" ", "\u00a0") if found else "%"
 
 
 def day(value: Any) -> str:
@@ -103,8 +244,19 @@ def day(value: Any) -> str:
     if isinstance(value, dt.datetime):
         value = clock.local(value).date()
     if isinstance(value, dt.date):
-        return format_date(value, "d MMM y", locale=LOCALE)
+        return _short_date(value, current_locale())  # 1 Dec 2026, 1 déc. 2026, 1 dic 2026
     return str(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _short_date(value: dt.date, locale: str) -> str:
+    """Babel's pattern formatting is slow and a sweep writes the same few dates 100,000 times."""
+    return format_date(value, "d MMM y", locale=locale)
+
+
+@functools.lru_cache(maxsize=4096)
+def _long_date(value: dt.date, locale: str) -> str:
+    return format_date(value, "EEEE d MMMM y" if locale.startswith("en") else "full", locale=locale)
 
 
 def moment(value: Any) -> str:
@@ -148,13 +300,13 @@ def label(value: Any) -> str:
 def yes_no(value: Any) -> str:
     if value is None:
         return NOTHING
-    return "Yes" if value else "No"
+    return gettext("Yes") if value else gettext("No")
 
 
 def listing(value: Any) -> str:
     """A list as a sentence fragment; [] → "none". Dicts with a name read "code — name"."""
     if not value:
-        return "none"
+        return gettext("none")
     parts = []
     for item in value:
         if isinstance(item, Mapping):
@@ -185,12 +337,12 @@ def show(value: Any) -> str | Markup:
         return listing(list(value))
     if isinstance(value, Mapping):
         if not value:
-            return "none"
+            return gettext("none")
         return "; ".join(f"{words(str(k))}: {show(v)}" for k, v in value.items())
     if isinstance(value, str) and value == "":
         return NOTHING
     if isinstance(value, str) and value.strip() in ("[]", "{}"):
-        return "none"  # an empty list some library already turned into text
+        return gettext("none")  # an empty list some library already turned into text
     return str(value)
 
 
@@ -206,3 +358,8 @@ FILTERS = {
     "listing": listing,
     "show": show,
 }
+
+
+def long_day(value: dt.date) -> str:
+    """A date written out for a letter: "Tuesday 1 December 2026", "mardi 1 décembre 2026"."""
+    return _long_date(value, current_locale())

@@ -6,9 +6,47 @@ from __future__ import annotations
 from typing import Any
 
 from marshmallow import ValidationError as MarshmallowError
+from wtforms import DecimalField
 from wtforms.validators import ValidationError
 
+from core import formatting
 from core.money import AmountError, is_country_code, is_currency_code, parse_amount
+
+
+def read_typed_number(text: Any) -> Any:
+    """A number typed in a form, read the reader's way: "1.234,50" in Dutch, "1 234,50" in French.
+
+    The one reader of typed and imported amounts (``core.money.parse_amount``) with
+    the decimal mark of the reader's locale; None for an empty field. Raises
+    ``AmountError`` saying what is wrong.
+    """
+    if text is None or not str(text).strip():
+        return None
+    return parse_amount(str(text), formatting.decimal_mark(), integer_digits=None)
+
+
+class LocaleDecimalField(DecimalField):
+    """A decimal form field that shows and reads numbers with the reader's decimal mark and grouping.
+
+    Every Numeric column of every Flask-AppBuilder form gets it (``app/i18n.py`` puts it
+    in FAB's conversion table); the column's size is still checked by ``number_fits``.
+    """
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        if not valuelist:
+            return
+        try:
+            self.data = read_typed_number(valuelist[0])
+        except AmountError as exc:
+            self.data = None
+            raise ValueError(str(exc)) from None
+
+    def _value(self) -> str:
+        if self.raw_data:
+            return str(self.raw_data[0])
+        if self.data is None:
+            return ""
+        return formatting.number(self.data)
 
 
 def currency_code(form: Any, field: Any) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from decimal import ROUND_HALF_UP, Decimal
@@ -18,6 +19,7 @@ CENT = Decimal("0.01")
 MONEY_INTEGER_DIGITS = 16  # MONEY's 18 digits less its 2 decimals
 
 
+@functools.lru_cache(maxsize=1024)
 def is_currency_code(code: str | None) -> bool:
     """True for an active ISO 4217 alphabetic code such as ``XCD`` or ``EUR``."""
     if not code or len(code) != 3 or not code.isalpha() or not code.isupper():
@@ -50,7 +52,9 @@ DECIMAL_MARKS = {".": "a point (1,234.56)", ",": "a comma (1.234,56)"}
 # Spaces (plain, no-break, narrow, thin) and apostrophes group thousands whatever the decimal mark.
 _SPACING = str.maketrans("", "", " \u00a0\u202f\u2009\u2007'\u2019")
 _MINUS = ("-", "\u2212", "\u2013")
-_CURRENCY_PREFIX = re.compile(r"^[A-Z]{0,3}[$\u20ac\u00a3\u00a5\u20a6\u20b5\u20b9\u20b1\u20a1]|^[A-Z]{3}(?=[\d.,(])")
+_CURRENCY_PREFIX = re.compile(
+    r"^[A-Z]{0,3}[$\u20ac\u00a3\u00a5\u20a6\u20b5\u20b9\u20b1\u20a1]|^[A-Z]{3}(?=[\d.,(+\-\u2212\u2013])"
+)  # "USD -0.01" too: how core.formatting.amount writes a negative amount
 _CURRENCY_SUFFIX = re.compile(r"(?<=[\d.,)])(?:[$\u20ac\u00a3\u00a5\u20a6\u20b5\u20b9\u20b1\u20a1]|[A-Z]{3})$")
 _SHAPES: dict[str, re.Pattern[str]] = {}
 
@@ -167,11 +171,15 @@ def guess_decimal_mark(values: Iterable[object]) -> str:
     return "," if votes[","] > votes["."] else "."
 
 
-def numbers_out_of_range(record: object) -> dict[str, list[str]]:
-    """Numbers a record's columns cannot hold (non-finite, too many digits, beyond an integer column), by field."""
+def numbers_out_of_range(record: object, model: type | None = None) -> dict[str, list[str]]:
+    """Numbers a record's columns cannot hold (non-finite, too many digits, beyond an integer column), by field.
+
+    ``model``: the mapped class whose columns to check when ``record`` is a plain object of values (bulk writes).
+    """
     problems: dict[str, list[str]] = {}
     try:
-        mapper = sa_inspect(type(record))
+        mapped: type[object] = model if model is not None else type(record)
+        mapper = sa_inspect(mapped)
     except NoInspectionAvailable:
         return problems
     if mapper is None:

@@ -6,6 +6,8 @@ Loaded by the composition root after all models, like every domain's
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select
 
 from core.formatting import day, moment
@@ -51,3 +53,68 @@ landing.add_section(
     ),
     order=30,
 )
+
+
+# ---------------------------------------------------------------- background jobs (core.jobs): exports LibreOffice recomputes
+
+_EXPORT_STEPS = {
+    "collect": "Collecting the figures",
+    "fill": "Filling the template",
+    "recompute": "LibreOffice is computing the formulas (this can take two minutes)",
+}
+
+
+def export_job(session: Any, params: Any, progress: Any) -> Any:
+    """An export generated off the request (a funder template recomputed by LibreOffice): exports.services.run_export."""
+    from core.errors import DomainValidationError
+    from core.jobs import JobFailed, JobOutcome
+    from core.storage import file_store
+    from exports import services
+    from exports.models import FunderTemplate
+    from grants.models import Grant
+
+    grant = session.get(Grant, params["grant_id"])
+    period = session.get(ReportingPeriod, params["period_id"]) if params.get("period_id") else None
+    template = session.get(FunderTemplate, params["template_id"]) if params.get("template_id") else None
+    if grant is None or (params.get("template_id") and template is None):
+        raise JobFailed("The grant or the template was removed before the export started; nothing was made.")
+
+    def report(step: str, done: int, total: int) -> None:
+        progress(_EXPORT_STEPS.get(step, step.capitalize()), done, total)
+
+    try:
+        record = services.run_export(
+            session,
+            file_store(),
+            grant=grant,
+            period=period,
+            user=params.get("user"),
+            template=template,
+            builtin=None if template is not None else params.get("builtin"),
+            recompute=bool(params.get("recompute")),
+            progress=report,
+        )
+    except DomainValidationError as exc:
+        raise JobFailed(f"Nothing was generated: {exc.summary()}") from None
+    return JobOutcome(f"Generated {record.filename}.", record_id=record.id)
+
+
+def _export_links(job: Any) -> list[tuple[str, str]]:
+    from flask import url_for
+
+    links = []
+    record_id, grant_id = getattr(job, "record_id", None), getattr(job, "grant_id", None)
+    if record_id is not None:
+        links.append(("Download the file", url_for("ExportRecordView.file", pk=record_id)))
+    if grant_id is not None:
+        links.append(("Back to the grant", url_for("GrantView.show", pk=grant_id)))
+    return links
+
+
+def _register_jobs() -> None:
+    from core.jobs import JOBS, JobKind
+
+    JOBS.add("export", JobKind("Export", export_job, unit="steps", links=_export_links))
+
+
+_register_jobs()

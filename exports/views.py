@@ -17,6 +17,9 @@ from sqlalchemy import select
 from core.audit import Actor, acting_as
 from core.errors import DomainValidationError
 from core.extensions import db
+from core.formatting import N_, lazy_gettext
+from core.formatting import gettext as _
+from core.jobs import JobAlreadyRunning, queue_of
 from core.storage import StorageError, file_store
 from exports import closing, mapper_views, services
 from exports.datasets import catalogue
@@ -78,7 +81,7 @@ class ExportRecordView(GrantScopedViewMixin, ModelView):
     template_folder = TEMPLATES
     class_permission_name = "ExportRecords"
     route_base = "/exports"
-    list_title = "Export history"
+    list_title = lazy_gettext("Export history")
     base_permissions = ["can_list", "can_show", "can_edit"]
     list_columns = ["created_at", "grant", "period", "report", "filename", "created_by", "published", "download"]
     show_columns = [
@@ -102,7 +105,11 @@ class ExportRecordView(GrantScopedViewMixin, ModelView):
     order_columns = ["created_at", "report", "filename"]
     base_order = ("created_at", "desc")
     edit_columns = ["note"]
-    label_columns = {"sha256": "SHA-256", "created_at": "Generated (UTC)", "size": "Bytes"}
+    label_columns = {
+        "sha256": lazy_gettext("SHA-256"),
+        "created_at": lazy_gettext("Generated (UTC)"),
+        "size": lazy_gettext("Bytes"),
+    }
     formatters_columns = {
         "download": lambda pk: Markup('<a class="btn btn-xs btn-default" href="{}">Download</a>').format(
             url_for("ExportRecordView.file", pk=pk)
@@ -140,7 +147,14 @@ class ExportRecordView(GrantScopedViewMixin, ModelView):
         try:
             services.publish(db.session, record, user=_username())
             db.session.commit()
-            flash(f"{record.filename} is now visible to the donor users of {record.grant.reference}", "success")
+            flash(
+                _(
+                    "%(file)s is now visible to the donor users of %(grant)s",
+                    file=record.filename,
+                    grant=record.grant.reference,
+                ),
+                "success",
+            )
         except DomainValidationError as exc:
             db.session.rollback()
             flash_domain_error(exc)
@@ -155,7 +169,7 @@ class ExportRecordView(GrantScopedViewMixin, ModelView):
         try:
             services.unpublish(db.session, record, user=_username(), reason=request.form.get("reason", ""))
             db.session.commit()
-            flash(f"{record.filename} is no longer visible to donors", "success")
+            flash(_("%(file)s is no longer visible to donors", file=record.filename), "success")
         except DomainValidationError as exc:
             db.session.rollback()
             flash_domain_error(exc)
@@ -173,9 +187,12 @@ class ExportRecordView(GrantScopedViewMixin, ModelView):
         if request.form.get("period"):
             period = db.session.get(ReportingPeriod, int(request.form["period"]))
             if period is None or period.grant_id != grant.id:
-                flash("period: is not a period of this grant", "danger")
+                flash(_("period: is not a period of this grant"), "danger")
                 return redirect(back)
         choice = request.form.get("report", "")
+        if choice.startswith("template:") and request.form.get("recompute") == "1":
+            # LibreOffice may take two minutes: off the request (core.jobs); the job's page follows it.
+            return _start_export_job(grant, period, choice, back)
         try:
             with acting_as(Actor(getattr(g.user, "id", None), _username() or "web", "web")):
                 if choice.startswith("template:"):
@@ -206,12 +223,31 @@ class ExportRecordView(GrantScopedViewMixin, ModelView):
             flash_domain_error(exc)
             return redirect(back)
         flash(
-            Markup('Generated {} — <a href="{}">download</a>').format(
-                record.filename, url_for("ExportRecordView.file", pk=record.id)
-            ),
+            Markup(_('Generated %(file)s — <a href="%(url)s">download</a>'))
+            % {"file": record.filename, "url": url_for("ExportRecordView.file", pk=record.id)},
             "success",
         )
         return redirect(back)
+
+
+def _start_export_job(grant: Grant, period: ReportingPeriod | None, choice: str, back: str) -> Any:
+    template_id = choice.split(":", 1)[1]
+    if not template_id.isdigit() or db.session.get(FunderTemplate, int(template_id)) is None:
+        flash(_("report: choose a template"), "danger")
+        return redirect(back)
+    params = {
+        "grant_id": grant.id,
+        "period_id": period.id if period is not None else None,
+        "template_id": int(template_id),
+        "recompute": True,
+        "user": _username(),
+    }
+    try:
+        job = queue_of(current_app).submit(db.session, "export", grant.id, params, current_user_or_none())
+    except JobAlreadyRunning as exc:
+        flash(exc.summary().removeprefix("job: "), "warning")
+        return redirect(url_for("JobView.show", pk=exc.job_id) if exc.job_id else back)
+    return redirect(url_for("JobView.show", pk=job.id))
 
 
 # Not a GrantScopedViewMixin subclass hook: the donor rule needs its own filter.
@@ -223,7 +259,7 @@ class FunderTemplateView(ValidatedViewMixin, ModelView):
     template_folder = TEMPLATES
     class_permission_name = "FunderTemplates"
     route_base = "/funder-templates"
-    list_title = "Funder templates"
+    list_title = lazy_gettext("Funder templates")
     show_template = "exports/template_show.html"
     list_columns = ["funder", "name", "description"]
     add_columns = edit_columns = ["funder", "name", "description"]
@@ -254,7 +290,7 @@ class FunderTemplateView(ValidatedViewMixin, ModelView):
         return self.render_template(
             self.show_template,
             funder_template=template,
-            title=f"Template: {template!r}",
+            title=_("Template: %(template)s", template=repr(template)),
             can_edit=self.appbuilder.sm.has_access("can_edit", "FunderTemplates"),
         )
 
@@ -286,10 +322,10 @@ class FunderTemplateView(ValidatedViewMixin, ModelView):
                 db.session.rollback()
                 flash_domain_error(exc)
             else:
-                flash(f"Uploaded {version!r}", "success")
+                flash(_("Uploaded %(version)s", version=repr(version)), "success")
                 return redirect(url_for("FunderTemplateView.inspect", version_id=version.id))
         return self.render_template(
-            "exports/upload.html", funders=funders, title="Upload a funder template", form=request.form
+            "exports/upload.html", funders=funders, title=_("Upload a funder template"), form=request.form
         )
 
     @expose("/ready", methods=["GET", "POST"])
@@ -322,7 +358,11 @@ class FunderTemplateView(ValidatedViewMixin, ModelView):
         version = mapper_views.version_or_404(version_id)
         info = services.inspect_version(file_store(), version)
         return self.render_template(
-            "exports/inspect.html", version=version, info=info, title=f"Inspect {version!r}", catalogue=catalogue()
+            "exports/inspect.html",
+            version=version,
+            info=info,
+            title=_("Inspect %(version)s", version=repr(version)),
+            catalogue=catalogue(),
         )
 
     @expose("/version/<int:version_id>/mapping", methods=["GET", "POST"])
@@ -343,10 +383,14 @@ class FunderTemplateView(ValidatedViewMixin, ModelView):
                 db.session.rollback()
                 flash_domain_error(exc)
             else:
-                flash("Mapping saved", "success")
+                flash(_("Mapping saved"), "success")
                 return redirect(url_for("FunderTemplateView.show", pk=version.template_id))
         return self.render_template(
-            "exports/mapping.html", version=version, text=text, catalogue=catalogue(), title=f"Mapping of {version!r}"
+            "exports/mapping.html",
+            version=version,
+            text=text,
+            catalogue=catalogue(),
+            title=_("Mapping of %(version)s", version=repr(version)),
         )
 
     @expose("/version/<int:version_id>/file")
@@ -392,10 +436,10 @@ def exports_panel(session: Any, grant: Grant, user: Any) -> Panel | None:
 
 
 def register(appbuilder: AppBuilder) -> None:
-    appbuilder.add_view(ExportRecordView, "Export history", icon="fa-file-excel-o", category="Reports")
-    appbuilder.add_view(FunderTemplateView, "Funder templates", icon="fa-table", category="Reports")
-    appbuilder.add_link("Upload a template", href="/funder-templates/upload", icon="fa-upload", category="Reports")
-    appbuilder.add_link("Use a ready mapping", href="/funder-templates/ready", icon="fa-magic", category="Reports")
+    appbuilder.add_view(ExportRecordView, N_("Export history"), icon="fa-file-excel-o", category=N_("Reports"))
+    appbuilder.add_view(FunderTemplateView, N_("Funder templates"), icon="fa-table", category="Reports")
+    appbuilder.add_link(N_("Upload a template"), href="/funder-templates/upload", icon="fa-upload", category="Reports")
+    appbuilder.add_link(N_("Use a ready mapping"), href="/funder-templates/ready", icon="fa-magic", category="Reports")
     current_app.register_blueprint(mapper_views.assets_blueprint())
     register_panel(exports_panel)
     closing.register(appbuilder)

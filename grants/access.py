@@ -38,6 +38,7 @@ from core.forms import guard_api_schema, with_number_checks
 from core.records import validate_record
 from grants.evidence.models import Evidence
 from grants.evidence.services import visible_evidence_clause
+from grants.form_input import KeepsTypedInput
 from grants.models import Grant, GrantMembership
 from grants.services import can_see_grant, visible_grant_ids_query
 
@@ -282,8 +283,11 @@ def _NOTHING(**_kwargs: Any) -> str:
     return ""
 
 
-class ValidatedViewMixin(ScopedChoicesMixin):
-    """For ModelViews: domain rules checked before saving; FAB flashes the message, nothing is saved.
+class ValidatedViewMixin(KeepsTypedInput, ScopedChoicesMixin):
+    """For ModelViews: domain rules checked before saving; nothing is saved.
+
+    A refused add or edit form comes back as the user typed it, each message next
+    to its field (``grants.form_input.KeepsTypedInput``), with status 200.
 
     FAB's stock ``/download/<filename>`` serves any file of UPLOAD_FOLDER to
     anyone with ``can_download`` (FAB.md trap 6); it is switched off here, and

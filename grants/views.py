@@ -8,12 +8,16 @@ from typing import Any, cast
 
 from flask import abort, flash, g, redirect, request, url_for
 from flask_appbuilder import AppBuilder, ModelView, expose
+from flask_appbuilder.fieldwidgets import Select2ManyWidget
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.decorators import has_access
+from wtforms import SelectField, SelectMultipleField
 
 from core import clock
 from core.errors import DomainValidationError
 from core.extensions import db
+from core.formatting import N_, lazy_gettext
+from core.formatting import gettext as _
 from core.forms import country_codes, currency_code, non_negative, not_before
 from core.periods import PeriodLength
 from grants import services
@@ -25,7 +29,15 @@ from grants.access import (
     visible_funders_filter,
 )
 from grants.closing.views import closing_link, closing_links, may_close_periods
-from grants.models import Funder, Grant, GrantMembership, PeriodStatus, ReportingPeriod
+from grants.models import (
+    INDIRECT_BASE_LABELS,
+    Funder,
+    Grant,
+    GrantMembership,
+    IndirectBase,
+    PeriodStatus,
+    ReportingPeriod,
+)
 from grants.page import Panel, grant_panels, register_panel
 
 
@@ -84,7 +96,7 @@ class FunderView(SavedByOperation, ValidatedViewMixin, ModelView):
     datamodel = SQLAInterface(Funder)
     class_permission_name = "Funders"
     route_base = "/funders"
-    list_title = "Funders"
+    list_title = lazy_gettext("Funders")
     list_columns = ["name", "code", "default_currency"]
     show_columns = ["name", "code", "default_currency", "cost_categories", "notes"]
     add_columns = edit_columns = ["name", "code", "default_currency", "indirect_cap_percent", "notes"]
@@ -92,15 +104,15 @@ class FunderView(SavedByOperation, ValidatedViewMixin, ModelView):
     base_filters = visible_funders_filter()
     validators_columns = {"default_currency": [currency_code]}
     label_columns = {
-        "default_currency": "Default currency (ISO 4217)",
-        "indirect_cap_percent": "Cap on indirect costs (%)",
+        "default_currency": lazy_gettext("Default currency (ISO 4217)"),
+        "indirect_cap_percent": lazy_gettext("Cap on indirect costs (%)"),
     }
     save = staticmethod(services.save_funder)
     # Cost categories are edited in a table on the edit page (no JSON to type), posted to cost_categories.
     template_folder = str(Path(__file__).resolve().parent / "templates")
     edit_template = "grants/funder_edit.html"
     formatters_columns = {"cost_categories": _categories_text}
-    label_columns["cost_categories"] = "Cost categories"
+    label_columns["cost_categories"] = lazy_gettext("Cost categories")
     method_permission_name = {"cost_categories": "edit"}
 
     @expose("/edit/<pk>", methods=["GET", "POST"])
@@ -150,13 +162,20 @@ class FunderView(SavedByOperation, ValidatedViewMixin, ModelView):
             except DomainValidationError as exc:
                 db.session.rollback()
                 errors = _errors_by_form_row(exc.errors, rows)
-                flash("Cost categories not saved: see the messages next to the rows.", "danger")
+                flash(_("Cost categories not saved: see the messages next to the rows."), "danger")
             else:
-                flash(f"Saved {len(funder.cost_categories)} cost categories of {funder.name}", "success")
+                flash(
+                    _(
+                        "Saved %(count)s cost categories of %(funder)s",
+                        count=len(funder.cost_categories),
+                        funder=funder.name,
+                    ),
+                    "success",
+                )
                 return redirect(url_for("FunderView.edit", pk=pk))
         return self.render_template(
             "grants/funder_categories.html",
-            title=f"Cost categories — {funder.name}",
+            title=_("Cost categories — %(funder)s", funder=funder.name),
             funder=funder,
             rows=rows + [{"code": "", "name": "", "retired": False, "saved": False}],
             errors=errors,
@@ -168,7 +187,7 @@ class ReportingPeriodView(SavedByOperation, GrantScopedViewMixin, ModelView):
     datamodel = SQLAInterface(ReportingPeriod)
     class_permission_name = "ReportingPeriods"
     route_base = "/periods"
-    list_title = "Reporting periods"
+    list_title = lazy_gettext("Reporting periods")
     list_columns = ["grant", "label", "start_date", "end_date", "report_due", "status", "closing"]
     show_columns = ["grant", "label", "start_date", "end_date", "report_due", "status", "closing"]
     add_columns = edit_columns = ["grant", "label", "start_date", "end_date", "report_due", "status"]
@@ -179,7 +198,15 @@ class ReportingPeriodView(SavedByOperation, GrantScopedViewMixin, ModelView):
         "end_date": [not_before("start_date", "start date")],
         "report_due": [not_before("end_date", "end of the period")],
     }
-    label_columns = {"report_due": "Report due", "closing": "Checklist and report"}
+    label_columns = {
+        "grant": lazy_gettext("Grant"),
+        "label": lazy_gettext("Label"),
+        "start_date": lazy_gettext("Start date"),
+        "end_date": lazy_gettext("End date"),
+        "report_due": lazy_gettext("Report due"),
+        "status": lazy_gettext("Status"),
+        "closing": lazy_gettext("Checklist and report"),
+    }
     formatters_columns = {"closing": closing_link}
     save = staticmethod(services.save_period)
 
@@ -188,13 +215,79 @@ class GrantMembershipView(SavedByOperation, GrantScopedViewMixin, ModelView):
     datamodel = SQLAInterface(GrantMembership)
     class_permission_name = "GrantMemberships"
     route_base = "/memberships"
-    list_title = "Grant members"
+    list_title = lazy_gettext("Grant members")
     # Search by user lists only people on the grants one can see, not every account.
     search_form_query_rel_fields = {"user": [["id", FilterUsersOfVisibleGrants, lambda: None]]}
     list_columns = ["grant", "user", "role"]
     add_columns = edit_columns = show_columns = ["grant", "user", "role"]
     search_columns = ["grant", "user", "role"]
     save = staticmethod(services.save_membership)
+
+
+def _funders_for_categories() -> list[Funder]:
+    """The funder whose categories a grant form offers: the one chosen in the posted form, the grant's own
+    (edit page), or every funder the user sees (a new grant before a funder is chosen)."""
+    posted = request.form.get("funder", type=int) if request.method == "POST" else None
+    if posted is not None:
+        funder = db.session.get(Funder, posted)
+        return [funder] if funder is not None else []
+    pk = (request.view_args or {}).get("pk")
+    if pk is not None and str(pk).isdigit():
+        grant = db.session.get(Grant, int(pk))
+        if grant is not None:
+            return [grant.funder]
+    query = db.session.query(Funder).order_by(Funder.name)
+    for column, flt, _value in visible_funders_filter():
+        query = flt(column, SQLAInterface(Funder)).apply(query, None)
+    return list(query)
+
+
+def excluded_category_choices() -> list[tuple[str, str]]:
+    """The cost categories a grant may leave out of its indirect cost base, in words ("EQUIP Equipment")."""
+    funders = _funders_for_categories()
+    choices: dict[str, str] = {}
+    for funder in funders:
+        for category in funder.cost_categories or []:
+            code = str(category.get("code"))
+            label = f"{code} {category.get('name')}" + (" (retired)" if category.get("retired") else "")
+            if len(funders) > 1:
+                label += f" — {funder.name}"
+            choices.setdefault(code, label)
+    return list(choices.items())
+
+
+def _excluded_text(codes: Any) -> str:
+    """The grant page's list of categories left out of the indirect cost base, with their names."""
+    if not codes:
+        return "none"
+    names = dict(excluded_category_choices())
+    return ", ".join(names.get(str(code), str(code)) for code in codes)
+
+
+def _base_choices() -> list[tuple[str, str]]:
+    return [(base.value, label.capitalize()) for base, label in INDIRECT_BASE_LABELS.items()]
+
+
+def _as_base(value: Any) -> IndirectBase | None:
+    if value in (None, ""):
+        return None
+    return value if isinstance(value, IndirectBase) else IndirectBase(value)
+
+
+class ExcludedCategoriesField(SelectMultipleField):
+    """The funder's cost categories as a multi-select; an empty choice is no category left out."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("choices", excluded_category_choices)
+        kwargs.setdefault("widget", Select2ManyWidget())
+        super().__init__(*args, **kwargs)
+
+    def pre_validate(self, form: Any) -> None:
+        # Categories of another funder are refused by the grant's own rule, naming them; not "not a valid choice".
+        return None
+
+    def process_data(self, value: Any) -> None:
+        self.data = list(value or [])
 
 
 class GrantView(SavedByOperation, GrantScopedViewMixin, ModelView):
@@ -205,12 +298,13 @@ class GrantView(SavedByOperation, GrantScopedViewMixin, ModelView):
     datamodel = SQLAInterface(Grant)
     class_permission_name = "Grants"
     route_base = "/grants"
-    list_title = "Grants"
+    list_title = lazy_gettext("Grants")
     show_template = "grant_show.html"
     list_columns = ["reference", "title", "funder", "currency", "amount", "start_date", "end_date", "status"]
     show_fieldsets = [
         ("Agreement", {"fields": ["reference", "title", "funder", "recipient", "status", "countries"]}),
         ("Money and dates", {"fields": ["currency", "amount", "start_date", "end_date"]}),
+        ("Indirect costs", {"fields": ["indirect_rate", "indirect_base", "indirect_excluded"], "expanded": False}),
         ("Notes", {"fields": ["description"], "expanded": False}),
     ]
     add_columns = edit_columns = [
@@ -226,8 +320,24 @@ class GrantView(SavedByOperation, GrantScopedViewMixin, ModelView):
         "countries",
         "indirect_rate",
         "indirect_base",
+        "indirect_excluded",
         "description",
     ]
+    add_form_extra_fields = edit_form_extra_fields = {
+        "indirect_base": SelectField(
+            "Indirect costs are charged on",
+            choices=_base_choices,
+            coerce=_as_base,
+            default=IndirectBase.total_direct,
+            description="Total direct costs: every direct cost; modified direct costs: direct costs less the "
+            "categories left out below.",
+        ),
+        "indirect_excluded": ExcludedCategoriesField(
+            "Cost categories left out of the base",
+            description="Only for a modified direct cost base: the funder's categories indirect costs are not charged on "
+            "(e.g. equipment, sub-grants).",
+        ),
+    }
     search_columns = ["reference", "title", "funder", "status", "currency", "start_date", "end_date"]
     order_columns = ["reference", "title", "amount", "start_date", "end_date", "status"]
     base_order = ("start_date", "desc")
@@ -239,16 +349,31 @@ class GrantView(SavedByOperation, GrantScopedViewMixin, ModelView):
         "countries": [country_codes],
     }
     label_columns = {
-        "countries": "Countries (ISO codes, e.g. LC,GD)",
-        "currency": "Currency (ISO 4217)",
-        "indirect_rate": "Indirect cost rate (%)",
-        "indirect_base": "Indirect costs are charged on",
+        "reference": lazy_gettext("Reference"),
+        "title": lazy_gettext("Title"),
+        "funder": lazy_gettext("Funder"),
+        "recipient": lazy_gettext("Recipient"),
+        "status": lazy_gettext("Status"),
+        "amount": lazy_gettext("Amount"),
+        "start_date": lazy_gettext("Start date"),
+        "end_date": lazy_gettext("End date"),
+        "description": lazy_gettext("Description"),
+        "countries": lazy_gettext("Countries (ISO codes, e.g. LC,GD)"),
+        "currency": lazy_gettext("Currency (ISO 4217)"),
+        "indirect_rate": lazy_gettext("Indirect cost rate (%)"),
+        "indirect_base": lazy_gettext("Indirect costs are charged on"),
+        "indirect_excluded": lazy_gettext("Cost categories left out of the base"),
     }
     description_columns = {
         "indirect_rate": "Empty: the grant charges no indirect costs. Must not exceed the funder's cap.",
-        "indirect_base": "total_direct: every direct cost; modified_direct: direct costs less excluded categories.",
+        "indirect_base": "Total direct costs: every direct cost; modified direct costs: direct costs less the categories "
+        "left out below.",
     }
-    formatters_columns = {"amount": lambda amount: f"{amount:,.2f}"}
+    formatters_columns = {
+        "amount": lambda amount: f"{amount:,.2f}",
+        "indirect_base": lambda base: INDIRECT_BASE_LABELS.get(base, "total direct costs").capitalize(),
+        "indirect_excluded": _excluded_text,
+    }
     # generate_periods changes records: it needs can_edit, like the edit form.
     method_permission_name = {"generate_periods": "edit"}
     save = staticmethod(services.save_grant)
@@ -283,7 +408,7 @@ class GrantView(SavedByOperation, GrantScopedViewMixin, ModelView):
         try:
             due_days = int(request.form.get("due_days", ""))
         except ValueError:
-            flash("due_days: enter a whole number of days, e.g. 45", "danger")
+            flash(_("due_days: enter a whole number of days, e.g. 45"), "danger")
             return redirect(url_for("GrantView.show", pk=pk))
         try:
             created = services.generate_periods(
@@ -299,9 +424,12 @@ class GrantView(SavedByOperation, GrantScopedViewMixin, ModelView):
             flash_domain_error(exc)
         except ValueError:
             db.session.rollback()
-            flash("length: choose month, quarter, semester or year", "danger")
+            flash(_("length: choose month, quarter, semester or year"), "danger")
         else:
-            flash(f"Created {len(created)} reporting periods for {grant.reference}", "success")
+            flash(
+                _("Created %(count)s reporting periods for %(grant)s", count=len(created), grant=grant.reference),
+                "success",
+            )
         return redirect(url_for("GrantView.show", pk=pk))
 
 
@@ -326,7 +454,7 @@ def reporting_panel(session: Any, grant: Grant, user: Any) -> Panel:
 
 def register(appbuilder: AppBuilder) -> None:
     register_panel(reporting_panel)
-    appbuilder.add_view(GrantView, "Grants", icon="fa-folder-open", category="Grants")
-    appbuilder.add_view(ReportingPeriodView, "Reporting periods", icon="fa-calendar", category="Grants")
-    appbuilder.add_view(GrantMembershipView, "Memberships", icon="fa-users", category="Grants")
-    appbuilder.add_view(FunderView, "Funders", icon="fa-university", category="Grants")
+    appbuilder.add_view(GrantView, N_("Grants"), icon="fa-folder-open", category=N_("Grants"))
+    appbuilder.add_view(ReportingPeriodView, N_("Reporting periods"), icon="fa-calendar", category="Grants")
+    appbuilder.add_view(GrantMembershipView, N_("Memberships"), icon="fa-users", category="Grants")
+    appbuilder.add_view(FunderView, N_("Funders"), icon="fa-university", category="Grants")

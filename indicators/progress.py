@@ -204,17 +204,16 @@ class _Series:
     actuals: dict[int, _Figure] = field(default_factory=dict)
 
 
-def _cumulative(indicator: Indicator, figures: list[_Figure], is_target: bool) -> Decimal | None:
+def _cumulative(mode: CumulativeMode, is_percentage: bool, figures: list[_Figure], is_target: bool) -> Decimal | None:
     """Combine the figures of periods up to now according to the indicator's cumulative mode."""
     figures = [f for f in figures if f.value is not None]
     if not figures:
         return None
-    mode = indicator.cumulative_mode
     if mode == CumulativeMode.latest:
         return figures[-1].value
     if mode == CumulativeMode.maximum:
         return max(f.value for f in figures if f.value is not None)
-    if indicator.is_percentage:
+    if is_percentage:
         # A rate is not added up: the periods' numerators over their denominators.
         if all(f.numerator is not None and f.denominator for f in figures):
             num = sum((f.numerator for f in figures if f.numerator is not None), Decimal(0))
@@ -337,49 +336,57 @@ def indicator_progress(
 
     label = f"{category.dimension.code}={category.code}" if category is not None else None
     rows: list[ProgressRow] = []
+    # Read each ORM attribute once, not once per indicator and period (the grant page reads this).
+    reference = grant.reference
+    period_facts = [(p.id, p.label, p.start_date, p.end_date, p.status.value) for p in periods]
     for indicator in indicators:
-        data = series[indicator.id]
-        is_applicable = indicator.id in applicable
+        indicator_id = indicator.id
+        direction = indicator.direction
+        mode = indicator.cumulative_mode
+        is_percentage = indicator.is_percentage
+        lop_target = indicator.lop_target
+        fixed: dict[str, Any] = {
+            "grant_reference": reference,
+            "indicator_id": indicator_id,
+            "indicator_code": indicator.code,
+            "indicator_name": indicator.name,
+            "unit": indicator.unit.value,
+            "direction": direction.value,
+            "cumulative_mode": mode.value,
+            "funder_code": own_codes.get(indicator_id, indicator.code),
+            "disaggregation": label,
+            "baseline_value": indicator.baseline_value,
+            "lop_target": lop_target,
+            "applicable": indicator_id in applicable,
+        }
+        donor_codes = codes[indicator_id]
+        data = series[indicator_id]
         seen_targets: list[_Figure] = []
         seen_actuals: list[_Figure] = []
-        for period in periods:
-            target = data.targets.get(period.id)
-            actual = data.actuals.get(period.id)
+        for pid, period_label, period_start, period_end, period_status in period_facts:
+            target = data.targets.get(pid)
+            actual = data.actuals.get(pid)
             if target is not None:
                 seen_targets.append(target)
             if actual is not None:
                 seen_actuals.append(actual)
-            if period_id is not None and period.id != period_id:
+            if period_id is not None and pid != period_id:
                 continue
-            pct = achievement(target.value if target else None, actual.value if actual else None, indicator.direction)
-            cum_target = _cumulative(indicator, seen_targets, is_target=True)
-            cum_actual = _cumulative(indicator, seen_actuals, is_target=False)
-            cum_pct = achievement(cum_target, cum_actual, indicator.direction)
+            pct = achievement(target.value if target else None, actual.value if actual else None, direction)
+            cum_target = _cumulative(mode, is_percentage, seen_targets, is_target=True)
+            cum_actual = _cumulative(mode, is_percentage, seen_actuals, is_target=False)
+            cum_pct = achievement(cum_target, cum_actual, direction)
             # The life-of-grant target is for the total: one category's share is not compared with it.
-            lop_pct = (
-                achievement(indicator.lop_target, cum_actual, indicator.direction)
-                if seen_actuals and category is None
-                else None
-            )
+            lop_pct = achievement(lop_target, cum_actual, direction) if seen_actuals and category is None else None
             rows.append(
                 ProgressRow(
-                    grant_reference=grant.reference,
-                    indicator_id=indicator.id,
-                    indicator_code=indicator.code,
-                    indicator_name=indicator.name,
-                    unit=indicator.unit.value,
-                    direction=indicator.direction.value,
-                    cumulative_mode=indicator.cumulative_mode.value,
-                    funder_code=own_codes.get(indicator.id, indicator.code),
-                    donor_codes=dict(codes[indicator.id]),
-                    period_id=period.id,
-                    period_label=period.label,
-                    period_start=period.start_date,
-                    period_end=period.end_date,
-                    period_status=period.status.value,
-                    disaggregation=label,
-                    baseline_value=indicator.baseline_value,
-                    lop_target=indicator.lop_target,
+                    **fixed,
+                    donor_codes=dict(donor_codes),
+                    period_id=pid,
+                    period_label=period_label,
+                    period_start=period_start,
+                    period_end=period_end,
+                    period_status=period_status,
                     target=target.value if target else None,
                     actual=actual.value if actual else None,
                     numerator=actual.numerator if actual else None,
@@ -395,7 +402,6 @@ def indicator_progress(
                     cumulative_rating=rating(cum_pct),
                     cumulative_on_track=None if cum_pct is None else cum_pct >= ON_TRACK_FLOOR,
                     lop_achievement_pct=lop_pct,
-                    applicable=is_applicable,
                 )
             )
     return rows
@@ -436,6 +442,27 @@ def latest_reported_period(rows: list[ProgressRow], today: dt.date | None = None
         }
     )
     return (reported[-1][1], reported[-1][2]) if reported else None
+
+
+def latest_reported(
+    session: Session, grant_id: int, *, include_drafts: bool = True, today: dt.date | None = None
+) -> tuple[int, str] | None:
+    """What ``latest_reported_period`` finds in a grant's progress rows, in one query (the grant page's panel)."""
+    today = today or clock.today()
+    statuses = [ResultStatus.submitted, ResultStatus.verified] + ([ResultStatus.draft] if include_drafts else [])
+    row = session.execute(
+        select(ReportingPeriod.id, ReportingPeriod.label)
+        .join(Result, Result.period_id == ReportingPeriod.id)
+        .where(
+            Result.grant_id == grant_id,
+            Result.status.in_(statuses),
+            Result.value.is_not(None),
+            ReportingPeriod.start_date <= today,
+        )
+        .order_by(ReportingPeriod.start_date.desc(), ReportingPeriod.id.desc())
+        .limit(1)
+    ).first()
+    return (row[0], row[1]) if row is not None else None
 
 
 def rating_summary(rows: list[ProgressRow], today: dt.date | None = None) -> dict[str, int]:

@@ -14,6 +14,8 @@ from sqlalchemy import func, select
 from core import clock
 from core.errors import DomainValidationError
 from core.extensions import db
+from core.formatting import N_, lazy_gettext
+from core.formatting import gettext as _
 from core.storage import file_store
 from grants import services as grant_services
 from grants.access import (
@@ -67,7 +69,7 @@ class DimensionCategoryView(ValidatedViewMixin, ModelView):
     datamodel = SQLAInterface(Category)
     class_permission_name = "Dimensions"
     route_base = "/dimension-categories"
-    list_title = "Disaggregation categories"
+    list_title = lazy_gettext("Disaggregation categories")
     list_columns = ["dimension", "code", "name", "sort_order"]
     add_columns = edit_columns = show_columns = ["dimension", "code", "name", "sort_order"]
     search_columns = ["dimension", "code", "name"]
@@ -78,7 +80,7 @@ class DimensionView(ValidatedViewMixin, ModelView):
     datamodel = SQLAInterface(Dimension)
     class_permission_name = "Dimensions"
     route_base = "/dimensions"
-    list_title = "Disaggregation dimensions"
+    list_title = lazy_gettext("Disaggregation dimensions")
     list_columns = ["code", "name", "exhaustive"]
     add_columns = edit_columns = show_columns = ["code", "name", "exhaustive", "description"]
     search_columns = ["code", "name", "exhaustive"]
@@ -95,11 +97,11 @@ class IndicatorCodeView(_DerivedGrantMixin, GrantScopedViewMixin, ModelView):
     datamodel = SQLAInterface(IndicatorCode)
     class_permission_name = "IndicatorCodes"
     route_base = "/indicator-codes"
-    list_title = "Donor indicator codes (crosswalk)"
+    list_title = lazy_gettext("Donor indicator codes (crosswalk)")
     list_columns = ["indicator", "funder", "code", "name"]
     add_columns = edit_columns = show_columns = ["indicator", "funder", "code", "name"]
     search_columns = ["indicator", "funder", "code"]
-    label_columns = {"code": "The funder's code", "name": "The funder's name for it"}
+    label_columns = {"code": lazy_gettext("The funder's code"), "name": lazy_gettext("The funder's name for it")}
 
 
 class _FigureView(_DerivedGrantMixin, GrantScopedViewMixin, ModelView):
@@ -171,7 +173,14 @@ class _FigureView(_DerivedGrantMixin, GrantScopedViewMixin, ModelView):
                 session.rollback()
                 flash_domain_error(exc)
                 return self._render_form(indicator, period, form_values, existing), 422
-            flash(f"Saved the {self.figure_kind} of {indicator.code} for {period.label}", "success")
+            saved = (
+                _("Saved the target of %(indicator)s for %(period)s", indicator=indicator.code, period=period.label)
+                if self.figure_kind == "target"
+                else _(
+                    "Saved the result of %(indicator)s for %(period)s", indicator=indicator.code, period=period.label
+                )
+            )
+            flash(saved, "success")
             return redirect(url_for(f"{type(self).__name__}.show", pk=record.id))
         return self._render_form(indicator, period, form_values, existing)
 
@@ -199,7 +208,7 @@ class _FigureView(_DerivedGrantMixin, GrantScopedViewMixin, ModelView):
         )
         return self.render_template(
             f"{TEMPLATES}/figure_choose.html",
-            title=f"Enter a {self.figure_kind}",
+            title=_("Enter a target") if self.figure_kind == "target" else _("Enter a result"),
             kind=self.figure_kind,
             indicators=indicators,
             periods=periods,
@@ -211,7 +220,11 @@ class _FigureView(_DerivedGrantMixin, GrantScopedViewMixin, ModelView):
     def _render_form(self, indicator: Indicator, period: ReportingPeriod, values: dict[str, Any], existing: Any) -> Any:
         return self.render_template(
             f"{TEMPLATES}/figure_form.html",
-            title=f"{self.figure_kind.capitalize()}: {indicator.code}, {period.label}",
+            title=(
+                _("Target: %(indicator)s, %(period)s", indicator=indicator.code, period=period.label)
+                if self.figure_kind == "target"
+                else _("Result: %(indicator)s, %(period)s", indicator=indicator.code, period=period.label)
+            ),
             kind=self.figure_kind,
             indicator=indicator,
             period=period,
@@ -271,15 +284,15 @@ class TargetView(_FigureView):
     datamodel = SQLAInterface(Target)
     class_permission_name = "IndicatorTargets"
     route_base = "/indicator-targets"
-    list_title = "Indicator targets"
-    show_title = "Target"
+    list_title = lazy_gettext("Indicator targets")
+    show_title = lazy_gettext("Target")
     figure_kind = "target"
     list_columns = ["grant", "indicator", "period", "value", "numerator", "denominator"]
     show_columns = ["indicator", "period", "value", "numerator", "denominator", "comment"]
     add_columns = edit_columns = ["indicator", "period", "value", "numerator", "denominator", "comment"]
     search_columns = ["indicator", "period"]
     order_columns = ["value"]
-    label_columns = {"value": "Target (a percentage for % indicators)"}
+    label_columns = {"value": lazy_gettext("Target (a percentage for % indicators)")}
 
     def _save(self, session: Any, indicator: Indicator, period: ReportingPeriod, form: Any, user: Any) -> Any:
         return services.set_target(
@@ -298,8 +311,8 @@ class ResultView(_FigureView):
     datamodel = SQLAInterface(Result)
     class_permission_name = "IndicatorResults"
     route_base = "/indicator-results"
-    list_title = "Indicator results"
-    show_title = "Result"
+    list_title = lazy_gettext("Indicator results")
+    show_title = lazy_gettext("Result")
     figure_kind = "result"
     # Reaching the verify page is a matter of reading results; the grant's four-eyes policy decides who may
     # verify (services.verification_refusal), so finance members can verify where the grant names them.
@@ -433,7 +446,14 @@ class ResultView(_FigureView):
                 session.rollback()
                 flash_domain_error(exc)
             else:
-                flash(f"On {grant.reference}, results are now verified by: {verifier_wording(grant)}.", "success")
+                flash(
+                    _(
+                        "On %(grant)s, results are now verified by: %(who)s.",
+                        grant=grant.reference,
+                        who=verifier_wording(grant),
+                    ),
+                    "success",
+                )
                 return redirect(request.args.get("next") or url_for("ResultView.policy", grant_id=grant.id))
         members = session.execute(
             select(GrantMembership.role, func.count(GrantMembership.id))
@@ -442,7 +462,7 @@ class ResultView(_FigureView):
         ).all()
         return self.render_template(
             f"{TEMPLATES}/verification_policy.html",
-            title=f"Who verifies results — {grant.reference}",
+            title=_("Who verifies results — %(grant)s", grant=grant.reference),
             grant=grant,
             choices=[(role.value, ROLE_LABELS[role]) for role in VERIFYING_ROLE_CHOICES],
             chosen=chosen,
@@ -467,7 +487,7 @@ class IndicatorView(GrantScopedViewMixin, ModelView):
     datamodel = SQLAInterface(Indicator)
     class_permission_name = "Indicators"
     route_base = "/indicators"
-    list_title = "Indicators"
+    list_title = lazy_gettext("Indicators")
     list_columns = ["grant", "code", "name", "unit", "direction", "cumulative_mode", "lop_target"]
     show_fieldsets = [
         ("Indicator", {"fields": ["grant", "code", "name", "definition", "unit", "direction", "cumulative_mode"]}),
@@ -495,10 +515,17 @@ class IndicatorView(GrantScopedViewMixin, ModelView):
     base_order = ("sort_order", "asc")
     related_views = [TargetView, ResultView, IndicatorCodeView]
     label_columns = {
-        "lop_target": "Life-of-grant target",
-        "cumulative_mode": "Cumulative",
-        "responsible": "Responsible person",
-        "codes": "Donor codes",
+        "grant": lazy_gettext("Grant"),
+        "code": lazy_gettext("Code"),
+        "name": lazy_gettext("Name"),
+        "unit": lazy_gettext("Unit"),
+        "direction": lazy_gettext("Direction"),
+        "dimensions": lazy_gettext("Disaggregations"),
+        "sort_order": lazy_gettext("Order"),
+        "lop_target": lazy_gettext("Life-of-grant target"),
+        "cumulative_mode": lazy_gettext("Cumulative"),
+        "responsible": lazy_gettext("Responsible person"),
+        "codes": lazy_gettext("Donor codes"),
     }
     description_columns = {
         "code": "Unique within the grant, e.g. KP-1c",
@@ -521,7 +548,7 @@ class IndicatorProgressView(BaseView):
     @has_access
     def index(self) -> Any:
         grants = visible_grants(db.session, current_user_or_none())
-        return self.render_template(f"{TEMPLATES}/progress_index.html", title="Indicator progress", grants=grants)
+        return self.render_template(f"{TEMPLATES}/progress_index.html", title=_("Indicator progress"), grants=grants)
 
     @expose("/<int:grant_id>")
     @has_access
@@ -554,7 +581,7 @@ class IndicatorProgressView(BaseView):
         sm = self.appbuilder.sm
         return self.render_template(
             f"{TEMPLATES}/iptt.html",
-            title=f"Indicator progress — {grant.reference}",
+            title=_("Indicator progress — %(grant)s", grant=grant.reference),
             grant=grant,
             table=table,
             periods=progress.iptt_periods(rows, grant),
@@ -586,7 +613,13 @@ def indicator_panel(session: Any, grant: Any, user: Any) -> Panel | None:
     sm = current_app.appbuilder.sm
     if not sm.has_access("can_show", "IndicatorProgress"):
         return None
-    rows = progress.indicator_progress(session, grant.id, include_drafts=sm.has_access("can_list", "IndicatorResults"))
+    include_drafts = sm.has_access("can_list", "IndicatorResults")
+    # Only the latest reported period's rows are shown: compute those (cumulative figures still
+    # run from the first period), not the whole table.
+    reported = progress.latest_reported(session, grant.id, include_drafts=include_drafts)
+    rows = progress.indicator_progress(
+        session, grant.id, reported[0] if reported else None, include_drafts=include_drafts
+    )
     link = ("Indicator progress table (IPTT)", url_for("IndicatorProgressView.iptt", grant_id=grant.id))
     if not rows:
         return Panel(title="Indicators", order=30, rows=[("Indicators", "none defined yet")], link=link)
@@ -630,12 +663,12 @@ def register(appbuilder: AppBuilder) -> None:
     app = current_app
     if "indicators_templates" not in app.blueprints:
         app.register_blueprint(Blueprint("indicators_templates", __name__, template_folder="templates"))
-    category = "Indicators"
-    appbuilder.add_view(IndicatorView, "Indicator definitions", icon="fa-bullseye", category=category)
-    appbuilder.add_view(IndicatorProgressView, "Indicator progress", icon="fa-line-chart", category=category)
-    appbuilder.add_view(TargetView, "Indicator targets", icon="fa-flag-checkered", category=category)
-    appbuilder.add_view(ResultView, "Indicator results", icon="fa-check-square-o", category=category)
-    appbuilder.add_view(IndicatorCodeView, "Donor indicator codes", icon="fa-exchange", category=category)
-    appbuilder.add_view(DimensionView, "Disaggregations", icon="fa-sitemap", category=category)
-    appbuilder.add_view(DimensionCategoryView, "Disaggregation categories", icon="fa-tags", category=category)
+    category = N_("Indicators")
+    appbuilder.add_view(IndicatorView, N_("Indicator definitions"), icon="fa-bullseye", category=category)
+    appbuilder.add_view(IndicatorProgressView, N_("Indicator progress"), icon="fa-line-chart", category=category)
+    appbuilder.add_view(TargetView, N_("Indicator targets"), icon="fa-flag-checkered", category=category)
+    appbuilder.add_view(ResultView, N_("Indicator results"), icon="fa-check-square-o", category=category)
+    appbuilder.add_view(IndicatorCodeView, N_("Donor indicator codes"), icon="fa-exchange", category=category)
+    appbuilder.add_view(DimensionView, N_("Disaggregations"), icon="fa-sitemap", category=category)
+    appbuilder.add_view(DimensionCategoryView, N_("Disaggregation categories"), icon="fa-tags", category=category)
     register_panel(indicator_panel)

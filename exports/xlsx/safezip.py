@@ -1,4 +1,10 @@
-"""Open an uploaded .xlsx/.xlsm without trusting it: bounded unzip, hardened XML parsing, raw part access."""
+"""Open an uploaded .xlsx/.xlsm without trusting it: bounded unzip, hardened XML parsing, raw part access.
+
+The guards themselves (limits, the zip container checks, the hardened parser, the DOCTYPE
+refusal) are ``core.workbooks``'s, the one safe reader every upload path uses; this module
+adds only what the package reader needs on top (reading, streaming and copying parts raw,
+with a size and checksum check per part) and says refusals as ``TemplateError``.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +12,12 @@ import io
 import struct
 import zipfile
 import zlib
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Generator, Iterator, Sequence
 
 from lxml import etree
 
+import core.workbooks as workbooks
+from core.workbooks import DEFAULT_LIMITS, Limits, UnsafeWorkbook, xml_parser
 from exports.errors import TemplateError
 
 __all__ = [
@@ -22,137 +29,60 @@ __all__ = [
     "parse_xml",
 ]
 
-
-@dataclass(frozen=True)
-class Limits:
-    """Caps applied to an uploaded workbook before anything is decompressed."""
-
-    max_total_uncompressed: int = 200 * 1024 * 1024
-    max_part_uncompressed: int = 200 * 1024 * 1024
-    # Real sheet XML compresses 5-30:1; deflate bombs reach ~1000:1.  The ratio is
-    # only judged on parts big enough to matter, so tiny highly regular parts pass.
-    max_ratio: float = 250.0
-    ratio_min_size: int = 1024 * 1024
-    max_parts: int = 5000
-
-
-DEFAULT_LIMITS = Limits()
-
 _LOCAL_HEADER = struct.Struct("<4sHHHHHIIIHH")
 _LOCAL_SIG = b"PK\x03\x04"
-_OLE_SIG = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _CHUNK = 256 * 1024
-
-
-def xml_parser() -> etree.XMLParser:
-    """The only XML parser the exports package uses on uploaded content.
-
-    No entity substitution, no DTD loading, no network, and libxml2's default
-    size limits kept (huge_tree=False), so entity expansion and external
-    entity tricks cannot run; documents with a DOCTYPE are refused separately.
-    """
-    return etree.XMLParser(
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        huge_tree=False,
-        remove_blank_text=False,
-    )
-
-
-def _refuse_doctype(docinfo: etree.DocInfo, part: str) -> None:
-    # OOXML never needs a DTD; one in an upload is an entity-expansion or XXE attempt.
-    if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
-        raise TemplateError(f"{part}: XML with a DOCTYPE declaration is refused (possible entity-expansion attack)")
-
-
-def _prescan_doctype(head: bytes, part: str) -> None:
-    # Cheap early refusal before libxml2 sees the bytes; the docinfo check after
-    # parsing still catches encodings this byte scan cannot read (UTF-16).
-    if b"<!doctype" in head[:65536].lower():
-        raise TemplateError(f"{part}: XML with a DOCTYPE declaration is refused (possible entity-expansion attack)")
+_XML_SUFFIXES = (".xml", ".rels", ".vml")
 
 
 def parse_xml(data: bytes, part: str = "XML") -> etree._Element:
     """Parse a complete XML document with the hardened parser; DOCTYPE is refused."""
-    _prescan_doctype(data, part)
     try:
-        root = etree.fromstring(data, parser=xml_parser())
-    except etree.XMLSyntaxError as exc:
-        raise TemplateError(f"{part}: not well-formed XML ({exc})") from exc
-    _refuse_doctype(root.getroottree().docinfo, part)
+        root: etree._Element = workbooks.parse_xml(data, part)
+    except UnsafeWorkbook as exc:
+        raise TemplateError(str(exc)) from None
     return root
 
 
 class SafeZip:
     """A validated view of a workbook zip.
 
-    Construction checks the central directory only (cheap); every read then
-    decompresses with a hard output cap, so a header that lies about sizes
+    Construction checks the central directory only (cheap, ``core.workbooks.check_container``);
+    every read then decompresses with a hard output cap, so a header that lies about sizes
     cannot blow up memory.
     """
 
     def __init__(self, data: bytes, *, limits: Limits = DEFAULT_LIMITS) -> None:
         self.data = data
         self.limits = limits
-        if data[:8] == _OLE_SIG:
-            raise TemplateError(
-                "the workbook is password-protected (encrypted); remove the password to open, then upload it again"
-            )
-        if data[:4] != _LOCAL_SIG:
-            raise TemplateError("not an Excel workbook: .xlsx/.xlsm files are zip archives and this is not one")
         try:
-            zf = zipfile.ZipFile(io.BytesIO(data))
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError) as exc:
-            raise TemplateError(f"not an Excel workbook: damaged zip archive ({exc})") from exc
-        infos = zf.infolist()
-        if len(infos) > limits.max_parts:
-            raise TemplateError(f"the workbook has {len(infos)} parts; more than {limits.max_parts} is refused")
-        seen: set[str] = set()
-        total = 0
-        for info in infos:
-            name = info.filename
-            self._check_name(name)
-            if name.lower() in seen:
-                raise TemplateError(f"the workbook contains the part {name!r} twice")
-            seen.add(name.lower())
-            if info.flag_bits & 0x1:
-                raise TemplateError(f"the workbook part {name!r} is encrypted; encrypted zips are refused")
-            if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-                raise TemplateError(f"the workbook part {name!r} uses an unsupported compression method")
-            if info.file_size > limits.max_part_uncompressed:
-                raise TemplateError(
-                    f"the workbook part {name!r} unpacks to {info.file_size} bytes; "
-                    f"the limit is {limits.max_part_uncompressed}"
-                )
-            if info.file_size >= limits.ratio_min_size and info.file_size > limits.max_ratio * max(
-                info.compress_size, 1
-            ):
-                raise TemplateError(
-                    f"the workbook part {name!r} has a compression ratio of "
-                    f"{info.file_size / max(info.compress_size, 1):.0f}:1; this looks like a zip bomb"
-                )
-            total += info.file_size
-            if total > limits.max_total_uncompressed:
-                raise TemplateError(
-                    f"the workbook unpacks to more than {limits.max_total_uncompressed // (1024 * 1024)} MB; refused"
-                )
+            infos = workbooks.check_container(data, limits=limits, what="workbook")
+        except UnsafeWorkbook as exc:
+            raise TemplateError(str(exc)) from None
+        zf = zipfile.ZipFile(io.BytesIO(data))  # the directory, already checked
         self.infos: list[zipfile.ZipInfo] = infos
         self.comment: bytes = zf.comment or b""
         self._by_name: dict[str, zipfile.ZipInfo] = {i.filename: i for i in infos}
+        self._refuse_any_doctype()
 
-    @staticmethod
-    def _check_name(name: str) -> None:
-        bad = (
-            not name
-            or "\x00" in name
-            or "\\" in name
-            or name.startswith("/")
-            or (len(name) > 1 and name[1] == ":")
-            or any(seg == ".." for seg in name.split("/"))
-        )
-        if bad:
-            raise TemplateError(f"the workbook contains a part with an unsafe name {name!r} (path traversal)")
+    def _refuse_any_doctype(self) -> None:
+        """No XML part may carry a DOCTYPE, even one never parsed here (it would be copied into exports).
+
+        Each part is read only up to its root element, through the bounded reader. A part that is
+        damaged or not well-formed is left to be refused, in its own words, when it is read.
+        """
+        for info in self.infos:
+            if not info.filename.lower().endswith(_XML_SUFFIXES) or not info.file_size:
+                continue
+            chunks = self.iter_chunks(info.filename)
+            try:
+                workbooks.refuse_doctype_before_root(chunks, info.filename)
+            except UnsafeWorkbook as exc:
+                raise TemplateError(str(exc)) from None
+            except (TemplateError, etree.XMLSyntaxError):
+                continue
+            finally:
+                chunks.close()
 
     # -- part access ---------------------------------------------------------
 
@@ -188,7 +118,7 @@ class SafeZip:
             raise TemplateError(f"the workbook part {name!r} is truncated")
         return raw
 
-    def iter_chunks(self, name: str) -> Iterator[bytes]:
+    def iter_chunks(self, name: str) -> Generator[bytes, None, None]:
         """Decompress a part incrementally, never producing more than its declared size."""
         info = self.info(name)
         raw = self.raw_view(name)
@@ -245,28 +175,23 @@ class SafeZip:
         tag: str | Sequence[str] | None = None,
     ) -> Iterator[tuple[str, etree._Element]]:
         """Stream-parse an XML part (bounded memory if the caller clears elements)."""
-        parser = etree.XMLPullParser(
-            events=events,
-            tag=tag,
-            resolve_entities=False,
-            no_network=True,
-            load_dtd=False,
-            huge_tree=False,
-        )
+        parser = workbooks.xml_pull_parser(events, tag)
         checked = False
         try:
             for chunk in self.iter_chunks(name):
                 if not checked:
-                    _prescan_doctype(chunk, name)
+                    workbooks.prescan_doctype(chunk, name)
                 parser.feed(chunk)
                 for event, elem in parser.read_events():
                     if not checked:
-                        _refuse_doctype(elem.getroottree().docinfo, name)
+                        workbooks.refuse_doctype(elem.getroottree().docinfo, name)
                         checked = True
                     yield event, elem
             parser.close()
             for event, elem in parser.read_events():
                 yield event, elem
+        except UnsafeWorkbook as exc:
+            raise TemplateError(str(exc)) from None
         except etree.XMLSyntaxError as exc:
             raise TemplateError(f"{name}: not well-formed XML ({exc})") from exc
 

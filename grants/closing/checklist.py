@@ -26,6 +26,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core import clock, formatting
+from core.formatting import gettext as _
+from core.formatting import lazy_gettext, ngettext
 from core.registry import Registry
 from grants.compliance.models import Requirement
 from grants.compliance.rules import Status
@@ -43,7 +45,11 @@ class Level(str, enum.Enum):
     missing = "missing"
 
 
-LEVEL_LABELS = {Level.done: "Done", Level.attention: "Needs a look", Level.missing: "Missing"}
+LEVEL_LABELS = {
+    Level.done: lazy_gettext("Done"),
+    Level.attention: lazy_gettext("Needs a look"),
+    Level.missing: lazy_gettext("Missing"),
+}
 # Bootstrap classes and a symbol that reads without colour.
 LEVEL_CLASSES = {Level.done: "success", Level.attention: "warning", Level.missing: "danger"}
 LEVEL_SYMBOLS = {Level.done: "✓", Level.attention: "!", Level.missing: "✗"}
@@ -78,7 +84,7 @@ class Line:
 
     @property
     def level_label(self) -> str:
-        return LEVEL_LABELS[self.level]
+        return str(LEVEL_LABELS[self.level])
 
 
 @dataclass
@@ -102,7 +108,12 @@ class ClosingContext:
 
     @property
     def window(self) -> str:
-        return f"{self.period.label} ({fmt_day(self.period.start_date)} to {fmt_day(self.period.end_date)})"
+        return _(
+            "%(period)s (%(start)s to %(end)s)",
+            period=self.period.label,
+            start=fmt_day(self.period.start_date),
+            end=fmt_day(self.period.end_date),
+        )
 
 
 LineProvider = Callable[[ClosingContext], "Line | None"]
@@ -128,15 +139,26 @@ class Checklist:
     def summary(self) -> str:
         counts = self.counts
         if not self.lines:
-            return "Nothing to check for this period."
-        if counts[Level.missing] == 0 and counts[Level.attention] == 0:
-            return f"All {len(self.lines)} checks are done: the period is ready to report."
-        parts = []
-        if counts[Level.missing]:
-            parts.append(f"{counts[Level.missing]} missing")
-        if counts[Level.attention]:
-            parts.append(f"{counts[Level.attention]} to look at")
-        return f"{' and '.join(parts).capitalize()}, {counts[Level.done]} of {len(self.lines)} done."
+            return _("Nothing to check for this period.")
+        total, done = len(self.lines), counts[Level.done]
+        missing, attention = counts[Level.missing], counts[Level.attention]
+        if missing == 0 and attention == 0:
+            return ngettext(
+                "The %(num)d check is done: the period is ready to report.",
+                "All %(num)d checks are done: the period is ready to report.",
+                total,
+            )
+        if missing and attention:
+            return _(
+                "%(missing)d missing and %(attention)d to look at, %(done)d of %(total)d done.",
+                missing=missing,
+                attention=attention,
+                done=done,
+                total=total,
+            )
+        if missing:
+            return _("%(missing)d missing, %(done)d of %(total)d done.", missing=missing, done=done, total=total)
+        return _("%(attention)d to look at, %(done)d of %(total)d done.", attention=attention, done=done, total=total)
 
 
 def build_checklist(
@@ -144,7 +166,7 @@ def build_checklist(
 ) -> Checklist:
     """Every line the installed domains contribute, in the registry's order."""
     if period.grant_id != grant.id:
-        raise ValueError(f"{period.label} is not a period of {grant.reference}")
+        raise ValueError(f"{period.label} is not a period of {grant.reference}")  # a programming error
     ctx = ClosingContext(session, grant, period, today or clock.today(), user)
     lines = [line for line in (provider(ctx) for provider in CHECKLIST.values()) if line is not None]
     return Checklist(grant, period, tuple(lines))
@@ -167,7 +189,7 @@ def named(items: Iterable[str]) -> tuple[str, ...]:
     items = list(items)
     shown = items[:MAX_NAMED]
     if len(items) > MAX_NAMED:
-        shown.append(f"and {len(items) - MAX_NAMED} more")
+        shown.append(_("and %(count)d more", count=len(items) - MAX_NAMED))
     return tuple(shown)
 
 
@@ -190,32 +212,48 @@ def _evidence_line(ctx: ClosingContext) -> Line:
     rows = ctx.session.execute(query.order_by(Evidence.evidence_date, Evidence.id)).all()
     rejected = [r for r in rows if r.status == VerificationStatus.rejected]
     waiting = [r for r in rows if r.status == VerificationStatus.submitted]
-    add = Fix.to("Add evidence", "EvidenceView.add", ("can_add", "Evidence"))
-    listed = Fix.to("Evidence of this grant", "EvidenceView.list", ("can_list", "Evidence"), _flt_0_grant=ctx.grant.id)
+    add = Fix.to(_("Add evidence"), "EvidenceView.add", ("can_add", "Evidence"))
+    listed = Fix.to(
+        _("Evidence of this grant"), "EvidenceView.list", ("can_list", "Evidence"), _flt_0_grant=ctx.grant.id
+    )
+    title = _("Evidence attached and verified")
     if not rows:
         level = Level.missing if ctx.period_over else Level.attention
         return Line(
             "evidence",
-            "Evidence attached and verified",
+            title,
             level,
-            f"No evidence is dated in {ctx.window}: attach the minutes, attendance summaries or receipts.",
+            _(
+                "No evidence is dated in %(window)s: attach the minutes, attendance summaries or receipts.",
+                window=ctx.window,
+            ),
             fixes=(add,),
         )
-    details = [f"{r.title}: rejected, replace it" for r in rejected] + [
-        f"{r.title}: awaiting verification" for r in waiting
+    details = [_("%(title)s: rejected, replace it", title=r.title) for r in rejected] + [
+        _("%(title)s: awaiting verification", title=r.title) for r in waiting
     ]
     fixes = tuple(
-        Fix.to(f"Open “{r.title}”", "EvidenceView.show", ("can_show", "Evidence"), pk=r.id)
+        Fix.to(_("Open “%(title)s”", title=r.title), "EvidenceView.show", ("can_show", "Evidence"), pk=r.id)
         for r in (rejected + waiting)[:MAX_NAMED]
     )
     verified = len(rows) - len(rejected) - len(waiting)
-    summary = f"{plural(len(rows), 'evidence item')} dated in {ctx.period.label}, {verified} verified."
+    summary = ngettext(
+        "%(num)d evidence item dated in %(period)s, %(verified)d verified.",
+        "%(num)d evidence items dated in %(period)s, %(verified)d verified.",
+        len(rows),
+        period=ctx.period.label,
+        verified=verified,
+    )
     if rejected:
-        summary += f" {plural(len(rejected), 'item was', 'items were')} rejected."
+        summary += " " + ngettext("%(num)d item was rejected.", "%(num)d items were rejected.", len(rejected))
     if waiting:
-        summary += f" {plural(len(waiting), 'item awaits', 'items await')} verification by a colleague."
+        summary += " " + ngettext(
+            "%(num)d item awaits verification by a colleague.",
+            "%(num)d items await verification by a colleague.",
+            len(waiting),
+        )
     level = Level.missing if rejected else Level.attention if waiting else Level.done
-    return Line("evidence", "Evidence attached and verified", level, summary, named(details), (*fixes, listed))
+    return Line("evidence", title, level, summary, named(details), (*fixes, listed))
 
 
 def _consultations_line(ctx: ClosingContext) -> Line:
@@ -237,27 +275,48 @@ def _consultations_line(ctx: ClosingContext) -> Line:
         )
         .order_by(Consultation.held_on, Consultation.id)
     ).all()
-    add = Fix.to("Record a consultation", "ConsultationView.add", ("can_add", "Consultations"))
+    add = Fix.to(_("Record a consultation"), "ConsultationView.add", ("can_add", "Consultations"))
+    title = _("Consultations recorded")
     if not rows:
         return Line(
             "consultations",
-            "Consultations recorded",
+            title,
             Level.attention,
-            f"No consultation is recorded in {ctx.window}. If a meeting was held, record it with its attendance counts.",
+            _(
+                "No consultation is recorded in %(window)s. If a meeting was held, record it with its attendance counts.",
+                window=ctx.window,
+            ),
             fixes=(add,),
         )
     bare = [r for r in rows if r.target_id is None]
-    summary = f"{plural(len(rows), 'consultation')} recorded in {ctx.period.label}."
+    summary = ngettext(
+        "%(num)d consultation recorded in %(period)s.",
+        "%(num)d consultations recorded in %(period)s.",
+        len(rows),
+        period=ctx.period.label,
+    )
     if bare:
-        summary += f" {plural(len(bare), 'has', 'have')} no minutes or attendance summary attached."
+        summary += " " + ngettext(
+            "%(num)d has no minutes or attendance summary attached.",
+            "%(num)d have no minutes or attendance summary attached.",
+            len(bare),
+        )
     fixes = tuple(
-        Fix.to(f"Open {r.code} {fmt_day(r.held_on)}", "ConsultationView.show", ("can_show", "Consultations"), pk=r.id)
+        Fix.to(
+            _("Open %(body)s %(date)s", body=r.code, date=fmt_day(r.held_on)),
+            "ConsultationView.show",
+            ("can_show", "Consultations"),
+            pk=r.id,
+        )
         for r in bare[:MAX_NAMED]
     )
-    details = named(f"{r.code} {fmt_day(r.held_on)} “{r.title}”: nothing attached" for r in bare)
+    details = named(
+        _("%(body)s %(date)s “%(title)s”: nothing attached", body=r.code, date=fmt_day(r.held_on), title=r.title)
+        for r in bare
+    )
     return Line(
         "consultations",
-        "Consultations recorded",
+        title,
         Level.attention if bare else Level.done,
         summary,
         details,
@@ -268,13 +327,14 @@ def _consultations_line(ctx: ClosingContext) -> Line:
 def _requirements_line(ctx: ClosingContext) -> Line | None:
     """Every requirement judged in this period: met, waived with a reason, or not yet due."""
     has_any = ctx.session.scalar(select(func.count(Requirement.id)).where(Requirement.grant_id == ctx.grant.id))
+    title = _("Requirements met or explained")
     if not has_any:
         return Line(
             "requirements",
-            "Requirements met or explained",
+            title,
             Level.done,
-            "This grant has no compliance requirements.",
-            fixes=(Fix.to("Add a requirement", "RequirementView.add", ("can_add", "Requirements")),),
+            _("This grant has no compliance requirements."),
+            fixes=(Fix.to(_("Add a requirement"), "RequirementView.add", ("can_add", "Requirements")),),
         )
     rows = requirement_status(ctx.session, ctx.grant.id, ctx.period.id, today=ctx.today)
     red = {Status.not_met.value, Status.overdue.value}
@@ -283,18 +343,24 @@ def _requirements_line(ctx: ClosingContext) -> Line | None:
     if not rows:
         return Line(
             "requirements",
-            "Requirements met or explained",
+            title,
             Level.done,
-            f"No requirement is judged in {ctx.period.label}.",
+            _("No requirement is judged in %(period)s.", period=ctx.period.label),
         )
     done = len(rows) - len(open_rows)
-    summary = f"{done} of {plural(len(rows), 'requirement')} met, waived or not yet due in {ctx.period.label}."
+    summary = ngettext(
+        "%(done)d of %(num)d requirement met, waived or not yet due in %(period)s.",
+        "%(done)d of %(num)d requirements met, waived or not yet due in %(period)s.",
+        len(rows),
+        done=done,
+        period=ctx.period.label,
+    )
     if open_rows:
-        summary += " Meet the others, or record why they are waived."
+        summary += " " + _("Meet the others, or record why they are waived.")
     details = named(f"{r.requirement_code} {r.requirement_title}: {r.status_label}. {r.explanation}" for r in open_rows)
     fixes: list[Fix] = [
         Fix.to(
-            f"Details of {r.requirement_code}",
+            _("Details of %(code)s", code=r.requirement_code),
             "RequirementView.cell",
             ("can_show", "Requirements"),
             requirement_id=r.requirement_id,
@@ -303,12 +369,12 @@ def _requirements_line(ctx: ClosingContext) -> Line | None:
         for r in open_rows[:MAX_NAMED]
     ]
     if open_rows:
-        fixes.append(Fix.to("Waive with a reason", "RequirementWaiverView.add", ("can_add", "RequirementWaivers")))
+        fixes.append(Fix.to(_("Waive with a reason"), "RequirementWaiverView.add", ("can_add", "RequirementWaivers")))
     fixes.append(
-        Fix.to("Compliance matrix", "RequirementView.matrix", ("can_list", "Requirements"), grant_id=ctx.grant.id)
+        Fix.to(_("Compliance matrix"), "RequirementView.matrix", ("can_list", "Requirements"), grant_id=ctx.grant.id)
     )
     level = worst(Level.missing if r.status in red else Level.attention for r in open_rows)
-    return Line("requirements", "Requirements met or explained", level, summary, details, tuple(fixes))
+    return Line("requirements", title, level, summary, details, tuple(fixes))
 
 
 CHECKLIST.add("evidence", _evidence_line, order=30)

@@ -15,8 +15,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core import clock
+from core import clock, formatting
 from core.errors import DomainValidationError
+from core.formatting import gettext as _
+from grants.deadlines.mail import describe_days
 from grants.deadlines.models import Deadline, DeadlineSource
 from grants.deadlines.services import (
     deadline_for_source,
@@ -66,10 +68,10 @@ def submit_period(
 def reopen_period(session: Session, period: ReportingPeriod, *, reason: str) -> ReportingPeriod:
     """Take a submission back: the period is open again and its deadline counts (and reminds) again."""
     if not (reason or "").strip():
-        raise DomainValidationError({"reason": ["say why the period is reopened"]})
+        raise DomainValidationError({"reason": [_("say why the period is reopened")]})
     if period.status == PeriodStatus.accepted:
         raise DomainValidationError(
-            {"period": [f"{period.label} was accepted by the donor; it cannot be reopened here"]}
+            {"period": [_("%(period)s was accepted by the donor; it cannot be reopened here", period=period.label)]}
         )
     period.status = PeriodStatus.open
     period.submitted_at = None
@@ -102,10 +104,9 @@ def who_and_when(session: Session, username: str | None, at: dt.datetime | None)
     """'on 1 Dec 2026 by Petra Alexander' (the organisation's date)."""
     parts = []
     if at is not None:
-        day = clock.local(at).date()
-        parts.append(f"on {day.day} {day:%b %Y}")
+        parts.append(_("on %(date)s", date=formatting.day(clock.local(at).date())))
     if username:
-        parts.append(f"by {display_names(session, {username}).get(username, username)}")
+        parts.append(_("by %(name)s", name=display_names(session, {username}).get(username, username)))
     return " ".join(parts)
 
 
@@ -114,25 +115,23 @@ def period_state(session: Session, period: ReportingPeriod) -> dict[str, Any]:
     deadline = deadline_for_source(session, DeadlineSource.period, period.id)
     today = clock.today()
     if period.status == PeriodStatus.accepted:
-        status = "Accepted by the donor"
+        status = _("Accepted by the donor")
     elif period.status == PeriodStatus.submitted:
-        status = "Submitted to the donor " + who_and_when(session, period.submitted_by, period.submitted_at)
-    else:
-        status = "Open: not yet submitted"
-    if period.report_due is None:
-        due = "No report date is set for this period."
-    elif deadline is not None and deadline.submitted_on is not None:
-        due = f"Report was due {period.report_due.day} {period.report_due:%b %Y}; deadline closed on {deadline.submitted_on.day} {deadline.submitted_on:%b %Y}."
-    else:
-        days = (period.report_due - today).days
-        when = (
-            f"in {days} days"
-            if days > 1
-            else "tomorrow"
-            if days == 1
-            else "today"
-            if days == 0
-            else f"{-days} days overdue"
+        status = _(
+            "Submitted to the donor %(who_and_when)s",
+            who_and_when=who_and_when(session, period.submitted_by, period.submitted_at),
         )
-        due = f"Report due {period.report_due.day} {period.report_due:%b %Y} ({when})."
+    else:
+        status = _("Open: not yet submitted")
+    if period.report_due is None:
+        due = _("No report date is set for this period.")
+    elif deadline is not None and deadline.submitted_on is not None:
+        due = _(
+            "Report was due %(due)s; deadline closed on %(closed)s.",
+            due=formatting.day(period.report_due),
+            closed=formatting.day(deadline.submitted_on),
+        )
+    else:
+        when = describe_days((period.report_due - today).days)
+        due = _("Report due %(date)s (%(when)s).", date=formatting.day(period.report_due), when=when)
     return {"status": status.strip(), "due": due, "deadline": deadline}

@@ -20,6 +20,7 @@ from werkzeug.routing import BuildError
 
 from core import clock
 from core.extensions import db
+from core.formatting import gettext as _
 from core.registry import Registry
 from grants.access import current_user_or_none
 from grants.closing.checklist import (
@@ -85,7 +86,7 @@ class PeriodClosingView(BaseView):
         siblings = list(grant.periods)
         return self.render_template(
             "closing/period.html",
-            title=f"{grant.reference} — close {period.label}",
+            title=_("%(reference)s — close %(period)s", reference=grant.reference, period=period.label),
             grant=grant,
             period=period,
             checklist=checklist,
@@ -104,11 +105,11 @@ def closing_links(periods: list[ReportingPeriod]) -> Markup:
     """'Close S1 · Close S2' for the grant page's reporting panel."""
     links = [
         Markup('<a href="{}" class="close-period-link">{} {}</a>').format(
-            closing_url(p), "Close" if p.status == PeriodStatus.open else "Review", p.label
+            closing_url(p), _("Close") if p.status == PeriodStatus.open else _("Review"), p.label
         )
         for p in periods
     ]
-    return Markup(" · ").join(links) if links else Markup("generate the periods first")
+    return Markup(" · ").join(links) if links else Markup.escape(_("generate the periods first"))
 
 
 def register(appbuilder: AppBuilder) -> None:
@@ -129,4 +130,4 @@ def closing_link(period_id: int) -> Markup | str:
     """The periods list's link to a period's page, for those who may open it."""
     if not may_close_periods():
         return "—"
-    return Markup('<a href="{}">Checklist, report and publishing</a>').format(closing_url(period_id))
+    return Markup('<a href="{}">{}</a>').format(closing_url(period_id), _("Checklist, report and publishing"))

@@ -15,6 +15,8 @@ from werkzeug.datastructures import MultiDict
 from core import clock
 from core.errors import DomainValidationError
 from core.extensions import db
+from core.formatting import N_, lazy_gettext
+from core.formatting import gettext as _
 from grants.access import GrantScopedViewMixin, flash_domain_error, visible_grants_filter
 from grants.compliance import builder, services
 from grants.compliance.models import FREQUENCY_LABELS, Requirement, RequirementWaiver
@@ -121,7 +123,7 @@ class RequirementView(NoStockDownloadMixin, GrantScopedViewMixin, ModelView):
     datamodel = SQLAInterface(Requirement)
     class_permission_name = "Requirements"
     route_base = "/requirements"
-    list_title = "Requirements"
+    list_title = lazy_gettext("Requirements")
     show_template = "compliance/requirement_show.html"
     list_columns = ["grant", "code", "title", "category", "frequency", "owner"]
     show_fieldsets = [
@@ -131,7 +133,16 @@ class RequirementView(NoStockDownloadMixin, GrantScopedViewMixin, ModelView):
     search_columns = ["grant", "code", "title", "category", "frequency", "owner"]
     order_columns = ["code", "title", "category", "frequency"]
     base_order = ("code", "asc")
-    label_columns = {"frequency": "Judged", "clause": "Clause of the agreement"}
+    label_columns = {
+        "grant": lazy_gettext("Grant"),
+        "code": lazy_gettext("Code"),
+        "title": lazy_gettext("Title"),
+        "category": lazy_gettext("Category"),
+        "owner": lazy_gettext("Owner"),
+        "notes": lazy_gettext("Notes"),
+        "frequency": lazy_gettext("Judged"),
+        "clause": lazy_gettext("Clause of the agreement"),
+    }
     formatters_columns = {
         "category": lambda value: builder.CATEGORY_LABELS.get(value, value),
         "frequency": lambda value: FREQUENCY_LABELS.get(value, value),
@@ -153,7 +164,7 @@ class RequirementView(NoStockDownloadMixin, GrantScopedViewMixin, ModelView):
         grant = next((gr for gr in grants if gr.id == grant_id), None)
         if grant is None:
             # First step: which grant (its bodies, indicators and budget lines fill the drop-downs).
-            return self.render_template("compliance/choose_grant.html", title="Add a requirement", grants=grants)
+            return self.render_template("compliance/choose_grant.html", title=_("Add a requirement"), grants=grants)
         return self._builder(grant, None)
 
     @expose("/edit/<pk>", methods=["GET", "POST"])
@@ -189,13 +200,24 @@ class RequirementView(NoStockDownloadMixin, GrantScopedViewMixin, ModelView):
                 flash_domain_error(exc)
                 status = 422
             else:
-                flash(f"Saved {saved.code}: {builder.describe_requirement(db.session, saved)}", "success")
+                flash(
+                    _(
+                        "Saved %(code)s: %(rule)s",
+                        code=saved.code,
+                        rule=builder.describe_requirement(db.session, saved),
+                    ),
+                    "success",
+                )
                 return redirect(url_for("RequirementView.show", pk=saved.id))
         sm = self.appbuilder.sm
         return (
             self.render_template(
                 "compliance/builder.html",
-                title=f"{'Change' if requirement else 'Add'} a requirement — {grant.reference}",
+                title=(
+                    _("Change a requirement — %(grant)s", grant=grant.reference)
+                    if requirement
+                    else _("Add a requirement — %(grant)s", grant=grant.reference)
+                ),
                 grant=grant,
                 requirement=requirement,
                 form=form,
@@ -250,7 +272,7 @@ class RequirementView(NoStockDownloadMixin, GrantScopedViewMixin, ModelView):
         matrix = services.compliance_matrix(db.session, grant, clock.today(), visible_sensitivities(g.user))
         return self.render_template(
             "compliance/matrix.html",
-            title=f"Compliance — {grant.reference}",
+            title=_("Compliance — %(grant)s", grant=grant.reference),
             grant=grant,
             matrix=matrix,
             classes=STATUS_CLASSES,
@@ -313,7 +335,13 @@ class RequirementView(NoStockDownloadMixin, GrantScopedViewMixin, ModelView):
             db.session.rollback()
             flash_domain_error(exc)
         else:
-            flash(f"Added {len(created)} requirements from the preset; edit them to fit the agreement.", "success")
+            flash(
+                _(
+                    "Added %(count)s requirements from the preset; edit them to fit the agreement.",
+                    count=len(created),
+                ),
+                "success",
+            )
         return redirect(url_for("RequirementView.matrix", grant_id=grant.id))
 
 
@@ -322,13 +350,13 @@ class RequirementWaiverView(NoStockDownloadMixin, GrantScopedViewMixin, ModelVie
     datamodel = SQLAInterface(RequirementWaiver)
     class_permission_name = "RequirementWaivers"
     route_base = "/waivers"
-    list_title = "Waivers"
+    list_title = lazy_gettext("Waivers")
     list_columns = ["grant", "requirement", "period", "approved_by", "granted_at"]
     show_columns = ["grant", "requirement", "period", "justification", "approved_by", "granted_at"]
     add_columns = ["requirement", "period", "justification", "approved_by"]
     edit_columns = ["justification", "approved_by"]
     search_columns = ["requirement", "period", "approved_by"]
-    label_columns = {"approved_by": "Approved by (at the donor)"}
+    label_columns = {"approved_by": lazy_gettext("Approved by (at the donor)")}
     add_form_query_rel_fields = {
         "requirement": visible_grants_filter("grant_id"),
         "period": visible_grants_filter("grant_id"),
@@ -361,6 +389,6 @@ def compliance_panel(session: Any, grant: Any, user: Any) -> Panel | None:
 
 
 def register(appbuilder: AppBuilder) -> None:
-    appbuilder.add_view(RequirementView, "Requirements", icon="fa-check-square-o", category="Compliance")
-    appbuilder.add_view(RequirementWaiverView, "Waivers", icon="fa-unlock", category="Compliance")
+    appbuilder.add_view(RequirementView, N_("Requirements"), icon="fa-check-square-o", category=N_("Compliance"))
+    appbuilder.add_view(RequirementWaiverView, N_("Waivers"), icon="fa-unlock", category="Compliance")
     register_panel(compliance_panel)

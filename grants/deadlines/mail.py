@@ -1,4 +1,9 @@
-"""E-mail delivery over SMTP (smtplib + email.message), with settings that never show the password."""
+"""E-mail delivery over SMTP (smtplib + email.message), with settings that never show the password.
+
+Also the reminder's words: ``render_reminder`` writes a reminder in its recipient's
+language (``languages_of``, answered by the app through ``set_language_lookup``),
+with dates and amounts as that language writes them (``core.formatting``).
+"""
 
 from __future__ import annotations
 
@@ -6,13 +11,241 @@ import datetime as dt
 import logging
 import smtplib
 import ssl
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import Any, Protocol
 
+from core import formatting
+from core.formatting import gettext as _
+from core.formatting import ngettext
+
 log = logging.getLogger(__name__)
+
+# ---------------------------------------------------------------- the recipient's language
+
+LanguageLookup = Callable[[Any, Iterable[int]], Mapping[int, str]]
+_language_lookup: LanguageLookup | None = None
+
+
+def set_language_lookup(lookup: LanguageLookup | None) -> None:
+    """The app's answer to "which language does each of these users read?" (their preference)."""
+    global _language_lookup
+    _language_lookup = lookup
+
+
+def languages_of(session: Any, user_ids: Iterable[int]) -> Mapping[int, str]:
+    """The chosen language of each user that chose one, in one query; {} without the app's lookup."""
+    if _language_lookup is None:
+        return {}
+    return _language_lookup(session, user_ids)
+
+
+def describe_days(days_left: int) -> str:
+    """ "in 3 days", "tomorrow", "today", "2 days overdue", in the reader's language."""
+    if days_left > 1:
+        return ngettext("in %(num)d day", "in %(num)d days", days_left)
+    if days_left == 1:
+        return _("tomorrow")
+    if days_left == 0:
+        return _("today")
+    return ngettext("%(num)d day overdue", "%(num)d days overdue", -days_left)
+
+
+def _short_day(day: dt.date) -> str:
+    """The due day in a subject: "30 Sep 2026" in English (as reminders always wrote it), "30 sept. 2026" in French."""
+    if formatting.current_language() == "en":
+        return f"{day:%d %b %Y}"
+    return formatting.day(day)
+
+
+def render_reminder(
+    *,
+    row: Any,
+    today: dt.date,
+    recipient: Any,
+    owner: Any,
+    escalation: bool,
+    reason: str,
+    missing: list[str],
+    base_url: str,
+    language: str | None = None,
+) -> tuple[str, str]:
+    """Subject and plain-text body in ``language``: what is due, when, for which grant, what is missing, the link."""
+    return ReminderWriter(today, base_url).render(
+        row=row,
+        recipient_name=recipient.first_name,
+        owner=owner,
+        escalation=escalation,
+        reason=reason,
+        missing=missing,
+        language=language,
+    )
+
+
+def _literal(text: str) -> str:
+    """A text put into a %-template as it is (its own "%" kept)."""
+    return text.replace("%", "%%")
+
+
+class _Phrases:
+    """One language's reminder wording, looked up once: the translated templates, filled in per message.
+
+    ``gettext(message)`` without values returns the translated template itself, and
+    ``gettext(message, **values)`` is that template ``% values``. The body's lines are joined
+    into one template (placeholders that two lines share renamed apart, fixed lines kept as
+    they are), so a message is one ``%`` that writes exactly what the lines' ``gettext`` calls
+    would, without a catalogue lookup per message.
+    """
+
+    def __init__(self, language: str | None) -> None:
+        self.language = language
+        with formatting.in_locale(language):
+            self.english = formatting.current_language() == "en"
+            self.escalation = _("[Grantkeeper] Escalation: %(reference)s — %(title)s is %(when)s")
+            self.overdue = _("[Grantkeeper] Overdue: %(reference)s — %(title)s (%(when)s)")
+            self.due = _("[Grantkeeper] %(reference)s — %(title)s due %(when)s (%(date)s)")
+            self.nobody = _("nobody yet")
+            head = [
+                _("Hello %(name)s,"),
+                "",
+                _("What is due: %(title)s"),
+                _("Grant:       %(reference)s — %(title)s").replace("%(title)s", "%(grant_title)s"),
+                _("Due:         %(date)s (%(when)s)").replace("%(date)s", "%(long_date)s"),
+                _("Owner:       %(name)s").replace("%(name)s", "%(owner_name)s"),
+                "",
+            ]
+            tail = [
+                "",
+                _("Open it: %(link)s"),
+                _literal(_("Mark it submitted there once it has gone to the donor, and these reminders stop.")),
+                "",
+                "%(reason)s",
+                "-- Grantkeeper",
+            ]
+            # With missing items: the heading, then the items (a value); without: one fixed line.
+            self.body_missing = "\n".join([*head, _literal(_("Still missing:")), "%(missing)s", *tail])
+            self.body_complete = "\n".join(
+                [*head, _literal(_("Still missing: nothing recorded in Grantkeeper.")), *tail]
+            )
+        self._when: dict[int, str] = {}
+        self._short: dict[dt.date, str] = {}
+        self._long: dict[dt.date, str] = {}
+
+    def when(self, days_left: int) -> str:
+        found = self._when.get(days_left)
+        if found is None:
+            with formatting.in_locale(self.language):
+                found = self._when[days_left] = describe_days(days_left)
+        return found
+
+    def short_day(self, day: dt.date) -> str:
+        found = self._short.get(day)
+        if found is None:
+            if self.english:
+                found = f"{day:%d %b %Y}"  # as reminders always wrote it
+            else:
+                with formatting.in_locale(self.language):
+                    found = _short_day(day)
+            self._short[day] = found
+        return found
+
+    def long_day(self, day: dt.date) -> str:
+        found = self._long.get(day)
+        if found is None:
+            with formatting.in_locale(self.language):
+                found = self._long[day] = formatting.long_day(day)
+        return found
+
+
+class ReminderWriter:
+    """Writes reminders for one sweep: each language's wording and each date are looked up once, not per message.
+
+    A sweep writes 100,000 reminders over a few languages and a few hundred dates; per
+    message only the names, titles and the link are filled in.
+    """
+
+    def __init__(self, today: dt.date, base_url: str) -> None:
+        self.today = today
+        self.link_base = f"{base_url.rstrip('/')}/deadlines/show/"
+        self._phrases: dict[str | None, _Phrases] = {}
+
+    def phrases(self, language: str | None) -> _Phrases:
+        found = self._phrases.get(language)
+        if found is None:
+            found = self._phrases[language] = _Phrases(language)
+        return found
+
+    def render(
+        self,
+        *,
+        row: Any,
+        recipient_name: Any,
+        owner: Any,
+        escalation: bool,
+        reason: str,
+        missing: list[str],
+        language: str | None = None,
+    ) -> tuple[str, str]:
+        """Subject and body of one reminder (``row`` has id, title, due_date, reference, grant_title)."""
+        owner_name = f"{owner.first_name} {owner.last_name}".strip() if owner is not None else None
+        return self.write(
+            row.id,
+            row.title,
+            row.due_date,
+            row.reference,
+            row.grant_title,
+            recipient_name,
+            owner_name,
+            escalation,
+            reason,
+            missing,
+            language,
+        )
+
+    def write(
+        self,
+        deadline_id: int,
+        title: str,
+        due_date: dt.date,
+        reference: str,
+        grant_title: str,
+        recipient_name: Any,
+        owner_name: str | None,
+        escalation: bool,
+        reason: str,
+        missing: list[str],
+        language: str | None,
+    ) -> tuple[str, str]:
+        """``render`` with plain values: the sweep's path (``owner_name`` None: the deadline has no owner)."""
+        words = self._phrases.get(language) or self.phrases(language)
+        days_left = (due_date - self.today).days
+        when = words.when(days_left)
+        values = {
+            "reference": reference,
+            "title": title,
+            "when": when,
+            "grant_title": grant_title,
+            "name": recipient_name,
+            "long_date": words.long_day(due_date),
+            "owner_name": words.nobody if owner_name is None else owner_name,
+            "link": f"{self.link_base}{deadline_id}",
+            "reason": reason,
+        }
+        if escalation:
+            subject = words.escalation % values
+        elif days_left < 0:
+            subject = words.overdue % values
+        else:
+            values["date"] = words.short_day(due_date)
+            subject = words.due % values
+        if missing:
+            values["missing"] = "\n".join(f"  - {item}" for item in missing)
+            body = words.body_missing % values
+        else:
+            body = words.body_complete % values
+        return subject[:300], body
 
 
 @dataclass(frozen=True)

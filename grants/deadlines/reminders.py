@@ -11,14 +11,17 @@ Sending, in short transactions, never holding one open across the network:
 - each claim has a lease (``lease_until``); the sweep renews all its leases as
   it goes (a heartbeat every third of the lease), so a live sweep is never
   taken over, and only a stopped or dead sweep's claims are;
-- right before each message, a conditional renewal (``UPDATE ... WHERE
-  claimed_by = me AND status = 'claimed'``) proves the claim is still this
-  sweep's and marks it handed over; a sweep that lost a claim sends nothing more;
-- messages go out in batches over one SMTP connection each; what SMTP accepted
-  is recorded once per batch (one UPDATE), failures at once. A claim handed
-  over before a later claim of the same sweep was handed over had its outcome
-  known, so after a crash the next sweep counts it as sent: only the one
-  message in flight can go out twice (with the same Message-ID);
+- ownership is checked per batch, not per message: messages go out in batches
+  over one SMTP connection each, and what SMTP accepted is recorded with one
+  ``UPDATE ... WHERE id IN (the batch's) AND claimed_by = me AND status =
+  'claimed' RETURNING id``. A row it does not return was taken over by another
+  sweep (our lease had passed): it is that sweep's to send and record, and this
+  sweep stops. All of a sweep's claims share one lease (claimed and renewed
+  together), so they are taken over together: a batch recorded as ours proves
+  the next batch is still ours too. The heartbeat checks the same way;
+- while sending slowly, outcomes are also recorded every ``record_every``
+  (2 s): after a crash, the next sweep sends again only what went out since the
+  last record (under the same Message-ID), never less than everything;
 - recording an outcome while the database is busy is retried with backoff and
   never aborts the batch;
 - at the end of the time budget, or when asked to stop (SIGTERM), the message
@@ -43,19 +46,19 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from flask_appbuilder.security.sqla.models import User
-from sqlalchemy import CursorResult, and_, func, insert, or_, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import CursorResult, Engine, String, and_, func, insert, literal, or_, select, update
+from sqlalchemy import cast as sql_cast
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from core.audit import Actor, acting_as
 from core.clock import as_utc
 from grants.deadlines import services
-from grants.deadlines.mail import DeliveryError, OutgoingMessage, Sender
+from grants.deadlines.mail import DeliveryError, OutgoingMessage, ReminderWriter, Sender, languages_of
 from grants.deadlines.missing import MISSING_WORK, missing_for
 from grants.deadlines.models import Deadline, Notification, ReminderLog, ReminderStatus
 from grants.deadlines.policies import LEAD_ROLES, ReminderRule, load_rule_book
-from grants.deadlines.services import describe_days
 from grants.models import Grant, GrantMembership, GrantStatus, MemberRole
 
 log = logging.getLogger(__name__)
@@ -86,6 +89,9 @@ class SweepSettings:
     retry_cap: timedelta = timedelta(hours=6)
     max_attempts: int = 8
     use_advisory_lock: bool = True
+    # While sending slowly, what SMTP accepted is recorded at least this often (and always once per
+    # batch): after a crash, only what went out since is sent again.
+    record_every: timedelta = timedelta(seconds=2)
     # How long to keep retrying a write while the database is busy (sum of the pauses between tries).
     record_patience: timedelta = timedelta(seconds=60)
     # PostgreSQL: how long one recording statement waits for a row or table lock before retrying.
@@ -111,7 +117,6 @@ class SweepResult:
     planned: int = 0
     claimed: int = 0
     taken_over: int = 0
-    recovered: int = 0  # claims of a stopped sweep found already delivered, recorded as sent
     held_elsewhere: int = 0  # claims another live sweep is sending right now
     sent: int = 0
     failed: int = 0
@@ -143,8 +148,6 @@ class SweepResult:
         ]
         if self.in_app_only:
             parts.append(f"{self.in_app_only} in-app only")
-        if self.recovered:
-            parts.append(f"{self.recovered} found already sent")
         if self.released:
             parts.append(f"{self.released} released for the next sweep")
         if self.unrecorded:
@@ -165,15 +168,6 @@ STOP_REASONS = {
     "lost claim": "Stopped: another sweep took over this sweep's claims.",
     "database": "Stopped: the database stayed busy.",
 }
-
-
-@dataclass(frozen=True)
-class Planned:
-    deadline_id: int
-    offset_key: str
-    recipient_id: int
-    escalation: bool
-    reason: str  # why this person receives it, said in the message
 
 
 # ---------------------------------------------------------------- which stage is due
@@ -256,9 +250,11 @@ def sweep(
                 log.info("reminder sweep skipped: another sweep holds the lock")
                 return result
             services.sync_period_deadlines(session, today=today)
-            _plan_and_claim(session, now, today, sender, settings, result)
             if sender is not None:
+                # Before planning: the claims about to be inserted (not analysed yet in this
+                # transaction) would otherwise lead PostgreSQL's planner into a nested loop.
                 _take_over(session, now, settings, result)
+            _plan_and_claim(session, now, today, sender, settings, result)
             result.held_elsewhere = _held_elsewhere(session, now, result.sweep_id)
             session.commit()
         except (IntegrityError, OperationalError) as exc:
@@ -315,13 +311,23 @@ def _plan_and_claim(
     horizon = max((max(rule.days_before, default=0) for rule in book.all_rules()), default=0)
     deadlines = session.execute(_open_deadlines_query(today, horizon)).all()  # query 2
 
+    # Stages depend on (rule, due date) only: computed once per pair, not once per deadline.
+    stage_of: dict[tuple[int, date], tuple[str | None, str | None]] = {}
+    catch_up = settings.catch_up_days
     stages: dict[int, tuple[Any, ReminderRule, str | None, str | None]] = {}
+    rule_for = book.rule_for
     for row in deadlines:
-        rule = book.rule_for(row.grant_id, row.funder_id)
-        stage = reminder_stage(row.due_date, today, rule, settings.catch_up_days)
-        escalate = escalation_stage(row.due_date, today, rule, settings.catch_up_days)
-        if stage or escalate:
-            stages[row.id] = (row, rule, stage, escalate)
+        deadline_id, grant_id, _title, due_date, _owner_id, funder_id, *_names = row
+        rule = rule_for(grant_id, funder_id)
+        key = (id(rule), due_date)  # the book keeps every rule alive: id() is stable
+        found = stage_of.get(key)
+        if found is None:
+            found = stage_of[key] = (
+                reminder_stage(due_date, today, rule, catch_up),
+                escalation_stage(due_date, today, rule, catch_up),
+            )
+        if found[0] or found[1]:
+            stages[deadline_id] = (row, rule, found[0], found[1])
     if not stages:
         return
 
@@ -336,57 +342,56 @@ def _plan_and_claim(
         if grant_id in grant_ids:
             members[grant_id].append((user_id, role))
 
-    planned: list[Planned] = []
+    # Planned reminders as (deadline id, offset key, recipient, escalation, reason) tuples, keyed
+    # by the claim's unique key: the last one planned for a key wins (as before).
+    owner_reason = "You are the owner of this deadline."
+    lead_reasons: dict[tuple[MemberRole, str], str] = {}
+    escalation_reasons: dict[tuple[MemberRole, str], str] = {}
+    planned_by_key: dict[tuple[int, str, int], tuple[int, str, int, bool, str]] = {}
     for deadline_id, (row, rule, stage, escalate) in stages.items():
         if stage:
+            key_ = offset_key(row.due_date, stage)
             if row.owner_id is not None:
-                planned.append(
-                    Planned(
-                        deadline_id,
-                        offset_key(row.due_date, stage),
-                        row.owner_id,
-                        False,
-                        "You are the owner of this deadline.",
-                    )
+                planned_by_key[(deadline_id, key_, row.owner_id)] = (
+                    deadline_id,
+                    key_,
+                    row.owner_id,
+                    False,
+                    owner_reason,
                 )
             else:
                 for user_id, role in members[row.grant_id]:
                     if role in LEAD_ROLES:
-                        planned.append(
-                            Planned(
-                                deadline_id,
-                                offset_key(row.due_date, stage),
-                                user_id,
-                                False,
-                                f"This deadline has no owner yet; you are the {role.value} lead of {row.reference}.",
+                        reason = lead_reasons.get((role, row.reference))
+                        if reason is None:
+                            reason = lead_reasons[(role, row.reference)] = (
+                                f"This deadline has no owner yet; you are the {role.value} lead of {row.reference}."
                             )
-                        )
+                        planned_by_key[(deadline_id, key_, user_id)] = (deadline_id, key_, user_id, False, reason)
         if escalate and row.owner_id is not None:
             # An unowned deadline is already reminded to the leads themselves: no escalation on top.
+            key_ = offset_key(row.due_date, escalate)
             for user_id, role in members[row.grant_id]:
                 if role in rule.escalate_roles and user_id != row.owner_id:
-                    planned.append(
-                        Planned(
-                            deadline_id,
-                            offset_key(row.due_date, escalate),
-                            user_id,
-                            True,
-                            f"You receive this escalation as the {role.value} lead of {row.reference}.",
+                    reason = escalation_reasons.get((role, row.reference))
+                    if reason is None:
+                        reason = escalation_reasons[(role, row.reference)] = (
+                            f"You receive this escalation as the {role.value} lead of {row.reference}."
                         )
-                    )
-    planned = list({(p.deadline_id, p.offset_key, p.recipient_id): p for p in planned}.values())
-    result.planned = len(planned)
+                    planned_by_key[(deadline_id, key_, user_id)] = (deadline_id, key_, user_id, True, reason)
+    result.planned = len(planned_by_key)
 
-    user_ids = {p.recipient_id for p in planned} | {row.owner_id for row, *_ in stages.values() if row.owner_id}
+    user_ids = {p[2] for p in planned_by_key.values()} | {row.owner_id for row, *_ in stages.values() if row.owner_id}
     users = {
         u.id: u
         for u in session.execute(  # query 4
             select(User.id, User.email, User.first_name, User.last_name, User.active).where(User.id.in_(user_ids))
         )
     }
-    planned = [p for p in planned if p.recipient_id in users and users[p.recipient_id].active]
+    active = {user_id for user_id, user in users.items() if user.active}
+    planned = [p for p in planned_by_key.values() if p[2] in active]
 
-    keys = {p.offset_key for p in planned}
+    keys = {p[1] for p in planned}
     # A stage is only ever claimed on or after its day, and every planned stage's day is at most
     # catch_up_days old: older log rows cannot hold a planned key (a day's margin for time zones).
     since = dt.datetime.combine(today - timedelta(days=settings.catch_up_days + 1), dt.time(), dt.UTC)
@@ -398,98 +403,168 @@ def _plan_and_claim(
             )
         )
     }
-    new = [p for p in planned if (p.deadline_id, p.offset_key, p.recipient_id) not in existing]
+    new = [p for p in planned if (p[0], p[1], p[2]) not in existing] if existing else planned
     if not new:
         return
 
     missing: dict[int, list[str]] = {}
     if MISSING_WORK:
         # Checks ask their own domains, per deadline reminded today (not per deadline swept).
-        ids = sorted({p.deadline_id for p in new})
+        ids = sorted({p[0] for p in new})
         for start in range(0, len(ids), 500):  # SQLite limits the number of bound parameters
             for deadline in session.scalars(select(Deadline).where(Deadline.id.in_(ids[start : start + 500]))):
                 missing[deadline.id] = missing_for(session, deadline)
 
-    rows = []
-    for p in new:
-        row, rule, *_ = stages[p.deadline_id]
-        user = users[p.recipient_id]
-        owner = users.get(row.owner_id) if row.owner_id else None
-        subject, body = render_reminder(
-            row=row,
-            today=today,
-            recipient=user,
-            owner=owner,
-            escalation=p.escalation,
-            reason=p.reason,
-            missing=missing.get(p.deadline_id, []),
-            base_url=settings.base_url,
+    languages = languages_of(session, {p[2] for p in new})  # query 6b: each recipient's language
+    write = ReminderWriter(today, settings.base_url).write
+    owner_names = {user.id: f"{user.first_name} {user.last_name}".strip() for user in users.values()}
+    claimed_status = ReminderStatus.outbox if sender is None else ReminderStatus.claimed
+    no_missing: list[str] = []
+    rows: list[tuple[int, str, int, ReminderStatus, str | None, str, str]] = []
+    for deadline_id, key_, recipient_id, escalation, reason in new:
+        row, rule, *_ = stages[deadline_id]
+        _id, _grant_id, title, due_date, owner_id, _funder_id, reference, grant_title = row
+        user = users[recipient_id]
+        subject, body = write(
+            deadline_id,
+            title,
+            due_date,
+            reference,
+            grant_title,
+            user.first_name,
+            owner_names.get(owner_id) if owner_id else None,
+            escalation,
+            reason,
+            missing.get(deadline_id, no_missing),
+            languages.get(recipient_id),
         )
-        if not rule.send_email or not user.email:
-            status = ReminderStatus.in_app
-        elif sender is None:
-            status = ReminderStatus.outbox
-        else:
-            status = ReminderStatus.claimed
-        rows.append(
+        status = claimed_status if rule.send_email and user.email else ReminderStatus.in_app
+        rows.append((deadline_id, key_, recipient_id, status, user.email, subject, body))
+
+    _claim(session, rows, now=now, sweep_id=result.sweep_id, lease_until=now + settings.lease)  # query 7
+    table = ReminderLog.__table__
+    # The claims just won: taken-over ones carry our sweep id too, but were created by an earlier sweep.
+    ours = and_(table.c.claimed_by == result.sweep_id, table.c.created_at == now)
+    counts: dict[Any, int] = {
+        status: count  # query 8
+        for status, count in session.execute(select(table.c.status, func.count()).where(ours).group_by(table.c.status))
+    }
+    result.claimed = sum(counts.values())
+    result.outbox = counts.get(ReminderStatus.outbox, 0)
+    result.in_app_only = counts.get(ReminderStatus.in_app, 0)
+    if result.claimed:
+        # Same transaction as the claim: an in-app notification exists exactly when its claim does.
+        # Set-based, from the claims themselves: nothing goes back and forth for each row.
+        notifications = Notification.__table__
+        link = literal("/deadlines/show/", String) + sql_cast(table.c.deadline_id, String)
+        session.execute(  # query 9
+            insert(notifications).from_select(
+                ["user_id", "deadline_id", "reminder_log_id", "title", "body", "link", "created_at"],
+                select(
+                    table.c.recipient_id,
+                    table.c.deadline_id,
+                    table.c.id,
+                    table.c.subject,
+                    table.c.body,
+                    link,
+                    literal(now, table.c.created_at.type),
+                ).where(ours),
+            )
+        )
+        result.notifications = result.claimed
+
+
+_CLAIM_COLUMNS = (
+    "deadline_id",
+    "offset_key",
+    "recipient_id",
+    "status",
+    "to_address",
+    "subject",
+    "body",
+    "created_at",
+    "claimed_at",
+    "claimed_by",
+    "lease_until",
+    "attempts",
+)
+
+
+def _claim(
+    session: Session,
+    rows: list[tuple[int, str, int, ReminderStatus, str | None, str, str]],
+    *,
+    now: dt.datetime,
+    sweep_id: str,
+    lease_until: dt.datetime,
+) -> None:
+    """INSERT the claims; a key another sweep holds already is skipped (the claims won carry our sweep id).
+
+    ``rows`` are (deadline, offset key, recipient, status, address, subject, body). On SQLite one
+    executemany straight through the driver, with the values that are the same for every row (the
+    moments, the status) converted once by the columns' own types rather than once per row; on
+    PostgreSQL SQLAlchemy's batched multi-row INSERT.
+    """
+    table = ReminderLog.__table__
+    dialect = session.get_bind().dialect
+    if dialect.name == "sqlite":
+
+        def bound(column: str, value: Any) -> Any:
+            processor = table.c[column].type.dialect_impl(dialect).bind_processor(dialect)
+            return processor(value) if processor is not None else value
+
+        at = bound("created_at", now)
+        leased = bound("lease_until", lease_until)
+        statuses = {status: bound("status", status) for status in ReminderStatus}
+        claimed = ReminderStatus.claimed
+        sql = (
+            f"INSERT INTO {table.name} ({', '.join(_CLAIM_COLUMNS)}) VALUES ({', '.join('?' * len(_CLAIM_COLUMNS))})"
+            " ON CONFLICT (deadline_id, offset_key, recipient_id) DO NOTHING"
+        )
+        session.connection().exec_driver_sql(
+            sql,
+            [
+                (
+                    deadline_id,
+                    key,
+                    recipient_id,
+                    statuses[status],
+                    address,
+                    subject,
+                    body,
+                    at,
+                    at,
+                    sweep_id,
+                    leased if status is claimed else None,
+                    0,
+                )
+                for deadline_id, key, recipient_id, status, address, subject, body in rows
+            ],
+        )
+        return
+    if dialect.name != "postgresql":  # pragma: no cover - the project supports SQLite and PostgreSQL only
+        raise RuntimeError(f"unsupported database {dialect.name}")
+    claims = postgresql.insert(table).on_conflict_do_nothing(constraint="uq_reminder_logs_key")
+    session.execute(
+        claims,
+        [
             {
-                "deadline_id": p.deadline_id,
-                "offset_key": p.offset_key,
-                "recipient_id": p.recipient_id,
+                "deadline_id": deadline_id,
+                "offset_key": key,
+                "recipient_id": recipient_id,
                 "status": status,
-                "to_address": user.email,
+                "to_address": address,
                 "subject": subject,
                 "body": body,
                 "created_at": now,
                 "claimed_at": now,
-                "claimed_by": result.sweep_id,
-                "lease_until": now + settings.lease if status == ReminderStatus.claimed else None,
+                "claimed_by": sweep_id,
+                "lease_until": lease_until if status is ReminderStatus.claimed else None,
                 "attempts": 0,
             }
-        )
-
-    won = _claim(session, rows)  # query 7 (one statement per 1000 rows)
-    result.claimed = len(won)
-    by_key = {(r["deadline_id"], r["offset_key"], r["recipient_id"]): r for r in rows}
-    notifications = []
-    for log_id, deadline_id, key, recipient_id in won:
-        claim = by_key[(deadline_id, key, recipient_id)]
-        if claim["status"] == ReminderStatus.outbox:
-            result.outbox += 1
-        elif claim["status"] == ReminderStatus.in_app:
-            result.in_app_only += 1
-        notifications.append(
-            {
-                "user_id": recipient_id,
-                "deadline_id": deadline_id,
-                "reminder_log_id": log_id,
-                "title": claim["subject"],
-                "body": claim["body"],
-                "link": f"/deadlines/show/{deadline_id}",
-                "created_at": now,
-            }
-        )
-    if notifications:
-        # Same transaction as the claim: an in-app notification exists exactly when its claim does.
-        session.execute(insert(Notification.__table__), notifications)  # query 8
-        result.notifications = len(notifications)
-
-
-def _claim(session: Session, rows: list[dict[str, Any]]) -> list[tuple[int, int, str, int]]:
-    """INSERT the claims; a key another sweep holds already is skipped. Returns the claims won."""
-    table = ReminderLog.__table__
-    dialect = session.get_bind().dialect.name
-    claims: postgresql.Insert | sqlite.Insert
-    if dialect == "postgresql":
-        claims = postgresql.insert(table).on_conflict_do_nothing(constraint="uq_reminder_logs_key")
-    elif dialect == "sqlite":
-        claims = sqlite.insert(table).on_conflict_do_nothing(
-            index_elements=["deadline_id", "offset_key", "recipient_id"]
-        )
-    else:  # pragma: no cover - the project supports SQLite and PostgreSQL only
-        raise RuntimeError(f"unsupported database {dialect}")
-    stmt = claims.returning(table.c.id, table.c.deadline_id, table.c.offset_key, table.c.recipient_id)
-    return [tuple(r) for r in session.execute(stmt, rows)]
+            for deadline_id, key, recipient_id, status, address, subject, body in rows
+        ],
+    )
 
 
 def _rowcount(result: Any) -> int:
@@ -500,38 +575,13 @@ def _rowcount(result: Any) -> int:
 def _take_over(session: Session, now: dt.datetime, settings: SweepSettings, result: SweepResult) -> None:
     """Claim what a stopped or dead sweep left (released, or lease passed) and failures due for a retry.
 
-    First, a claim that sweep handed over to SMTP before another of its claims was
-    handed over is recorded as sent: the sweep knew its outcome before moving on
-    (a failure is recorded at once), so it was delivered. Only its last handed-over
-    claim, the message that may have been in flight, is sent again.
+    A stopped or dead sweep recorded what SMTP accepted at least once per batch (and every
+    ``record_every`` while sending slowly): what it sent after that is sent again, under the
+    same Message-ID, so nothing is lost and at most those few messages repeat.
     """
     table = ReminderLog.__table__
     claimed = table.c.status == ReminderStatus.claimed.value
     free = and_(claimed, or_(table.c.claimed_by.is_(None), table.c.lease_until.is_(None), table.c.lease_until < now))
-    later = table.alias("later")
-    last_handed_over = (
-        select(func.max(later.c.id))
-        .where(
-            later.c.claimed_by == table.c.claimed_by,
-            later.c.status == ReminderStatus.claimed.value,
-            later.c.handed_over_at.is_not(None),
-        )
-        .scalar_subquery()
-    )
-    result.recovered = _rowcount(
-        session.execute(
-            update(table)
-            .where(free, table.c.handed_over_at.is_not(None), table.c.id < last_handed_over)
-            .values(
-                status=ReminderStatus.sent.value,
-                sent_at=table.c.handed_over_at,
-                attempts=table.c.attempts + 1,
-                last_error=None,
-                next_attempt_at=None,
-                lease_until=None,
-            )
-        )
-    )
     retryable = or_(
         free,
         and_(
@@ -540,11 +590,17 @@ def _take_over(session: Session, now: dt.datetime, settings: SweepSettings, resu
             table.c.next_attempt_at <= now,
         ),
     )
-    still_open = select(Deadline.id).where(Deadline.submitted_on.is_(None), Deadline.waived.is_(False))
+    # EXISTS rather than IN (SELECT ...): PostgreSQL runs NOT IN over 100,000 deadlines row by row
+    # once the list outgrows work_mem; EXISTS is a hash (anti-)join on both databases.
+    still_open = (
+        select(Deadline.id)
+        .where(Deadline.id == table.c.deadline_id, Deadline.submitted_on.is_(None), Deadline.waived.is_(False))
+        .exists()
+    )
     # Submitted or waived since: the reminder is moot; say so in the outbox instead of sending it.
     session.execute(
         update(table)
-        .where(retryable, table.c.deadline_id.not_in(still_open))
+        .where(retryable, ~still_open)
         .values(
             status=ReminderStatus.failed.value,
             next_attempt_at=None,
@@ -555,7 +611,7 @@ def _take_over(session: Session, now: dt.datetime, settings: SweepSettings, resu
     result.taken_over = _rowcount(
         session.execute(
             update(table)
-            .where(retryable, table.c.deadline_id.in_(still_open))
+            .where(retryable, still_open)
             .values(
                 status=ReminderStatus.claimed.value,
                 claimed_at=now,
@@ -593,7 +649,14 @@ def _chunks(items: Sequence[T], size: int) -> list[Sequence[T]]:
 
 
 class _Delivery:
-    """The sending phase of one sweep: batches over one SMTP connection each, ownership checked per message."""
+    """The sending phase of one sweep: batches over one SMTP connection each, ownership checked per batch.
+
+    Statements: one SELECT of this sweep's claims, then per batch one UPDATE that records what SMTP
+    accepted and proves the claims are still this sweep's (``WHERE claimed_by = me``, RETURNING the
+    ids it recorded), plus a constant (PostgreSQL's lock timeout, the release of what was never
+    tried). Failures (rare) add one UPDATE per batch and number of attempts; the heartbeat and the
+    ``record_every`` flush depend on time, not on the number of messages.
+    """
 
     def __init__(
         self,
@@ -618,12 +681,36 @@ class _Delivery:
         self.postgres = session.get_bind().dialect.name == "postgresql"
         self.domain = urlsplit(settings.base_url).hostname or "grantkeeper.local"
         self.delivered: list[int] = []  # accepted by SMTP, outcome not recorded yet
-        self.position = 0  # pending[:position] were handed over (or failed): the rest was never tried
+        self.failures: list[tuple[Any, str]] = []  # refused by SMTP, outcome not recorded yet
+        self.position = 0  # pending[:position] were tried: the rest never was
+        self.pending_count = 0
         self.down: DeliveryError | None = None  # the SMTP server cannot be reached: the rest fails at once
 
     # ------------------------------------------------------------ the loop
 
     def run(self) -> None:
+        bind = self.session.get_bind()
+        if not (self.postgres and isinstance(bind, Engine)):
+            self._run()
+            return
+        # PostgreSQL: one lock timeout for the whole sending phase, on a connection of its own
+        # (set once rather than once per transaction; reset before the connection goes back to the pool).
+        ms = int(self.settings.lock_timeout.total_seconds() * 1000)
+        outer = self.session
+        with bind.connect() as connection:
+            connection.exec_driver_sql(f"SET lock_timeout = {ms}")
+            connection.commit()
+            self.session = Session(bind=connection)
+            try:
+                self._run()
+            finally:
+                self.session.close()
+                self.session = outer
+                connection.rollback()
+                connection.exec_driver_sql("RESET lock_timeout")
+                connection.commit()
+
+    def _run(self) -> None:
         table = self.table
         pending = self.session.execute(
             select(
@@ -637,11 +724,12 @@ class _Delivery:
                 table.c.attempts,
             )
             .where(self.mine)
-            .order_by(table.c.id)  # sent in id order: what "a later handed-over claim" relies on
+            .order_by(table.c.id)  # tried in id order: "id >= the first untried" is what was never tried
         ).all()
         self.session.commit()
+        self.pending_count = len(pending)
         ends_at = self.now + self.settings.budget
-        last_beat = self.clock()
+        last_beat = last_record = self.clock()
         try:
             while self.position < len(pending) and self.result.stopped is None and self.down is None:
                 try:
@@ -654,44 +742,38 @@ class _Delivery:
                         if self.result.stopped:
                             break
                         if moment - last_beat >= self.settings.lease / 3:
-                            self._heartbeat(moment)
+                            if not self._heartbeat(moment):
+                                break
                             last_beat = moment
+                        if self.delivered and moment - last_record >= self.settings.record_every:
+                            # Slow sending: record what went out so far, so a crash repeats little.
+                            if not self._record():
+                                break
+                            last_record = moment
                         if not self._send(row, moment):
                             break
                 finally:
                     # Whatever happened (even a crash-like exit), close the batch's connection and
-                    # record what SMTP accepted.
+                    # record the batch's outcomes: one statement, which also proves the claims are ours.
                     self.sender.close()
-                    self._flush()
+                    self._record()
+                    last_record = self.clock()
         except Exception:
             self._finish(pending)
             raise
         self._finish(pending)
 
     def _send(self, row: Any, moment: dt.datetime) -> bool:
-        """Check the claim is still ours, hand the message to SMTP, note the outcome. False: stop the loop."""
-        owned = self._write("check the claim", lambda: self._renew(row.id, moment), lock_timeout=False)
-        if owned is None:
-            self.result.stopped = "database"
-            return False
-        if not owned:
-            self.result.lost += 1
-            self.result.stopped = "lost claim"
-            log.warning("reminder %d was taken over by another sweep: this sweep stops sending", row.id)
-            return False
+        """Hand the message to SMTP and note the outcome in memory. False: stop the loop."""
         self.position += 1
         try:
             self.sender.send(self._message(row), now=moment)
-        except DeliveryError as error:
-            exc = error
-            self.result.failed += 1
+        except DeliveryError as exc:
             log.warning(
                 "reminder %d to user %d failed (attempt %d): %s", row.id, row.recipient_id, row.attempts + 1, exc
             )
-            # Recorded before the next claim is handed over: what _take_over relies on.
-            if self._write("record a failure", lambda: self._fail([row], str(exc))) is None:
-                self.result.stopped = "database"
-                return False
+            self.failures.append((row, str(exc)))
+            self.result.failed += 1
             if exc.connection:
                 self.down = exc
                 return False
@@ -705,11 +787,12 @@ class _Delivery:
         rest = pending[self.position :]
         down = self.down
         if rest and down is not None:
-            if self._write("record failures", lambda: self._fail(rest, str(down))) is not None:
+            if self._write("record failures", lambda: self._fail([(row, str(down)) for row in rest])) is not None:
                 self.result.failed += len(rest)
         elif rest or self.result.stopped:
-            self.result.released = self._write("release unsent claims", self._release) or 0
-        self.result.unrecorded = len(self.delivered)
+            first_untried = rest[0].id if rest else None
+            self.result.released = self._write("release unsent claims", lambda: self._release(first_untried)) or 0
+        self.result.unrecorded = len(self.delivered) + len(self.failures)
 
     def _message(self, row: Any) -> OutgoingMessage:
         return OutgoingMessage(
@@ -721,7 +804,7 @@ class _Delivery:
 
     # ------------------------------------------------------------ short transactions
 
-    def _write(self, what: str, work: Callable[[], T], *, lock_timeout: bool = True) -> T | None:
+    def _write(self, what: str, work: Callable[[], T]) -> T | None:
         """Run ``work`` in one short transaction and commit; while the database is busy, retry with backoff.
 
         Returns None when the database stayed busy for the whole patience.
@@ -730,9 +813,6 @@ class _Delivery:
         patience = self.settings.record_patience.total_seconds()
         while True:
             try:
-                if lock_timeout and self.postgres:
-                    ms = int(self.settings.lock_timeout.total_seconds() * 1000)
-                    self.session.execute(text(f"SET LOCAL lock_timeout = {ms}"))
                 value = work()
                 self.session.commit()
                 return value
@@ -751,87 +831,108 @@ class _Delivery:
                 waited += delay
                 delay = min(delay * 2, 5.0)
 
-    def _renew(self, log_id: int, moment: dt.datetime) -> bool:
-        """The ownership check right before sending: renew the lease only if the claim is still ours."""
+    def _heartbeat(self, moment: dt.datetime) -> bool:
+        """Renew this sweep's leases; a claim no longer ours means another sweep took over: stop (False)."""
         table = self.table
-        return (
-            _rowcount(
-                self.session.execute(
-                    update(table)
-                    .where(table.c.id == log_id, self.mine)
-                    .values(lease_until=moment + self.settings.lease, handed_over_at=moment)
-                )
-            )
-            == 1
-        )
-
-    def _heartbeat(self, moment: dt.datetime) -> None:
-        table = self.table
-        self._write(
+        # Still "claimed" by this sweep: the untried claims and the tried ones not recorded yet.
+        expected = self.pending_count - self.position + len(self.delivered) + len(self.failures)
+        renewed = self._write(
             "renew the leases",
-            lambda: self.session.execute(
-                update(table).where(self.mine).values(lease_until=moment + self.settings.lease)
+            lambda: _rowcount(
+                self.session.execute(update(table).where(self.mine).values(lease_until=moment + self.settings.lease))
             ),
         )
+        if renewed is None:
+            self.result.stopped = "database"
+            return False
+        if renewed < expected:
+            self._lost(expected - renewed)
+            return False
+        return True
 
-    def _flush(self) -> None:
-        """Record what SMTP accepted: one UPDATE per batch. Kept in memory if the database stays busy."""
-        if not self.delivered:
-            return
-        table = self.table
-        ids = list(self.delivered)
+    def _lost(self, count: int) -> None:
+        self.result.lost += count
+        self.result.stopped = "lost claim"
+        log.warning("%d reminders were taken over by another sweep: this sweep stops sending", count)
 
-        def record() -> bool:
-            for chunk in _chunks(ids, ID_CHUNK):
-                self.session.execute(
-                    update(table)
-                    .where(table.c.id.in_(chunk), self.mine)
-                    .values(
-                        status=ReminderStatus.sent.value,
-                        sent_at=table.c.handed_over_at,
-                        attempts=table.c.attempts + 1,
-                        last_error=None,
-                        next_attempt_at=None,
-                        lease_until=None,
-                    )
-                )
+    def _record(self) -> bool:
+        """Record the outcomes noted in memory; claims no longer ours are left to their new owner.
+
+        Kept in memory (and retried at the next record) if the database stays busy. False: stop.
+        """
+        if not self.delivered and not self.failures:
             return True
-
-        if self._write("record sent reminders", record):
-            self.delivered = []
-
-    def _fail(self, rows: Sequence[Any], error: str) -> bool:
-        """Record failed sends (one UPDATE per number of attempts so far), with the next try after a backoff."""
         table = self.table
-        by_attempts: dict[int, list[int]] = defaultdict(list)
-        for row in rows:
-            by_attempts[row.attempts + 1].append(row.id)
-        for attempts, ids in by_attempts.items():
+        delivered, failures = list(self.delivered), list(self.failures)
+        moment = self.clock()
+
+        def record() -> tuple[int, int]:
+            recorded = 0
+            for chunk in _chunks(delivered, ID_CHUNK):
+                recorded += len(
+                    self.session.execute(
+                        update(table)
+                        .where(table.c.id.in_(chunk), self.mine)
+                        .values(
+                            status=ReminderStatus.sent.value,
+                            sent_at=moment,
+                            attempts=table.c.attempts + 1,
+                            last_error=None,
+                            next_attempt_at=None,
+                            lease_until=None,
+                        )
+                        .returning(table.c.id)
+                    ).all()
+                )
+            return recorded, self._fail(failures)
+
+        outcome = self._write("record sent reminders", record)
+        if outcome is None:
+            self.result.stopped = "database"
+            return False
+        recorded, failed = outcome
+        self.delivered, self.failures = [], []
+        lost = len(delivered) - recorded + len(failures) - failed
+        if lost:
+            # Another sweep took these claims over (our lease had passed): it sends and records them.
+            self._lost(lost)
+            return False
+        return True
+
+    def _fail(self, rows: Sequence[tuple[Any, str]]) -> int:
+        """Record failed sends (one UPDATE per number of attempts and error), with the next try after a backoff."""
+        table = self.table
+        groups: dict[tuple[int, str], list[int]] = defaultdict(list)
+        for row, error in rows:
+            groups[(row.attempts + 1, error)].append(row.id)
+        recorded = 0
+        for (attempts, error), ids in groups.items():
             gave_up = attempts >= self.settings.max_attempts
             delay = min(self.settings.retry_cap, self.settings.retry_base * (2 ** (attempts - 1)))
             for chunk in _chunks(ids, ID_CHUNK):
-                self.session.execute(
-                    update(table)
-                    .where(table.c.id.in_(chunk), self.mine)
-                    .values(
-                        status=ReminderStatus.failed.value,
-                        attempts=attempts,
-                        last_error=error,
-                        next_attempt_at=None if gave_up else self.now + delay,
-                        lease_until=None,
-                        handed_over_at=None,
+                recorded += _rowcount(
+                    self.session.execute(
+                        update(table)
+                        .where(table.c.id.in_(chunk), self.mine)
+                        .values(
+                            status=ReminderStatus.failed.value,
+                            attempts=attempts,
+                            last_error=error,
+                            next_attempt_at=None if gave_up else self.now + delay,
+                            lease_until=None,
+                        )
                     )
                 )
-        return True
+        return recorded
 
-    def _release(self) -> int:
-        """Hand back every claim not yet handed to SMTP: the next sweep takes them at once."""
+    def _release(self, first_untried: int | None) -> int:
+        """Hand back every claim never tried (sent in id order: id >= the first untried one)."""
         table = self.table
+        if first_untried is None:
+            return 0
         return _rowcount(
             self.session.execute(
-                update(table)
-                .where(self.mine, table.c.handed_over_at.is_(None))
-                .values(claimed_by=None, lease_until=None)
+                update(table).where(self.mine, table.c.id >= first_untried).values(claimed_by=None, lease_until=None)
             )
         )
 
@@ -839,52 +940,4 @@ class _Delivery:
 # ---------------------------------------------------------------- the message
 
 
-def _long_date(day: date) -> str:
-    return f"{day:%A} {day.day} {day:%B %Y}"
-
-
-def render_reminder(
-    *,
-    row: Any,
-    today: date,
-    recipient: Any,
-    owner: Any,
-    escalation: bool,
-    reason: str,
-    missing: list[str],
-    base_url: str,
-) -> tuple[str, str]:
-    """Subject and plain-text body: what is due, when, for which grant, what is missing, the link."""
-    days_left = (row.due_date - today).days
-    when = describe_days(days_left)
-    if escalation:
-        subject = f"[Grantkeeper] Escalation: {row.reference} — {row.title} is {when}"
-    elif days_left < 0:
-        subject = f"[Grantkeeper] Overdue: {row.reference} — {row.title} ({when})"
-    else:
-        subject = f"[Grantkeeper] {row.reference} — {row.title} due {when} ({row.due_date:%d %b %Y})"
-    link = f"{base_url.rstrip('/')}/deadlines/show/{row.id}"
-    owner_name = f"{owner.first_name} {owner.last_name}".strip() if owner is not None else "nobody yet"
-    lines = [
-        f"Hello {recipient.first_name},",
-        "",
-        f"What is due: {row.title}",
-        f"Grant:       {row.reference} — {row.grant_title}",
-        f"Due:         {_long_date(row.due_date)} ({when})",
-        f"Owner:       {owner_name}",
-        "",
-    ]
-    if missing:
-        lines.append("Still missing:")
-        lines.extend(f"  - {item}" for item in missing)
-    else:
-        lines.append("Still missing: nothing recorded in Grantkeeper.")
-    lines += [
-        "",
-        f"Open it: {link}",
-        "Mark it submitted there once it has gone to the donor, and these reminders stop.",
-        "",
-        reason,
-        "-- Grantkeeper",
-    ]
-    return subject[:300], "\n".join(lines)
+# Written in each recipient's language by grants.deadlines.mail.ReminderWriter (render_reminder for one message).

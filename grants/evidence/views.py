@@ -19,6 +19,8 @@ from wtforms.validators import Optional as OptionalValue
 
 from core.errors import DomainValidationError
 from core.extensions import db
+from core.formatting import N_, lazy_gettext
+from core.formatting import gettext as _
 from core.storage import BlobCorrupted, BlobNotFound, file_store
 from grants.access import GrantScopedViewMixin, ValidatedViewMixin, current_user_or_none, flash_domain_error
 from grants.evidence import attach, sensitivity, services, uploads
@@ -41,7 +43,7 @@ from grants.evidence.targets import TARGETS
 from grants.page import Panel, register_panel
 from grants.services import visible_grants
 
-PEOPLE_WARNING = (
+PEOPLE_WARNING = N_(
     "This file looks like a list of people (it has a name-like column or rows of names). "
     "Lists of names can endanger the people in them: mark it restricted, or upload counts instead."
 )
@@ -116,7 +118,7 @@ class EvidenceView(GrantScopedViewMixin, ModelView):
     datamodel = SQLAInterface(Evidence)
     class_permission_name = "Evidence"
     route_base = "/evidence"
-    list_title = "Evidence"
+    list_title = lazy_gettext("Evidence")
     show_template = "evidence/show.html"
     list_columns = ["grant", "title", "kind", "evidence_date", "sensitivity", "status"]
     show_fieldsets = [
@@ -128,7 +130,15 @@ class EvidenceView(GrantScopedViewMixin, ModelView):
     search_columns = ["grant", "title", "kind", "evidence_date", "sensitivity", "status"]
     order_columns = ["title", "kind", "evidence_date", "sensitivity", "status"]
     base_order = ("evidence_date", "desc")
-    label_columns = {"evidence_date": "Date", "kind": "Kind", "status": "Verification", "sensitivity": "Who sees it"}
+    label_columns = {
+        "grant": lazy_gettext("Grant"),
+        "title": lazy_gettext("Title"),
+        "description": lazy_gettext("Description"),
+        "evidence_date": lazy_gettext("Date"),
+        "kind": lazy_gettext("Kind"),
+        "status": lazy_gettext("Verification"),
+        "sensitivity": lazy_gettext("Who sees it"),
+    }
     edit_form_extra_fields = {"sensitivity": sensitivity_field()}
     search_form_extra_fields = {"sensitivity": SelectField("Who sees it", choices=SENSITIVITY_CHOICES)}
     method_permission_name = {
@@ -181,13 +191,16 @@ class EvidenceView(GrantScopedViewMixin, ModelView):
                 db.session.rollback()
                 flash_domain_error(exc)
             else:
-                flash(f"Evidence '{evidence.title}' saved; it awaits verification by someone else.", "success")
+                flash(
+                    _("Evidence '%(title)s' saved; it awaits verification by someone else.", title=evidence.title),
+                    "success",
+                )
                 if evidence.looks_like_people_list and evidence.sensitivity != Sensitivity.restricted:
-                    flash(PEOPLE_WARNING, "warning")
+                    flash(_(PEOPLE_WARNING), "warning")
                 return redirect(url_for("EvidenceView.show", pk=evidence.id))
         return self.render_template(
             "evidence/upload.html",
-            title="Add evidence",
+            title=_("Add evidence"),
             grants=grants,
             form=form,
             kinds=[(k.value, KIND_LABELS[k]) for k in EvidenceKind],
@@ -246,7 +259,9 @@ class EvidenceView(GrantScopedViewMixin, ModelView):
             db.session.rollback()
             flash_domain_error(exc)
         else:
-            flash("Request recorded: another Admin, or a Finance or Program member of the grant, decides.", "success")
+            flash(
+                _("Request recorded: another Admin, or a Finance or Program member of the grant, decides."), "success"
+            )
         return redirect(url_for("EvidenceView.show", pk=pk))
 
     @expose("/<int:pk>/sensitivity-request/<int:request_id>", methods=["POST"])
@@ -265,7 +280,9 @@ class EvidenceView(GrantScopedViewMixin, ModelView):
             flash_domain_error(exc)
         else:
             flash(
-                f"Approved: the item is now {evidence.sensitivity_label.lower()}." if approve else "Request rejected.",
+                _("Approved: the item is now %(level)s.", level=evidence.sensitivity_label.lower())
+                if approve
+                else _("Request rejected."),
                 "success",
             )
         return redirect(url_for("EvidenceView.show", pk=pk))
@@ -285,7 +302,7 @@ class EvidenceView(GrantScopedViewMixin, ModelView):
             db.session.rollback()
             flash_domain_error(exc)
         else:
-            flash(f"Evidence marked {evidence.status.value}.", "success")
+            flash(_("Evidence marked %(status)s.", status=evidence.status.value), "success")
         return redirect(url_for("EvidenceView.show", pk=pk))
 
     @expose("/<int:pk>/links", methods=["POST"])
@@ -294,7 +311,7 @@ class EvidenceView(GrantScopedViewMixin, ModelView):
         evidence = services.get_visible_evidence(db.session, g.user, pk)
         if evidence is None:
             abort(404)
-        kind, _, target_id = (request.form.get("target") or "").partition(":")
+        kind, _colon, target_id = (request.form.get("target") or "").partition(":")
         try:
             services.link_evidence(db.session, evidence, kind, target_id, g.user, request.form.get("note"))
             db.session.commit()
@@ -302,7 +319,7 @@ class EvidenceView(GrantScopedViewMixin, ModelView):
             db.session.rollback()
             flash_domain_error(exc)
         else:
-            flash("Link saved.", "success")
+            flash(_("Link saved."), "success")
         return redirect(url_for("EvidenceView.show", pk=pk))
 
     @expose("/<int:pk>/links/<int:link_id>/delete", methods=["POST"])
@@ -314,7 +331,7 @@ class EvidenceView(GrantScopedViewMixin, ModelView):
             abort(404)
         services.unlink_evidence(db.session, link)
         db.session.commit()
-        flash("Link removed.", "success")
+        flash(_("Link removed."), "success")
         return redirect(url_for("EvidenceView.show", pk=pk))
 
     # ------------------------------------------------------------ download: the only way to the bytes
@@ -349,7 +366,7 @@ class EvidenceView(GrantScopedViewMixin, ModelView):
     def pre_update(self, item: Evidence) -> None:
         super().pre_update(item)
         if item.looks_like_people_list and item.sensitivity != Sensitivity.restricted:
-            flash(PEOPLE_WARNING, "warning")
+            flash(_(PEOPLE_WARNING), "warning")
 
     def pre_delete(self, item: Evidence) -> None:
         # The row is gone (and expired) by post_delete: remember which blob it used, for this request only.
@@ -375,7 +392,7 @@ class CoordinatingBodyView(NoStockDownloadMixin, ValidatedViewMixin, ModelView):
     datamodel = SQLAInterface(CoordinatingBody)
     class_permission_name = "CoordinatingBodies"
     route_base = "/coordinating-bodies"
-    list_title = "Coordinating bodies"
+    list_title = lazy_gettext("Coordinating bodies")
     list_columns = ["code", "name"]
     add_columns = edit_columns = show_columns = ["code", "name", "description"]
     search_columns = ["code", "name"]
@@ -428,7 +445,7 @@ class ConsultationView(NoStockDownloadMixin, GrantScopedViewMixin, ModelView):
     datamodel = SQLAInterface(Consultation)
     class_permission_name = "Consultations"
     route_base = "/consultations"
-    list_title = "Consultations"
+    list_title = lazy_gettext("Consultations")
     show_template = "evidence/consultation_show.html"
     list_columns = ["grant", "body", "held_on", "title", "attendance_sex_workers", "total"]
     show_fieldsets = [
@@ -537,7 +554,7 @@ def evidence_panel(session: Any, grant: Any, user: Any) -> Panel | None:
 
 
 def register(appbuilder: AppBuilder) -> None:
-    appbuilder.add_view(EvidenceView, "Evidence", icon="fa-paperclip", category="Compliance")
-    appbuilder.add_view(ConsultationView, "Consultations", icon="fa-comments", category="Compliance")
-    appbuilder.add_view(CoordinatingBodyView, "Coordinating bodies", icon="fa-sitemap", category="Compliance")
+    appbuilder.add_view(EvidenceView, N_("Evidence"), icon="fa-paperclip", category=N_("Compliance"))
+    appbuilder.add_view(ConsultationView, N_("Consultations"), icon="fa-comments", category="Compliance")
+    appbuilder.add_view(CoordinatingBodyView, N_("Coordinating bodies"), icon="fa-sitemap", category="Compliance")
     register_panel(evidence_panel)

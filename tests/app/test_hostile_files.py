@@ -72,11 +72,14 @@ def corpus(tmp_path_factory) -> dict[str, tuple[bytes, str]]:
         assert sum(i.file_size for i in archive.infolist()) > 600 * 1024 * 1024  # ... huge unpacked
     laughs = _zip({**parts, "xl/worksheets/sheet1.xml": LAUGHS})
     traversal = _zip({**parts, "../../evil.xml": b"<x/>"})
+    # A DOCTYPE in a part no reader parses (a template's would be copied into every export of it).
+    hidden = _zip({**parts, "docProps/custom.xml": b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "b">]><x>&a;</x>'})
     not_a_zip = b"\x00\x01GK" + random.Random(15).randbytes(8192)
     return {
         "zip bomb": (bomb, r"zip bomb|unpacks to"),
         "billion laughs": (laughs, r"DOCTYPE"),
         "path traversal": (traversal, r"unsafe name"),
+        "doctype in an unread part": (hidden, r"DOCTYPE"),
         "not a zip": (not_a_zip, r"not|unknown type|binary"),
     }
 

@@ -367,3 +367,47 @@ def test_the_preview_is_read_from_the_rows_parsed_at_upload_not_from_the_file(ap
     monkeypatch.setattr(budget_import, "read_rows", no_reparse)
     result = _run(app, import_id)
     assert result.outcome.added == 5
+
+
+# ---------------------------------------------------------------- decimal mark
+
+
+def test_a_budget_file_written_with_decimal_commas_is_read_with_the_comma_it_shows(app, quarterly):
+    from budgets.models import BudgetPlanImport
+    from core.extensions import db
+
+    csv = b"Code;Line name;Cost category;Total\nHR-1;Coordinator;1;1.234,50\nTR-1;Travel;2;99,5\n"
+    import_id = _stage(app, quarterly, csv, "comma.csv")
+    with app.app_context():
+        assert db.session.get(BudgetPlanImport, import_id).mapping["_decimal_mark"] == ","
+    result = _run(app, import_id)
+    assert result.errors == []
+    planned = _planned(app, quarterly)
+    assert sum(v for (code, _p), v in planned.items() if code == "HR-1") == Decimal("1234.50")
+    assert sum(v for (code, _p), v in planned.items() if code == "TR-1") == Decimal("99.50")
+
+
+def test_the_decimal_mark_chosen_on_the_preview_is_the_one_the_import_reads_with(app, quarterly, client_for):
+    from budgets.models import BudgetPlanImport
+    from core.extensions import db
+
+    csv = b"Code,Line name,Cost category,Total\nHR-1,Coordinator,1,1000\nTR-1,Travel,2,12.50\n"
+    import_id = _stage(app, quarterly, csv, "points.csv")
+    page = client_for("Admin").get(f"/budget-file-imports/show/{import_id}?decimal_mark=,").get_data(as_text=True)
+    assert 'id="budget-decimal-mark"' in page and "a comma (1.234,56)</strong>" in page
+    with app.app_context():
+        assert db.session.get(BudgetPlanImport, import_id).mapping["_decimal_mark"] == ","
+    result = _run(app, import_id)
+    # Read with a comma, "12.50" is no amount: refused by row, nothing saved.
+    assert result.outcome is None
+    assert [(e["row"], e["column"]) for e in result.errors] == [(3, "Total")]
+    assert _planned(app, quarterly) == {}
+
+
+def test_a_budget_file_mixing_1_000_and_1_000_refuses_the_ambiguous_amounts_by_row(app, quarterly):
+    csv = b'Code,Line name,Cost category,Total\nHR-1,Coordinator,1,"1,000"\nTR-1,Travel,2,1.000\nEP-1,Audit,3,250\n'
+    result = _run(app, _stage(app, quarterly, csv, "mixed.csv"))
+    assert result.outcome is None
+    assert [e["row"] for e in result.errors] == [2, 3]
+    assert all("could be read as a thousand or as one" in e["problem"] for e in result.errors)
+    assert _planned(app, quarterly) == {}

@@ -503,3 +503,195 @@ def test_a_planned_amount_and_a_move_of_money_take_their_grant_from_their_parent
         services.save_revision_item(db.session, item)
         assert item.grant_id == world.grant_a
         db.session.rollback()
+
+
+# ---------------------------------------------------------------- revisions that move money between periods
+
+
+def _allocations(session, grant_id):
+    from sqlalchemy import select
+
+    from budgets.models import BudgetAllocation
+
+    rows = session.scalars(select(BudgetAllocation).where(BudgetAllocation.grant_id == grant_id)).all()
+    return {(a.line.code, a.period.label): a.amount for a in rows}
+
+
+def test_an_approved_revision_moves_money_between_periods_of_one_line_and_across_lines_with_totals_kept(
+    app, world, budget
+):
+    from sqlalchemy import select
+
+    from budgets import services
+    from budgets.models import BudgetAllocation, BudgetLine
+    from core.audit import Actor, AuditEntry, acting_as
+    from core.extensions import db
+    from grants.models import Grant
+
+    with app.app_context(), acting_as(Actor(None, "finance", "web")):
+        grant = db.session.get(Grant, world.grant_a)
+        before = _allocations(db.session, grant.id)
+        totals_before = {line.code: line.total for line in db.session.scalars(select(BudgetLine))}
+        revision = services.create_revision(
+            db.session,
+            grant,
+            title="Training moves to the second half",
+            justification="The venue is only free in the autumn",
+            moves=[
+                {"from": "HR-1", "to": "HR-1", "period": "S1", "to_period": "S2", "amount": "300"},
+                {"from": "TR-1", "to": "HR-1", "period": "S2", "to_period": "S1", "amount": "100"},
+            ],
+        )
+        assert [str(item) for item in revision.items] == [
+            "300.00 from HR-1 S1 to HR-1 S2",
+            "100.00 from TR-1 S2 to HR-1 S1",
+        ]
+        services.submit_revision(db.session, revision)
+        services.approve_revision(db.session, revision, by="finance")
+        db.session.commit()
+
+        after = _allocations(db.session, grant.id)
+        assert after[("HR-1", "S1")] == Decimal("800.00")  # 1000 - 300 + 100
+        assert after[("HR-1", "S2")] == Decimal("1300.00")
+        assert after[("TR-1", "S1")] == before[("TR-1", "S1")] == Decimal("500.00")
+        assert after[("TR-1", "S2")] == Decimal("400.00")
+        assert sum(after.values()) == sum(before.values())  # the grant's budget total is conserved
+        lines = {line.code: line for line in db.session.scalars(select(BudgetLine))}
+        if totals_before["HR-1"] is not None:  # a stated line total follows the money between lines only
+            assert lines["HR-1"].total == totals_before["HR-1"] + Decimal("100")
+            assert lines["TR-1"].total == totals_before["TR-1"] - Decimal("100")
+
+        hr_s1 = db.session.scalar(
+            select(BudgetAllocation).where(
+                BudgetAllocation.line_id == budget.line_hr, BudgetAllocation.period_id == world.period_a1
+            )
+        )
+        entries = db.session.scalars(
+            select(AuditEntry).where(
+                AuditEntry.table_name == "budget_allocations",
+                AuditEntry.record_id == str(hr_s1.id),
+                AuditEntry.action == "update",
+            )
+        ).all()
+        assert any(e.changes.get("amount") == ["1000.00", "800.00"] for e in entries), [e.changes for e in entries]
+
+
+def test_a_move_to_the_same_line_and_period_or_to_another_grants_period_is_refused(app, world, budget):
+    from budgets import services
+    from budgets.models import BudgetLine, BudgetRevisionItem
+    from core.extensions import db
+    from grants.models import Grant, ReportingPeriod
+
+    with app.app_context():
+        grant = db.session.get(Grant, world.grant_a)
+        with pytest.raises(DomainValidationError) as same:
+            services.create_revision(
+                db.session,
+                grant,
+                title="t",
+                justification="j",
+                moves=[{"from": "HR-1", "to": "HR-1", "period": "S1", "to_period": "S1", "amount": "5"}],
+            )
+        assert "unless it moves to another period" in same.value.errors["to_line"][0]
+        db.session.rollback()
+        revision = services.create_revision(db.session, grant, title="t", justification="j")
+        item = BudgetRevisionItem(
+            revision=revision,
+            from_line=db.session.get(BudgetLine, budget.line_hr),
+            to_line=db.session.get(BudgetLine, budget.line_travel),
+            period=db.session.get(ReportingPeriod, world.period_a1),
+            to_period=db.session.get(ReportingPeriod, world.period_b1),
+            amount=Decimal("5"),
+        )
+        with pytest.raises(DomainValidationError) as other:
+            services.save_revision_item(db.session, item)
+        assert "is a period of another grant" in other.value.errors["to_period"][0]
+        db.session.rollback()
+
+
+def test_moving_more_than_a_period_plans_is_refused_at_approval_and_changes_nothing(app, world, budget):
+    from budgets import services
+    from core.extensions import db
+    from grants.models import Grant
+
+    with app.app_context():
+        grant = db.session.get(Grant, world.grant_a)
+        before = _allocations(db.session, grant.id)
+        revision = services.create_revision(
+            db.session,
+            grant,
+            title="t",
+            justification="j",
+            moves=[{"from": "TR-1", "to": "TR-1", "period": "S1", "to_period": "S2", "amount": "500.01"}],
+        )
+        services.submit_revision(db.session, revision)
+        with pytest.raises(DomainValidationError) as refused:
+            services.approve_revision(db.session, revision)
+        assert "TR-1 would have -0.01 planned in S1" in refused.value.errors["amount"][0]
+        db.session.rollback()
+        assert _allocations(db.session, grant.id) == before
+
+
+def test_a_move_between_periods_is_entered_on_the_moves_form(app, world, budget, finance_client):
+    from sqlalchemy import select
+
+    from budgets import services
+    from budgets.models import BudgetRevisionItem
+    from core.extensions import db
+    from grants.models import Grant
+
+    with app.app_context():
+        revision_id = services.create_revision(
+            db.session, db.session.get(Grant, world.grant_a), title="t", justification="j"
+        ).id
+        db.session.commit()
+    page = finance_client.get("/budget-revision-items/add").get_data(as_text=True)
+    assert "To period" in page and 'name="to_period"' in page
+    response = finance_client.post(
+        "/budget-revision-items/add",
+        data={
+            "revision": str(revision_id),
+            "period": str(world.period_a1),
+            "from_line": str(budget.line_hr),
+            "to_line": str(budget.line_hr),
+            "to_period": str(budget.period_a2),
+            "amount": "250.00",
+        },
+    )
+    assert response.status_code == 302, response.get_data(as_text=True)[-2000:]
+    with app.app_context():
+        item = db.session.scalar(select(BudgetRevisionItem))
+        assert (item.from_line_id, item.to_line_id, item.period_id, item.to_period_id) == (
+            budget.line_hr,
+            budget.line_hr,
+            world.period_a1,
+            budget.period_a2,
+        )
+
+
+def test_the_api_records_a_move_to_another_period_and_refuses_one_to_the_same_line_and_period(
+    app, world, budget, api_for
+):
+    from budgets import services
+    from core.extensions import db
+    from grants.models import Grant
+
+    with app.app_context():
+        revision_id = services.create_revision(
+            db.session, db.session.get(Grant, world.grant_a), title="t", justification="j"
+        ).id
+        db.session.commit()
+    api = api_for("Finance")
+    move = {
+        "revision": revision_id,
+        "period": world.period_a1,
+        "from_line": budget.line_travel,
+        "to_line": budget.line_travel,
+        "amount": "75.00",
+    }
+    refused = api.post("/api/v1/budget_revision_items/", json=move)
+    assert refused.status_code == 422 and "unless it moves to another period" in refused.json["message"]["to_line"][0]
+    created = api.post("/api/v1/budget_revision_items/", json={**move, "to_period": budget.period_a2})
+    assert created.status_code == 201, created.json
+    shown = api.get(f"/api/v1/budget_revision_items/{created.json['id']}").json["result"]
+    assert shown["to_period"]["label"] == "S2" and shown["period"]["label"] == "S1"

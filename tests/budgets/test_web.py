@@ -60,7 +60,12 @@ def test_form_refuses_a_non_numeric_amount_and_saves_nothing(app, client_for, bu
         )
         .get_data(as_text=True)
     )
-    assert "Not a valid decimal value" in page
+    # The amount field says what is wrong (WTForms' words, or the locale-aware reader's).
+    assert (
+        "Not a valid decimal value" in page
+        or "&#39;lots&#39; is not a number" in page
+        or "'lots' is not a number" in page
+    )
     assert _count(app, Expenditure) == 0
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from core.money import AmountError, ambiguous_separator, guess_decimal_mark, parse_amount, to_decimal
 
@@ -99,3 +101,45 @@ def test_a_record_whose_numbers_do_not_fit_their_columns_is_named_by_field(app):
     assert "too large" in problems["amount"][0]
     assert "out of range" in problems["grant_id"][0]
     assert numbers_out_of_range(Expenditure(amount=Decimal("12.50"), grant_id=3)) == {}
+
+
+# ---------------------------------------------------------------- typed the reader's way
+
+
+@pytest.mark.parametrize(
+    ("language", "typed", "expected"),
+    [
+        ("en", "1,234.50", Decimal("1234.50")),
+        ("es", "1.234,50", Decimal("1234.50")),
+        ("fr", "1\u202f234,50", Decimal("1234.50")),
+        ("fr", "1 234,50 €", Decimal("1234.50")),
+        ("nl", "-1.234.567,5", Decimal("-1234567.5")),
+    ],
+)
+def test_a_typed_amount_is_read_with_the_readers_decimal_mark(language, typed, expected):
+    from core import formatting
+    from core.forms import read_typed_number
+
+    with formatting.in_locale(language):
+        assert read_typed_number(typed) == expected
+        assert read_typed_number("  ") is None
+
+
+def test_a_dutch_reader_typing_an_english_amount_is_told_which_mark_is_expected():
+    from core import formatting
+    from core.forms import read_typed_number
+
+    with formatting.in_locale("nl"), pytest.raises(AmountError, match="decimal mark"):
+        read_typed_number("1,234.50")
+
+
+@given(
+    value=st.decimals(min_value=Decimal("-9999999999"), max_value=Decimal("9999999999"), places=4),
+    language=st.sampled_from(("en", "es", "fr", "nl")),
+)
+def test_what_a_form_shows_it_reads_back_unchanged_in_every_language(value, language):
+    from core import formatting
+    from core.forms import read_typed_number
+
+    with formatting.in_locale(language):
+        assert read_typed_number(formatting.number(value)) == value

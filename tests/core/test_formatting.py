@@ -5,6 +5,8 @@ import enum
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from markupsafe import Markup
 
 from core import clock
@@ -110,3 +112,68 @@ def test_show_is_the_default_for_any_column():
 def test_every_filter_is_registered_for_templates(app):
     for name in ("amount", "number", "pct", "day", "moment", "label", "show"):
         assert app.jinja_env.filters[name] is f.FILTERS[name]
+
+
+# ---------------------------------------------------------------- by the reader's locale
+
+LOCALES = ("en", "es", "fr", "nl")
+
+
+@pytest.mark.parametrize(
+    ("language", "amount", "day", "pct"),
+    [
+        ("en", "USD 1,234.50", "1 Dec 2026", "92.5%"),
+        ("es", "USD 1.234,50", "1 dic 2026", "92,5\u00a0%"),
+        ("fr", "USD 1\u202f234,50", "1 déc. 2026", "92,5\u00a0%"),
+        ("nl", "USD 1.234,50", "1 dec 2026", "92,5%"),
+    ],
+)
+def test_amounts_dates_and_percentages_read_as_each_language_writes_them(language, amount, day, pct):
+    with f.in_locale(language):
+        assert f.amount(Decimal("1234.5"), "USD") == amount
+        assert f.day(dt.date(2026, 12, 1)) == day
+        assert f.pct(92.46) == pct
+        assert f.show(None) == "—"
+
+
+def test_the_locale_comes_from_the_apps_provider_and_defaults_to_british_english():
+    assert f.current_locale() == "en_GB"  # outside a request, even with the app's provider
+    previous = f.set_locale_provider(lambda: "nl")
+    try:
+        assert f.current_locale() == "nl" and f.decimal_mark() == ","
+        assert f.number(Decimal("21800")) == "21.800"
+        with f.in_locale("en"):  # an e-mail to an English reader, while a Dutch one is signed in
+            assert f.number(Decimal("21800")) == "21,800" and f.decimal_mark() == "."
+    finally:
+        f.set_locale_provider(previous)
+    assert f.number(Decimal("21800")) == "21,800"
+
+
+def test_labels_are_translated_by_the_apps_catalogues():
+    import gettext
+
+    class Dutch(gettext.NullTranslations):
+        def gettext(self, message):
+            return {"Yes": "Ja", "none": "geen"}.get(message, message)
+
+    previous = f.set_translations_provider(lambda language: Dutch() if language == "nl" else gettext.NullTranslations())
+    try:
+        with f.in_locale("nl"):
+            assert f.yes_no(True) == "Ja" and f.listing([]) == "geen"
+        assert f.yes_no(True) == "Yes"  # English needs no catalogue
+    finally:
+        f.set_translations_provider(previous)
+
+
+@given(
+    value=st.decimals(min_value=Decimal("-999999999999.99"), max_value=Decimal("999999999999.99"), places=2),
+    language=st.sampled_from(LOCALES),
+)
+def test_an_amount_written_for_a_reader_reads_back_the_same_with_their_decimal_mark(value, language):
+    """Format then parse gives the same Decimal, in every language (the parser the imports use)."""
+    from core.money import parse_amount
+
+    with f.in_locale(language):
+        written = f.amount(value, "USD")
+        assert parse_amount(written, f.decimal_mark()) == value
+        assert parse_amount(f.number(value), f.decimal_mark()) == value

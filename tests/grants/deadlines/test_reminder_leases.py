@@ -7,14 +7,12 @@ that the sending wrapper moves on by a minute per message, so "slow" costs nothi
 from __future__ import annotations
 
 import datetime as dt
-import math
-import re
 import sqlite3
 import threading
 from datetime import date, timedelta
 
 import pytest
-from sqlalchemy import create_engine, event, select, text
+from sqlalchemy import create_engine, select, text
 from sqlalchemy.orm import Session
 
 from tests.grants.deadlines.conftest import at
@@ -156,38 +154,46 @@ def test_a_slow_sweep_overtaken_by_a_second_one_after_the_lease_sends_every_remi
 
     assert time() - START == timedelta(minutes=60)  # the first sweep really ran an hour
     assert second["result"].taken_over == 0 and second["result"].sent == 0
-    assert second["result"].held_elsewhere == 60  # it saw a live sweep's claims and left them alone
+    # It saw a live sweep's claims and left them alone: the 25 not sent yet (sending slowly, the
+    # first sweep recorded each message's outcome as it went, every ``record_every``).
+    assert second["result"].held_elsewhere == 25
     assert (first.sent, first.lost, first.stopped) == (60, 0, None)
     assert len(inbox.messages) == 60 and len(set(inbox.keys())) == 60
     assert _titles(inbox) == [f"Deliverable {i:03d}" for i in range(1, 61)]
     assert _statuses(app) == ["sent"] * 60
 
 
-def test_a_sweep_whose_claims_were_taken_over_sends_nothing_more_and_at_most_the_message_in_flight_repeats(
+def test_a_sweep_whose_claims_were_taken_over_sends_nothing_after_its_batch_and_only_that_batch_repeats(
     app, world, quiet_periods, smtp_server
 ):
-    """A sweep frozen past its lease (its clock stands still, so no heartbeat) is taken over by the next one."""
+    """A sweep frozen past its lease (its clock stands still, so no heartbeat) is taken over by the next one.
+
+    Ownership is checked once per batch (issue 16): the frozen sweep finds out when it records
+    the batch in flight, and stops there; only that batch can go out twice, each message under
+    its own Message-ID.
+    """
     inbox, smtp = smtp_server
     _due(app, world, 12)
     frozen = FakeTime(START)
     later = START + timedelta(minutes=31)
     second = {}
+    # The second sweep starts while the first of the second batch (message 5) is in flight.
     sender = SlowSender(
         smtp, None, during={5: lambda: second.update(result=_sweep_in_thread(app, later, smtp, _settings()))}
     )
     engine = _engine(app, timeout=30)
     try:
-        first = _sweep_on(app, engine, START, sender, _settings(), clock=frozen)
+        first = _sweep_on(app, engine, START, sender, _settings(batch_size=4), clock=frozen)
     finally:
         engine.dispose()
 
     takeover = second["result"]
-    assert (takeover.recovered, takeover.taken_over, takeover.sent) == (4, 8, 8)  # 1-4 were known sent
-    assert (first.sent, first.lost, first.stopped) == (5, 1, "lost claim")  # nothing after the 5th
+    assert (takeover.taken_over, takeover.sent) == (8, 8)  # 1-4 were recorded with the first batch
+    assert (first.sent, first.lost, first.stopped) == (8, 4, "lost claim")  # nothing after its second batch
     keys = inbox.keys()
-    assert len(keys) == 13 and len(set(keys)) == 12
-    [repeated] = {key for key in keys if keys.count(key) == 2}
-    assert repeated == sender.message_ids[4]  # only the message in flight, with its own Message-ID
+    assert len(keys) == 16 and len(set(keys)) == 12
+    repeated = sorted({key for key in keys if keys.count(key) == 2})
+    assert repeated == sorted(sender.message_ids[4:8])  # only the batch in flight, with their own Message-IDs
     assert _statuses(app) == ["sent"] * 12
 
 
@@ -350,68 +356,6 @@ def test_an_unreachable_smtp_server_fails_the_rest_of_the_sweep_at_once_with_bac
     assert (result.sent, result.failed, result.released) == (0, 6, 0)
     assert len(attempts) == 1  # one refused connection, not one timeout per message
     assert _statuses(app) == ["failed"] * 6
-
-
-def test_sending_records_outcomes_with_one_statement_per_batch(app, world, quiet_periods, smtp_server):
-    """Issue 16: outcomes in batches. The one statement per message left is the ownership check."""
-    from core.extensions import db
-    from grants.deadlines.missing import MISSING_WORK
-    from grants.deadlines.reminders import SweepSettings
-
-    inbox, smtp = smtp_server
-    batch = 25
-    assert SweepSettings().batch_size == 500  # the default: one outcome statement per 500 messages
-
-    def statements_for(count: int, day: date) -> tuple[int, int, int, int]:
-        _due_on(app, world, count, day + timedelta(days=7))
-        statements: list[str] = []
-        listener = lambda *args: statements.append(args[2])  # noqa: E731
-        with app.app_context():
-            engine = db.engine
-            event.listen(engine, "before_cursor_execute", listener)
-            try:
-                result = _sweep_on(app, engine, at(day), SlowSender(smtp), _settings(batch_size=batch))
-            finally:
-                event.remove(engine, "before_cursor_execute", listener)
-        assert result.sent == count
-        updates = [s for s in statements if s.lstrip().upper().startswith("UPDATE")]
-        # Recording what was sent (not the takeover's recovery, which reads the "later" claims).
-        outcomes = [s for s in updates if "sent_at=" in s and " later" not in s]
-        checks = [s for s in updates if re.search(r"SET lease_until=[^,]+, handed_over_at=", s)]
-        # PostgreSQL: each recording transaction first sets how long it may wait for a lock.
-        lock_waits = [s for s in statements if s.startswith("SET LOCAL lock_timeout")]
-        return len(statements), len(outcomes), len(checks), len(lock_waits)
-
-    with MISSING_WORK.replaced():
-        _sweep_on(app, _engine(app, timeout=30), at(date(2026, 9, 1)), None, _settings())  # periods synced once
-        small_total, small_outcomes, small_checks, small_waits = statements_for(10, date(2026, 10, 5))
-        # Three days later: the first ten have no new stage, the 130 their "in 7 days".
-        large_total, large_outcomes, large_checks, large_waits = statements_for(130, date(2026, 10, 8))
-    assert (small_outcomes, large_outcomes) == (1, math.ceil(130 / batch))
-    assert (small_checks, large_checks) == (10, 130)
-    assert small_waits <= small_outcomes and large_waits <= large_outcomes
-    # Besides one check per message and one recording transaction per batch, a fixed number.
-    small_fixed = small_total - small_checks - small_outcomes - small_waits
-    large_fixed = large_total - large_checks - large_outcomes - large_waits
-    assert small_fixed == large_fixed, (small_fixed, large_fixed)
-    assert len(inbox.messages) == 140
-
-
-def _due_on(app, world, count: int, due: date) -> None:
-    from core.audit import Actor, acting_as
-    from core.extensions import db
-    from grants.deadlines import services
-
-    with app.app_context(), acting_as(Actor(None, "fixture", "system")):
-        for index in range(count):
-            services.create_deadline(
-                db.session,
-                grant_id=world.grant_a,
-                title=f"Report {due:%d%m}-{index}",
-                due_date=due.isoformat(),
-                owner_id=world.users["Program"],
-            )
-        db.session.commit()
 
 
 def test_lease_batch_size_and_budget_are_settings_with_clear_errors(tmp_path):

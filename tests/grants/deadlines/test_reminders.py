@@ -289,8 +289,8 @@ def test_a_crash_before_the_claims_commit_leaves_nothing_half_done(app, world, q
     _many_due_reminders(app, world, 3)
     original = reminders._claim
 
-    def claim_then_die(session, rows):
-        original(session, rows)
+    def claim_then_die(session, rows, **claim):
+        original(session, rows, **claim)
         raise SimulatedCrash()
 
     monkeypatch.setattr(reminders, "_claim", claim_then_die)
