@@ -31,15 +31,14 @@ import random
 import sys
 import tempfile
 import time
-import uuid
 from datetime import date, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import create_engine, event, insert, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+from sqlalchemy import create_engine, event, insert  # noqa: E402
 from sqlalchemy.orm import Session, configure_mappers  # noqa: E402
+from support import scratch_database  # noqa: E402
 
 GRANTS = 100
 USERS = 60
@@ -58,23 +57,6 @@ class AcceptingSender:
 
     def close(self) -> None:
         pass
-
-
-def _database(base: str | None, tmp: Path, size: int) -> tuple[str, callable]:
-    if not base:
-        return f"sqlite:///{tmp / f'bench_{size}.db'}", lambda: None
-    url = make_url(base)
-    name = f"gk_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop() -> None:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    return url.set(database=name).render_as_string(hide_password=False), drop
 
 
 def _populate(engine, size: int) -> None:
@@ -226,7 +208,7 @@ def main() -> int:
     goal_first = 3.0 if not base else 6.0
     with tempfile.TemporaryDirectory() as tmp:
         for size in sizes:
-            url, drop = _database(base, Path(tmp), size)
+            url, drop = scratch_database(base, Path(tmp), f"bench_{size}")
             engine = create_engine(url)
             if engine.dialect.name == "sqlite":
                 event.listen(engine, "connect", _sqlite_like_the_app)

@@ -21,34 +21,16 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from datetime import date
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import create_engine, event, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+from sqlalchemy import event, text  # noqa: E402
+from support import scratch_database  # noqa: E402
 
 PASSWORD = "Program-Bench-pw-12"
 GOAL_MS = 60.0
-
-
-def _database(base: str | None, tmp: Path, size: int):
-    if not base:
-        return f"sqlite:///{tmp / f'page_{size}.db'}", lambda: None
-    url = make_url(base)
-    name = f"gk_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop() -> None:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    return url.set(database=name).render_as_string(hide_password=False), drop
 
 
 def run(url: str, size: int, runs: int, instance: Path) -> None:
@@ -129,7 +111,7 @@ def main() -> int:
     print(f"{'database':>10} {'expenses':>10} {'statements':>10} {'median ms':>10} {'best ms':>8}")
     with tempfile.TemporaryDirectory() as tmp:
         for size in sizes:
-            url, drop = _database(args.database_url, Path(tmp), size)
+            url, drop = scratch_database(args.database_url, Path(tmp), f"page_{size}")
             instance = Path(tmp) / f"instance_{size}"
             instance.mkdir()
             try:

@@ -19,7 +19,6 @@ PostgreSQL the server's own work is not in that figure). Asserts nothing.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import time
@@ -32,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import create_engine, event, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
+from support import make_app  # noqa: E402
 
 GOAL = 5_000
 CURRENCIES = [
@@ -70,22 +70,6 @@ def actuals_csv(rows: int) -> bytes:
         currency = "EUR" if n % 10 == 0 else "USD"
         out.append(f"{day:%d/%m/%Y};V-{n};L-{n % 50 + 1:06d};Payment {n};{(n * 13) % 9000 + 1}.25;{currency}")
     return ("\n".join(out) + "\n").encode()
-
-
-def make_app(database_url: str, instance: str):
-
-    from app import create_app
-    from app.bootstrap import ensure_roles, upgrade_database
-    from config.settings import TestConfig
-
-    os.environ["DATABASE_URL"] = database_url
-    try:
-        app = create_app(TestConfig, INSTANCE_PATH=instance)
-    finally:
-        os.environ.pop("DATABASE_URL", None)
-    upgrade_database(app)
-    ensure_roles(app)
-    return app
 
 
 class Counter:

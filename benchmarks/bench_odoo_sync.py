@@ -18,7 +18,6 @@ Asserts nothing.
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import sys
 import tempfile
@@ -31,24 +30,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import create_engine, text  # noqa: E402
+from support import make_app  # noqa: E402
 
 ACCOUNTS = [(600 + i, f"6{i:02d}000 Expense {i}") for i in range(10)]
-
-
-def make_app(database_url: str, instance: Path):
-
-    from app import create_app
-    from app.bootstrap import ensure_roles, upgrade_database
-    from config.settings import TestConfig
-
-    os.environ["DATABASE_URL"] = database_url
-    try:
-        app = create_app(TestConfig, INSTANCE_PATH=instance)
-    finally:
-        os.environ.pop("DATABASE_URL", None)
-    upgrade_database(app)
-    ensure_roles(app)
-    return app
 
 
 def setup(app) -> int:
