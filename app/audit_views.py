@@ -19,7 +19,7 @@ from markupsafe import Markup, escape
 
 from config.roles import WHOLE_TRAIL_ROLES
 from core.audit import AuditEntry
-from core.formatting import N_, NOTHING, day, label, moment, words
+from core.formatting import N_, NOTHING, day, gettext, label, lazy_gettext, moment, words
 from grants.access import current_user_or_none, visible_grant_ids
 from grants.landing import ACTIONS, record_kind, source_words
 from grants.services import user_role_names
@@ -42,10 +42,12 @@ def _value(value: Any) -> str:
             return label(value)
         return value
     if isinstance(value, bool):
-        return "yes" if value else "no"
+        return gettext("yes") if value else gettext("no")
     if isinstance(value, (list, dict)):
         return (
-            ", ".join(str(v) for v in value) if isinstance(value, list) and value else (str(value) if value else "none")
+            ", ".join(str(v) for v in value)
+            if isinstance(value, list) and value
+            else (str(value) if value else gettext("none"))
         )
     return str(value)
 
@@ -53,16 +55,19 @@ def _value(value: Any) -> str:
 def changes_in_words(changes: Any) -> Markup:
     """{"title": [before, after]} as a list: "Title: old → new"; additions and deletions show one side."""
     if not changes:
-        return Markup('<span class="text-muted">no field changed</span>')
+        return Markup('<span class="text-muted">%s</span>') % gettext("no field changed")
     items = []
     for field, pair in changes.items():
         before, after = (pair + [None, None])[:2] if isinstance(pair, list) else (None, pair)
+        # Field names are the stored columns' names in words, as recorded.
         if before is None:
-            text = f"{words(field)}: {_value(after)}"
+            text = gettext("%(field)s: %(after)s", field=words(field), after=_value(after))
         elif after is None:
-            text = f"{words(field)}: was {_value(before)}"
+            text = gettext("%(field)s: was %(before)s", field=words(field), before=_value(before))
         else:
-            text = f"{words(field)}: {_value(before)} → {_value(after)}"
+            text = gettext(
+                "%(field)s: %(before)s → %(after)s", field=words(field), before=_value(before), after=_value(after)
+            )
         items.append(f"<li>{escape(text)}</li>")
     return Markup('<ul class="list-unstyled audit-changes">' + "".join(items) + "</ul>")
 
@@ -93,8 +98,8 @@ class AuditLogView(ModelView):
     datamodel = SQLAInterface(AuditEntry)
     class_permission_name = "AuditLog"
     route_base = "/audit"
-    list_title = "Audit trail"
-    show_title = "Audit entry"
+    list_title = lazy_gettext("Audit trail")
+    show_title = lazy_gettext("Audit entry")
     base_permissions = ["can_list", "can_show"]
     list_columns = ["at", "username", "source", "action", "table_name", "record_id", "record_label"]
     show_columns = [
@@ -113,21 +118,22 @@ class AuditLogView(ModelView):
     base_order = ("id", "desc")
     base_filters = [["id", FilterAuditOfMyGrants, lambda: None]]
     label_columns = {
-        "at": "When",
-        "username": "Who",
-        "user_id": "User number",
-        "source": "From",
-        "action": "What",
-        "table_name": "Kind of record",
-        "record_id": "Record number",
-        "record_label": "Record",
-        "changes": "Changes",
+        "at": lazy_gettext("When"),
+        "username": lazy_gettext("Who"),
+        "user_id": lazy_gettext("User number"),
+        "source": lazy_gettext("Where from"),
+        "action": lazy_gettext("What"),
+        "table_name": lazy_gettext("Kind of record"),
+        "record_id": lazy_gettext("Record number"),
+        "record_label": lazy_gettext("Record"),
+        "changes": lazy_gettext("Changes"),
     }
+    # The words come from grants.landing; core.labels lists them for the catalogues.
     formatters_columns = {
         "at": moment,
-        "source": source_words,
-        "action": lambda action: ACTIONS.get(action, action),
-        "table_name": record_kind,
+        "source": lambda source: gettext(source_words(source)),
+        "action": lambda action: gettext(ACTIONS.get(action, str(action))),
+        "table_name": lambda table: gettext(record_kind(table)),
         "changes": changes_in_words,
         "user_id": lambda user_id: NOTHING if user_id is None else str(user_id),
     }

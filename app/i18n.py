@@ -94,6 +94,41 @@ def update_catalogues(languages: Iterable[str] | None = None) -> None:
             write_po(handle, catalogue, width=100, omit_header=False, ignore_obsolete=True)
 
 
+def catalogue_problems(languages: Iterable[str] | None = None) -> list[str]:
+    """What is wrong with the catalogues, one sentence each; empty when they are complete and current.
+
+    A marked string missing from a catalogue, untranslated or fuzzy; a plural kept as a
+    singular (or the reverse); a catalogue entry no source marks any more (the catalogue is
+    out of date: run ``python -m app.i18n update``). Run by ``.ci/run`` and by the tests.
+    """
+    marked = {_message_key(m): m for m in extract_messages() if m.id}
+    problems = []
+    for language in languages or catalogue_languages():
+        po = TRANSLATIONS / language / "LC_MESSAGES" / f"{DOMAIN}.po"
+        with po.open("rb") as handle:
+            catalogue = read_po(handle, locale=language, domain=DOMAIN)
+        present = {_message_key(m): m for m in catalogue if m.id}
+        for key, message in marked.items():
+            found = present.get(key)
+            if found is None:
+                problems.append(f"{language}: not in the catalogue (run the update): {key!r}")
+                continue
+            if found.fuzzy:
+                problems.append(f"{language}: fuzzy: {key!r}")
+            strings = found.string if isinstance(found.string, tuple) else (found.string,)
+            if not all(strings):
+                problems.append(f"{language}: not translated: {key!r}")
+            if isinstance(message.id, tuple) != isinstance(found.id, tuple):
+                problems.append(f"{language}: singular/plural differs from the source: {key!r}")
+        for key in sorted(present.keys() - marked.keys()):
+            problems.append(f"{language}: no source marks it any more (run the update): {key!r}")
+    return problems
+
+
+def _message_key(message: Any) -> str:
+    return str(message.id[0] if isinstance(message.id, tuple) else message.id)
+
+
 def compile_catalogues(target: Path, source: Path = TRANSLATIONS) -> list[Path]:
     """Compile each ``.po`` under ``source`` whose ``.mo`` under ``target`` is missing or older.
 
@@ -329,3 +364,25 @@ __all__ = [
     "select_locale",
     "translations_for",
 ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m app.i18n check`` (exit 1 and say what is wrong) or ``python -m app.i18n update``."""
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    if args == ["update"]:
+        update_catalogues()
+        return 0
+    if args == ["check"]:
+        problems = catalogue_problems()
+        for problem in problems:
+            print(problem)
+        print(f"catalogues: {len(problems)} problem(s)" if problems else "catalogues: complete and current")
+        return 1 if problems else 0
+    print("usage: python -m app.i18n check | update")
+    return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -12,11 +12,12 @@ from typing import Any
 
 from flask import Flask, abort, flash, g, jsonify, redirect, url_for
 from flask_appbuilder import AppBuilder, BaseView, expose
+from flask_babel import gettext
 from sqlalchemy import Select, or_, select
 
 from core.extensions import db
 from core.formatting import N_, moment
-from core.jobs import EXTENSION_KEY, JOBS, Job, JobQueue, JobState, cancel, make_huey
+from core.jobs import EXTENSION_KEY, JOBS, Job, JobQueue, JobState, cancel, make_huey, shown
 from grants.access import current_user_or_none
 from grants.models import Grant
 from grants.services import user_role_names, visible_grant_ids_query
@@ -55,12 +56,12 @@ def status(job: Job) -> dict[str, Any]:
         "state": job.state.value,
         "state_label": job.state_label,
         "active": job.active,
-        "stage": job.stage or "",
+        "stage": shown(job.stage),
         "done": job.done,
         "total": job.total,
         "progress": job.progress_text(),
-        "result": job.result or "",
-        "error": job.error or "",
+        "result": shown(job.result),
+        "error": shown(job.error),
         "requested_by": job.requested_by,
         "requested_at": moment(job.created_at),
         "started_at": moment(job.started_at) if job.started_at else "",
@@ -94,7 +95,9 @@ class JobView(BaseView):
             return away
         jobs = list(db.session.scalars(visible_jobs_query(g.user).limit(RECENT)))
         grants = _grant_references(jobs)
-        return self.render_template("jobs/list.html", title="Jobs", jobs=jobs, grants=grants, moment=moment)
+        return self.render_template(
+            "jobs/list.html", title=gettext("Jobs"), jobs=jobs, grants=grants, moment=moment, shown=shown
+        )
 
     @expose("/<int:pk>")
     def show(self, pk: int) -> Any:
@@ -106,7 +109,7 @@ class JobView(BaseView):
         grant = db.session.get(Grant, job.grant_id) if job.grant_id is not None else None
         return self.render_template(
             "jobs/show.html",
-            title=f"{job.label} — job {job.id}",
+            title=gettext("%(job)s — job %(number)s", job=job.label, number=job.id),
             job=job,
             grant=grant,
             links=links,
@@ -124,9 +127,9 @@ class JobView(BaseView):
         if not _may_cancel(job, g.user):
             abort(404)
         if cancel(db.session, job.id, g.user.username):
-            flash("The job was cancelled before it started; nothing was done.", "success")
+            flash(gettext("The job was cancelled before it started; nothing was done."), "success")
         else:
-            flash("The job had already started, so it was not cancelled; it runs to its end.", "warning")
+            flash(gettext("The job had already started, so it was not cancelled; it runs to its end."), "warning")
         return redirect(url_for("JobView.show", pk=pk))
 
     @expose("/<int:pk>/status.json")
@@ -151,7 +154,7 @@ def _grant_references(jobs: list[Job]) -> dict[int, str]:
 
 def register(appbuilder: AppBuilder) -> None:
     appbuilder.add_view_no_menu(JobView)
-    appbuilder.add_link(N_("Jobs"), href="/jobs/", icon="fa-tasks", category="Reports")
+    appbuilder.add_link(N_("Jobs"), href="/jobs/", icon="fa-tasks", category=N_("Reports"))
 
 
 __all__ = ["JobState", "JobView", "init_jobs", "register", "status", "visible_jobs_query"]

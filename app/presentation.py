@@ -18,18 +18,24 @@ import flask_babel
 from flask import Flask, current_app, jsonify, render_template, request
 from flask_appbuilder import AppBuilder
 from flask_appbuilder.baseviews import BaseCRUDView
+from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
 
-from core import formatting
+from core import formatting, jobs
 from grants.landing import record_kind
 
 ERROR_PAGES = {403: "errors/403.html", 404: "errors/404.html"}
-ERROR_MESSAGES = {403: "You do not have access to this.", 404: "Not found."}
+ERROR_MESSAGES = {
+    403: formatting.lazy_gettext("You do not have access to this."),
+    404: formatting.lazy_gettext("Not found."),
+}
 
 
 def install(app: Flask, appbuilder: AppBuilder) -> None:
     app.jinja_env.filters.update(formatting.FILTERS)
     app.jinja_env.filters["field_error"] = field_error
+    app.jinja_env.filters["translated"] = translated
+    app.jinja_env.filters["stored"] = jobs.shown  # a sentence stored in English, in the reader's language
     for code in ERROR_PAGES:
         app.register_error_handler(code, error_page)
     for view in appbuilder.baseviews:
@@ -47,6 +53,16 @@ def field_error(message: Any) -> str:
     and fills no placeholders ("12.5% is above the cap" stays as written).
     """
     return str(flask_babel.gettext(str(message)))
+
+
+def translated(text: Any) -> Any:
+    """A title others gave as a lazy text (already translated when shown) or as a plain string
+    (looked up in the catalogues): fieldset titles, panel titles. Empty stays empty."""
+    if text is None or text == "":
+        return ""
+    if isinstance(text, str) and not isinstance(text, Markup):
+        return str(flask_babel.gettext(text)) if text else text
+    return text
 
 
 def plain_columns(view: BaseCRUDView) -> None:
@@ -85,10 +101,11 @@ def plain_messages(view: BaseCRUDView) -> None:
     table = getattr(model, "__tablename__", None)
     if not table:
         return
-    kind = record_kind(table)
-    view.add_row_message = f"The new {kind} was saved."
-    view.edit_row_message = f"Your changes to the {kind} were saved."
-    view.delete_row_message = f"The {kind} was deleted."
+    # Translated when flashed; the kind of record too when the catalogues have it ("budget line").
+    kind = formatting.lazy_gettext(record_kind(table))
+    view.add_row_message = formatting.lazy_gettext("The new %(kind)s was saved.", kind=kind)
+    view.edit_row_message = formatting.lazy_gettext("Your changes to the %(kind)s were saved.", kind=kind)
+    view.delete_row_message = formatting.lazy_gettext("The %(kind)s was deleted.", kind=kind)
 
 
 def _back() -> str | None:
@@ -107,13 +124,13 @@ def _back() -> str | None:
 def error_page(error: HTTPException) -> Any:
     code = error.code or 500
     if request.path.startswith("/api/"):
-        return jsonify(message=ERROR_MESSAGES.get(code, error.name)), code
+        return jsonify(message=str(ERROR_MESSAGES.get(code, error.name))), code
     appbuilder = current_app.appbuilder  # type: ignore[attr-defined]
     html = render_template(
         ERROR_PAGES[code],
         base_template=appbuilder.base_template,
         appbuilder=appbuilder,
         back=_back(),
-        title=ERROR_MESSAGES.get(code, error.name),
+        title=str(ERROR_MESSAGES.get(code, error.name)),
     )
     return html, code

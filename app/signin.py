@@ -23,6 +23,7 @@ from flask_login import current_user, logout_user, user_logged_in, user_logged_o
 from limits import parse
 
 from core.extensions import db
+from core.formatting import ngettext
 from core.signin import Limit, end_sessions, forget_failures, record_failure, refusal, session_version
 
 log = logging.getLogger(__name__)
@@ -114,11 +115,19 @@ def _paused(kind: str, limit_kind: str, wait: dt.timedelta) -> Any:
     minutes = max(1, math.ceil(wait.total_seconds() / 60))
     headers = {"Retry-After": str(math.ceil(wait.total_seconds()))}
     if kind == "api":
-        words = "account" if limit_kind == "account" else "network address"
-        response = jsonify(
-            message=f"too many wrong passwords for this {words}; try again in {minutes} minute"
-            + ("s" if minutes != 1 else "")
-        )
+        if limit_kind == "account":
+            message = ngettext(
+                "too many wrong passwords for this account; try again in %(num)d minute",
+                "too many wrong passwords for this account; try again in %(num)d minutes",
+                minutes,
+            )
+        else:
+            message = ngettext(
+                "too many wrong passwords for this network address; try again in %(num)d minute",
+                "too many wrong passwords for this network address; try again in %(num)d minutes",
+                minutes,
+            )
+        response = jsonify(message=message)
         response.status_code = 429
         response.headers.update(headers)
         return response

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from config.roles import ROLE_NAMES
 from core.audit import Actor, acting_as, audit_also, explicit_actor
+from core.formatting import gettext as _
 
 CLI = Actor(None, "cli", "cli")
 # Bookkeeping FAB changes at every sign-in: never an audit entry of its own.
@@ -88,7 +89,14 @@ def languages_of(session: Session, user_ids: Any) -> dict[int, str]:
 def set_language(session: Session, user_id: int, language: str, languages: Any) -> None:
     """Store a user's language; one of ``languages`` (the configured ones), else a UserError naming it."""
     if language not in languages:
-        raise UserError(f"language: '{language}' is not one of {', '.join(languages)}")
+        raise UserError(
+            _(
+                "%(field)s: '%(value)s' is not one of %(choices)s",
+                field="language",
+                value=language,
+                choices=", ".join(languages),
+            )
+        )
     found = session.get(UserPreference, user_id)
     if found is None:
         session.add(UserPreference(user_id=user_id, language=language))
@@ -110,15 +118,28 @@ def create_user(
     with app.app_context(), _attributed():
         sm = app.appbuilder.sm
         if role not in ROLE_NAMES:
-            raise UserError(f"role: '{role}' is not one of {', '.join(ROLE_NAMES)}")
+            raise UserError(
+                _(
+                    "%(field)s: '%(value)s' is not one of %(choices)s",
+                    field="role",
+                    value=role,
+                    choices=", ".join(ROLE_NAMES),
+                )
+            )
         if not password:
-            raise UserError("password: must not be empty")
+            raise UserError(_("%(field)s: must not be empty", field="password"))
         check_password_policy(app, password)
         if sm.find_user(username=username) is not None:
-            raise UserError(f"username: '{username}' already exists")
+            raise UserError(_("%(field)s: '%(value)s' already exists", field="username", value=username))
         role_row = sm.find_role(role)
         if role_row is None:
-            raise UserError(f"role: '{role}' has not been created; run 'python run.py init' first")
+            raise UserError(
+                _(
+                    "%(field)s: '%(value)s' has not been created; run 'python run.py init' first",
+                    field="role",
+                    value=role,
+                )
+            )
         user = sm.add_user(
             username=username,
             first_name=first_name or username,
@@ -128,7 +149,9 @@ def create_user(
             password=password,
         )
         if not user:
-            raise UserError(f"could not create '{username}' (is the e-mail '{email}' already used?)")
+            raise UserError(
+                _("could not create '%(name)s' (is the e-mail '%(email)s' already used?)", name=username, email=email)
+            )
         return user
 
 
@@ -137,11 +160,11 @@ def reset_password(app: Flask, username: str, password: str) -> None:
     with app.app_context(), _attributed():
         sm = app.appbuilder.sm
         if not password:
-            raise UserError("password: must not be empty")
+            raise UserError(_("%(field)s: must not be empty", field="password"))
         check_password_policy(app, password)
         user = sm.find_user(username=username)
         if user is None:
-            raise UserError(f"username: no user '{username}'")
+            raise UserError(_("%(field)s: no user '%(value)s'", field="username", value=username))
         sm.reset_password(user.id, password)
 
 

@@ -21,13 +21,15 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from datetime import date, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import create_engine, insert, select, text  # noqa: E402
+from sqlalchemy import insert, select  # noqa: E402
+from support import scratch_database  # noqa: E402
+
+POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
 PASSWORD = "bench-password-not-secret"
 
@@ -199,21 +201,6 @@ def bench_database(url: str, rows: int) -> None:
     os.environ.pop("DATABASE_URL", None)
 
 
-def postgres_database() -> tuple[str, callable]:
-    base = "postgresql+psycopg://postgres@127.0.0.1:5432"
-    name = f"gk_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(f"{base}/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop() -> None:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    return f"{base}/{name}", drop
-
-
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=100_000)
@@ -223,14 +210,16 @@ def main() -> int:
     bench_store()
     with tempfile.TemporaryDirectory() as tmp:
         print("SQLite")
-        bench_database(f"sqlite:///{tmp}/bench.db", args.rows)
+        url, _ = scratch_database(None, Path(tmp), "bench")
+        bench_database(url, args.rows)
     if not args.sqlite_only:
         print("PostgreSQL")
-        url, drop = postgres_database()
-        try:
-            bench_database(url, args.rows)
-        finally:
-            drop()
+        with tempfile.TemporaryDirectory() as tmp:
+            url, drop = scratch_database(POSTGRES, Path(tmp), "bench")
+            try:
+                bench_database(url, args.rows)
+            finally:
+                drop()
     return 0
 
 

@@ -13,12 +13,13 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from support import scratch_database  # noqa: E402
 
 
 def timed(repeat: int, call) -> tuple[float, float]:
@@ -37,31 +38,18 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=20)
     args = parser.parse_args()
 
-    from sqlalchemy import create_engine, event, text
+    from sqlalchemy import event
     from sqlalchemy.engine import make_url
 
     tmp = tempfile.mkdtemp(prefix="bench_indicators_")
-    base = os.environ.get("BENCH_DATABASE_URL")
-    drop = None
-    if base:
-        url = make_url(base)
-        name = f"bench_ind_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        database_url = url.set(database=name).render_as_string(hide_password=False)
-
-        def drop() -> None:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    else:
-        database_url = f"sqlite:///{tmp}/bench.db"
+    database_url, drop = scratch_database(os.environ.get("BENCH_DATABASE_URL"), Path(tmp), "bench")
     os.environ["DATABASE_URL"] = database_url
 
     from app import create_app
     from app.bootstrap import create_user, ensure_roles, upgrade_database
     from config.settings import TestConfig
     from core.audit import Actor, acting_as
+    from core.clock import frozen_at
     from core.extensions import db
     from grants import services as grant_services
     from indicators import services
@@ -70,7 +58,8 @@ def main() -> int:
     upgrade_database(app)
     ensure_roles(app)
     try:
-        with app.app_context(), acting_as(Actor(None, "bench", "system")):
+        # Every period of the grant has started: results may be entered in all four.
+        with app.app_context(), acting_as(Actor(None, "bench", "system")), frozen_at(datetime(2028, 1, 15, 12, 0)):
             session = db.session
             create_user(app, "prog", "p@example.org", "Program", "bench-password-1")
             program = app.appbuilder.sm.find_user(username="prog")
@@ -169,11 +158,10 @@ def main() -> int:
         median, worst = timed(args.repeat, lambda: client.get(f"/api/v1/indicator_progress/{measured}"))
         print(f"IPTT JSON (cookie session):        median {median:.1f} ms, max {worst:.1f} ms")
     finally:
-        if drop is not None:
-            with app.app_context():
-                db.session.remove()
-                db.engine.dispose()
-            drop()
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+        drop()
     return 0
 
 

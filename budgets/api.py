@@ -34,6 +34,7 @@ from budgets.models import (
 from budgets.report import budget_vs_actual, variance_flags
 from core.errors import DomainValidationError
 from core.extensions import db
+from core.formatting import gettext as _
 from grants.access import (
     FilterVisibleGrants,
     GrantScopedApiMixin,
@@ -266,7 +267,7 @@ class BudgetRevisionApi(GrantScopedApiMixin, ModelRestApi):
         except DomainValidationError as exc:
             db.session.rollback()
             return self.response_422(message=exc.errors)
-        return self.response_422(message={"decision": ["must be approve or reject"]})
+        return self.response_422(message={"decision": [_("must be approve or reject")]})
 
 
 class BudgetRevisionItemApi(GrantScopedApiMixin, ModelRestApi):
@@ -404,7 +405,7 @@ def _none() -> None:
 def _body() -> dict[str, Any]:
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
-        raise DomainValidationError({"_": ["the request body must be one JSON object of field names and values"]})
+        raise DomainValidationError({"_": [_("the request body must be one JSON object of field names and values")]})
     return body
 
 
@@ -414,7 +415,9 @@ def _day(value: Any, field: str = "spent_on") -> date | None:
     try:
         return date.fromisoformat(str(value))
     except ValueError:
-        raise DomainValidationError({field: [f"'{value}' is not a date written as YYYY-MM-DD"]}) from None
+        raise DomainValidationError(
+            {field: [_("'%(value)s' is not a date written as YYYY-MM-DD", value=value)]}
+        ) from None
 
 
 def _visible_line_or_error(raw: Any, field: str, number: int) -> Any:
@@ -426,10 +429,12 @@ def _visible_line_or_error(raw: Any, field: str, number: int) -> Any:
     line = db.session.get(BudgetLine, line_id) if isinstance(line_id, int) and 0 < line_id < 2**31 else None
     ids = visible_grant_ids()
     if line is None or (ids is not None and line.grant_id not in ids):
-        what = "part" if field == "parts" else "row"
-        raise DomainValidationError(
-            {field: [f"{what} {number}: 'line' must be the id of a budget line you have access to"]}
+        message = (
+            _("part %(number)s: 'line' must be the id of a budget line you have access to", number=number)
+            if field == "parts"
+            else _("row %(number)s: 'line' must be the id of a budget line you have access to", number=number)
         )
+        raise DomainValidationError({field: [message]})
     return line
 
 
@@ -438,7 +443,9 @@ def _rows(body: dict[str, Any], field: str, value_name: str) -> list[dict[str, A
     if rows is None:
         return None
     if not isinstance(rows, list):
-        raise DomainValidationError({field: [f'must be a list like [{{"line": 12, "{value_name}": "60"}}]']})
+        raise DomainValidationError(
+            {field: [_('must be a list like [{"line": 12, "%(name)s": "60"}]', name=value_name)]}
+        )
     return [
         {"line": _visible_line_or_error(raw, field, number), value_name: raw.get(value_name)}
         for number, raw in enumerate(rows, start=1)
@@ -453,7 +460,7 @@ def _key_of(body: dict[str, Any]) -> AllocationKey | None:
         return None
     key = db.session.get(AllocationKey, key_id) if isinstance(key_id, int) and 0 < key_id < 2**31 else None
     if key is None or not _sees_all({s.grant_id for s in key.shares}):
-        raise DomainValidationError({"key": ["must be the id of an allocation key you have access to"]})
+        raise DomainValidationError({"key": [_("must be the id of an allocation key you have access to")]})
     return key
 
 
@@ -465,7 +472,7 @@ def _sees_all(grant_ids: set[int]) -> bool:
 def _unknown_fields(body: dict[str, Any], known: set[str]) -> None:
     unknown = sorted(set(body) - known)
     if unknown:
-        raise DomainValidationError({name: ["is not a field you can set here"] for name in unknown})
+        raise DomainValidationError({name: [_("is not a field you can set here")] for name in unknown})
 
 
 def _cost_dict(cost: SharedCost) -> dict[str, Any]:

@@ -27,7 +27,17 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from budgets.bulk import Progress, collector_paused, insert_plain
-from budgets.imports import _cell_text, _header, _inert, _parse_amount, read_rows, sniff
+from budgets.imports import (
+    RowProblem,
+    _cell_text,
+    _header,
+    _inert,
+    _parse_amount,
+    _said,
+    problem_text,
+    read_rows,
+    sniff,
+)
 from budgets.models import (
     BudgetAllocation,
     BudgetLine,
@@ -42,27 +52,29 @@ from budgets.models import (
 from budgets.services import create_revision, save_revision_item
 from core.audit import record_inserts
 from core.errors import DomainValidationError, ErrorCollector
-from core.money import DECIMAL_MARKS, ambiguous_separator, guess_decimal_mark
+from core.formatting import N_
+from core.formatting import gettext as _
+from core.money import DECIMAL_MARKS, AmountError, ambiguous_separator, guess_decimal_mark
 from grants.models import Funder, Grant, ReportingPeriod
 
 PROFILES = {
-    "even": "Evenly over the periods",
-    "front": "Front-loaded (more in the first periods)",
-    "back": "Back-loaded (more in the last periods)",
+    "even": N_("Evenly over the periods"),
+    "front": N_("Front-loaded (more in the first periods)"),
+    "back": N_("Back-loaded (more in the last periods)"),
 }
 LAYOUTS = {
-    "wide": "One row per budget line, with a column per period (or only a total)",
-    "long": "One row per budget line and period",
+    "wide": N_("One row per budget line, with a column per period (or only a total)"),
+    "long": N_("One row per budget line and period"),
 }
 FIELDS = {
-    "code": "Line code",
-    "name": "Line name",
-    "category": "Cost category",
-    "total": "Line total",
-    "module": "Module",
-    "intervention": "Intervention",
-    "period": "Period (one row per line and period)",
-    "amount": "Amount of the period (one row per line and period)",
+    "code": N_("Line code"),
+    "name": N_("Line name"),
+    "category": N_("Cost category"),
+    "total": N_("Line total"),
+    "module": N_("Module"),
+    "intervention": N_("Intervention"),
+    "period": N_("Period (one row per line and period)"),
+    "amount": N_("Amount of the period (one row per line and period)"),
 }
 _GUESSES = {
     "code": ("code", "line code", "budget code", "budget line code", "item code", "line", "budget line", "ref"),
@@ -100,7 +112,13 @@ def spread(total_cents: int, count: int, profile: str = "even") -> list[int]:
     elif profile == "back":
         weights = list(range(1, count + 1))
     else:
-        raise ValueError(f"'{profile}' is not a spreading profile; choose one of {', '.join(PROFILES)}")
+        raise ValueError(
+            _(
+                "'%(profile)s' is not a spreading profile; choose one of %(profiles)s",
+                profile=profile,
+                profiles=", ".join(PROFILES),
+            )
+        )
     whole = sum(weights)
     parts = [total_cents * weight // whole for weight in weights[:-1]]
     parts.append(total_cents - sum(parts))
@@ -117,12 +135,19 @@ def money_text(cents: int, currency: str) -> str:
     return f"{Decimal(cents) / 100:,.2f} {currency}"
 
 
+class CellProblem(RowProblem):
+    """A cell's problem: stored with its message id and values; as text, in the reader's language."""
+
+    def __str__(self) -> str:
+        return _(self.message, **self.values)
+
+
 def _to_cents(amount: Decimal) -> int:
     exact = amount * 100
     whole = exact.to_integral_value()
     # Spreadsheet formulas leave binary noise (1234.5600000000001): that is a cent amount; 1.234 is not.
     if abs(exact - whole) > Decimal("0.000001"):
-        raise ValueError(f"'{amount}' has more than two decimals")
+        raise CellProblem(N_("'%(amount)s' has more than two decimals"), amount=str(amount))
     return int(whole)
 
 
@@ -135,12 +160,18 @@ def parse_money_cents(text: Any, decimal_mark: str = ".") -> int | None:
     )
     if plain:  # the common case, "1234.5" (or "1234,5"): whole cents without a Decimal
         return int(plain.group(1)) * 100 + int((plain.group(2) or "").ljust(2, "0"))
-    value = _parse_amount(text, decimal_mark)
+    try:
+        value = _parse_amount(text, decimal_mark)
+    except AmountError as exc:
+        # core.money says it in the reader's language without its message id; the usual case keeps its id.
+        if str(exc) == _("'%(text)s' is not a number", text=text):
+            raise CellProblem(N_("'%(text)s' is not a number"), text=str(text)) from None
+        raise
     if not value.is_finite():
-        raise ValueError(f"'{text}' is not a number")
+        raise CellProblem(N_("'%(text)s' is not a number"), text=str(text))
     cents = _to_cents(value)
     if cents < 0:
-        raise ValueError(f"'{text}' is negative; a planned amount is zero or more")
+        raise CellProblem(N_("'%(text)s' is negative; a planned amount is zero or more"), text=str(text))
     return cents
 
 
@@ -484,7 +515,7 @@ def stage(session: Session, grant: Grant, filename: str, content: bytes, *, by: 
     file_type = sniff(content)
     rows = read_rows(content, file_type)
     if len(rows) < 2:
-        raise DomainValidationError({"file": ["the file has no data rows under a header row"]})
+        raise DomainValidationError({"file": [_("the file has no data rows under a header row")]})
     columns = _header(rows)
     width = len(columns)
     body = [[_cell_text(cell) for cell in row[:width]] + [""] * (width - len(row)) for row in rows[1:]]
@@ -595,32 +626,49 @@ def check_plan(
     layout = mapping.get("_layout", "wide")
     problems = ErrorCollector()
     if layout not in LAYOUTS:
-        problems.add("_layout", f"choose one of: {', '.join(LAYOUTS.values())}")
+        problems.add("_layout", _("choose one of: %(choices)s", choices=", ".join(_(v) for v in LAYOUTS.values())))
     if profile not in PROFILES:
-        problems.add("profile", f"choose one of: {', '.join(PROFILES.values())}")
+        problems.add("profile", _("choose one of: %(choices)s", choices=", ".join(_(v) for v in PROFILES.values())))
     if "code" not in mapping:
-        problems.add("code", "choose the column holding the line code")
+        problems.add("code", _("choose the column holding the line code"))
     for name, column in mapping.items():
         if not name.startswith("_") and column not in staged.columns:
-            problems.add(name, f"'{column}' is not a column of the file")
+            problems.add(name, _("'%(column)s' is not a column of the file", column=column))
     periods = _periods(session, grant)
     if not periods:
-        problems.add("period", f"{grant.reference} has no reporting periods yet; create them on the grant's page first")
+        problems.add(
+            "period",
+            _(
+                "%(grant)s has no reporting periods yet; create them on the grant's page first",
+                grant=grant.reference,
+            ),
+        )
     period_columns = {p.id: mapping[PERIOD_PREFIX + p.label] for p in periods if PERIOD_PREFIX + p.label in mapping}
     if layout == "long":
         for name in ("period", "amount"):
             if name not in mapping:
-                problems.add(name, f"choose the column holding the {FIELDS[name].split(' (')[0].lower()}")
+                problems.add(
+                    name,
+                    _("choose the column holding the period")
+                    if name == "period"
+                    else _("choose the column holding the amount of the period"),
+                )
     elif "total" not in mapping and not period_columns:
-        problems.add("total", "choose the column holding the line total, or the columns of the periods")
+        problems.add("total", _("choose the column holding the line total, or the columns of the periods"))
     categories = categories_of(session, grant)
     codes = {str(c.get("code")) for c in categories}
     if default_category and default_category not in codes:
-        problems.add("default_category", f"'{default_category}' is not one of the funder's cost categories")
+        problems.add(
+            "default_category",
+            _("'%(category)s' is not one of the funder's cost categories", category=default_category),
+        )
     choices = {k: v for k, v in (category_choices or {}).items() if v}
     for raw, code in choices.items():
         if code not in codes:
-            problems.add("category", f"'{code}' (chosen for '{raw}') is not one of the funder's cost categories")
+            problems.add(
+                "category",
+                _("'%(code)s' (chosen for '%(raw)s') is not one of the funder's cost categories", code=code, raw=raw),
+            )
     problems.raise_if_any()
 
     index = {name: i for i, name in enumerate(staged.columns)}
@@ -650,9 +698,12 @@ def check_plan(
 
     def money(text: str) -> int | None:
         if mixed and ambiguous_separator(text):
-            raise ValueError(
-                f"'{text}' could be read as a thousand or as one: this file writes amounts both as 1.000 and as "
-                "1,000; write every amount the same way and upload it again"
+            raise CellProblem(
+                N_(
+                    "'%(text)s' could be read as a thousand or as one: this file writes amounts both as 1.000 "
+                    "and as 1,000; write every amount the same way and upload it again"
+                ),
+                text=text,
             )
         return parse_money_cents(text, mark)
 
@@ -663,18 +714,26 @@ def check_plan(
         row_errors: list[dict[str, Any]] = []
 
         def problem(
-            name: str, message: str, row_errors: list[dict[str, Any]] = row_errors, number: int = number
+            name: str,
+            message: str,
+            values: dict[str, Any] | None = None,
+            row_errors: list[dict[str, Any]] = row_errors,
+            number: int = number,
         ) -> None:
-            row_errors.append({"row": number, "column": mapping.get(name, FIELDS.get(name, name)), "problem": message})
+            row_errors.append(_found(number, mapping.get(name, FIELDS.get(name, name)), message, values))
 
         code = cell(row, "code")
         if not code:
-            problem("code", "is empty; every budget line needs its code")
+            problem("code", N_("is empty; every budget line needs its code"))
         elif len(code) > MAX_CODE:
-            problem("code", f"'{code[:50]}…' is longer than {MAX_CODE} characters")
+            problem(
+                "code",
+                N_("'%(code)s…' is longer than %(count)s characters"),
+                {"code": code[:50], "count": MAX_CODE},
+            )
         name = cell(row, "name") or (existing[code].description if code in existing else "")
         if not name:
-            problem("name", "is empty; a new budget line needs its name")
+            problem("name", N_("is empty; a new budget line needs its name"))
         elif len(name) > MAX_NAME:
             name = name[:MAX_NAME]
         raw_category = cell(row, "category")
@@ -688,17 +747,22 @@ def check_plan(
             if raw_category:
                 problem(
                     "category",
-                    f"'{raw_category}' is not one of the funder's cost categories; choose the one it means",
+                    N_("'%(category)s' is not one of the funder's cost categories; choose the one it means"),
+                    {"category": raw_category},
                 )
             else:
-                problem("category", "is empty; choose a cost category for the line or a default one")
+                problem("category", N_("is empty; choose a cost category for the line or a default one"))
         elif category in retired and (code not in existing or existing[code].cost_category != category):
-            problem("category", f"category {category} is retired; choose a category still in use")
+            problem(
+                "category",
+                N_("category %(category)s is retired; choose a category still in use"),
+                {"category": category},
+            )
         total: int | None = None
         try:
             total = money(cell(row, "total"))
         except ValueError as exc:
-            problem("total", str(exc))
+            problem("total", *_said(exc))
         cells: dict[int, int] = {}
         if layout == "long":
             raw_period = cell(row, "period")
@@ -707,14 +771,18 @@ def check_plan(
                 period = periods[int(raw_period) - 1]
             if period is None:
                 known = ", ".join(p.label for p in periods)
-                problem(
-                    "period",
-                    f"'{raw_period}' is not a period of {grant.reference} ({known})" if raw_period else "is empty",
-                )
+                if raw_period:
+                    problem(
+                        "period",
+                        N_("'%(period)s' is not a period of %(grant)s (%(known)s)"),
+                        {"period": raw_period, "grant": grant.reference, "known": known},
+                    )
+                else:
+                    problem("period", N_("is empty"))
             try:
                 amount = money(cell(row, "amount"))
             except ValueError as exc:
-                problem("amount", str(exc))
+                problem("amount", *_said(exc))
                 amount = None
             if period is not None:
                 cells[period.id] = amount or 0
@@ -723,7 +791,7 @@ def check_plan(
                 try:
                     value = money(row[index[column]] if index[column] < len(row) else "")
                 except ValueError as exc:
-                    row_errors.append({"row": number, "column": column, "problem": str(exc)})
+                    row_errors.append(_found(number, column, *_said(exc)))
                     continue
                 if value is not None:
                     cells[period_id] = value
@@ -739,17 +807,29 @@ def check_plan(
             stated_total[code] = total
             continue
         if layout == "wide":
-            problem("code", f"repeats line {code} of row {first_row[code]}")
+            problem("code", N_("repeats line %(code)s of row %(row)s"), {"code": code, "row": first_row[code]})
         else:
             if plan.category != category or plan.description != name:
-                problem("category", f"says another name or category for line {code} than row {first_row[code]}")
+                problem(
+                    "category",
+                    N_("says another name or category for line %(code)s than row %(row)s"),
+                    {"code": code, "row": first_row[code]},
+                )
             clash = next((pid for pid in cells if pid in plan.cells), None)
             if clash is not None:
                 label = next(p.label for p in periods if p.id == clash)
-                problem("period", f"repeats {label} of line {code} (row {first_row[code]})")
+                problem(
+                    "period",
+                    N_("repeats %(period)s of line %(code)s (row %(row)s)"),
+                    {"period": label, "code": code, "row": first_row[code]},
+                )
             if total is not None:
                 if stated_total[code] not in (None, total):
-                    problem("total", f"says another total for line {code} than row {first_row[code]}")
+                    problem(
+                        "total",
+                        N_("says another total for line %(code)s than row %(row)s"),
+                        {"code": code, "row": first_row[code]},
+                    )
                 stated_total[code] = total
             plan.cells.update(cells)
         errors.extend(row_errors)
@@ -761,12 +841,16 @@ def check_plan(
             summed = sum(plan.cells.values())
             if total is not None and total != summed:
                 errors.append(
-                    {
-                        "row": plan.row,
-                        "column": mapping.get("total", FIELDS["total"]),
-                        "problem": f"line {code}: the periods add up to {money_text(summed, grant.currency)} "
-                        f"but the total says {money_text(total, grant.currency)}",
-                    }
+                    _found(
+                        plan.row,
+                        mapping.get("total", FIELDS["total"]),
+                        N_("line %(code)s: the periods add up to %(summed)s but the total says %(total)s"),
+                        {
+                            "code": code,
+                            "summed": money_text(summed, grant.currency),
+                            "total": money_text(total, grant.currency),
+                        },
+                    )
                 )
             plan.total_cents = total if total is not None else summed
         elif total is not None:
@@ -774,11 +858,12 @@ def check_plan(
             plan.total_cents = total
         else:
             errors.append(
-                {
-                    "row": plan.row,
-                    "column": mapping.get("total", FIELDS["total"]),
-                    "problem": f"line {code} has neither a total nor an amount in any period",
-                }
+                _found(
+                    plan.row,
+                    mapping.get("total", FIELDS["total"]),
+                    N_("line %(code)s has neither a total nor an amount in any period"),
+                    {"code": code},
+                )
             )
     if not errors:
         planned = sum(p.total_cents or 0 for p in plans.values())
@@ -787,15 +872,26 @@ def check_plan(
         award = int(Decimal(grant.amount) * 100)
         if budget > award:
             errors.append(
-                {
-                    "row": "",
-                    "column": mapping.get("total", FIELDS["total"]),
-                    "problem": f"the budget would add up to {money_text(budget, grant.currency)}, more than the "
-                    f"grant's amount of {money_text(award, grant.currency)}",
-                }
+                _found(
+                    "",
+                    mapping.get("total", FIELDS["total"]),
+                    N_("the budget would add up to %(budget)s, more than the grant's amount of %(award)s"),
+                    {"budget": money_text(budget, grant.currency), "award": money_text(award, grant.currency)},
+                )
             )
     errors.sort(key=lambda e: e["row"] if isinstance(e["row"], int) else 0)
     return list(plans.values()), errors
+
+
+def _found(row: Any, column: str, message: str, values: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A row problem as stored: its English text, and its message id and values to show it in the reader's language."""
+    return {
+        "row": row,
+        "column": column,
+        "problem": message % values if values else message,
+        "message": message,
+        "values": values or {},
+    }
 
 
 def _line_sums(session: Session, grant_id: int) -> dict[str, int]:
@@ -826,9 +922,9 @@ def run(
     else the one kept on the staged file); ``progress(stage, done, total)`` hears how far it is.
     """
     if staged.status == ImportStatus.imported:
-        raise DomainValidationError({"import": ["this file was imported already"]})
+        raise DomainValidationError({"import": [_("this file was imported already")]})
     if staged.rows is None:
-        raise DomainValidationError({"import": ["the uploaded file is no longer held; upload it again"]})
+        raise DomainValidationError({"import": [_("the uploaded file is no longer held; upload it again")]})
     if progress is not None:
         progress("checking", 0, staged.row_count)
     plans, errors = check_plan(
@@ -858,12 +954,14 @@ def run(
         )
         if waiting is not None:
             errors.append(
-                {
-                    "row": "",
-                    "column": "",
-                    "problem": f"this file is already waiting for approval as revision {waiting.id} "
-                    f"({waiting.title}); decide that revision first",
-                }
+                _found(
+                    "",
+                    "",
+                    N_(
+                        "this file is already waiting for approval as revision %(number)s (%(title)s); decide that revision first"
+                    ),
+                    {"number": waiting.id, "title": waiting.title},
+                )
             )
     if errors:
         staged.status = ImportStatus.rejected
@@ -911,5 +1009,5 @@ def error_report_csv(staged: BudgetPlanImport) -> str:
     writer = csv.writer(out)
     writer.writerow(["row", "column", "problem"])
     for error in staged.errors or []:
-        writer.writerow([error.get("row"), _inert(error.get("column")), _inert(error.get("problem"))])
+        writer.writerow([error.get("row"), _inert(error.get("column")), _inert(problem_text(error))])
     return out.getvalue()

@@ -38,7 +38,8 @@ from core.datasets import (
     add_figure_kind,
     as_fraction,
 )
-from core.formatting import amount, day, label, moment, pct
+from core.formatting import N_, amount, day, label, lazy_gettext, moment, ngettext, pct
+from core.formatting import gettext as _
 from grants.closing.checklist import CHECKLIST, ClosingContext, Fix, Level, Line
 from grants.compliance.rules import RULES, RuleContext, RuleResult, RuleType, Status
 from grants.deadlines.missing import MISSING_WORK, listed, reported_period
@@ -63,11 +64,18 @@ def budget_variance(ctx: RuleContext, params: dict[str, Any]) -> RuleResult:
         flags = [f for f in flags if str(getattr(f, "cost_category", "")) in wanted]
     if not flags:
         return RuleResult(
-            Status.met, f"Spending to the end of {ctx.period.label} is within the funder's variance rules."
+            Status.met,
+            _("Spending to the end of %(period)s is within the funder's variance rules.", period=ctx.period.label),
         )
     names = "; ".join(str(getattr(f, "message", None) or getattr(f, "name", f)) for f in flags[:3])
-    more = f" and {len(flags) - 3} more" if len(flags) > 3 else ""
-    sentence = f"{len(flags)} budget row(s) beyond the funder's variance threshold without approval: {names}{more}."
+    if len(flags) > 3:
+        names = _("%(items)s and %(count)d more", items=names, count=len(flags) - 3)
+    sentence = ngettext(
+        "%(num)d budget row beyond the funder's variance threshold without approval: %(names)s.",
+        "%(num)d budget rows beyond the funder's variance threshold without approval: %(names)s.",
+        len(flags),
+        names=names,
+    )
     return RuleResult(Status.not_met if ctx.window_over else Status.at_risk, sentence)
 
 
@@ -75,7 +83,7 @@ RULES.add(
     "budget_variance",
     RuleType(
         "budget_variance",
-        "Budget variance within the funder's threshold",
+        lazy_gettext("Budget variance within the funder's threshold"),
         BudgetParams,
         budget_variance,
     ),
@@ -104,8 +112,14 @@ def budget_lines_over_threshold(session: Session, deadline: Deadline) -> list[st
     ]
     if not lines:
         return []
-    noun = "budget line" if len(lines) == 1 else "budget lines"
-    return [f"{len(lines)} {noun} over the variance threshold (needs the funder's approval): {listed(lines)}"]
+    return [
+        ngettext(
+            "%(num)d budget line over the variance threshold (needs the funder's approval): %(lines)s",
+            "%(num)d budget lines over the variance threshold (needs the funder's approval): %(lines)s",
+            len(lines),
+            lines=listed(lines),
+        )
+    ]
 
 
 MISSING_WORK.add("budget_lines_over_threshold", budget_lines_over_threshold, order=20)
@@ -114,19 +128,19 @@ MISSING_WORK.add("budget_lines_over_threshold", budget_lines_over_threshold, ord
 # ---------------------------------------------------------------- datasets
 
 _BVA_COLUMNS = (
-    Column("code", "Code", "text", 12),
-    Column("name", "Budget line / cost category", "text", 40),
-    Column("cost_category", "Cost category", "text", 10),
-    Column("planned", "Planned", "money"),
-    Column("actual", "Actual", "money"),
-    Column("variance", "Variance", "money"),
-    Column("variance_pct", "Variance %", "percent"),
-    Column("cumulative_planned", "Cumulative planned", "money", 17),
-    Column("cumulative_actual", "Cumulative actual", "money", 17),
-    Column("cumulative_variance", "Cumulative variance", "money", 17),
-    Column("budget", "Total budget", "money"),
-    Column("burn_rate", "Burn rate", "percent"),
-    Column("remaining", "Remaining", "money"),
+    Column("code", N_("Code"), "text", 12),
+    Column("name", N_("Budget line / cost category"), "text", 40),
+    Column("cost_category", N_("Cost category"), "text", 10),
+    Column("planned", N_("Planned"), "money"),
+    Column("actual", N_("Actual"), "money"),
+    Column("variance", N_("Variance"), "money"),
+    Column("variance_pct", N_("Variance %"), "percent"),
+    Column("cumulative_planned", N_("Cumulative planned"), "money", 17),
+    Column("cumulative_actual", N_("Cumulative actual"), "money", 17),
+    Column("cumulative_variance", N_("Cumulative variance"), "money", 17),
+    Column("budget", N_("Total budget"), "money"),
+    Column("burn_rate", N_("Burn rate"), "percent"),
+    Column("remaining", N_("Remaining"), "money"),
 )
 
 
@@ -187,29 +201,29 @@ def _variance_flags(session: Session, grant: Any, period: Any) -> Iterator[dict[
         }
 
 
-add_dataset(Dataset("budget_vs_actual", "Budget vs actual by line", _BVA_COLUMNS, _budget_rows("line")), order=30)
+add_dataset(Dataset("budget_vs_actual", N_("Budget vs actual by line"), _BVA_COLUMNS, _budget_rows("line")), order=30)
 add_dataset(
-    Dataset("budget_vs_actual_categories", "Budget vs actual by category", _BVA_COLUMNS, _budget_rows("category")),
+    Dataset("budget_vs_actual_categories", N_("Budget vs actual by category"), _BVA_COLUMNS, _budget_rows("category")),
     order=31,
 )
 add_dataset(
     Dataset(
         "expenditure_ledger",
-        "Expenditure ledger",
+        N_("Expenditure ledger"),
         (
-            Column("date", "Date", "date"),
-            Column("period", "Period", "text", 8),
-            Column("line", "Line", "text", 10),
-            Column("line_description", "Budget line", "text", 30),
-            Column("cost_category", "Cost category", "text", 10),
-            Column("description", "Description", "text", 40),
-            Column("amount", "Amount", "money"),
-            Column("currency", "Currency", "text", 9),
-            Column("rate", "Rate", "number"),
-            Column("converted_amount", "In grant currency", "money", 16),
-            Column("rate_source", "Rate used", "text", 36),
-            Column("source", "Source", "text", 9),
-            Column("reference", "Reference", "text", 24),
+            Column("date", N_("Date"), "date"),
+            Column("period", N_("Period"), "text", 8),
+            Column("line", N_("Line"), "text", 10),
+            Column("line_description", N_("Budget line"), "text", 30),
+            Column("cost_category", N_("Cost category"), "text", 10),
+            Column("description", N_("Description"), "text", 40),
+            Column("amount", N_("Amount"), "money"),
+            Column("currency", N_("Currency"), "text", 9),
+            Column("rate", N_("Rate"), "number"),
+            Column("converted_amount", N_("In grant currency"), "money", 16),
+            Column("rate_source", N_("Rate used"), "text", 36),
+            Column("source", N_("Source"), "text", 9),
+            Column("reference", N_("Reference"), "text", 24),
         ),
         _ledger,
     ),
@@ -218,17 +232,17 @@ add_dataset(
 add_dataset(
     Dataset(
         "variance_flags",
-        "Lines needing donor approval",
+        N_("Lines needing donor approval"),
         (
-            Column("level", "Level", "text", 9),
-            Column("code", "Code", "text", 10),
-            Column("name", "Name", "text", 36),
-            Column("planned", "Planned", "money"),
-            Column("actual", "Actual", "money"),
-            Column("overspend", "Overspend", "money"),
-            Column("overspend_pct", "Overspend %", "percent"),
-            Column("threshold", "Threshold", "percent"),
-            Column("message", "Why", "text", 60),
+            Column("level", N_("Level"), "text", 9),
+            Column("code", N_("Code"), "text", 10),
+            Column("name", N_("Name"), "text", 36),
+            Column("planned", N_("Planned"), "money"),
+            Column("actual", N_("Actual"), "money"),
+            Column("overspend", N_("Overspend"), "money"),
+            Column("overspend_pct", N_("Overspend %"), "percent"),
+            Column("threshold", N_("Threshold"), "percent"),
+            Column("message", N_("Why"), "text", 60),
         ),
         _variance_flags,
     ),
@@ -331,7 +345,9 @@ def _burn(ctx: LandingContext) -> list[LandingItem]:
         total = budget_vs_actual(ctx.session, grant.id, by="category").total
         if total is None or not total.budget:
             items.append(
-                LandingItem("No budget entered yet", Link.to("BudgetLineView.list"), "warning", None, grant.reference)
+                LandingItem(
+                    _("No budget entered yet"), Link.to("BudgetLineView.list"), "warning", None, grant.reference
+                )
             )
             continue
         length = (grant.end_date - grant.start_date).days + 1
@@ -341,11 +357,19 @@ def _burn(ctx: LandingContext) -> list[LandingItem]:
         tone: Tone = "warning" if burn > time_pct + 15 else ""
         items.append(
             LandingItem(
-                f"{amount(total.cumulative_actual, grant.currency)} spent of {amount(total.budget, grant.currency)}"
-                f" ({pct(burn)})",
+                _(
+                    "%(spent)s spent of %(budget)s (%(burn)s)",
+                    spent=amount(total.cumulative_actual, grant.currency),
+                    budget=amount(total.budget, grant.currency),
+                    burn=pct(burn),
+                ),
                 Link.to("BudgetReportView.grant", grant_id=grant.id),
                 tone,
-                f"{pct(time_pct, 0)} of the grant's time has passed; {amount(total.remaining, grant.currency)} remains",
+                _(
+                    "%(share)s of the grant's time has passed; %(remaining)s remains",
+                    share=pct(time_pct, 0),
+                    remaining=amount(total.remaining, grant.currency),
+                ),
                 grant.reference,
             )
         )
@@ -360,11 +384,19 @@ def _over_threshold(ctx: LandingContext) -> list[LandingItem]:
                 continue
             items.append(
                 LandingItem(
-                    f"Line {flag.key} {flag.name}: {amount(flag.overspend, grant.currency)} over plan"
-                    f" ({pct(flag.overspend_pct)})",
+                    _(
+                        "Line %(code)s %(name)s: %(amount)s over plan (%(share)s)",
+                        code=flag.key,
+                        name=flag.name,
+                        amount=amount(flag.overspend, grant.currency),
+                        share=pct(flag.overspend_pct),
+                    ),
                     Link.to("BudgetReportView.grant", grant_id=grant.id, by="line"),
                     "danger",
-                    f"more than the funder's {pct(flag.threshold_percent)}; needs the funder's approval",
+                    _(
+                        "more than the funder's %(threshold)s; needs the funder's approval",
+                        threshold=pct(flag.threshold_percent),
+                    ),
                     grant.reference,
                 )
             )
@@ -386,7 +418,7 @@ def _awaiting_import(ctx: LandingContext) -> list[LandingItem]:
         if not link.enabled:
             items.append(
                 LandingItem(
-                    "The Odoo link is switched off: spending is not brought in from Odoo",
+                    _("The Odoo link is switched off: spending is not brought in from Odoo"),
                     Link.to("OdooLinkView.show", pk=link.id),
                     "info",
                     None,
@@ -396,13 +428,17 @@ def _awaiting_import(ctx: LandingContext) -> list[LandingItem]:
         elif link.last_sync_at is None:
             items.append(
                 LandingItem(
-                    "Never synced with Odoo", Link.to("OdooLinkView.show", pk=link.id), "warning", None, reference
+                    _("Never synced with Odoo"), Link.to("OdooLinkView.show", pk=link.id), "warning", None, reference
                 )
             )
         elif link.last_status in (SyncStatus.failed, SyncStatus.refused):
             items.append(
                 LandingItem(
-                    f"The last Odoo sync {label(link.last_status).lower()} on {moment(link.last_sync_at)}",
+                    _(
+                        "The last Odoo sync %(outcome)s on %(when)s",
+                        outcome=label(link.last_status).lower(),
+                        when=moment(link.last_sync_at),
+                    ),
                     Link.to("OdooLinkView.show", pk=link.id),
                     "danger",
                     link.last_message,
@@ -414,7 +450,11 @@ def _awaiting_import(ctx: LandingContext) -> list[LandingItem]:
             if age > STALE_SYNC_DAYS:
                 items.append(
                     LandingItem(
-                        f"Last synced with Odoo {age} days ago, on {day(link.last_sync_at)}",
+                        _(
+                            "Last synced with Odoo %(age)s days ago, on %(date)s",
+                            age=age,
+                            date=day(link.last_sync_at),
+                        ),
                         Link.to("OdooLinkView.show", pk=link.id),
                         "warning",
                         None,
@@ -429,10 +469,17 @@ def _awaiting_import(ctx: LandingContext) -> list[LandingItem]:
     for upload in pending:
         items.append(
             LandingItem(
-                f"{upload.filename}: {upload.row_count} rows checked, not imported yet",
+                ngettext(
+                    "%(file)s: %(num)d row checked, not imported yet",
+                    "%(file)s: %(num)d rows checked, not imported yet",
+                    upload.row_count,
+                    file=upload.filename,
+                ),
                 Link.to("BudgetImportView.show", pk=upload.id),
                 "warning",
-                f"uploaded {moment(upload.created_at)}" + (f" by {upload.created_by}" if upload.created_by else ""),
+                _("uploaded %(when)s by %(who)s", when=moment(upload.created_at), who=upload.created_by)
+                if upload.created_by
+                else _("uploaded %(when)s", when=moment(upload.created_at)),
                 upload.grant.reference,
             )
         )
@@ -442,24 +489,31 @@ def _awaiting_import(ctx: LandingContext) -> list[LandingItem]:
 add_section(
     "budgets.burn",
     LandingSection(
-        "Burn per grant", roles(FINANCE), _burn, "No grants yet.", Link.to("BudgetReportView.index", "Budget vs actual")
+        lazy_gettext("Burn per grant"),
+        roles(FINANCE),
+        _burn,
+        lazy_gettext("No grants yet."),
+        Link.to("BudgetReportView.index", lazy_gettext("Budget vs actual")),
     ),
     order=10,
 )
 add_section(
     "budgets.over_threshold",
     LandingSection(
-        "Lines over the variance threshold", roles(FINANCE), _over_threshold, "No budget line is over its threshold."
+        lazy_gettext("Lines over the variance threshold"),
+        roles(FINANCE),
+        _over_threshold,
+        lazy_gettext("No budget line is over its threshold."),
     ),
     order=12,
 )
 add_section(
     "budgets.awaiting_import",
     LandingSection(
-        "Spending awaiting import",
+        lazy_gettext("Spending awaiting import"),
         roles(FINANCE),
         _awaiting_import,
-        "Spending is up to date: no pending imports or stale Odoo syncs.",
+        lazy_gettext("Spending is up to date: no pending imports or stale Odoo syncs."),
     ),
     order=14,
 )
@@ -491,43 +545,73 @@ def spending_line(ctx: ClosingContext) -> Line:
     ).first()
     fixes: list[Fix] = [
         Fix.to(
-            f"Confirm the import of {row.filename}", "BudgetImportView.show", ("can_show", "BudgetImports"), pk=row.id
+            _("Confirm the import of %(file)s", file=row.filename),
+            "BudgetImportView.show",
+            ("can_show", "BudgetImports"),
+            pk=row.id,
         )
         for row in pending[:5]
     ]
     if odoo is not None:
-        fixes.append(Fix.to("Sync from Odoo", "OdooLinkView.show", ("can_show", "OdooLinks"), pk=odoo.id))
-    fixes.append(Fix.to("Import actuals", "BudgetImportView.upload", ("can_add", "BudgetImports"), grant_id=grant.id))
-    fixes.append(Fix.to("Enter an expenditure", "ExpenditureView.add", ("can_add", "Expenditures")))
-    planned_text = f" (planned: {amount(planned or 0, grant.currency)})" if planned else ""
-    details: list[str] = [f"{row.filename}: uploaded, not yet confirmed" for row in pending]
+        fixes.append(Fix.to(_("Sync from Odoo"), "OdooLinkView.show", ("can_show", "OdooLinks"), pk=odoo.id))
+    fixes.append(
+        Fix.to(_("Import actuals"), "BudgetImportView.upload", ("can_add", "BudgetImports"), grant_id=grant.id)
+    )
+    fixes.append(Fix.to(_("Enter an expenditure"), "ExpenditureView.add", ("can_add", "Expenditures")))
+    planned_amount = amount(planned or 0, grant.currency)
+    details: list[str] = [_("%(file)s: uploaded, not yet confirmed", file=row.filename) for row in pending]
     if odoo is not None:
-        details.append(f"Odoo: last synced {moment(odoo.last_sync_at) if odoo.last_sync_at else 'never'}")
+        details.append(
+            _("Odoo: last synced %(when)s", when=moment(odoo.last_sync_at))
+            if odoo.last_sync_at
+            else _("Odoo: never synced")
+        )
     if not count:
         if ctx.period_over and planned:
             level = Level.missing
         else:
             level = Level.attention
-        summary = f"No spending is recorded for {ctx.period.label}{planned_text}."
+        if planned:
+            summary = _(
+                "No spending is recorded for %(period)s (planned: %(planned)s).",
+                period=ctx.period.label,
+                planned=planned_amount,
+            )
+        else:
+            summary = _("No spending is recorded for %(period)s.", period=ctx.period.label)
         if not ctx.period_over:
-            summary += f" The period ends on {day(period.end_date)}."
+            summary += " " + _("The period ends on %(date)s.", date=day(period.end_date))
     else:
         level = Level.attention if pending else Level.done
-        summary = (
-            f"{count} expenditure{'s' if count != 1 else ''} recorded for {ctx.period.label}, "
-            f"{amount(total or 0, grant.currency)}{planned_text}; the latest dated {day(last)}."
-        )
+        values = {"period": ctx.period.label, "total": amount(total or 0, grant.currency), "last": day(last)}
+        if planned:
+            summary = ngettext(
+                "%(num)d expenditure recorded for %(period)s, %(total)s (planned: %(planned)s); the latest dated %(last)s.",
+                "%(num)d expenditures recorded for %(period)s, %(total)s (planned: %(planned)s); the latest dated %(last)s.",
+                count,
+                planned=planned_amount,
+                **values,
+            )
+        else:
+            summary = ngettext(
+                "%(num)d expenditure recorded for %(period)s, %(total)s; the latest dated %(last)s.",
+                "%(num)d expenditures recorded for %(period)s, %(total)s; the latest dated %(last)s.",
+                count,
+                **values,
+            )
     if pending:
-        summary += f" {len(pending)} import{'s are' if len(pending) != 1 else ' is'} waiting to be confirmed."
-    return Line("spending", "Spending imported", level, summary, tuple(details), tuple(fixes))
+        summary += " " + ngettext(
+            "%(num)d import is waiting to be confirmed.", "%(num)d imports are waiting to be confirmed.", len(pending)
+        )
+    return Line("spending", _("Spending imported"), level, summary, tuple(details), tuple(fixes))
 
 
 def variance_line(ctx: ClosingContext) -> Line:
     """Lines over the funder's variance threshold: each needs a budget revision sent to (or approved by) the funder."""
     flags = variance_flags(ctx.session, ctx.grant.id, ctx.period.id)
-    title = "Variance flags answered"
+    title = _("Variance flags answered")
     report = Fix.to(
-        "Budget vs actual",
+        _("Budget vs actual"),
         "BudgetReportView.grant",
         ("can_show", "BudgetReports"),
         grant_id=ctx.grant.id,
@@ -538,7 +622,7 @@ def variance_line(ctx: ClosingContext) -> Line:
             "variance",
             title,
             Level.done,
-            f"Spending to the end of {ctx.period.label} is within the funder's variance rules.",
+            _("Spending to the end of %(period)s is within the funder's variance rules.", period=ctx.period.label),
             fixes=(report,),
         )
     waiting = ctx.session.execute(
@@ -552,12 +636,19 @@ def variance_line(ctx: ClosingContext) -> Line:
             "variance",
             title,
             Level.attention,
-            f"{len(flags)} budget row(s) beyond the funder's threshold; a budget revision awaits the funder's decision.",
+            ngettext(
+                "%(num)d budget row beyond the funder's threshold; a budget revision awaits the funder's decision.",
+                "%(num)d budget rows beyond the funder's threshold; a budget revision awaits the funder's decision.",
+                len(flags),
+            ),
             tuple(details[:5]),
             (
                 *(
                     Fix.to(
-                        f"Revision “{row.title}”", "BudgetRevisionView.show", ("can_show", "BudgetRevisions"), pk=row.id
+                        _("Revision “%(title)s”", title=row.title),
+                        "BudgetRevisionView.show",
+                        ("can_show", "BudgetRevisions"),
+                        pk=row.id,
                     )
                     for row in waiting[:3]
                 ),
@@ -568,10 +659,15 @@ def variance_line(ctx: ClosingContext) -> Line:
         "variance",
         title,
         Level.missing,
-        f"{len(flags)} budget row(s) beyond the funder's threshold with no budget revision sent: "
-        "request one, or explain the overspend to the funder.",
+        ngettext(
+            "%(num)d budget row beyond the funder's threshold with no budget revision sent: "
+            "request one, or explain the overspend to the funder.",
+            "%(num)d budget rows beyond the funder's threshold with no budget revision sent: "
+            "request one, or explain the overspend to the funder.",
+            len(flags),
+        ),
         tuple(details[:5]),
-        (Fix.to("Request a budget revision", "BudgetRevisionView.add", ("can_add", "BudgetRevisions")), report),
+        (Fix.to(_("Request a budget revision"), "BudgetRevisionView.add", ("can_add", "BudgetRevisions")), report),
     )
 
 
@@ -591,8 +687,60 @@ def _plain_progress(progress: Any, words: Mapping[str, str]) -> Callable[[str, i
     return report
 
 
-def _job_count(number: int, noun: str) -> str:
-    return f"{number:,} {noun}{'' if number == 1 else 's'}"
+# What the budgets jobs store as their outcome, in English; the jobs page shows them in the
+# reader's language (core.jobs.shown matches each back to its message).
+SYNC_LINK_GONE = N_("The Odoo link was removed before the sync started; nothing was done.")
+SYNC_FAILED = N_("Odoo sync failed, nothing saved: %(problem)s")
+SYNC_STOPPED = N_(
+    "Odoo sync stopped, nothing saved: %(problem)s Tick 'confirm removals' on the link's page and sync again."
+)
+SYNC_REFUSED = N_("Odoo sync refused, nothing saved: %(problem)s")
+FILE_GONE = N_("The uploaded file was removed before the import started; nothing was done.")
+IMPORTED = {
+    (True, True): N_("Imported %(imported)s expenditure; %(unchanged)s was already there."),
+    (True, False): N_("Imported %(imported)s expenditure; %(unchanged)s were already there."),
+    (False, True): N_("Imported %(imported)s expenditures; %(unchanged)s was already there."),
+    (False, False): N_("Imported %(imported)s expenditures; %(unchanged)s were already there."),
+}
+ACTUALS_REFUSED = N_("Nothing imported: %(count)s problems. Download the error report, fix the file and try again.")
+BUDGET_REFUSED = {
+    True: N_("Nothing imported: %(count)s problem. Download the error report, fix the file and upload it again."),
+    False: N_("Nothing imported: %(count)s problems. Download the error report, fix the file and upload it again."),
+}
+BUDGET_REVISION = N_(
+    "The budget is approved, so the file became draft revision %(revision)s: review it and submit it for approval."
+)
+BUDGET_IMPORTED = N_("Budget imported: %(added)s lines added, %(changed)s changed, %(unchanged)s already so.")
+BUDGET_UNCHANGED = N_("Nothing to change: the %(unchanged)s lines of the file are already so.")
+JOB_STAGES = (
+    N_("Reading the grant's lines from Odoo"),
+    N_("Checking Odoo's lines"),
+    N_("Saving the spending"),
+    N_("Checking the rows"),
+    N_("Saving the rows"),
+    N_("Checking the rows and planning the lines"),
+    N_("Saving the lines"),
+)
+
+
+def _stored_sentences() -> None:
+    from core.jobs import stored_sentence
+
+    for message in (
+        SYNC_FAILED,
+        SYNC_STOPPED,
+        SYNC_REFUSED,
+        *IMPORTED.values(),
+        ACTUALS_REFUSED,
+        *BUDGET_REFUSED.values(),
+        BUDGET_REVISION,
+        BUDGET_IMPORTED,
+        BUDGET_UNCHANGED,
+    ):
+        stored_sentence(message)
+
+
+_stored_sentences()
 
 
 def odoo_sync_job(session: Session, params: Mapping[str, Any], progress: Any) -> Any:
@@ -606,13 +754,13 @@ def odoo_sync_job(session: Session, params: Mapping[str, Any], progress: Any) ->
 
     link = session.get(OdooLink, params["link_id"])
     if link is None:
-        raise JobFailed("The Odoo link was removed before the sync started; nothing was done.")
+        raise JobFailed(SYNC_LINK_GONE)
     try:
         client = odoo_sync.client_from_env(current_app.config["GK_SETTINGS"].odoo_env)
     except OdooError as exc:
-        raise JobFailed(f"Odoo sync failed, nothing saved: {exc}") from None
-    progress("Reading the grant's lines from Odoo", 0, None)
-    report = _plain_progress(progress, {"checking": "Checking Odoo's lines", "saving": "Saving the spending"})
+        raise JobFailed(SYNC_FAILED % {"problem": exc}) from None
+    progress(JOB_STAGES[0], 0, None)
+    report = _plain_progress(progress, {"checking": JOB_STAGES[1], "saving": JOB_STAGES[2]})
     try:
         result = odoo_sync.sync_and_commit(
             session,
@@ -623,13 +771,11 @@ def odoo_sync_job(session: Session, params: Mapping[str, Any], progress: Any) ->
             progress=report,
         )
     except OdooError as exc:
-        raise JobFailed(f"Odoo sync failed, nothing saved: {exc}") from None
+        raise JobFailed(SYNC_FAILED % {"problem": exc}) from None
     except odoo_sync.RemovalsNeedConfirmation as exc:
-        raise JobFailed(
-            f"Odoo sync stopped, nothing saved: {exc} Tick 'confirm removals' on the link's page and sync again."
-        ) from None
+        raise JobFailed(SYNC_STOPPED % {"problem": exc}) from None
     except DomainValidationError as exc:
-        raise JobFailed(f"Odoo sync refused, nothing saved: {exc}") from None
+        raise JobFailed(SYNC_REFUSED % {"problem": exc}) from None
     finally:
         client.close()
     return JobOutcome(result.summary(), counts=result.counts())
@@ -638,9 +784,9 @@ def odoo_sync_job(session: Session, params: Mapping[str, Any], progress: Any) ->
 def _odoo_links(job: Any) -> list[tuple[str, str]]:
     from flask import url_for
 
-    links = [("The Odoo link", url_for("OdooLinkView.show", pk=job.params.get("link_id")))]
+    links = [(_("The Odoo link"), url_for("OdooLinkView.show", pk=job.params.get("link_id")))]
     if job.grant_id is not None:
-        links.append(("Budget vs actual", url_for("BudgetReportView.grant", grant_id=job.grant_id)))
+        links.append((_("Budget vs actual"), url_for("BudgetReportView.grant", grant_id=job.grant_id)))
     return links
 
 
@@ -651,9 +797,9 @@ def actuals_import_job(session: Session, params: Mapping[str, Any], progress: An
 
     staged = session.get(BudgetImport, params["import_id"])
     if staged is None:
-        raise JobFailed("The uploaded file was removed before the import started; nothing was done.")
-    progress("Checking the rows", 0, staged.row_count or None)
-    report = _plain_progress(progress, {"checking": "Checking the rows", "saving": "Saving the rows"})
+        raise JobFailed(FILE_GONE)
+    progress(JOB_STAGES[3], 0, staged.row_count or None)
+    report = _plain_progress(progress, {"checking": JOB_STAGES[3], "saving": JOB_STAGES[4]})
     result = imports.run_import(
         session,
         staged,
@@ -665,12 +811,12 @@ def actuals_import_job(session: Session, params: Mapping[str, Any], progress: An
     )
     if result.status == ImportStatus.imported:
         return JobOutcome(
-            f"Imported {_job_count(result.imported, 'expenditure')}; {result.unchanged:,} "
-            f"{'was' if result.unchanged == 1 else 'were'} already there.",
+            IMPORTED[result.imported == 1, result.unchanged == 1]
+            % {"imported": f"{result.imported:,}", "unchanged": f"{result.unchanged:,}"},
             counts={"imported": result.imported, "unchanged": result.unchanged},
         )
     return JobOutcome(
-        f"Nothing imported: {len(result.errors):,} problems. Download the error report, fix the file and try again.",
+        ACTUALS_REFUSED % {"count": f"{len(result.errors):,}"},
         counts={"problems": len(result.errors)},
         failed=True,  # the refusal and its error report are kept
     )
@@ -679,7 +825,7 @@ def actuals_import_job(session: Session, params: Mapping[str, Any], progress: An
 def _actuals_import_links(job: Any) -> list[tuple[str, str]]:
     from flask import url_for
 
-    return [("The import", url_for("BudgetImportView.show", pk=job.params.get("import_id")))]
+    return [(_("The import"), url_for("BudgetImportView.show", pk=job.params.get("import_id")))]
 
 
 def budget_file_import_job(session: Session, params: Mapping[str, Any], progress: Any) -> Any:
@@ -690,9 +836,9 @@ def budget_file_import_job(session: Session, params: Mapping[str, Any], progress
 
     staged = session.get(BudgetPlanImport, params["import_id"])
     if staged is None:
-        raise JobFailed("The uploaded file was removed before the import started; nothing was done.")
-    progress("Checking the rows and planning the lines", 0, staged.row_count or None)
-    report = _plain_progress(progress, {"checking": "Checking the rows", "saving": "Saving the lines"})
+        raise JobFailed(FILE_GONE)
+    progress(JOB_STAGES[5], 0, staged.row_count or None)
+    report = _plain_progress(progress, {"checking": JOB_STAGES[3], "saving": JOB_STAGES[6]})
     result = budget_import.run(
         session,
         staged,
@@ -705,22 +851,20 @@ def budget_file_import_job(session: Session, params: Mapping[str, Any], progress
     outcome = result.outcome
     if outcome is None:
         return JobOutcome(
-            f"Nothing imported: {_job_count(len(result.errors), 'problem')}. "
-            "Download the error report, fix the file and upload it again.",
+            BUDGET_REFUSED[len(result.errors) == 1] % {"count": f"{len(result.errors):,}"},
             counts={"problems": len(result.errors)},
             failed=True,
         )
     if outcome.revision is not None:
-        sentence = (
-            f"The budget is approved, so the file became draft revision {outcome.revision.id}: "
-            "review it and submit it for approval."
-        )
+        sentence = BUDGET_REVISION % {"revision": outcome.revision.id}
     elif outcome.added or outcome.changed:
-        sentence = (
-            f"Budget imported: {outcome.added} lines added, {outcome.changed} changed, {outcome.unchanged} already so."
-        )
+        sentence = BUDGET_IMPORTED % {
+            "added": outcome.added,
+            "changed": outcome.changed,
+            "unchanged": outcome.unchanged,
+        }
     else:
-        sentence = f"Nothing to change: the {outcome.unchanged} lines of the file are already so."
+        sentence = BUDGET_UNCHANGED % {"unchanged": outcome.unchanged}
     return JobOutcome(
         sentence, counts={"added": outcome.added, "changed": outcome.changed, "unchanged": outcome.unchanged}
     )
@@ -729,19 +873,19 @@ def budget_file_import_job(session: Session, params: Mapping[str, Any], progress
 def _budget_file_import_links(job: Any) -> list[tuple[str, str]]:
     from flask import url_for
 
-    return [("The import", url_for("BudgetPlanImportView.show", pk=job.params.get("import_id")))]
+    return [(_("The import"), url_for("BudgetPlanImportView.show", pk=job.params.get("import_id")))]
 
 
 def _register_jobs() -> None:
     from core.jobs import JOBS, JobKind
 
-    JOBS.add("odoo_sync", JobKind("Odoo sync", odoo_sync_job, unit="lines", links=_odoo_links))
+    JOBS.add("odoo_sync", JobKind(N_("Odoo sync"), odoo_sync_job, unit="lines", links=_odoo_links))
     JOBS.add(
-        "actuals_import", JobKind("Import of actuals", actuals_import_job, unit="rows", links=_actuals_import_links)
+        "actuals_import", JobKind(N_("Import of actuals"), actuals_import_job, unit="rows", links=_actuals_import_links)
     )
     JOBS.add(
         "budget_file_import",
-        JobKind("Import of a budget file", budget_file_import_job, unit="rows", links=_budget_file_import_links),
+        JobKind(N_("Import of a budget file"), budget_file_import_job, unit="rows", links=_budget_file_import_links),
     )
 
 

@@ -32,6 +32,8 @@ from sqlalchemy.orm import Session
 from budgets.bulk import PROGRESS_EVERY, Checked, Progress, SpendingWriter, collector_paused
 from budgets.models import BudgetImport, BudgetLine, Expenditure, ExpenditureSource, ImportStatus
 from core.errors import DomainValidationError
+from core.formatting import N_
+from core.formatting import gettext as _
 from core.money import (
     DECIMAL_MARKS,
     ambiguous_separator,
@@ -47,13 +49,14 @@ MAX_ROWS = 200_000
 XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 # Target fields a column can feed; the first four are needed (currency may be a default instead).
+# Labels are marked (N_) and translated where they are shown.
 FIELDS = {
-    "date": "Date spent",
-    "amount": "Amount",
-    "line": "Budget line code",
-    "currency": "Currency",
-    "description": "Description",
-    "reference": "Reference (voucher / transaction no.)",
+    "date": N_("Date spent"),
+    "amount": N_("Amount"),
+    "line": N_("Budget line code"),
+    "currency": N_("Currency"),
+    "description": N_("Description"),
+    "reference": N_("Reference (voucher / transaction no.)"),
 }
 REQUIRED = ("date", "amount", "line")
 _GUESSES = {
@@ -65,10 +68,40 @@ _GUESSES = {
     "reference": ("reference", "ref", "voucher", "voucher no", "transaction id", "receipt", "id"),
 }
 DATE_ORDERS = {
-    "dayfirst": "day first (31/01/2026)",
-    "monthfirst": "month first (01/31/2026)",
-    "iso": "ISO (2026-01-31)",
+    "dayfirst": N_("day first (31/01/2026)"),
+    "monthfirst": N_("month first (01/31/2026)"),
+    "iso": N_("ISO (2026-01-31)"),
 }
+
+
+class RowProblem(ValueError):
+    """A cell's problem kept as its message id and values, so that it is shown in the reader's language."""
+
+    def __init__(self, message: str, **values: Any) -> None:
+        super().__init__(message % values if values else message)
+        self.message = message
+        self.values = values
+
+
+def _said(exc: Any) -> tuple[str, dict[str, Any] | None]:
+    """(message id, values) of a refusal that carries them; else its text as it is."""
+    message = getattr(exc, "message", None)
+    values = getattr(exc, "values", None)
+    if isinstance(message, str) and (values is None or isinstance(values, dict)):
+        return message, values
+    return str(exc), None
+
+
+def problem_text(error: dict[str, Any]) -> str:
+    """A stored row problem in the reader's language (kept as message id and values since issue 17)."""
+    message = error.get("message")
+    if not message:
+        return _(str(error.get("problem") or ""))
+    values = {
+        key: _(value) if key == "order" and isinstance(value, str) else value
+        for key, value in (error.get("values") or {}).items()
+    }
+    return _(message, **values)
 
 
 @dataclass
@@ -97,9 +130,9 @@ def _fail(message: str) -> DomainValidationError:
 def sniff(content: bytes) -> str:
     """'xlsx' or 'csv', decided by the bytes, not the file name."""
     if not content:
-        raise _fail("the file is empty")
+        raise _fail(_("the file is empty"))
     if content.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):  # OLE2: .xls and other old Office files
-        raise _fail("this is an old binary Excel file (.xls); save it as .xlsx or CSV and upload again")
+        raise _fail(_("this is an old binary Excel file (.xls); save it as .xlsx or CSV and upload again"))
     kind = filetype.guess(content)
     if kind is not None:
         if kind.mime == XLSX_MIME:
@@ -110,12 +143,12 @@ def sniff(content: bytes) -> str:
                     if "xl/workbook.xml" in archive.namelist():
                         return "xlsx"
             except (zipfile.BadZipFile, OSError, ValueError, EOFError):
-                raise _fail("this zip archive is damaged; it is not a CSV or XLSX spreadsheet") from None
+                raise _fail(_("this zip archive is damaged; it is not a CSV or XLSX spreadsheet")) from None
         if kind.extension in ("xls", "doc", "ppt", "msi"):
-            raise _fail("this is an old binary Excel file (.xls); save it as .xlsx or CSV and upload again")
-        raise _fail(f"this is a {kind.extension} file, not a CSV or XLSX spreadsheet")
+            raise _fail(_("this is an old binary Excel file (.xls); save it as .xlsx or CSV and upload again"))
+        raise _fail(_("this is a %(kind)s file, not a CSV or XLSX spreadsheet", kind=kind.extension))
     if b"\x00" in content[:4096]:
-        raise _fail("this is not a CSV or XLSX spreadsheet (binary content)")
+        raise _fail(_("this is not a CSV or XLSX spreadsheet (binary content)"))
     return "csv"
 
 
@@ -205,7 +238,7 @@ def _parse_rows(content: bytes, file_type: str) -> list[list[Any]]:
         dialect = csv.excel
     rows = [row for row in csv.reader(io.StringIO(text), dialect) if any(cell.strip() for cell in row)]
     if len(rows) > MAX_ROWS + 1:
-        raise _fail(f"the file has more than {MAX_ROWS} rows; split it")
+        raise _fail(_("the file has more than %(count)s rows; split it", count=MAX_ROWS))
     return rows
 
 
@@ -221,14 +254,14 @@ def _read_xlsx(content: bytes) -> list[list[Any]]:
                 if any(cell not in (None, "") for cell in row):
                     rows.append(list(row))
                     if len(rows) > MAX_ROWS + 1:
-                        raise _fail(f"the sheet has more than {MAX_ROWS} rows; split it")
+                        raise _fail(_("the sheet has more than %(count)s rows; split it", count=MAX_ROWS))
             if rows:
                 return rows
         return []
     except DomainValidationError:
         raise
     except Exception:  # a part that lies about its size or checksum fails while read
-        raise _fail("the workbook is damaged; open it in Excel and save it again as .xlsx") from None
+        raise _fail(_("the workbook is damaged; open it in Excel and save it again as .xlsx")) from None
     finally:
         workbook.close()
 
@@ -264,7 +297,7 @@ def stage_import(
     digest = hashlib.sha256(content).hexdigest()
     rows = read_rows(content, file_type, sha256=digest)
     if len(rows) < 2:
-        raise _fail("the file has no data rows under a header row")
+        raise _fail(_("the file has no data rows under a header row"))
     columns = _header(rows)
     staged = BudgetImport(
         grant_id=grant.id,
@@ -299,7 +332,8 @@ def preview(staged: BudgetImport, limit: int = 10, decimal_mark: str | None = No
             try:
                 amounts.append((_cell_text(value), f"{_parse_amount(value, mark):f}"))
             except ValueError as exc:
-                amounts.append((_cell_text(value), str(exc)))
+                message, said = _said(exc)
+                amounts.append((_cell_text(value), _(message, **(said or {}))))
     return Preview(
         columns=list(staged.columns),
         sample=[[_cell_text(c) for c in row] for row in rows[1 : limit + 1]],
@@ -320,7 +354,7 @@ def _parse_date(value: Any, order: str) -> date:
         return value
     text = _cell_text(value)
     if not text:
-        raise ValueError("is empty; a date is required")
+        raise RowProblem(N_("is empty; a date is required"))
     numeric = _NUMERIC_DATE.fullmatch(text) if order != "iso" else None
     if numeric is not None:  # 31/01/2026, 1.2.2026: read directly (dateutil takes ~50 µs a cell)
         first, second, year = (int(part) for part in numeric.groups())
@@ -334,7 +368,9 @@ def _parse_date(value: Any, order: str) -> date:
             return date.fromisoformat(text[:10])
         return date_parser.parse(text, dayfirst=(order == "dayfirst")).date()
     except (ValueError, OverflowError):
-        raise ValueError(f"'{text}' is not a date ({DATE_ORDERS.get(order, order)})") from None
+        raise RowProblem(
+            N_("'%(text)s' is not a date (%(order)s)"), text=text, order=DATE_ORDERS.get(order, order)
+        ) from None
 
 
 def _parse_amount(value: Any, decimal_mark: str = ".", integer_digits: int | None = 16) -> Decimal:
@@ -368,29 +404,35 @@ def run_import(
     (``budgets.bulk``); ``progress(stage, done, total)`` hears every few thousand rows.
     """
     if staged.status == ImportStatus.imported:
-        raise DomainValidationError({"import": ["this file was imported already"]})
+        raise DomainValidationError({"import": [_("this file was imported already")]})
     if not _content_held(session, staged):
-        raise DomainValidationError({"import": ["the uploaded file is no longer held; upload it again"]})
+        raise DomainValidationError({"import": [_("the uploaded file is no longer held; upload it again")]})
     mapping = {k: v for k, v in (mapping or {}).items() if v}
     problems: dict[str, list[str]] = {}
     for field in REQUIRED:
         if field not in mapping:
-            problems.setdefault(field, []).append(f"choose the column holding the {FIELDS[field].lower()}")
+            problems.setdefault(field, []).append(
+                _("choose the column holding the %(field)s", field=_(FIELDS[field]).lower())
+            )
     unknown = [f for f in mapping if f not in FIELDS]
     for field in unknown:
-        problems.setdefault(field, []).append("is not a field an import can fill")
+        problems.setdefault(field, []).append(_("is not a field an import can fill"))
     for field, column in mapping.items():
         if field in FIELDS and column not in staged.columns:
-            problems.setdefault(field, []).append(f"'{column}' is not a column of the file")
+            problems.setdefault(field, []).append(_("'%(column)s' is not a column of the file", column=column))
     default_currency = (default_currency or "").strip().upper() or None
     if "currency" not in mapping and not default_currency:
-        problems.setdefault("currency", []).append("map a currency column or choose the currency of every row")
+        problems.setdefault("currency", []).append(_("map a currency column or choose the currency of every row"))
     elif default_currency and not is_currency_code(default_currency):
-        problems.setdefault("currency", []).append(f"'{default_currency}' is not an ISO 4217 currency code")
+        problems.setdefault("currency", []).append(
+            _("'%(currency)s' is not an ISO 4217 currency code", currency=default_currency)
+        )
     if date_order not in DATE_ORDERS:
-        problems.setdefault("date_order", []).append(f"'{date_order}' is not one of {', '.join(DATE_ORDERS)}")
+        problems.setdefault("date_order", []).append(
+            _("'%(order)s' is not one of %(orders)s", order=date_order, orders=", ".join(DATE_ORDERS))
+        )
     if decimal_mark not in DECIMAL_MARKS:
-        problems.setdefault("decimal_mark", []).append("choose a point or a comma as the decimal mark")
+        problems.setdefault("decimal_mark", []).append(_("choose a point or a comma as the decimal mark"))
     if problems:
         raise DomainValidationError(problems)
 
@@ -423,8 +465,16 @@ def run_import(
     separators = {ambiguous_separator(cell(row, "amount")) for row in rows[1:]}
     mixed = {".", ","} <= separators
 
-    def problem_at(number: int, field: str, message: str) -> dict[str, Any]:
-        return {"row": number, "column": mapping.get(field, FIELDS.get(field, field)), "problem": message}
+    def problem_at(number: int, field: str, message: str, values: dict[str, Any] | None = None) -> dict[str, Any]:
+        # "problem" keeps the English sentence; "message" and "values" let a page say it in the reader's language.
+        found = {
+            "row": number,
+            "column": mapping.get(field, FIELDS.get(field, field)),
+            "problem": message % values if values else message,
+        }
+        if values is not None:
+            found["message"], found["values"] = message, values
+        return found
 
     for number, row in enumerate(rows[1:], start=2):
         if progress is not None and number % PROGRESS_EVERY == 0:
@@ -432,53 +482,64 @@ def run_import(
         row_errors: list[dict[str, Any]] = []
 
         def problem(
-            field: str, message: str, row_errors: list[dict[str, Any]] = row_errors, number: int = number
+            field: str,
+            message: str,
+            values: dict[str, Any] | None = None,
+            row_errors: list[dict[str, Any]] = row_errors,
+            number: int = number,
         ) -> None:
-            row_errors.append(problem_at(number, field, message))
+            row_errors.append(problem_at(number, field, message, values))
 
         spent_on = amount = line = None
         currency = default_currency
         try:
             spent_on = _parse_date(cell(row, "date"), date_order)
         except ValueError as exc:
-            problem("date", str(exc))
+            problem("date", *_said(exc))
         try:
             if mixed and ambiguous_separator(cell(row, "amount")):
-                raise ValueError(
-                    f"'{_cell_text(cell(row, 'amount'))}' could be read as a thousand or as one: this file writes "
-                    "amounts both as 1.000 and as 1,000; write every amount the same way and upload it again"
+                raise RowProblem(
+                    N_(
+                        "'%(text)s' could be read as a thousand or as one: this file writes amounts both as 1.000 "
+                        "and as 1,000; write every amount the same way and upload it again"
+                    ),
+                    text=_cell_text(cell(row, "amount")),
                 )
             amount = quantize_money(_parse_amount(cell(row, "amount"), decimal_mark))
             if amount == 0:
-                problem("amount", "is zero")
+                problem("amount", N_("is zero"))
         except ValueError as exc:
-            problem("amount", str(exc))
+            problem("amount", *_said(exc))
         code = _cell_text(cell(row, "line"))
         line = lines.get(code)
         if line is None:
-            problem(
-                "line",
-                f"'{code}' is not a budget line of {grant.reference}"
-                if code
-                else "is empty; a budget line code is required",
-            )
+            if code:
+                problem(
+                    "line", N_("'%(code)s' is not a budget line of %(grant)s"), {"code": code, "grant": grant.reference}
+                )
+            else:
+                problem("line", N_("is empty; a budget line code is required"))
         if "currency" in mapping:
             currency = _cell_text(cell(row, "currency")).upper() or default_currency
             if not currency:
-                problem("currency", "is empty and no default currency was chosen")
+                problem("currency", N_("is empty and no default currency was chosen"))
             elif not is_currency_code(currency):
-                problem("currency", f"'{currency}' is not an ISO 4217 currency code (e.g. USD, EUR, XCD)")
+                problem(
+                    "currency",
+                    N_("'%(currency)s' is not an ISO 4217 currency code (e.g. USD, EUR, XCD)"),
+                    {"currency": currency},
+                )
                 currency = None
         description = _cell_text(cell(row, "description"))[:500] if "description" in mapping else ""
         if "reference" in mapping:
             ref = _cell_text(cell(row, "reference"))
             if not ref:
-                problem("reference", "is empty; every row needs its reference when a reference column is mapped")
+                problem("reference", N_("is empty; every row needs its reference when a reference column is mapped"))
             ref = f"ref:{grant.id}:{ref}"[:120]
         else:
             ref = _row_ref(grant.id, (str(spent_on), str(amount), currency or "", code, description), seen)
         if ref in refs_in_file and "reference" in mapping:
-            problem("reference", f"repeats the reference of row {refs_in_file[ref]}")
+            problem("reference", N_("repeats the reference of row %(row)s"), {"row": refs_in_file[ref]})
         refs_in_file.setdefault(ref, number)
         if row_errors:
             errors.extend(row_errors)
@@ -488,7 +549,7 @@ def run_import(
             if existing[ref] != (amount, spent_on, line.id):
                 problem(
                     "reference",
-                    "was imported before with a different date, amount or line; correct that expenditure by hand",
+                    N_("was imported before with a different date, amount or line; correct that expenditure by hand"),
                 )
                 errors.extend(row_errors)
             else:
@@ -510,7 +571,7 @@ def run_import(
             continue
         for field, messages in checked.items():
             for message in messages:
-                problem(_TARGETS.get(field, field), message)
+                problem(_TARGETS.get(field, field), *_said(message))
         errors.extend(row_errors)
     # A reference another grant's import recorded (the model's uniqueness rule), asked in a few queries.
     clashes = writer.recorded_before(ExpenditureSource.import_, (c.values["external_ref"] for _n, c in ready))
@@ -549,12 +610,12 @@ _TARGETS = {"spent_on": "date", "line": "line", "amount": "amount", "currency": 
 
 
 def error_report_csv(staged: BudgetImport) -> str:
-    """The rejected file's problems, one per line: row, column, problem."""
+    """The rejected file's problems, one per line: row, column, problem (in the reader's language)."""
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["row", "column", "problem"])
+    writer.writerow([_("row"), _("column"), _("problem")])
     for error in staged.errors or []:
-        writer.writerow([error.get("row"), _inert(error.get("column")), _inert(error.get("problem"))])
+        writer.writerow([error.get("row"), _inert(error.get("column")), _inert(problem_text(error))])
     return out.getvalue()
 
 

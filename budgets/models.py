@@ -31,6 +31,8 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from core import clock
 from core.errors import ErrorCollector
+from core.formatting import N_, label
+from core.formatting import gettext as _
 from core.money import MONEY, RATE, is_currency_code, quantize_money
 from core.records import Audited, enum_column
 from grants.models import Funder, Grant, ReportingPeriod
@@ -136,27 +138,34 @@ class BudgetLine(Audited, Model):
         errors = ErrorCollector()
         grant_id = self.grant_id or (self.grant.id if self.grant else None)
         if grant_id is None:
-            errors.add("grant", "is required")
+            errors.add("grant", _("is required"))
         if not (self.code or "").strip():
-            errors.add("code", "is required")
+            errors.add("code", _("is required"))
         if not (self.description or "").strip():
-            errors.add("description", "is required")
+            errors.add("description", _("is required"))
         categories = _funder_categories(session, grant_id)
         codes = [str(c.get("code")) for c in categories or []]
         if not (self.cost_category or "").strip():
-            errors.add("cost_category", "is required")
+            errors.add("cost_category", _("is required"))
         elif codes and str(self.cost_category) not in codes:
             errors.add(
                 "cost_category",
-                f"'{self.cost_category}' is not one of the funder's cost categories: {', '.join(codes)}",
+                _(
+                    "'%(category)s' is not one of the funder's cost categories: %(codes)s",
+                    category=self.cost_category,
+                    codes=", ".join(codes),
+                ),
             )
         elif str(self.cost_category) in retired_codes(categories) and self._category_changed():
             errors.add(
                 "cost_category",
-                f"{category_name(categories, self.cost_category)} is retired; choose a category still in use",
+                _(
+                    "%(category)s is retired; choose a category still in use",
+                    category=category_name(categories, self.cost_category),
+                ),
             )
         if self.total is not None and Decimal(self.total) < 0:
-            errors.add("total", "must not be negative")
+            errors.add("total", _("must not be negative"))
         if grant_id and self.code:
             clash = session.scalar(
                 select(BudgetLine.id).where(
@@ -164,7 +173,7 @@ class BudgetLine(Audited, Model):
                 )
             )
             if clash:
-                errors.add("code", f"'{self.code}' is already a budget line of this grant")
+                errors.add("code", _("'%(code)s' is already a budget line of this grant", code=self.code))
         errors.raise_if_any()
 
     def _category_changed(self) -> bool:
@@ -183,7 +192,9 @@ class BudgetAllocation(Audited, Model):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    line_id: Mapped[int] = mapped_column(ForeignKey("budget_lines.id", ondelete="CASCADE"), index=True)
+    # No index of its own: uq_budget_allocations_line_period starts with line_id (one index fewer to
+    # fill for each of the million planned amounts of a large budget file; migration 0015).
+    line_id: Mapped[int] = mapped_column(ForeignKey("budget_lines.id", ondelete="CASCADE"))
     period_id: Mapped[int] = mapped_column(ForeignKey("reporting_periods.id", ondelete="CASCADE"), index=True)
     # Denormalised from the line: row-level filters and report sums need no join.
     grant_id: Mapped[int] = mapped_column(ForeignKey("grants.id", ondelete="CASCADE"), index=True)
@@ -204,20 +215,27 @@ class BudgetAllocation(Audited, Model):
         line = self.line or (session.get(BudgetLine, self.line_id) if self.line_id else None)
         period = self.period or (session.get(ReportingPeriod, self.period_id) if self.period_id else None)
         if line is None:
-            errors.add("line", "is required")
+            errors.add("line", _("is required"))
         if period is None:
-            errors.add("period", "is required")
+            errors.add("period", _("is required"))
         line_grant_id = (line.grant_id or (line.grant.id if line.grant else None)) if line is not None else None
         if line is not None and self.grant_id != line_grant_id:
-            errors.add("line", f"line {line.code} belongs to another grant than this planned amount")
+            errors.add("line", _("line %(code)s belongs to another grant than this planned amount", code=line.code))
         if line is not None and period is not None and period.grant_id != line_grant_id:
-            errors.add("period", f"{period.label} is a period of another grant, not of line {line.code}'s grant")
+            errors.add(
+                "period",
+                _(
+                    "%(period)s is a period of another grant, not of line %(code)s's grant",
+                    period=period.label,
+                    code=line.code,
+                ),
+            )
         if self.amount is None:
-            errors.add("amount", "is required")
+            errors.add("amount", _("is required"))
         elif self.amount < 0:
-            errors.add("amount", "must not be negative")
+            errors.add("amount", _("must not be negative"))
         elif self.amount_cents is None or int(self.amount_cents) != to_cents(Decimal(self.amount)):
-            errors.add("amount", "changed without its cents being redone; save it through budgets.services")
+            errors.add("amount", _("changed without its cents being redone; save it through budgets.services"))
         errors.raise_if_any()
 
 
@@ -292,11 +310,11 @@ class BudgetRevision(Audited, Model):
     def validate(self, session: Session) -> None:
         errors = ErrorCollector()
         if self.grant_id is None and self.grant is None:
-            errors.add("grant", "is required")
+            errors.add("grant", _("is required"))
         if not (self.title or "").strip():
-            errors.add("title", "is required")
+            errors.add("title", _("is required"))
         if not (self.justification or "").strip():
-            errors.add("justification", "is required: say why the money moves")
+            errors.add("justification", _("is required: say why the money moves"))
         errors.raise_if_any()
 
 
@@ -346,33 +364,37 @@ class BudgetRevisionItem(Audited, Model):
         to_line = self.to_line or (session.get(BudgetLine, self.to_line_id) if self.to_line_id else None)
         period = self.period or (session.get(ReportingPeriod, self.period_id) if self.period_id else None)
         if revision is None:
-            errors.add("revision", "is required")
+            errors.add("revision", _("is required"))
         else:
             if self.grant_id != (revision.grant_id or (revision.grant.id if revision.grant else None)):
-                errors.add("revision", "belongs to another grant than this move")
+                errors.add("revision", _("belongs to another grant than this move"))
             state = session.get(BudgetRevision, revision.id) if revision.id else None
             if state is not None and state.status in (RevisionStatus.approved, RevisionStatus.rejected):
-                errors.add("revision", f"is {state.status.value}; a decided revision cannot change")
+                errors.add(
+                    "revision", _("is %(status)s; a decided revision cannot change", status=label(state.status).lower())
+                )
         for field, line in (("from_line", from_line), ("to_line", to_line)):
             if line is None:
-                errors.add(field, "is required")
+                errors.add(field, _("is required"))
             elif self.grant_id is not None and line.grant_id != self.grant_id:
-                errors.add(field, f"budget line {line.code} belongs to another grant")
+                errors.add(field, _("budget line %(code)s belongs to another grant", code=line.code))
         to_period = self.to_period or (session.get(ReportingPeriod, self.to_period_id) if self.to_period_id else None)
         if to_period is not None and to_period is period:
             to_period = self.to_period = None  # "to the same period" is simply a move between lines
         if from_line is not None and to_line is not None and from_line is to_line and to_period is None:
-            errors.add("to_line", "must differ from the line the money comes from, unless it moves to another period")
+            errors.add(
+                "to_line", _("must differ from the line the money comes from, unless it moves to another period")
+            )
         if period is None:
-            errors.add("period", "is required")
+            errors.add("period", _("is required"))
         elif self.grant_id is not None and period.grant_id != self.grant_id:
-            errors.add("period", f"{period.label} is a period of another grant")
+            errors.add("period", _("%(period)s is a period of another grant", period=period.label))
         if to_period is not None and self.grant_id is not None and to_period.grant_id != self.grant_id:
-            errors.add("to_period", f"{to_period.label} is a period of another grant")
+            errors.add("to_period", _("%(period)s is a period of another grant", period=to_period.label))
         if self.amount is None:
-            errors.add("amount", "is required")
+            errors.add("amount", _("is required"))
         elif self.amount <= 0:
-            errors.add("amount", "must be more than zero")
+            errors.add("amount", _("must be more than zero"))
         errors.raise_if_any()
 
 
@@ -399,17 +421,19 @@ class ExchangeRate(Audited, Model):
     def validate(self, session: Session) -> None:
         errors = ErrorCollector()
         if self.rate_date is None:
-            errors.add("rate_date", "is required")
+            errors.add("rate_date", _("is required"))
         for field in ("from_currency", "to_currency"):
             value = getattr(self, field) or ""
             if not is_currency_code(value):
-                errors.add(field, f"'{value}' is not an ISO 4217 currency code (e.g. USD, EUR, XCD)")
+                errors.add(
+                    field, _("'%(currency)s' is not an ISO 4217 currency code (e.g. USD, EUR, XCD)", currency=value)
+                )
         if self.from_currency and self.from_currency == self.to_currency:
-            errors.add("to_currency", "must differ from the currency converted from")
+            errors.add("to_currency", _("must differ from the currency converted from"))
         if self.rate is None:
-            errors.add("rate", "is required")
+            errors.add("rate", _("is required"))
         elif Decimal(self.rate) <= 0:
-            errors.add("rate", "must be more than zero")
+            errors.add("rate", _("must be more than zero"))
         if self.rate_date and self.from_currency and self.to_currency:
             clash = session.scalar(
                 select(ExchangeRate.id).where(
@@ -421,7 +445,13 @@ class ExchangeRate(Audited, Model):
             )
             if clash:
                 errors.add(
-                    "rate_date", f"a {self.from_currency}→{self.to_currency} rate for {self.rate_date} exists already"
+                    "rate_date",
+                    _(
+                        "a %(from_currency)s→%(to_currency)s rate for %(date)s exists already",
+                        from_currency=self.from_currency,
+                        to_currency=self.to_currency,
+                        date=str(self.rate_date),
+                    ),
                 )
         errors.raise_if_any()
 
@@ -451,21 +481,26 @@ class RatePolicy(Audited, Model):
         errors = ErrorCollector()
         grant = self.grant or (session.get(Grant, self.grant_id) if self.grant_id else None)
         if grant is None:
-            errors.add("grant", "is required")
+            errors.add("grant", _("is required"))
         if self.method == RateMethod.fixed:
             currency = self.fixed_currency or ""
             if not is_currency_code(currency):
-                errors.add("fixed_currency", f"'{currency}' is not an ISO 4217 currency code (e.g. XCD)")
+                errors.add(
+                    "fixed_currency", _("'%(currency)s' is not an ISO 4217 currency code (e.g. XCD)", currency=currency)
+                )
             elif grant is not None and currency == grant.currency:
-                errors.add("fixed_currency", f"must differ from the grant's own currency {grant.currency}")
+                errors.add(
+                    "fixed_currency",
+                    _("must differ from the grant's own currency %(currency)s", currency=grant.currency),
+                )
             if self.fixed_rate is None or Decimal(self.fixed_rate) <= 0:
-                errors.add("fixed_rate", "a fixed rate above zero is required for the fixed method")
+                errors.add("fixed_rate", _("a fixed rate above zero is required for the fixed method"))
         if grant is not None:
             clash = session.scalar(
                 select(RatePolicy.id).where(RatePolicy.grant_id == grant.id, RatePolicy.id != (self.id or 0))
             )
             if clash:
-                errors.add("grant", f"{grant.reference} already has a rate policy; edit it instead")
+                errors.add("grant", _("%(grant)s already has a rate policy; edit it instead", grant=grant.reference))
         errors.raise_if_any()
 
 
@@ -591,7 +626,7 @@ class Expenditure(Audited, Model):
     @property
     def is_shared(self) -> str:
         """What a reader of this grant may know of a shared cost: that this is the grant's part, nothing more."""
-        return "this grant's part of a shared cost" if self.shared_cost_id else ""
+        return _("this grant's part of a shared cost") if self.shared_cost_id else ""
 
     def check_entry(self, session: Session) -> tuple[Grant, ReportingPeriod]:
         """The grant and reporting period of what a person entered; DomainValidationError naming each wrong field.
@@ -603,13 +638,13 @@ class Expenditure(Audited, Model):
         with session.no_autoflush:
             line = self.line or (session.get(BudgetLine, self.line_id) if self.line_id else None)
             if line is None:
-                errors.add("line", "is required: choose the budget line the money was spent on")
+                errors.add("line", _("is required: choose the budget line the money was spent on"))
                 errors.raise_if_any()
             assert line is not None
             line_grant_id = line.grant_id or (line.grant.id if line.grant else None)
             grant_id = self.grant_id or (self.grant.id if self.grant else None)
             if grant_id is not None and grant_id != line_grant_id:
-                errors.add("line", f"budget line {line.code} belongs to another grant")
+                errors.add("line", _("budget line %(code)s belongs to another grant", code=line.code))
                 errors.raise_if_any()
             grant = line.grant or session.get(Grant, line_grant_id)
             period = spending_problems(
@@ -641,25 +676,46 @@ class Expenditure(Audited, Model):
         if (self.period_id or (self.period.id if self.period else None)) != period.id:
             errors.add(
                 "spent_on",
-                f"{self.spent_on} is in period {period.label}, not the period recorded; save it through budgets.services",
+                _(
+                    "%(date)s is in period %(period)s, not the period recorded; save it through budgets.services",
+                    date=str(self.spent_on),
+                    period=period.label,
+                ),
             )
         if self.converted_amount is None or self.rate is None or not self.rate_source or self.converted_cents is None:
             errors.add(
-                "currency", "has no conversion into the grant's currency; record spending through budgets.services"
+                "currency", _("has no conversion into the grant's currency; record spending through budgets.services")
             )
         elif not _conversion_consistent(Decimal(self.amount), Decimal(self.rate), Decimal(self.converted_amount)) or (
             int(self.converted_cents) != to_cents(Decimal(self.converted_amount))
         ):
-            errors.add("amount", "changed without its conversion being redone; save it through budgets.services")
+            errors.add("amount", _("changed without its conversion being redone; save it through budgets.services"))
         cost = self.shared_cost
         if cost is not None and cost.amount is not None and self in cost.parts:
             whole = sum((quantize_money(Decimal(p.amount)) for p in cost.parts), Decimal(0))
             if whole != quantize_money(Decimal(cost.amount)) or self.currency != cost.currency:
                 errors.add(
                     "amount",
-                    "is part of a shared cost whose parts must add up to it; change the shared cost instead",
+                    _("is part of a shared cost whose parts must add up to it; change the shared cost instead"),
                 )
         errors.raise_if_any()
+
+
+class Said(str):
+    """A message in the reader's language that keeps its English message id and values.
+
+    What a stored problem needs (an import's row errors keep the id and values, see
+    ``budgets.imports._said`` and ``problem_text``) to be shown again in each reader's language.
+    """
+
+    message: str
+    values: dict[str, Any]
+
+    def __new__(cls, message: str, **values: Any) -> Said:
+        said = super().__new__(cls, _(message, **values))
+        said.message = message
+        said.values = values
+        return said
 
 
 def spending_problems(
@@ -676,37 +732,54 @@ def spending_problems(
     returns the reporting period of ``spent_on`` when it has one.
     """
     if not is_currency_code(currency or ""):
-        errors.add("currency", f"'{currency}' is not an ISO 4217 currency code (e.g. USD, EUR, XCD)")
+        errors.add(
+            "currency",
+            Said(N_("'%(currency)s' is not an ISO 4217 currency code (e.g. USD, EUR, XCD)"), currency=currency),
+        )
     if amount is None:
-        errors.add("amount", "is required")
+        errors.add("amount", Said(N_("is required")))
     else:
         try:
             if quantize_money(Decimal(amount)) == 0:
-                errors.add("amount", "must not be zero (a negative amount records a refund)")
+                errors.add("amount", Said(N_("must not be zero (a negative amount records a refund)")))
         except Exception:
-            errors.add("amount", f"'{amount}' is not a number")
+            errors.add("amount", Said(N_("'%(amount)s' is not a number"), amount=str(amount)))
     period = None
     if spent_on is None:
-        errors.add("spent_on", "is required")
+        errors.add("spent_on", Said(N_("is required")))
     elif grant is not None:
         if not grant.start_date <= spent_on <= grant.end_date:
             errors.add(
                 "spent_on",
-                f"{spent_on} is outside grant {grant.reference} ({grant.start_date} to {grant.end_date})",
+                Said(
+                    N_("%(date)s is outside grant %(grant)s (%(start)s to %(end)s)"),
+                    date=str(spent_on),
+                    grant=grant.reference,
+                    start=str(grant.start_date),
+                    end=str(grant.end_date),
+                ),
             )
         else:
             period = period_of(spent_on)
             if period is None:
                 errors.add(
                     "spent_on",
-                    f"{spent_on} falls in no reporting period of {grant.reference}; create its periods first",
+                    Said(
+                        N_("%(date)s falls in no reporting period of %(grant)s; create its periods first"),
+                        date=str(spent_on),
+                        grant=grant.reference,
+                    ),
                 )
     return period
 
 
 def ref_clash(external_ref: str, source: ExpenditureSource) -> str:
     """What is said of an external reference recorded before from the same source."""
-    return f"'{external_ref}' was already recorded from {source.value}"
+    return Said(
+        N_("'%(reference)s' was already recorded from %(source)s"),
+        reference=external_ref,
+        source=label(source).lower(),
+    )
 
 
 def _conversion_consistent(amount: Decimal, rate: Decimal, converted: Decimal) -> bool:
@@ -738,13 +811,13 @@ class AllocationKey(Audited, Model):
         errors = ErrorCollector()
         self.name = (self.name or "").strip()
         if not self.name:
-            errors.add("name", "is required, e.g. Rent by floor space")
+            errors.add("name", _("is required, e.g. Rent by floor space"))
         else:
             clash = session.scalar(
                 select(AllocationKey.id).where(AllocationKey.name == self.name, AllocationKey.id != (self.id or 0))
             )
             if clash:
-                errors.add("name", f"'{self.name}' is already an allocation key")
+                errors.add("name", _("'%(name)s' is already an allocation key", name=self.name))
         errors.raise_if_any()
 
 
@@ -775,11 +848,11 @@ class AllocationKeyShare(Audited, Model):
         errors = ErrorCollector()
         line = self.line or (session.get(BudgetLine, self.line_id) if self.line_id else None)
         if line is None:
-            errors.add("line", "is required")
+            errors.add("line", _("is required"))
         elif self.grant_id != (line.grant_id or (line.grant.id if line.grant else None)):
-            errors.add("line", f"budget line {line.code} belongs to another grant than this share")
+            errors.add("line", _("budget line %(code)s belongs to another grant than this share", code=line.code))
         if self.weight is None or Decimal(self.weight) <= 0:
-            errors.add("weight", "must be more than zero")
+            errors.add("weight", _("must be more than zero"))
         errors.raise_if_any()
 
 
@@ -816,19 +889,29 @@ class SharedCost(Audited, Model):
     def validate(self, session: Session) -> None:
         errors = ErrorCollector()
         if not (self.description or "").strip():
-            errors.add("description", "is required: say what was paid for, e.g. Office rent July")
+            errors.add("description", _("is required: say what was paid for, e.g. Office rent July"))
         if self.spent_on is None:
-            errors.add("spent_on", "is required")
+            errors.add("spent_on", _("is required"))
         if not is_currency_code(self.currency or ""):
-            errors.add("currency", f"'{self.currency}' is not an ISO 4217 currency code (e.g. USD, EUR, XCD)")
+            errors.add(
+                "currency",
+                _("'%(currency)s' is not an ISO 4217 currency code (e.g. USD, EUR, XCD)", currency=self.currency),
+            )
         if self.amount is None or quantize_money(Decimal(self.amount)) == 0:
-            errors.add("amount", "must not be zero (a negative amount records a refund)")
+            errors.add("amount", _("must not be zero (a negative amount records a refund)"))
         elif self.parts:
             whole = sum((quantize_money(Decimal(p.amount)) for p in self.parts), Decimal(0))
             if whole != quantize_money(Decimal(self.amount)):
-                errors.add("amount", f"the parts add up to {whole}, not {quantize_money(Decimal(self.amount))}")
+                errors.add(
+                    "amount",
+                    _(
+                        "the parts add up to %(parts)s, not %(amount)s",
+                        parts=str(whole),
+                        amount=str(quantize_money(Decimal(self.amount))),
+                    ),
+                )
         if self.method == SplitMethod.key and self.key_id is None and self.key is None:
-            errors.add("key", "choose the allocation key this cost follows")
+            errors.add("key", _("choose the allocation key this cost follows"))
         errors.raise_if_any()
 
 
@@ -865,11 +948,11 @@ class VarianceRule(Audited, Model):
         errors = ErrorCollector()
         funder = self.funder or (session.get(Funder, self.funder_id) if self.funder_id else None)
         if funder is None:
-            errors.add("funder", "is required")
+            errors.add("funder", _("is required"))
         if self.threshold_percent is None:
-            errors.add("threshold_percent", "is required")
+            errors.add("threshold_percent", _("is required"))
         elif not (0 < Decimal(self.threshold_percent) <= 1000):
-            errors.add("threshold_percent", "must be more than 0 and at most 1000")
+            errors.add("threshold_percent", _("must be more than 0 and at most 1000"))
         if self.cost_category == "":
             self.cost_category = None
         if funder is not None and self.cost_category:
@@ -877,7 +960,12 @@ class VarianceRule(Audited, Model):
             if codes and self.cost_category not in codes:
                 errors.add(
                     "cost_category",
-                    f"'{self.cost_category}' is not one of {funder.code}'s categories: {', '.join(codes)}",
+                    _(
+                        "'%(category)s' is not one of %(funder)s's categories: %(codes)s",
+                        category=self.cost_category,
+                        funder=funder.code,
+                        codes=", ".join(codes),
+                    ),
                 )
         errors.raise_if_any()
 
@@ -950,16 +1038,18 @@ class OdooLink(Audited, Model):
         errors = ErrorCollector()
         grant = self.grant or (session.get(Grant, self.grant_id) if self.grant_id else None)
         if grant is None:
-            errors.add("grant", "is required")
+            errors.add("grant", _("is required"))
         if self.analytic_account_id is None:
-            errors.add("analytic_account_id", "is required: the id of the grant's analytic account in Odoo")
+            errors.add("analytic_account_id", _("is required: the id of the grant's analytic account in Odoo"))
         elif int(self.analytic_account_id) <= 0:
-            errors.add("analytic_account_id", "must be a positive Odoo record id")
+            errors.add("analytic_account_id", _("must be a positive Odoo record id"))
         self.analytic_plan = (self.analytic_plan or "").strip() or None
         currency = (self.company_currency or "").strip().upper()
         self.company_currency = currency
         if not is_currency_code(currency):
-            errors.add("company_currency", f"'{currency}' is not an ISO 4217 currency code (e.g. XCD)")
+            errors.add(
+                "company_currency", _("'%(currency)s' is not an ISO 4217 currency code (e.g. XCD)", currency=currency)
+            )
         if self.enabled is None:
             self.enabled = True
         if self.amount_basis is None:
@@ -967,13 +1057,15 @@ class OdooLink(Audited, Model):
         if self.removal_limit_percent is None:
             self.removal_limit_percent = 25
         elif not 0 <= int(self.removal_limit_percent) <= 100:
-            errors.add("removal_limit_percent", "must be a percentage between 0 and 100")
+            errors.add("removal_limit_percent", _("must be a percentage between 0 and 100"))
         if grant is not None:
             clash = session.scalar(
                 select(OdooLink.id).where(OdooLink.grant_id == grant.id, OdooLink.id != (self.id or 0))
             )
             if clash:
-                errors.add("grant", f"{grant.reference} is already linked to Odoo; edit that link instead")
+                errors.add(
+                    "grant", _("%(grant)s is already linked to Odoo; edit that link instead", grant=grant.reference)
+                )
         errors.raise_if_any()
 
 
@@ -1004,19 +1096,24 @@ class OdooAccountMap(Audited, Model):
         line = self.line or (session.get(BudgetLine, self.line_id) if self.line_id else None)
         grant = self.grant or (session.get(Grant, self.grant_id) if self.grant_id else None)
         if line is None:
-            errors.add("line", "is required: the budget line this account's spending counts against")
+            errors.add("line", _("is required: the budget line this account's spending counts against"))
         if grant is None:
-            errors.add("grant", "is required")
+            errors.add("grant", _("is required"))
         if line is not None and grant is not None and (line.grant_id or line.grant.id) != grant.id:
             other = line.grant or session.get(Grant, line.grant_id)
             errors.add(
                 "line",
-                f"budget line {line.code} belongs to grant {other.reference if other else '?'}, not {grant.reference}",
+                _(
+                    "budget line %(code)s belongs to grant %(other)s, not %(grant)s",
+                    code=line.code,
+                    other=other.reference if other else "?",
+                    grant=grant.reference,
+                ),
             )
         if self.odoo_account_id is None:
-            errors.add("odoo_account_id", "is required: the id of the general account in Odoo")
+            errors.add("odoo_account_id", _("is required: the id of the general account in Odoo"))
         elif int(self.odoo_account_id) <= 0:
-            errors.add("odoo_account_id", "must be a positive Odoo record id")
+            errors.add("odoo_account_id", _("must be a positive Odoo record id"))
         self.odoo_account_label = (self.odoo_account_label or "").strip() or None
         if grant is not None and self.odoo_account_id:
             clash = session.scalar(
@@ -1028,7 +1125,12 @@ class OdooAccountMap(Audited, Model):
             )
             if clash:
                 errors.add(
-                    "odoo_account_id", f"Odoo account {self.odoo_account_id} is already mapped for {grant.reference}"
+                    "odoo_account_id",
+                    _(
+                        "Odoo account %(account)s is already mapped for %(grant)s",
+                        account=self.odoo_account_id,
+                        grant=grant.reference,
+                    ),
                 )
         errors.raise_if_any()
 
@@ -1063,3 +1165,24 @@ class OdooOwnAmount(Model):
     company_currency: Mapped[str] = mapped_column(String(3))
     own_amount: Mapped[Decimal] = mapped_column(MONEY)
     own_currency: Mapped[str] = mapped_column(String(3))
+
+
+class BudgetLineTotal(Model):
+    """Actual spending per (grant, line, period, day): what budget vs actual sums, kept by database triggers.
+
+    Never written by the application: triggers on ``expenditures`` (migration 0015) add and
+    subtract every insert, update and delete, whichever path wrote it (the ORM, the bulk
+    writer's COPY or executemany, the Odoo sync, cascades), in the same transaction. A row
+    disappears when its last expenditure goes. Summing ``spent_cents`` gives exactly
+    ``SUM(expenditures.converted_cents)`` over the same keys (dates included, so "spent up to
+    the end of a period" stays exact), from a few thousand rows instead of millions.
+    """
+
+    __tablename__ = "budget_line_totals"
+
+    grant_id: Mapped[int] = mapped_column(ForeignKey("grants.id", ondelete="CASCADE"), primary_key=True)
+    line_id: Mapped[int] = mapped_column(ForeignKey("budget_lines.id", ondelete="CASCADE"), primary_key=True)
+    period_id: Mapped[int] = mapped_column(ForeignKey("reporting_periods.id", ondelete="CASCADE"), primary_key=True)
+    spent_on: Mapped[date] = mapped_column(Date, primary_key=True)
+    spent_cents: Mapped[int] = mapped_column(BigInteger)  # SUM(converted_cents) of these expenditures
+    expenditures: Mapped[int] = mapped_column(Integer)  # how many: the row goes when this reaches 0

@@ -31,6 +31,9 @@ import httpx
 from odoolib.rpc import Connection, JsonRPCConnector, XmlRPCConnector
 from odoolib.tools import AuthenticationError, JsonRPCException
 
+from core.formatting import N_
+from core.jobs import stored_sentence
+
 try:  # orjson parses Odoo's pages of lines several times faster than the standard library, when installed
     import orjson
 
@@ -73,6 +76,55 @@ IDS_PAGE_SIZE = 200_000
 
 class OdooError(RuntimeError):
     """Anything that went wrong talking to Odoo, in words, without secrets."""
+
+
+# What Odoo's failures say, in English where they are stored (a job's error, the link's last
+# result); registered with core.jobs so that ``shown`` gives them in the reader's language.
+REFUSED_LOGIN = stored_sentence(
+    N_("Odoo refused the login '%(login)s' on database '%(database)s': check the login and the API key")
+)
+REFUSED_KEY = stored_sentence(
+    N_("Odoo refused the API key on database '%(database)s': check the login and the API key")
+)
+REFUSED_EXPIRED_KEY = stored_sentence(
+    N_("Odoo refused the API key on database '%(database)s': check the API key (and that it has not expired)")
+)
+NOT_FOUND = stored_sentence(
+    N_(
+        "Odoo answered 'not found' for database '%(database)s': check GRANTKEEPER_ODOO_DATABASE "
+        "(json2 needs Odoo 19 or later)"
+    )
+)
+REFUSED_ACCESS = stored_sentence(N_("Odoo refused access: %(problem)s"))
+ANSWERED_ERROR = stored_sentence(N_("Odoo answered with an error: %(problem)s"))
+NO_DATABASE = stored_sentence(N_("Odoo has no database '%(database)s' it can open: check GRANTKEEPER_ODOO_DATABASE"))
+DATABASE_DOWN = N_("Odoo could not open its database; try again later or ask Odoo's administrator")
+NO_MESSAGE = N_("no message")
+NO_ANSWER = stored_sentence(N_("Odoo at %(host)s:%(port)s did not answer within %(seconds)s s"))
+HTTP_STATUS = stored_sentence(
+    N_("Odoo at %(host)s:%(port)s answered HTTP %(status)s: check the host, port and protocol")
+)
+UNREACHABLE = stored_sentence(N_("cannot reach Odoo at %(host)s:%(port)s: %(error)s"))
+NO_PLAN = stored_sentence(N_("Odoo has no analytic plan named '%(plan)s' (plans: %(plans)s)"))
+NO_ACCOUNT = stored_sentence(
+    N_("Odoo has no analytic account %(account)s (or this user may not read it); check the account id")
+)
+ARCHIVED_ACCOUNT = stored_sentence(
+    N_("Odoo's analytic account %(account)s (%(name)s) is archived; link an active account or unarchive it in Odoo")
+)
+PLANLESS_ACCOUNT = stored_sentence(N_("Odoo's analytic account %(account)s (%(name)s) has no plan"))
+OTHER_PLAN = stored_sentence(
+    N_(
+        "Odoo's analytic account %(account)s (%(name)s) is in the plan '%(plan)s', not '%(wanted)s'; "
+        "correct the account id or the plan"
+    )
+)
+NOT_PROJECT_PLAN = stored_sentence(
+    N_(
+        "Odoo's analytic account %(account)s (%(name)s) is in the plan '%(plan)s', not in the project plan "
+        "'%(project)s'; name its plan on the link"
+    )
+)
 
 
 class OdooLinkProblem(OdooError):
@@ -261,13 +313,9 @@ def odoo_message(text: str, settings: OdooSettings) -> str:
     text = _WARNING_PREFIX.sub("", text.strip())
     missing = _NO_DATABASE.search(text)
     if missing or _DB_SERVER.search(text):
-        return (
-            f"Odoo has no database '{settings.database}' it can open: check GRANTKEEPER_ODOO_DATABASE"
-            if missing
-            else "Odoo could not open its database; try again later or ask Odoo's administrator"
-        )
+        return NO_DATABASE % {"database": settings.database} if missing else DATABASE_DOWN
     lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return " ".join(lines)[:500] or "no message"
+    return " ".join(lines)[:500] or NO_MESSAGE
 
 
 def _fault_message(fault: xmlrpc.client.Fault) -> str:
@@ -308,10 +356,11 @@ class OdooClient:
         elif self._rpc is not None and isinstance(self._rpc.connector, _JsonRpcConnector):
             self._rpc.connector.close()
 
-    def _who(self) -> str:
+    def _refused(self) -> str:
+        """Odoo refused the login (or the API key): which one, on which database."""
         if self.settings.is_json2:
-            return f"the API key on database '{self.settings.database}'"
-        return f"the login '{self.settings.login}' on database '{self.settings.database}'"
+            return REFUSED_KEY % {"database": self.settings.database}
+        return REFUSED_LOGIN % {"login": self.settings.login, "database": self.settings.database}
 
     def call(self, model: str, method: str, **kwargs: Any) -> Any:
         """One ORM call, every argument by name (json2 takes nothing else)."""
@@ -325,47 +374,43 @@ class OdooClient:
                 settings.database, self._rpc.user_id, settings.secret, model, method, [], kwargs
             )
         except AuthenticationError:
-            raise OdooError(f"Odoo refused {self._who()}: check the login and the API key") from None
+            raise OdooError(self._refused()) from None
         except _Json2Refused as refused:
             if refused.status == 401:
-                raise OdooError(
-                    f"Odoo refused {self._who()}: check the API key (and that it has not expired)"
-                ) from None
+                raise OdooError(REFUSED_EXPIRED_KEY % {"database": settings.database}) from None
             if refused.status == 404:
-                raise OdooError(
-                    f"Odoo answered 'not found' for database '{settings.database}': check "
-                    "GRANTKEEPER_ODOO_DATABASE (json2 needs Odoo 19 or later)"
-                ) from None
+                raise OdooError(NOT_FOUND % {"database": settings.database}) from None
             if refused.status == 403:
                 raise OdooError(
-                    f"Odoo refused access: {odoo_message(refused.message or 'forbidden', settings)}"
+                    REFUSED_ACCESS % {"problem": odoo_message(refused.message or "forbidden", settings)}
                 ) from None
             raise OdooError(
-                f"Odoo answered with an error: {odoo_message(refused.message or f'HTTP {refused.status}', settings)}"
+                ANSWERED_ERROR % {"problem": odoo_message(refused.message or f"HTTP {refused.status}", settings)}
             ) from None
         except xmlrpc.client.Fault as fault:
             message = _fault_message(fault)
             if message.strip() in ("Access Denied", "AccessDenied"):
-                raise OdooError(f"Odoo refused {self._who()}: check the login and the API key") from None
-            raise OdooError(f"Odoo answered with an error: {odoo_message(message, settings)}") from None
+                raise OdooError(self._refused()) from None
+            raise OdooError(ANSWERED_ERROR % {"problem": odoo_message(message, settings)}) from None
         except JsonRPCException as exc:
             error = exc.error if isinstance(exc.error, dict) else {}
             data = error.get("data") or {}
             if data.get("name") == "odoo.exceptions.AccessDenied":
-                raise OdooError(f"Odoo refused {self._who()}: check the login and the API key") from None
+                raise OdooError(self._refused()) from None
             message = data.get("message") or error.get("message") or ""
-            raise OdooError(f"Odoo answered with an error: {odoo_message(str(message), settings)}") from None
+            raise OdooError(ANSWERED_ERROR % {"problem": odoo_message(str(message), settings)}) from None
         except (httpx.TimeoutException, TimeoutError):
             raise OdooError(
-                f"Odoo at {settings.host}:{settings.port} did not answer within {settings.timeout:g} s"
+                NO_ANSWER % {"host": settings.host, "port": settings.port, "seconds": f"{settings.timeout:g}"}
             ) from None
         except httpx.HTTPStatusError as exc:
             raise OdooError(
-                f"Odoo at {settings.host}:{settings.port} answered HTTP {exc.response.status_code}: check the "
-                "host, port and protocol"
+                HTTP_STATUS % {"host": settings.host, "port": settings.port, "status": exc.response.status_code}
             ) from None
         except (httpx.HTTPError, OSError, xmlrpc.client.ProtocolError) as exc:
-            raise OdooError(f"cannot reach Odoo at {settings.host}:{settings.port}: {type(exc).__name__}") from None
+            raise OdooError(
+                UNREACHABLE % {"host": settings.host, "port": settings.port, "error": type(exc).__name__}
+            ) from None
 
     def check(self) -> int:
         """Log in and return the number of analytic lines visible, to test the settings."""
@@ -386,7 +431,8 @@ class OdooClient:
         if fields.get(PROJECT_COLUMN, {}).get("string") == plan_name:
             return PROJECT_COLUMN
         known = sorted(spec.get("string", name) for name, spec in fields.items() if name.startswith("x_plan"))
-        raise OdooError(f"plan: Odoo has no analytic plan named '{plan_name}' (plans: {', '.join(known) or 'none'})")
+        plans = ", ".join(known) or "—"
+        raise OdooError("plan: " + NO_PLAN % {"plan": plan_name, "plans": plans})
 
     def check_account(
         self, account_id: int, plan_name: str | None, *, known: tuple[int, str] | None = None
@@ -404,25 +450,19 @@ class OdooClient:
             context={"active_test": False},
         )
         if not rows:
-            raise OdooLinkProblem(
-                f"analytic account: Odoo has no analytic account {account_id} (or this user may not read it); "
-                "check the account id"
-            )
+            raise OdooLinkProblem("analytic account: " + NO_ACCOUNT % {"account": account_id})
         row = rows[0]
         name = str(row.get("name") or "")
         plan_id, plan_label = _many2one(row.get("root_plan_id") or row.get("plan_id"))
         if not row.get("active", True):
-            raise OdooLinkProblem(
-                f"analytic account: Odoo's analytic account {account_id} ({name}) is archived; "
-                "link an active account or unarchive it in Odoo"
-            )
+            raise OdooLinkProblem("analytic account: " + ARCHIVED_ACCOUNT % {"account": account_id, "name": name})
         if plan_id is None:
-            raise OdooLinkProblem(f"analytic account: Odoo's analytic account {account_id} ({name}) has no plan")
+            raise OdooLinkProblem("analytic account: " + PLANLESS_ACCOUNT % {"account": account_id, "name": name})
         if plan_name and plan_label != plan_name:
             self.plan_column(plan_name)  # a plan that does not exist at all is named as such
             raise OdooLinkProblem(
-                f"analytic plan: Odoo's analytic account {account_id} ({name}) is in the plan '{plan_label}', "
-                f"not '{plan_name}'; correct the account id or the plan"
+                "analytic plan: "
+                + OTHER_PLAN % {"account": account_id, "name": name, "plan": plan_label, "wanted": plan_name}
             )
         if known is not None and known[0] == plan_id:
             column = known[1]
@@ -433,8 +473,9 @@ class OdooClient:
                 project = fields.get(PROJECT_COLUMN, {}).get("string")
                 if project and project != plan_label:
                     raise OdooLinkProblem(
-                        f"analytic plan: Odoo's analytic account {account_id} ({name}) is in the plan "
-                        f"'{plan_label}', not in the project plan '{project}'; name its plan on the link"
+                        "analytic plan: "
+                        + NOT_PROJECT_PLAN
+                        % {"account": account_id, "name": name, "plan": plan_label, "project": project}
                     )
         return AccountCheck(account_id, name, plan_id, plan_label, column)
 

@@ -50,6 +50,9 @@ from budgets.services import prepare_expenditure
 from core import clock
 from core.audit import Actor
 from core.errors import DomainValidationError
+from core.formatting import N_
+from core.formatting import gettext as _
+from core.jobs import shown, stored_sentence
 from core.money import quantize_money
 from grants.models import Grant, ReportingPeriod
 from grants.services import get_grant_by_reference
@@ -90,20 +93,22 @@ def settings_from_env(environ: Mapping[str, str]) -> OdooSettings:
 
     missing = [ENV_PREFIX + name for name in REQUIRED_SETTINGS if not value(name)]
     if missing:
-        raise OdooError(f"Odoo is not configured: set {', '.join(missing)}")
+        raise OdooError(NOT_CONFIGURED % {"settings": ", ".join(missing)})
     protocol = value("PROTOCOL") or "jsonrpc"
     if protocol not in PROTOCOLS:
-        raise OdooError(f"{ENV_PREFIX}PROTOCOL: '{protocol}' is not one of {', '.join(PROTOCOLS)}")
+        raise OdooError(
+            BAD_PROTOCOL % {"setting": f"{ENV_PREFIX}PROTOCOL", "value": protocol, "choices": ", ".join(PROTOCOLS)}
+        )
     port_text = value("PORT") or ("443" if protocol.endswith("s") else "8069")
     if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise OdooError(f"{ENV_PREFIX}PORT: '{port_text}' is not a port number (1-65535)")
+        raise OdooError(BAD_PORT % {"setting": f"{ENV_PREFIX}PORT", "value": port_text})
     timeout_text = value("TIMEOUT") or "20"
     try:
         timeout = float(timeout_text)
     except ValueError:
         timeout = -1.0
     if not 0 < timeout <= 600:
-        raise OdooError(f"{ENV_PREFIX}TIMEOUT: '{timeout_text}' is not a number of seconds between 0 and 600")
+        raise OdooError(BAD_TIMEOUT % {"setting": f"{ENV_PREFIX}TIMEOUT", "value": timeout_text})
     return OdooSettings(
         host=value("HOST"),
         port=int(port_text),
@@ -115,12 +120,37 @@ def settings_from_env(environ: Mapping[str, str]) -> OdooSettings:
     )
 
 
+# Stored in English (a job's outcome, the link's last result); core.jobs.shown gives them in the reader's language.
+FULL_ASKED = N_("asked for")
+FULL_FIRST = N_("first sync")
+FULL_CHANGED = N_("the link or its account mappings changed since the last sync")
+SUMMARY_FULL = stored_sentence(
+    N_(
+        "%(grant)s: full sync (%(reason)s), %(read)s Odoo lines read: %(created)s created, %(updated)s updated, "
+        "%(removed)s removed, %(unchanged)s unchanged"
+    )
+)
+SUMMARY_CHANGES = stored_sentence(
+    N_(
+        "%(grant)s: sync of changes, %(read)s Odoo lines read: %(created)s created, %(updated)s updated, "
+        "%(removed)s removed, %(unchanged)s unchanged"
+    )
+)
+NOT_CONFIGURED = stored_sentence(N_("Odoo is not configured: set %(settings)s"))
+BAD_PROTOCOL = stored_sentence(N_("%(setting)s: '%(value)s' is not one of %(choices)s"))
+BAD_PORT = stored_sentence(N_("%(setting)s: '%(value)s' is not a port number (1-65535)"))
+BAD_TIMEOUT = stored_sentence(N_("%(setting)s: '%(value)s' is not a number of seconds between 0 and 600"))
+
+
 def configuration_problem(environ: Mapping[str, str]) -> str | None:
-    """Why Odoo cannot be reached from the settings (names only, never values), or None when they are complete."""
+    """Why Odoo cannot be reached from the settings (names only, never values), or None when they are complete.
+
+    In the reader's language.
+    """
     try:
         settings_from_env(environ)
     except OdooError as exc:
-        return str(exc)
+        return shown(str(exc))
     return None
 
 
@@ -162,7 +192,9 @@ def map_account(
     if isinstance(line, str):
         found = session.scalar(select(BudgetLine).where(BudgetLine.grant_id == grant.id, BudgetLine.code == line))
         if found is None:
-            raise DomainValidationError({"line": [f"'{line}' is not a budget line of {grant.reference}"]})
+            raise DomainValidationError(
+                {"line": [_("'%(code)s' is not a budget line of %(grant)s", code=line, grant=grant.reference)]}
+            )
         line = found
     mapping = session.scalar(
         select(OdooAccountMap).where(
@@ -190,11 +222,18 @@ def links_to_sync(session: Session, grant_reference: str | None = None) -> list[
         link = link_for_grant(session, grant.id)
         if link is None:
             raise DomainValidationError(
-                {"grant": [f"{grant.reference} is not linked to Odoo; add a link under Budgets → Odoo links"]}
+                {
+                    "grant": [
+                        _(
+                            "%(grant)s is not linked to Odoo; add a link under Budgets → Odoo links",
+                            grant=grant.reference,
+                        )
+                    ]
+                }
             )
         if not link.enabled:
             raise DomainValidationError(
-                {"grant": [f"the Odoo link of {grant.reference} is switched off; enable it first"]}
+                {"grant": [_("the Odoo link of %(grant)s is switched off; enable it first", grant=grant.reference)]}
             )
         return [link]
     return list(
@@ -234,20 +273,25 @@ def save_link_checked(session: Session, link: OdooLink, environ: Mapping[str, st
     """
     problem = configuration_problem(environ)
     if problem:
-        return f"Not checked against Odoo ({problem}); it is checked before every sync."
+        return _("Not checked against Odoo (%(problem)s); it is checked before every sync.", problem=problem)
     client = client_from_env(environ)
     try:
         check = check_link(session, client, link)
     except OdooLinkProblem as exc:
-        field_name, _, message = str(exc).partition(": ")
+        field_name, _sep, message = str(exc).partition(": ")
         raise DomainValidationError(
-            {"analytic_account_id" if field_name == "analytic account" else "analytic_plan": [message]}
+            {"analytic_account_id" if field_name == "analytic account" else "analytic_plan": [shown(message)]}
         ) from None
     except OdooError as exc:
-        return f"Not checked against Odoo ({exc}); it is checked before every sync."
+        return _("Not checked against Odoo (%(problem)s); it is checked before every sync.", problem=shown(str(exc)))
     finally:
         client.close()
-    return f"Odoo confirms analytic account {check.account_id} ({check.name}) in the plan '{check.plan_name}'."
+    return _(
+        "Odoo confirms analytic account %(account)s (%(name)s) in the plan '%(plan)s'.",
+        account=check.account_id,
+        name=check.name,
+        plan=check.plan_name,
+    )
 
 
 # ---------------------------------------------------------------- the sync
@@ -302,11 +346,17 @@ class SyncResult:
         }
 
     def summary(self) -> str:
-        kind = f"full sync ({self.full_reason})" if self.full else "sync of changes"
-        text = (
-            f"{self.grant_reference}: {kind}, {self.read} Odoo lines read: {self.created} created, "
-            f"{self.updated} updated, {self.removed} removed, {self.unchanged} unchanged"
-        )
+        """The outcome in English (stored as the link's last result and the job's); ``core.jobs.shown`` translates it."""
+        values = {
+            "grant": self.grant_reference,
+            "reason": self.full_reason,
+            "read": self.read,
+            "created": self.created,
+            "updated": self.updated,
+            "removed": self.removed,
+            "unchanged": self.unchanged,
+        }
+        text = (SUMMARY_FULL if self.full else SUMMARY_CHANGES) % values
         if self.zero:
             text += f", {self.zero} of amount zero skipped"
         if self.demo_removed:
@@ -452,12 +502,12 @@ def sync_grant(
         "basis": basis.value,
         "mapping": {str(m.odoo_account_id): m.line_id for m in sorted(maps, key=lambda m: m.odoo_account_id)},
     }
-    reason = "asked for" if full else ""
+    reason = FULL_ASKED if full else ""
     if not full and link.last_write_date is None:
-        full, reason = True, "first sync"
+        full, reason = True, FULL_FIRST
     elif not full and link.synced_with != fingerprint:
         # Lines of a newly mapped account were skipped before and are older than the cursor.
-        full, reason = True, "the link or its account mappings changed since the last sync"
+        full, reason = True, FULL_CHANGED
     since = None if full or link.last_write_date is None else link.last_write_date - CURSOR_OVERLAP
 
     check = check_link(session, client, link, now=now)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -13,12 +14,14 @@ from flask_appbuilder.security.decorators import has_access
 from sqlalchemy import select
 
 from budgets import budget_import, rate_import
-from budgets.budget_import import LinePlan, cents_text, money_text, parse_money_cents
+from budgets.budget_import import LinePlan, cents_text, parse_money_cents
 from budgets.import_views import ErrorReportMixin, start_job, username
-from budgets.imports import DATE_ORDERS
+from budgets.imports import DATE_ORDERS, problem_text
 from budgets.models import BudgetAllocation, BudgetLine, BudgetPlanImport, ImportStatus, retired_codes
 from core.errors import DomainValidationError
 from core.extensions import db
+from core.formatting import decimal_mark, lazy_gettext, number
+from core.formatting import gettext as _
 from core.money import DECIMAL_MARKS
 from grants.access import GrantScopedViewMixin, flash_domain_error
 from grants.models import Grant, ReportingPeriod
@@ -27,11 +30,21 @@ from grants.services import can_see_grant, visible_grants
 TEMPLATES = str(Path(__file__).resolve().parent / "templates")
 
 
+def money_text(cents: int, currency: str) -> str:
+    """Cents as the reader writes money, with the currency after: 1,234.50 USD / 1.234,50 USD."""
+    return f"{number(Decimal(cents).scaleb(-2), 2)} {currency}".strip()
+
+
+def _typed(text: str) -> str:
+    """A plain amount ("1234.50") as the reader types it: with their decimal mark, without grouping."""
+    return text.replace(".", ",") if decimal_mark() == "," else text
+
+
 def _category_options(categories: list[dict[str, Any]], keep: str | None = None) -> list[tuple[str, str]]:
     """(code, "code name") for the drop-down: active categories, and a retired one only where a line has it."""
     retired = retired_codes(categories)
     return [
-        (str(c["code"]), f"{c['code']} {c['name']}" + (" (retired)" if str(c["code"]) in retired else ""))
+        (str(c["code"]), f"{c['code']} {c['name']}" + (" " + _("(retired)") if str(c["code"]) in retired else ""))
         for c in categories
         if str(c["code"]) not in retired or str(c["code"]) == keep
     ]
@@ -46,18 +59,21 @@ class BudgetPlanImportView(ErrorReportMixin, GrantScopedViewMixin, ModelView):
     error_report_name = "budget-import-{id}-errors.csv"
     class_permission_name = "BudgetImports"
     route_base = "/budget-file-imports"
-    list_title = "Imports of budgets"
+    list_title = lazy_gettext("Imports of budgets")
     base_permissions = ["can_list", "can_show", "can_add", "can_delete", "can_download"]
     list_columns = ["grant", "filename", "status", "row_count", "lines_added", "lines_changed", "created_at"]
     show_template = "budgets/budget_import_show.html"
     search_columns = ["grant", "filename", "status", "created_at"]
     base_order = ("created_at", "desc")
     label_columns = {
-        "row_count": "Rows",
-        "lines_added": "Lines added",
-        "lines_changed": "Lines changed",
-        "lines_unchanged": "Lines already so",
-        "created_at": "Uploaded",
+        "grant": lazy_gettext("Grant"),
+        "filename": lazy_gettext("File"),
+        "status": lazy_gettext("Status"),
+        "row_count": lazy_gettext("Rows"),
+        "lines_added": lazy_gettext("Lines added"),
+        "lines_changed": lazy_gettext("Lines changed"),
+        "lines_unchanged": lazy_gettext("Lines already so"),
+        "created_at": lazy_gettext("Uploaded"),
     }
     formatters_columns = {"status": lambda s: s.value if s is not None else ""}
     method_permission_name = {"upload": "add", "add": "add", "confirm": "add", "errors_csv": "download"}
@@ -75,9 +91,9 @@ class BudgetPlanImportView(ErrorReportMixin, GrantScopedViewMixin, ModelView):
         if request.method == "POST":
             upload = request.files.get("file")
             if selected is None or not can_see_grant(db.session, g.user, selected):
-                flash("grant: choose a grant you have access to", "danger")
+                flash(_("grant: choose a grant you have access to"), "danger")
             elif upload is None or not upload.filename:
-                flash("file: choose a CSV or XLSX budget file", "danger")
+                flash(_("file: choose a CSV or XLSX budget file"), "danger")
             else:
                 try:
                     staged = budget_import.stage(
@@ -90,7 +106,7 @@ class BudgetPlanImportView(ErrorReportMixin, GrantScopedViewMixin, ModelView):
                 else:
                     return redirect(url_for(f"{type(self).__name__}.show", pk=staged.id))
         return self.render_template(
-            "budgets/budget_import_upload.html", title="Import a budget", grants=grants, selected=selected
+            "budgets/budget_import_upload.html", title=_("Import a budget"), grants=grants, selected=selected
         )
 
     @expose("/show/<pk>", methods=["GET"])
@@ -116,8 +132,9 @@ class BudgetPlanImportView(ErrorReportMixin, GrantScopedViewMixin, ModelView):
         decimal_mark = budget_import.decimal_mark_of(staged)
         return self.render_template(
             self.show_template,
-            title=f"Budget import: {staged.filename}",
+            title=_("Budget import: %(file)s", file=staged.filename),
             item=staged,
+            problem_text=problem_text,
             grant=grant,
             rows=(rows or [])[:10],
             has_rows=rows is not None,
@@ -184,24 +201,37 @@ class BudgetPlanImportView(ErrorReportMixin, GrantScopedViewMixin, ModelView):
             outcome = result.outcome
             if outcome is None:
                 flash(
-                    f"Nothing imported: {len(result.errors)} problems. Download the error report, "
-                    "fix the file and upload it again.",
+                    _(
+                        "Nothing imported: %(count)s problems. Download the error report, "
+                        "fix the file and upload it again.",
+                        count=len(result.errors),
+                    ),
                     "danger",
                 )
             elif outcome.revision is not None:
                 flash(
-                    f"The budget is approved, so the file became draft revision {outcome.revision.id}: "
-                    "review it and submit it for approval.",
+                    _(
+                        "The budget is approved, so the file became draft revision %(revision)s: "
+                        "review it and submit it for approval.",
+                        revision=outcome.revision.id,
+                    ),
                     "warning",
                 )
             elif outcome.added or outcome.changed:
                 flash(
-                    f"Budget imported: {outcome.added} lines added, {outcome.changed} changed, "
-                    f"{outcome.unchanged} already so.",
+                    _(
+                        "Budget imported: %(added)s lines added, %(changed)s changed, %(unchanged)s already so.",
+                        added=outcome.added,
+                        changed=outcome.changed,
+                        unchanged=outcome.unchanged,
+                    ),
                     "success",
                 )
             else:
-                flash(f"Nothing to change: the {outcome.unchanged} lines of the file are already so.", "success")
+                flash(
+                    _("Nothing to change: the %(count)s lines of the file are already so.", count=outcome.unchanged),
+                    "success",
+                )
         return redirect(url_for(f"{type(self).__name__}.show", pk=pk))
 
 
@@ -218,7 +248,7 @@ class BudgetGridView(BaseView):
     @has_access
     def index(self) -> Any:
         return self.render_template(
-            "budgets/grid_index.html", title="Budget grid", grants=visible_grants(db.session, g.user)
+            "budgets/grid_index.html", title=_("Budget grid"), grants=visible_grants(db.session, g.user)
         )
 
     @expose("/grant/<int:grant_id>", methods=["GET", "POST"])
@@ -260,16 +290,26 @@ class BudgetGridView(BaseView):
                 else:
                     if outcome.revision is not None:
                         flash(
-                            f"The budget is approved, so your changes became draft revision {outcome.revision.id}: "
-                            "submit it for approval.",
+                            _(
+                                "The budget is approved, so your changes became draft revision %(revision)s: "
+                                "submit it for approval.",
+                                revision=outcome.revision.id,
+                            ),
                             "warning",
                         )
                     elif outcome.added or outcome.changed:
-                        flash(f"Saved: {outcome.added} lines added, {outcome.changed} changed.", "success")
+                        flash(
+                            _(
+                                "Saved: %(added)s lines added, %(changed)s changed.",
+                                added=outcome.added,
+                                changed=outcome.changed,
+                            ),
+                            "success",
+                        )
                     else:
-                        flash("Nothing changed.", "info")
+                        flash(_("Nothing changed."), "info")
                     return redirect(url_for("BudgetGridView.grant", grant_id=grant_id))
-            flash("Not saved: correct the cells marked in red.", "danger")
+            flash(_("Not saved: correct the cells marked in red."), "danger")
         planned: dict[int, dict[int, int]] = {}
         for line_id, period_id, cents in db.session.execute(
             select(BudgetAllocation.line_id, BudgetAllocation.period_id, BudgetAllocation.amount_cents).where(
@@ -281,16 +321,16 @@ class BudgetGridView(BaseView):
         for line in lines:
             values[f"name-{line.id}"] = line.description
             values[f"cat-{line.id}"] = line.cost_category
-            values[f"total-{line.id}"] = "" if line.total is None else f"{line.total:.2f}"
+            values[f"total-{line.id}"] = "" if line.total is None else _typed(f"{line.total:.2f}")
             for period in periods:
-                values[f"cell-{line.id}-{period.id}"] = cents_text(planned.get(line.id, {}).get(period.id, 0))
+                values[f"cell-{line.id}-{period.id}"] = _typed(cents_text(planned.get(line.id, {}).get(period.id, 0)))
         if typed is not None:
             values.update(typed)
         period_sums = {p.id: sum(planned.get(line.id, {}).get(p.id, 0) for line in lines) for p in periods}
         line_sums = {line.id: sum(planned.get(line.id, {}).values()) for line in lines}
         return self.render_template(
             "budgets/grid.html",
-            title=f"Budget grid — {grant.reference}",
+            title=_("Budget grid — %(grant)s", grant=grant.reference),
             grant=grant,
             periods=periods,
             lines=lines,
@@ -318,17 +358,18 @@ def _grid_plans(
 ) -> tuple[list[LinePlan], dict[str, str]]:
     """The grid's inputs as a plan, or a message per input (keyed by the input's name)."""
     errors: dict[str, str] = {}
+    reader_mark = decimal_mark()  # the grid is typed the reader's way, as every form's amounts are
     codes = {str(c["code"]) for c in categories}
     retired = retired_codes(categories)
     profile = form.get("profile", "even")
     if profile not in budget_import.PROFILES:
-        errors["profile"] = "choose how a total is spread"
+        errors["profile"] = _("choose how a total is spread")
         profile = "even"
     plans: list[LinePlan] = []
 
     def money(name: str) -> int | None:
         try:
-            return parse_money_cents(form.get(name, ""))
+            return parse_money_cents(form.get(name, ""), reader_mark)
         except ValueError as exc:
             errors[name] = str(exc)
             return None
@@ -337,13 +378,13 @@ def _grid_plans(
         name = (form.get(f"name-{prefix}") or "").strip()
         category = (form.get(f"cat-{prefix}") or "").strip()
         if not name:
-            errors[f"name-{prefix}"] = "a line needs a name"
+            errors[f"name-{prefix}"] = _("a line needs a name")
         if not category:
-            errors[f"cat-{prefix}"] = "choose a cost category"
+            errors[f"cat-{prefix}"] = _("choose a cost category")
         elif codes and category not in codes:
-            errors[f"cat-{prefix}"] = f"'{category}' is not one of the funder's cost categories"
+            errors[f"cat-{prefix}"] = _("'%(category)s' is not one of the funder's cost categories", category=category)
         elif category in retired and category != keep_category:
-            errors[f"cat-{prefix}"] = "this category is retired; choose one still in use"
+            errors[f"cat-{prefix}"] = _("this category is retired; choose one still in use")
         total = money(f"total-{prefix}")
         raw_cells = {p.id: form.get(f"cell-{prefix}-{p.id}", "").strip() for p in periods}
         cells = {p.id: money(f"cell-{prefix}-{p.id}") for p in periods}
@@ -356,9 +397,10 @@ def _grid_plans(
             filled = {pid: cents or 0 for pid, cents in cells.items()}
             summed = sum(filled.values())
             if total is not None and summed != total:
-                errors[f"total-{prefix}"] = (
-                    f"the periods add up to {money_text(summed, grant.currency)}, not this total; "
-                    "correct a period or the total (or empty the periods to spread the total)"
+                errors[f"total-{prefix}"] = _(
+                    "the periods add up to %(sum)s, not this total; "
+                    "correct a period or the total (or empty the periods to spread the total)",
+                    sum=money_text(summed, grant.currency),
                 )
                 return None
         return LinePlan(code, name[:300], category, total, filled, row=row)
@@ -375,11 +417,11 @@ def _grid_plans(
     )
     if new_filled:
         if not new_code:
-            errors["code-new"] = "a new line needs a code"
+            errors["code-new"] = _("a new line needs a code")
         elif len(new_code) > 40:
-            errors["code-new"] = "is longer than 40 characters"
+            errors["code-new"] = _("is longer than 40 characters")
         elif any(line.code == new_code for line in lines):
-            errors["code-new"] = f"'{new_code}' is already a line of this budget"
+            errors["code-new"] = _("'%(code)s' is already a line of this budget", code=new_code)
         plan = one("new", new_code, None, len(lines) + 1)
         if plan is not None and "code-new" not in errors:
             plans.append(plan)
@@ -387,9 +429,10 @@ def _grid_plans(
         budget = sum(sum(p.cells.values()) for p in plans)
         award = int(grant.amount * 100)
         if budget > award:
-            errors["grand-total"] = (
-                f"the budget adds up to {money_text(budget, grant.currency)}, more than the grant's amount of "
-                f"{money_text(award, grant.currency)}"
+            errors["grand-total"] = _(
+                "the budget adds up to %(budget)s, more than the grant's amount of %(award)s",
+                budget=money_text(budget, grant.currency),
+                award=money_text(award, grant.currency),
             )
     return plans, errors
 
@@ -412,7 +455,7 @@ class RateImportView(BaseView):
         if request.method == "POST":
             upload = request.files.get("file")
             if upload is None or not upload.filename:
-                flash("file: choose a CSV or XLSX file of rates", "danger")
+                flash(_("file: choose a CSV or XLSX file of rates"), "danger")
             else:
                 try:
                     result = rate_import.import_rates(
@@ -429,18 +472,24 @@ class RateImportView(BaseView):
                         db.session.rollback()
                         errors = result.errors
                         report = _error_csv_link(errors)
-                        flash(f"Nothing imported: {len(errors)} problems, listed below.", "danger")
+                        flash(_("Nothing imported: %(count)s problems, listed below.", count=len(errors)), "danger")
                     else:
                         db.session.commit()
                         flash(
-                            f"Rates imported: {result.added} added, {result.corrected} corrected, "
-                            f"{result.unchanged} already known; {result.conversions_redone} conversions redone.",
+                            _(
+                                "Rates imported: %(added)s added, %(corrected)s corrected, %(unchanged)s already known; "
+                                "%(redone)s conversions redone.",
+                                added=result.added,
+                                corrected=result.corrected,
+                                unchanged=result.unchanged,
+                                redone=result.conversions_redone,
+                            ),
                             "success",
                         )
                         return redirect(url_for("ExchangeRateView.list"))
         return self.render_template(
             "budgets/rates_import.html",
-            title="Import exchange rates",
+            title=_("Import exchange rates"),
             errors=errors,
             report=report,
             date_orders=DATE_ORDERS,
@@ -459,7 +508,7 @@ def _error_csv_link(errors: list[dict[str, Any]]) -> str:
 
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["row", "column", "problem"])
+    writer.writerow([_("row"), _("column"), _("problem")])
     for error in errors:
         writer.writerow([error["row"], _inert(error["column"]), _inert(error["problem"])])
     return "data:text/csv;base64," + base64.b64encode(out.getvalue().encode()).decode()

@@ -10,11 +10,23 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from budgets.bulk import BATCH, PROGRESS_EVERY, Progress, collector_paused
-from budgets.imports import DATE_ORDERS, _cell_text, _header, _parse_amount, _parse_date, read_rows, sniff
+from budgets.imports import (
+    DATE_ORDERS,
+    _cell_text,
+    _header,
+    _parse_amount,
+    _parse_date,
+    _said,
+    problem_text,
+    read_rows,
+    sniff,
+)
 from budgets.models import ExchangeRate
 from budgets.rates import _refresh_after_rate_change
 from core.audit import record_inserts
 from core.errors import DomainValidationError
+from core.formatting import day as shown_day
+from core.formatting import gettext as _
 from core.money import DECIMAL_MARKS, is_currency_code
 
 _COLUMNS = {
@@ -96,20 +108,25 @@ def import_rates(
     are redone once, at the end); the same rate again changes nothing.
     """
     if date_order not in DATE_ORDERS:
-        raise DomainValidationError({"date_order": [f"choose one of: {', '.join(DATE_ORDERS.values())}"]})
+        orders = ", ".join(_(order) for order in DATE_ORDERS.values())
+        raise DomainValidationError({"date_order": [_("choose one of: %(orders)s", orders=orders)]})
     if decimal_mark not in DECIMAL_MARKS:
-        raise DomainValidationError({"decimal_mark": ["choose a point or a comma as the decimal mark"]})
+        raise DomainValidationError({"decimal_mark": [_("choose a point or a comma as the decimal mark")]})
     rows = read_rows(content, sniff(content))
     if len(rows) < 2:
-        raise DomainValidationError({"file": ["the file has no data rows under a header row"]})
+        raise DomainValidationError({"file": [_("the file has no data rows under a header row")]})
     columns = _header(rows)
     index, missing = _find_columns(columns)
     if missing:
         raise DomainValidationError(
             {
                 "file": [
-                    f"the header row needs the columns date, from, to and rate; missing: {', '.join(missing)} "
-                    f"(found: {', '.join(columns)})"
+                    _(
+                        "the header row needs the columns date, from, to and rate; missing: %(missing)s "
+                        "(found: %(found)s)",
+                        missing=", ".join(missing),
+                        found=", ".join(columns),
+                    )
                 ]
             }
         )
@@ -128,30 +145,41 @@ def import_rates(
         try:
             day = _parse_date(value("date"), date_order)
         except ValueError as exc:
-            problem("date", str(exc))
+            problem("date", _in_words(exc))
             day = None
         currencies = []
         for field in ("from", "to"):
             code = _cell_text(value(field)).upper()
             if not is_currency_code(code):
                 problem(
-                    field, f"'{code}' is not an ISO 4217 currency code (e.g. USD, EUR, XCD)" if code else "is empty"
+                    field,
+                    _("'%(currency)s' is not an ISO 4217 currency code (e.g. USD, EUR, XCD)", currency=code)
+                    if code
+                    else _("is empty"),
                 )
             currencies.append(code)
         if currencies[0] and currencies[0] == currencies[1]:
-            problem("to", "is the same currency as 'from'")
+            problem("to", _("is the same currency as 'from'"))
         try:
             rate = _parse_amount(value("rate"), decimal_mark, integer_digits=10)
             if not rate.is_finite() or rate <= 0:
-                problem("rate", f"'{_cell_text(value('rate'))}' must be a number above zero")
+                problem("rate", _("'%(value)s' must be a number above zero", value=_cell_text(value("rate"))))
         except ValueError as exc:
-            problem("rate", str(exc))
+            problem("rate", _in_words(exc))
             rate = None
         if len(errors) > before:
             continue
         key = (day, currencies[0], currencies[1])
         if key in parsed:
-            problem("date", f"repeats the {key[1]}→{key[2]} rate of {day} given on row {parsed[key][2]}")
+            problem(
+                "date",
+                _(
+                    "repeats the %(pair)s rate of %(date)s given on row %(row)s",
+                    pair="→".join(key[1:]),
+                    date=shown_day(day),
+                    row=parsed[key][2],
+                ),
+            )
             continue
         source = _cell_text(value("source"))[:120] or None if "source" in index else None
         parsed[key] = (rate, source, number)  # type: ignore[assignment]
@@ -197,3 +225,9 @@ def import_rates(
     session.flush()
     redone = _refresh_after_rate_change(session, sorted(currencies_touched)) if currencies_touched else 0
     return RateImportResult(added, corrected, unchanged, redone, [])
+
+
+def _in_words(exc: ValueError) -> str:
+    """A cell's refusal in the reader's language (the rows are checked and shown in one request)."""
+    message, values = _said(exc)
+    return problem_text({"message": message, "values": values or {}})

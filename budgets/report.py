@@ -22,14 +22,17 @@ from sqlalchemy.orm import Session
 from budgets.models import (
     BudgetAllocation,
     BudgetLine,
+    BudgetLineTotal,
     BudgetVersion,
     BudgetVersionAllocation,
-    Expenditure,
     VarianceBasis,
     VarianceRule,
 )
 from core import clock
 from core.errors import DomainValidationError
+from core.formatting import N_, amount, number
+from core.formatting import day as _day
+from core.formatting import gettext as _
 from core.money import percent
 from grants.models import INDIRECT_BASE_LABELS, Funder, Grant, IndirectBase, ReportingPeriod
 
@@ -329,23 +332,27 @@ def _planned_sums(
 
 
 def _actual_sums(grant_id: int, period: ReportingPeriod | None) -> Any:
-    """Per line: spent cents in the period and up to its end (everything when no period)."""
-    cents = Expenditure.converted_cents
+    """Per line: spent cents in the period and up to its end (everything when no period).
+
+    Read from ``budget_line_totals`` (SUM(converted_cents) per grant, line, period and day, kept
+    by triggers on expenditures): the same figures as summing the expenditures, from a few
+    thousand rows whatever their number.
+    """
+    totals = BudgetLineTotal
+    cents = totals.spent_cents
     if period is None:
         return (
-            select(Expenditure.line_id.label("line_id"), func.sum(cents).label("cum"))
-            .where(Expenditure.grant_id == grant_id)
-            .group_by(Expenditure.line_id)
+            select(totals.line_id.label("line_id"), func.sum(cents).label("cum"))
+            .where(totals.grant_id == grant_id)
+            .group_by(totals.line_id)
             .subquery("actual")
         )
-    # Sum per (line, period) first: one plain SUM per expenditure, read in the covering index's
-    # order (grant, line, period, ...) without a sort; the CASE then runs over a few rows per line
-    # instead of every expenditure. On the 1M-row fixture of benchmarks/bench_budgets.py: about 7%
-    # faster than SUM(CASE ...) per row on SQLite, no different on PostgreSQL.
+    # Sum per (line, period) first, in the primary key's order (grant, line, period, day) without a
+    # sort; the CASE then runs over a few rows per line.
     per_period = (
-        select(Expenditure.line_id, Expenditure.period_id, func.sum(cents).label("spent"))
-        .where(Expenditure.grant_id == grant_id, Expenditure.spent_on <= period.end_date)
-        .group_by(Expenditure.line_id, Expenditure.period_id)
+        select(totals.line_id, totals.period_id, func.sum(cents).label("spent"))
+        .where(totals.grant_id == grant_id, totals.spent_on <= period.end_date)
+        .group_by(totals.line_id, totals.period_id)
         .subquery("per_period")
     )
     return (
@@ -405,14 +412,16 @@ def _rules_for(session: Session, grant_id: int) -> list[VarianceRule]:
 
 
 def day_label(day: date) -> str:
-    """30 Jun 2026: the way people write a date in a sentence."""
-    return f"{day.day} {day.strftime('%b %Y')}"
+    """30 Jun 2026: the way people write a date in a sentence (in the reader's language)."""
+    return _day(day)
 
 
 def period_window(period: ReportingPeriod) -> str:
     """ "in S1 2026": the period's label, with its year when the label has none."""
     year = str(period.end_date.year)
-    return f"in {period.label}" if year in period.label else f"in {period.label} {year}"
+    if year in period.label:
+        return _("in %(period)s", period=period.label)
+    return _("in %(period)s %(year)s", period=period.label, year=year)
 
 
 def variance_flags(
@@ -449,13 +458,16 @@ def variance_flags(
     assert by_category.total is not None
     total_budget = by_category.total.budget
     if window == "whole":
-        label = "whole grant"
+        label = _("whole grant")
         grant_end = session.scalar(select(Grant.end_date).where(Grant.id == grant_id))
         ended = grant_end is not None and today > grant_end
     else:
         period = session.get(ReportingPeriod, period_id)
         assert period is not None
-        label = period_window(period) if window == "period" else f"cumulative to {day_label(period.end_date)}"
+        if window == "period":
+            label = period_window(period)
+        else:
+            label = _("cumulative to %(date)s", date=day_label(period.end_date))
         ended = True
     currency = by_category.currency
     flags: list[VarianceFlag] = []
@@ -479,14 +491,16 @@ def variance_flags(
             direction = rule.direction.value if rule.direction is not None else "over"
             if overspend > limit and direction in ("over", "both"):
                 way: Literal["over", "under"] = "over"
-                said, consequence = "overspent", "needs the funder's approval"
             elif -overspend > limit and direction in ("under", "both") and ended and planned > 0:
                 way = "under"
-                said, consequence = "under-spent", "the funder will ask why"
             else:
                 continue
-            what = f"cost category {row.key} {row.name}" if level == "category" else f"line {row.key} {row.name}"
-            of = "its planned amount" if rule.basis == VarianceBasis.category_budget else "the total budget"
+            if level == "category":
+                what = _("cost category %(code)s %(name)s", code=row.key, name=row.name)
+            else:
+                what = _("line %(code)s %(name)s", code=row.key, name=row.name)
+            # One whole sentence per direction and basis, so that translators see each one entire.
+            sentence = _FLAG_SENTENCES[(way, rule.basis == VarianceBasis.category_budget)]
             flags.append(
                 VarianceFlag(
                     level=level,  # type: ignore[arg-type]
@@ -502,13 +516,39 @@ def variance_flags(
                     limit=limit,
                     direction=way,
                     window=label,
-                    message=(
-                        f"{what}, {label}: {said} by {abs(overspend):,} {currency}, more than "
-                        f"{threshold.normalize():f}% of {of} ({limit:,} {currency}); {consequence}"
+                    message=_(
+                        sentence,
+                        what=what,
+                        window=label,
+                        amount=amount(abs(overspend)),
+                        currency=currency,
+                        threshold=number(threshold.normalize()),
+                        limit=amount(limit),
                     ),
                 )
             )
     return flags
+
+
+# (direction, basis is the category's own budget) → the flag's sentence; translated when the flag is made.
+_FLAG_SENTENCES = {
+    ("over", True): N_(
+        "%(what)s, %(window)s: overspent by %(amount)s %(currency)s, more than %(threshold)s%% of its planned "
+        "amount (%(limit)s %(currency)s); needs the funder's approval"
+    ),
+    ("over", False): N_(
+        "%(what)s, %(window)s: overspent by %(amount)s %(currency)s, more than %(threshold)s%% of the total "
+        "budget (%(limit)s %(currency)s); needs the funder's approval"
+    ),
+    ("under", True): N_(
+        "%(what)s, %(window)s: under-spent by %(amount)s %(currency)s, more than %(threshold)s%% of its planned "
+        "amount (%(limit)s %(currency)s); the funder will ask why"
+    ),
+    ("under", False): N_(
+        "%(what)s, %(window)s: under-spent by %(amount)s %(currency)s, more than %(threshold)s%% of the total "
+        "budget (%(limit)s %(currency)s); the funder will ask why"
+    ),
+}
 
 
 def period_as_of(session: Session, grant_id: int, day: date) -> int | None:
@@ -544,9 +584,9 @@ def burn_series(session: Session, grant_id: int) -> list[tuple[date, Decimal, De
     )
     actual = dict(
         session.execute(
-            select(Expenditure.period_id, func.sum(Expenditure.converted_cents))
-            .where(Expenditure.grant_id == grant_id)
-            .group_by(Expenditure.period_id)
+            select(BudgetLineTotal.period_id, func.sum(BudgetLineTotal.spent_cents))
+            .where(BudgetLineTotal.grant_id == grant_id)
+            .group_by(BudgetLineTotal.period_id)
         )
         .tuples()
         .all()
@@ -563,11 +603,12 @@ def burn_series(session: Session, grant_id: int) -> list[tuple[date, Decimal, De
 def monthly_actuals(session: Session, grant_id: int) -> list[tuple[str, Decimal]]:
     """Spending per calendar month ("2026-03", amount) for the burn line; one query, same on both engines."""
     # extract() compiles to strftime on SQLite and EXTRACT on PostgreSQL: same buckets on both.
-    year = func.extract("year", Expenditure.spent_on)
-    month = func.extract("month", Expenditure.spent_on)
+    # From the per-day totals: the same sums as over the expenditures.
+    year = func.extract("year", BudgetLineTotal.spent_on)
+    month = func.extract("month", BudgetLineTotal.spent_on)
     result = session.execute(
-        select(year, month, func.sum(Expenditure.converted_cents))
-        .where(Expenditure.grant_id == grant_id)
+        select(year, month, func.sum(BudgetLineTotal.spent_cents))
+        .where(BudgetLineTotal.grant_id == grant_id)
         .group_by(year, month)
         .order_by(year, month)
     ).all()
@@ -589,9 +630,9 @@ def grant_totals(session: Session, grant_ids: list[int]) -> dict[int, tuple[Deci
     )
     spent = dict(
         session.execute(
-            select(Expenditure.grant_id, cast(func.sum(Expenditure.converted_cents), BigInteger))
-            .where(Expenditure.grant_id.in_(grant_ids))
-            .group_by(Expenditure.grant_id)
+            select(BudgetLineTotal.grant_id, cast(func.sum(BudgetLineTotal.spent_cents), BigInteger))
+            .where(BudgetLineTotal.grant_id.in_(grant_ids))
+            .group_by(BudgetLineTotal.grant_id)
         )
         .tuples()
         .all()

@@ -36,6 +36,8 @@ from budgets.rates import convert, reconvert_grant, record_rate, set_rate_policy
 from budgets.report import BudgetReport, BudgetRow, VarianceFlag, budget_vs_actual, variance_flags  # noqa: F401
 from core import clock
 from core.errors import DomainValidationError, ErrorCollector
+from core.formatting import gettext as _
+from core.formatting import label as worded
 from core.money import quantize_money, to_decimal
 from grants.models import Funder, Grant, ReportingPeriod
 
@@ -299,7 +301,9 @@ def check_revision_item_deletable(item: BudgetRevisionItem) -> None:
 def update_revision(session: Session, revision: BudgetRevision) -> BudgetRevision:
     """Save a changed title or justification; only a draft can change."""
     if revision.status != RevisionStatus.draft:
-        raise DomainValidationError({"status": [f"is {revision.status.value}; only a draft can change"]})
+        raise DomainValidationError(
+            {"status": [_("is %(status)s; only a draft can change", status=worded(revision.status).lower())]}
+        )
     session.flush()
     return revision
 
@@ -307,16 +311,23 @@ def update_revision(session: Session, revision: BudgetRevision) -> BudgetRevisio
 def check_revision_deletable(revision: BudgetRevision) -> None:
     """An approved revision is part of the budget's history and stays."""
     if revision.status == RevisionStatus.approved:
-        raise DomainValidationError({"status": ["an approved revision is part of the budget's history and stays"]})
+        raise DomainValidationError({"status": [_("an approved revision is part of the budget's history and stays")]})
 
 
 def submit_revision(session: Session, revision: BudgetRevision) -> BudgetRevision:
     if revision.status != RevisionStatus.draft:
         raise DomainValidationError(
-            {"status": [f"only a draft can be submitted; this revision is {revision.status.value}"]}
+            {
+                "status": [
+                    _(
+                        "only a draft can be submitted; this revision is %(status)s",
+                        status=worded(revision.status).lower(),
+                    )
+                ]
+            }
         )
     if not revision.items:
-        raise DomainValidationError({"items": ["add at least one move of money between lines before submitting"]})
+        raise DomainValidationError({"items": [_("add at least one move of money between lines before submitting")]})
     revision.status = RevisionStatus.submitted
     revision.submitted_at = clock.now()
     session.flush()
@@ -350,7 +361,14 @@ def approve_revision(
     """
     if revision.status != RevisionStatus.submitted:
         raise DomainValidationError(
-            {"status": [f"only a submitted revision can be approved; this one is {revision.status.value}"]}
+            {
+                "status": [
+                    _(
+                        "only a submitted revision can be approved; this one is %(status)s",
+                        status=worded(revision.status).lower(),
+                    )
+                ]
+            }
         )
     effects = revision_effects(session, revision)
     lines = {l.id: l for l in session.scalars(select(BudgetLine).where(BudgetLine.grant_id == revision.grant_id))}
@@ -362,8 +380,14 @@ def approve_revision(
         if after < 0:
             errors.add(
                 "amount",
-                f"line {lines[line_id].code} would have {after} planned in {periods[period_id].label} "
-                f"(it has {before}); a budget line cannot go negative",
+                _(
+                    "line %(line)s would have %(after)s planned in %(period)s (it has %(before)s); "
+                    "a budget line cannot go negative",
+                    line=lines[line_id].code,
+                    after=after,
+                    period=periods[period_id].label,
+                    before=before,
+                ),
             )
     # Every move takes from one cell what it gives another: the grant's planned total is conserved.
     if sum(after - before for before, after in effects.values()) != 0:  # pragma: no cover - guards the rule above
@@ -413,7 +437,14 @@ def reject_revision(
 ) -> BudgetRevision:
     if revision.status != RevisionStatus.submitted:
         raise DomainValidationError(
-            {"status": [f"only a submitted revision can be rejected; this one is {revision.status.value}"]}
+            {
+                "status": [
+                    _(
+                        "only a submitted revision can be rejected; this one is %(status)s",
+                        status=worded(revision.status).lower(),
+                    )
+                ]
+            }
         )
     revision.status = RevisionStatus.rejected
     revision.decided_at = clock.now()

@@ -24,15 +24,18 @@ from budgets import sharing
 from budgets.models import AllocationKey, BudgetLine, SharedCost, SplitMethod
 from core.errors import DomainValidationError
 from core.extensions import db
+from core.formatting import gettext as _
+from core.formatting import lazy_gettext, ngettext
+from core.formatting import number as fmt_number
 from grants.access import current_user_or_none, visible_grant_ids
 from grants.models import Grant
 
 TEMPLATES = str(Path(__file__).resolve().parent / "templates")
 FORM_ROWS = 6
 METHOD_LABELS = {
-    SplitMethod.percent.value: "by percentage",
-    SplitMethod.amount.value: "by amount",
-    SplitMethod.key.value: "by an allocation key",
+    SplitMethod.percent.value: lazy_gettext("by percentage"),
+    SplitMethod.amount.value: lazy_gettext("by amount"),
+    SplitMethod.key.value: lazy_gettext("by an allocation key"),
 }
 
 
@@ -123,7 +126,8 @@ def _rows(form: Any, prefix: str, value_name: str) -> list[dict[str, str]]:
 
 
 def _money(value: Any) -> str:
-    return f"{Decimal(value):,}"
+    """An amount the reader's way (1,234.50 / 1.234,50 / 1 234,50)."""
+    return fmt_number(Decimal(value))
 
 
 class SharedCostView(BaseView):
@@ -143,7 +147,7 @@ class SharedCostView(BaseView):
         sm = self.appbuilder.sm
         return self.render_template(
             "budgets/shared_costs.html",
-            title="Shared costs",
+            title=_("Shared costs"),
             costs=visible,
             methods=METHOD_LABELS,
             money=_money,
@@ -173,7 +177,7 @@ class SharedCostView(BaseView):
             rows = [{"line_id": "", "share": ""} for _ in range(FORM_ROWS)]
         return self.render_template(
             "budgets/shared_cost_form.html",
-            title="Change a shared cost" if cost else "Record a shared cost",
+            title=_("Change a shared cost") if cost else _("Record a shared cost"),
             cost=cost,
             values=values,
             rows=rows,
@@ -188,14 +192,16 @@ class SharedCostView(BaseView):
         errors: dict[str, list[str]] = {}
         spent_on = _parse_date(form.get("spent_on", ""))
         if spent_on is None:
-            errors["spent_on"] = ["is required: the date the money was paid, e.g. 2026-04-16"]
+            errors["spent_on"] = [_("is required: the date the money was paid, e.g. 2026-04-16")]
         parts = []
         for number, row in enumerate(_rows(form, "part", "share"), start=1):
             if not row["line_id"] and not row["share"].strip():
                 continue
             line = _visible_line(row["line_id"]) if row["line_id"] else None
             if row["line_id"] and line is None:
-                errors.setdefault("parts", []).append(f"part {number}: choose a budget line from the list")
+                errors.setdefault("parts", []).append(
+                    _("part %(number)s: choose a budget line from the list", number=number)
+                )
                 continue
             parts.append({"line": line, "share": row["share"]})
         key = None
@@ -234,7 +240,13 @@ class SharedCostView(BaseView):
             f"{p.grant.currency}"
             for p in cost.parts
         )
-        return f"Shared cost saved: {cost.description}, {_money(cost.amount)} {cost.currency} — {parts}"
+        return _(
+            "Shared cost saved: %(description)s, %(amount)s %(currency)s — %(parts)s",
+            description=cost.description,
+            amount=_money(cost.amount),
+            currency=cost.currency,
+            parts=parts,
+        )
 
     @expose("/add", methods=["GET", "POST"])
     @has_access
@@ -258,7 +270,10 @@ class SharedCostView(BaseView):
         description = cost.description
         sharing.delete_shared_cost(db.session, cost)
         db.session.commit()
-        flash(f"Shared cost deleted: {description}; every grant's part of it is gone.", "success")
+        flash(
+            _("Shared cost deleted: %(description)s; every grant's part of it is gone.", description=description),
+            "success",
+        )
         return redirect(url_for("SharedCostView.costs"))
 
 
@@ -281,7 +296,7 @@ class AllocationKeyView(BaseView):
         sm = self.appbuilder.sm
         return self.render_template(
             "budgets/allocation_keys.html",
-            title="Allocation keys",
+            title=_("Allocation keys"),
             keys=keys,
             stale=stale,
             can_add=sm.has_access("can_add", "AllocationKeys"),
@@ -301,7 +316,7 @@ class AllocationKeyView(BaseView):
             rows = [{"line_id": "", "weight": ""} for _ in range(FORM_ROWS)]
         return self.render_template(
             "budgets/allocation_key_form.html",
-            title="Change an allocation key" if key else "New allocation key",
+            title=_("Change an allocation key") if key else _("New allocation key"),
             key=key,
             values=values,
             rows=rows,
@@ -318,14 +333,16 @@ class AllocationKeyView(BaseView):
                 continue
             line = _visible_line(row["line_id"]) if row["line_id"] else None
             if row["line_id"] and line is None:
-                errors.setdefault("shares", []).append(f"row {number}: choose a budget line from the list")
+                errors.setdefault("shares", []).append(
+                    _("row %(number)s: choose a budget line from the list", number=number)
+                )
                 continue
             shares.append({"line": line, "weight": row["weight"]})
         since = None
         if form.get("rerun"):
             since = _parse_date(form.get("rerun_from", "")) if form.get("rerun_from") else None
             if form.get("rerun_from") and since is None:
-                errors["rerun_from"] = ["is not a date, e.g. 2026-07-01 (empty: every cost following the key)"]
+                errors["rerun_from"] = [_("is not a date, e.g. 2026-07-01 (empty: every cost following the key)")]
         try:
             if errors:
                 raise DomainValidationError(errors)
@@ -339,10 +356,12 @@ class AllocationKeyView(BaseView):
             if key is not None and key.id:
                 key = db.session.get(AllocationKey, key.id)
             return self._form(key, exc.errors)
-        message = f"Allocation key saved: {key.name}."
+        message = _("Allocation key saved: %(key)s.", key=key.name)
         if changed is not None:
-            message += (
-                f" {changed} shared cost(s) split again by the new weights (see the audit trail for before and after)."
+            message += " " + ngettext(
+                "%(num)d shared cost split again by the new weights (see the audit trail for before and after).",
+                "%(num)d shared costs split again by the new weights (see the audit trail for before and after).",
+                changed,
             )
         flash(message, "success")
         return redirect(url_for("AllocationKeyView.keys"))
@@ -371,5 +390,13 @@ class AllocationKeyView(BaseView):
                 for message in messages:
                     flash(message, "danger")
         else:
-            flash(f"{changed} shared cost(s) of {key.name} split again by its weights.", "success")
+            flash(
+                ngettext(
+                    "%(num)d shared cost of %(key)s split again by its weights.",
+                    "%(num)d shared costs of %(key)s split again by its weights.",
+                    changed,
+                    key=key.name,
+                ),
+                "success",
+            )
         return redirect(url_for("AllocationKeyView.keys"))

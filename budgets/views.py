@@ -49,9 +49,11 @@ from budgets.sharing_views import AllocationKeyView, SharedCostView
 from core import clock
 from core.errors import DomainValidationError
 from core.extensions import db
-from core.formatting import N_, lazy_gettext
+from core.formatting import N_, label, lazy_gettext, moment, pct
+from core.formatting import amount as money
 from core.formatting import gettext as _
 from core.forms import currency_code
+from core.jobs import shown
 from core.money import DECIMAL_MARKS
 from grants.access import (
     FilterVisibleGrants,
@@ -118,9 +120,12 @@ class ExpenditureView(GrantScopedViewMixin, ModelView):
     list_title = lazy_gettext("Expenditures")
     list_columns = ["spent_on", "grant", "line", "description", "amount", "currency", "converted_amount", "source"]
     show_fieldsets = [
-        ("Expenditure", {"fields": ["grant", "line", "period", "spent_on", "description", "amount", "currency"]}),
-        ("Conversion into the grant's currency", {"fields": ["converted_amount", "rate", "rate_source"]}),
-        ("Origin", {"fields": ["source", "external_ref", "is_shared", "created_at"]}),
+        (
+            lazy_gettext("Expenditure"),
+            {"fields": ["grant", "line", "period", "spent_on", "description", "amount", "currency"]},
+        ),
+        (lazy_gettext("Conversion into the grant's currency"), {"fields": ["converted_amount", "rate", "rate_source"]}),
+        (lazy_gettext("Origin"), {"fields": ["source", "external_ref", "is_shared", "created_at"]}),
     ]
     add_columns = edit_columns = ["line", "spent_on", "amount", "currency", "description"]
     # Not "line": FAB's filter widget would render every budget line of every grant as a choice on each page.
@@ -145,7 +150,7 @@ class ExpenditureView(GrantScopedViewMixin, ModelView):
         "line": lazy_gettext("Budget line"),
         "is_shared": lazy_gettext("Shared cost"),
     }
-    description_columns = {"amount": "A negative amount records a refund or correction."}
+    description_columns = {"amount": lazy_gettext("A negative amount records a refund or correction.")}
 
     def pre_add(self, item: Any) -> None:
         _save(services.create_expenditure, item)
@@ -165,7 +170,7 @@ def _category_choices(with_retired: bool) -> Any:
         grouped: dict[str, list[tuple[str, str]]] = {}
         for funder in sorted(funders.values(), key=lambda f: f.name):
             options = [
-                (str(c["code"]), f"{c['code']} {c['name']}" + (" (retired)" if c.get("retired") else ""))
+                (str(c["code"]), f"{c['code']} {c['name']}" + (" " + _("(retired)") if c.get("retired") else ""))
                 for c in funder.cost_categories or []
                 if with_retired or not c.get("retired")
             ]
@@ -208,14 +213,18 @@ class BudgetLineView(GrantScopedViewMixin, ModelView):
         "total": lazy_gettext("Total (grant currency)"),
     }
     description_columns = {
-        "cost_category": "One of the grant's funder's cost categories (edited on the funder's page).",
-        "total": "The line's agreed total; the budget grid checks the periods against it.",
+        "cost_category": lazy_gettext("One of the grant's funder's cost categories (edited on the funder's page)."),
+        "total": lazy_gettext("The line's agreed total; the budget grid checks the periods against it."),
     }
     add_form_extra_fields = {
-        "cost_category": SelectField("Cost category", choices=_category_choices(False), validate_choice=False)
+        "cost_category": SelectField(
+            lazy_gettext("Cost category"), choices=_category_choices(False), validate_choice=False
+        )
     }
     edit_form_extra_fields = {
-        "cost_category": SelectField("Cost category", choices=_category_choices(True), validate_choice=False)
+        "cost_category": SelectField(
+            lazy_gettext("Cost category"), choices=_category_choices(True), validate_choice=False
+        )
     }
 
 
@@ -229,7 +238,7 @@ class ExchangeRateView(ValidatedViewMixin, ModelView):
     search_columns = ["rate_date", "from_currency", "to_currency", "source"]
     base_order = ("rate_date", "desc")
     validators_columns = {"from_currency": [currency_code], "to_currency": [currency_code]}
-    label_columns = {"rate": "Rate (1 from = rate × to)"}
+    label_columns = {"rate": lazy_gettext("Rate (1 from = rate × to)")}
 
     def pre_add(self, item: Any) -> None:
         _save(rates.save_rate, item, grant_scoped=False)
@@ -249,10 +258,12 @@ class RatePolicyView(GrantScopedViewMixin, ModelView):
     list_columns = ["grant", "method", "fixed_currency", "fixed_rate"]
     show_columns = add_columns = edit_columns = ["grant", "method", "fixed_currency", "fixed_rate", "notes"]
     search_columns = ["grant", "method"]
-    label_columns = {"fixed_rate": "Fixed rate (1 grant currency = rate × fixed currency)"}
+    label_columns = {"fixed_rate": lazy_gettext("Fixed rate (1 grant currency = rate × fixed currency)")}
     description_columns = {
-        "method": "Fixed: one agreed rate (XCD is pegged at 2.70 per USD); transaction date: the rate of the "
-        "day spent; period average: the mean rate of the reporting period.",
+        "method": lazy_gettext(
+            "Fixed: one agreed rate (XCD is pegged at 2.70 per USD); transaction date: the rate of the "
+            "day spent; period average: the mean rate of the reporting period."
+        ),
     }
 
     def pre_add(self, item: Any) -> None:
@@ -277,11 +288,16 @@ class VarianceRuleView(ValidatedViewMixin, ModelView):
         "description",
     ]
     search_columns = ["funder", "cost_category", "basis"]
-    label_columns = {"threshold_percent": "Threshold (%)", "cost_category": "Cost category (empty: every category)"}
+    label_columns = {
+        "threshold_percent": lazy_gettext("Threshold (%)"),
+        "cost_category": lazy_gettext("Cost category (empty: every category)"),
+    }
     description_columns = {
-        "basis": "Category budget: overspend beyond N% of the category's own budget; "
-        "total budget: overspend beyond N% of the grant's total budget.",
-        "direction": "over: flag overspending; under: flag under-spending; both: flag either.",
+        "basis": lazy_gettext(
+            "Category budget: overspend beyond N% of the category's own budget; "
+            "total budget: overspend beyond N% of the grant's total budget."
+        ),
+        "direction": lazy_gettext("over: flag overspending; under: flag under-spending; both: flag either."),
     }
 
 
@@ -302,14 +318,16 @@ class BudgetRevisionItemView(GrantScopedViewMixin, ModelView):
         "to_period": _VISIBLE,
     }
     label_columns = {
-        "period": "From period",
-        "from_line": "From line",
-        "to_line": "To line",
-        "to_period": "To period",
+        "period": lazy_gettext("From period"),
+        "from_line": lazy_gettext("From line"),
+        "to_line": lazy_gettext("To line"),
+        "to_period": lazy_gettext("To period"),
     }
     description_columns = {
-        "to_period": "Empty: the money stays in the same period. Choose another period to move money between periods "
-        "(of the same line or another line).",
+        "to_period": lazy_gettext(
+            "Empty: the money stays in the same period. Choose another period to move money between periods "
+            "(of the same line or another line)."
+        ),
     }
 
     def pre_add(self, item: Any) -> None:
@@ -348,7 +366,7 @@ class BudgetRevisionView(GrantScopedViewMixin, ModelView):
     order_columns = ["title", "status", "submitted_at", "decided_at"]
     base_order = ("created_at", "desc")
     related_views = [BudgetRevisionItemView]
-    label_columns = {"version_number": "Budget version"}
+    label_columns = {"version_number": lazy_gettext("Budget version")}
     method_permission_name = {"submit": "edit", "decide": "edit"}
 
     def pre_update(self, item: Any) -> None:
@@ -390,7 +408,7 @@ class BudgetRevisionView(GrantScopedViewMixin, ModelView):
     @expose("/<int:pk>/submit", methods=["POST"])
     @has_access
     def submit(self, pk: int) -> Any:
-        return self.record_action(pk, lambda r: services.submit_revision(db.session, r), "Revision submitted")
+        return self.record_action(pk, lambda r: services.submit_revision(db.session, r), _("Revision submitted"))
 
     @expose("/<int:pk>/decide", methods=["POST"])
     @has_access
@@ -400,11 +418,11 @@ class BudgetRevisionView(GrantScopedViewMixin, ModelView):
             return self.record_action(
                 pk,
                 lambda r: services.approve_revision(db.session, r, by=username(), note=note),
-                "Revision approved: the planned amounts changed and a new budget version was recorded",
+                _("Revision approved: the planned amounts changed and a new budget version was recorded"),
             )
         if request.form.get("decision") == "reject":
             return self.record_action(
-                pk, lambda r: services.reject_revision(db.session, r, by=username(), note=note), "Revision rejected"
+                pk, lambda r: services.reject_revision(db.session, r, by=username(), note=note), _("Revision rejected")
             )
         flash(_("decision: choose approve or reject"), "danger")
         return redirect(url_for(f"{type(self).__name__}.show", pk=pk))
@@ -420,7 +438,10 @@ class BudgetVersionView(GrantScopedViewMixin, ModelView):
     show_columns = ["grant", "number", "reason", "total", "created_at", "created_by", "revision_id"]
     search_columns = ["grant", "number", "created_at"]
     base_order = ("created_at", "desc")
-    label_columns = {"total": "Total planned", "revision_id": "Made by budget revision number"}
+    label_columns = {
+        "total": lazy_gettext("Total planned"),
+        "revision_id": lazy_gettext("Made by budget revision number"),
+    }
 
 
 class BudgetImportView(ErrorReportMixin, GrantScopedViewMixin, ModelView):
@@ -448,10 +469,15 @@ class BudgetImportView(ErrorReportMixin, GrantScopedViewMixin, ModelView):
     search_columns = ["grant", "filename", "status", "created_at"]
     base_order = ("created_at", "desc")
     label_columns = {
-        "imported_count": "Imported",
-        "unchanged_count": "Already there",
-        "error_count": "Problems",
-        "row_count": "Rows",
+        "grant": lazy_gettext("Grant"),
+        "filename": lazy_gettext("File"),
+        "status": lazy_gettext("Status"),
+        "created_at": lazy_gettext("Uploaded"),
+        "created_by": lazy_gettext("Uploaded by"),
+        "imported_count": lazy_gettext("Imported"),
+        "unchanged_count": lazy_gettext("Already there"),
+        "error_count": lazy_gettext("Problems"),
+        "row_count": lazy_gettext("Rows"),
     }
     method_permission_name = {"upload": "add", "add": "add", "confirm": "add", "errors_csv": "download"}
 
@@ -507,6 +533,7 @@ class BudgetImportView(ErrorReportMixin, GrantScopedViewMixin, ModelView):
             title=_("Import: %(file)s", file=staged.filename),
             item=staged,
             preview=shown,
+            problem_text=imports.problem_text,
             fields=imports.FIELDS,
             required=imports.REQUIRED,
             mapping=mapping,
@@ -610,7 +637,7 @@ class BudgetReportView(BaseView):
         # Each warning sits above the table of the figures it is about, and says which window that is.
         today = clock.today()
         flags = variance_flags(db.session, grant_id, period_id, as_of=today, window="period" if period_id else "whole")
-        window = period_window(report_period(grant, period_id)) if period_id else "whole grant"
+        window = period_window(report_period(grant, period_id)) if period_id else _("whole grant")
         cumulative_period = period_id or period_as_of(db.session, grant_id, today)
         cumulative_report, cumulative_flags, cumulative_window = None, [], ""
         if cumulative_period is not None:
@@ -620,7 +647,9 @@ class BudgetReportView(BaseView):
                 else budget_vs_actual(db.session, grant_id, cumulative_period, by=by, version=version)  # type: ignore[arg-type]
             )
             cumulative_flags = variance_flags(db.session, grant_id, cumulative_period, as_of=today)
-            cumulative_window = f"cumulative to {day_label(report_period(grant, cumulative_period).end_date)}"
+            cumulative_window = _(
+                "cumulative to %(date)s", date=day_label(report_period(grant, cumulative_period).end_date)
+            )
         series = burn_series(db.session, grant_id)
         cumulative: list[tuple[date, Decimal]] = []
         monthly = monthly_actuals(db.session, grant_id)
@@ -677,26 +706,28 @@ def budget_panel(session: Any, grant: Grant, user: Any) -> Panel | None:
     summary = services.budget_summary(session, grant.id)
     total = summary["report"].total
     if not summary["lines"]:
-        rows = [("Budget", "no budget lines yet")]
+        rows = [(_("Budget"), _("no budget lines yet"))]
         html = None
     else:
         rows = [
-            ("Budget", f"{total.budget:,} {grant.currency}"),
-            ("Spent to date", f"{total.cumulative_actual:,} {grant.currency}"),
-            ("Burn rate", f"{total.burn_rate}%" if total.burn_rate is not None else "—"),
-            ("Remaining", f"{total.remaining:,} {grant.currency}"),
+            (_("Budget"), f"{money(total.budget)} {grant.currency}"),
+            (_("Spent to date"), f"{money(total.cumulative_actual)} {grant.currency}"),
+            (_("Burn rate"), pct(total.burn_rate, 2)),
+            (_("Remaining"), f"{money(total.remaining)} {grant.currency}"),
             (
-                "Needs donor approval",
-                f"{len(summary['flags'])} over the funder's variance rule" if summary["flags"] else "nothing",
+                _("Needs donor approval"),
+                _("%(count)s over the funder's variance rule", count=len(summary["flags"]))
+                if summary["flags"]
+                else _("nothing"),
             ),
         ]
         html = Markup(charts.mini_bar(total.cumulative_actual, total.budget))
     return Panel(
-        title="Budget",
+        title=_("Budget"),
         order=20,
         rows=rows,
         html=html,
-        link=("Budget vs actual", url_for("BudgetReportView.grant", grant_id=grant.id)),
+        link=(_("Budget vs actual"), url_for("BudgetReportView.grant", grant_id=grant.id)),
     )
 
 
@@ -720,10 +751,16 @@ class OdooAccountMapView(GrantScopedViewMixin, ModelView):
         "line": _VISIBLE,
     }
     search_form_query_rel_fields = {"grant": [["id", FilterVisibleGrants, lambda: None]]}
-    label_columns = {"odoo_account_id": "Odoo account id", "odoo_account_label": "Odoo account", "line": "Budget line"}
+    label_columns = {
+        "odoo_account_id": lazy_gettext("Odoo account id"),
+        "odoo_account_label": lazy_gettext("Odoo account"),
+        "line": lazy_gettext("Budget line"),
+    }
     description_columns = {
-        "odoo_account_id": "The general (expense) account's id in Odoo, as the last sync listed it under unmapped accounts.",
-        "line": "A budget line of the same grant.",
+        "odoo_account_id": lazy_gettext(
+            "The general (expense) account's id in Odoo, as the last sync listed it under unmapped accounts."
+        ),
+        "line": lazy_gettext("A budget line of the same grant."),
     }
 
     def _before_save(self, item: Any) -> None:
@@ -784,46 +821,61 @@ class OdooLinkView(GrantScopedViewMixin, ModelView):
     order_columns = ["last_sync_at", "last_status", "analytic_account_id"]
     validators_columns = {"company_currency": [currency_code]}
     label_columns = {
-        "analytic_account_id": "Odoo analytic account id",
-        "analytic_account_name": "Analytic account",
-        "analytic_plan": "Analytic plan",
-        "company_currency": "Odoo company currency",
-        "last_sync_at": "Last sync",
-        "last_status": "Last result",
-        "last_write_date": "Changes read up to (Odoo time, UTC)",
-        "amount_basis": "Bills in another currency",
-        "removal_limit_percent": "Ask before removing more than (%)",
+        "analytic_account_id": lazy_gettext("Odoo analytic account id"),
+        "analytic_account_name": lazy_gettext("Analytic account"),
+        "analytic_plan": lazy_gettext("Analytic plan"),
+        "company_currency": lazy_gettext("Odoo company currency"),
+        "last_sync_at": lazy_gettext("Last sync"),
+        "last_status": lazy_gettext("Last result"),
+        "last_write_date": lazy_gettext("Changes read up to (Odoo time, UTC)"),
+        "amount_basis": lazy_gettext("Bills in another currency"),
+        "removal_limit_percent": lazy_gettext("Ask before removing more than (%)"),
     }
     description_columns = {
-        "analytic_account_id": "The id of the grant's analytic account in Odoo (Accounting → Analytic accounts). "
-        "Checked against Odoo when saved, and before every sync.",
-        "analytic_plan": "The analytic plan the account belongs to, e.g. Grants. Empty: Odoo's Projects plan.",
-        "company_currency": "The currency of Odoo's analytic amounts (the company's currency), e.g. XCD.",
-        "amount_basis": "Which amount of a bill in another currency (e.g. a EUR invoice) the grant's rate policy "
-        "converts: Odoo's amount in the company currency, or the bill's own amount and currency.",
-        "removal_limit_percent": "A sync that would remove more than this share of the spending imported from Odoo "
-        "stops and asks for a confirmation first.",
+        "analytic_account_id": lazy_gettext(
+            "The id of the grant's analytic account in Odoo (Accounting → Analytic accounts). "
+            "Checked against Odoo when saved, and before every sync."
+        ),
+        "analytic_plan": lazy_gettext(
+            "The analytic plan the account belongs to, e.g. Grants. Empty: Odoo's Projects plan."
+        ),
+        "company_currency": lazy_gettext("The currency of Odoo's analytic amounts (the company's currency), e.g. XCD."),
+        "amount_basis": lazy_gettext(
+            "Which amount of a bill in another currency (e.g. a EUR invoice) the grant's rate policy "
+            "converts: Odoo's amount in the company currency, or the bill's own amount and currency."
+        ),
+        "removal_limit_percent": lazy_gettext(
+            "A sync that would remove more than this share of the spending imported from Odoo "
+            "stops and asks for a confirmation first."
+        ),
     }
     method_permission_name = {"sync": "edit", "map_account": "edit", "dismiss_account": "edit"}
     # FAB would mark the non-nullable flag "required", and a required checkbox cannot be unticked.
     add_form_extra_fields = edit_form_extra_fields = {
-        "enabled": BooleanField("Enabled", default=True, description="Only enabled links are synced."),
+        "enabled": BooleanField(
+            lazy_gettext("Enabled"), default=True, description=lazy_gettext("Only enabled links are synced.")
+        ),
         "amount_basis": SelectField(
-            "Bills in another currency",
+            lazy_gettext("Bills in another currency"),
             choices=[
-                ("company", "Convert Odoo's amount in the company currency"),
-                ("bill", "Convert the bill's own amount and currency"),
+                ("company", lazy_gettext("Convert Odoo's amount in the company currency")),
+                ("bill", lazy_gettext("Convert the bill's own amount and currency")),
             ],
             default=OdooAmountBasis.company,
             coerce=lambda value: OdooAmountBasis(getattr(value, "value", value)),
-            description="Which amount of a bill in another currency the grant's rate policy converts.",
+            description=lazy_gettext("Which amount of a bill in another currency the grant's rate policy converts."),
         ),
         "removal_limit_percent": IntegerField(
-            "Ask before removing more than (%)",
+            lazy_gettext("Ask before removing more than (%)"),
             default=25,
-            validators=[Optional(), NumberRange(0, 100, message="must be a percentage between 0 and 100")],
-            description="A sync that would remove more than this share of the spending imported from Odoo "
-            "stops and asks for a confirmation first.",
+            validators=[
+                Optional(),
+                NumberRange(0, 100, message=lazy_gettext("must be a percentage between 0 and 100")),
+            ],
+            description=lazy_gettext(
+                "A sync that would remove more than this share of the spending imported from Odoo "
+                "stops and asks for a confirmation first."
+            ),
         ),
     }
 
@@ -834,7 +886,7 @@ class OdooLinkView(GrantScopedViewMixin, ModelView):
             if item.enabled and item.account_checked_at is not None:
                 removed = odoo_sync.remove_demo_rows(db.session, item)
                 if removed:
-                    sentence += f" The demo's {removed} stand-in Odoo expenditures were removed."
+                    sentence += " " + _("The demo's %(count)s stand-in Odoo expenditures were removed.", count=removed)
         except DomainValidationError:
             db.session.rollback()
             raise
@@ -906,12 +958,9 @@ class OdooLinkView(GrantScopedViewMixin, ModelView):
         odoo_sync.dismiss_account(db.session, link, account_id, dismissed=dismissed)
         db.session.commit()
         flash(
-            f"Odoo account {account_id} "
-            + (
-                "is no longer listed; its spending is still not imported."
-                if dismissed
-                else "is listed again with the unmapped accounts."
-            ),
+            _("Odoo account %(account)s is no longer listed; its spending is still not imported.", account=account_id)
+            if dismissed
+            else _("Odoo account %(account)s is listed again with the unmapped accounts.", account=account_id),
             "success",
         )
         return redirect(url_for(f"{type(self).__name__}.show", pk=pk))
@@ -926,7 +975,7 @@ class OdooLinkView(GrantScopedViewMixin, ModelView):
         account_id = request.form.get("odoo_account_id", type=int)
         line = db.session.get(BudgetLine, request.form.get("line_id", type=int) or 0)
         if account_id is None or line is None:
-            flash("line: choose the budget line this account's spending counts against", "danger")
+            flash(_("line: choose the budget line this account's spending counts against"), "danger")
         else:
             try:
                 odoo_sync.map_account(
@@ -942,7 +991,12 @@ class OdooLinkView(GrantScopedViewMixin, ModelView):
                 flash_domain_error(exc)
             else:
                 flash(
-                    f"Mapped Odoo account {account_id} to {line.code}; the next sync reads every line again to import its spending.",
+                    _(
+                        "Mapped Odoo account %(account)s to %(line)s; the next sync reads every line again "
+                        "to import its spending.",
+                        account=account_id,
+                        line=line.code,
+                    ),
                     "success",
                 )
         return redirect(url_for(f"{type(self).__name__}.show", pk=pk))
@@ -957,16 +1011,16 @@ def odoo_panel(session: Any, grant: Grant, user: Any) -> Panel | None:
         return None
     problem = odoo_sync.configuration_problem(_odoo_env())
     rows: list[tuple[str, Any]] = [
-        ("Analytic account", f"{link.analytic_account_id} {link.analytic_account_name or ''}".strip()),
-        ("Sync", "enabled" if link.enabled else "switched off"),
-        ("Connection", "not configured" if problem else "configured"),
-        ("Last result", link.last_status.value if link.last_status else "never"),
-        ("Last sync", link.last_sync_at.strftime("%Y-%m-%d %H:%M") if link.last_sync_at else "never"),
+        (_("Analytic account"), f"{link.analytic_account_id} {link.analytic_account_name or ''}".strip()),
+        (_("Sync"), _("enabled") if link.enabled else _("switched off")),
+        (_("Connection"), _("not configured") if problem else _("configured")),
+        (_("Last result"), label(link.last_status) if link.last_status else _("never")),
+        (_("Last sync"), moment(link.last_sync_at) if link.last_sync_at else _("never")),
     ]
     if link.last_message:
-        message = link.last_message
-        rows.append(("Message", message if len(message) <= 300 else message[:300] + "…"))
-    return Panel(title="Odoo", order=25, rows=rows, link=("Odoo link", url_for("OdooLinkView.show", pk=link.id)))
+        message = shown(link.last_message)  # stored in English, shown in the reader's language
+        rows.append((_("Message"), message if len(message) <= 300 else message[:300] + "…"))
+    return Panel(title="Odoo", order=25, rows=rows, link=(_("Odoo link"), url_for("OdooLinkView.show", pk=link.id)))
 
 
 def register(appbuilder: AppBuilder) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from core.formatting import gettext as _
+
 
 class DomainValidationError(ValueError):
     """Input that breaks a rule of the domain.
@@ -20,7 +22,7 @@ class DomainValidationError(ValueError):
     def summary(self) -> str:
         parts = []
         for field, messages in self.errors.items():
-            label = field if field != "_" else "record"
+            label = field if field != "_" else _("record")
             parts.append(f"{label}: {'; '.join(messages)}")
         return " | ".join(parts)
 

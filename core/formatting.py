@@ -153,6 +153,20 @@ def lazy_gettext(message: str, **values: Any) -> Any:
     return LazyText(gettext, message, enable_cache=False, **values)
 
 
+def in_reader_language(default: str | None, titles: Mapping[str, str] | None) -> str:
+    """A name the organisation entered, in the reader's language when it was given one.
+
+    ``titles`` maps a language code to that language's text (``Indicator.titles``,
+    ``Requirement.titles``); ``default`` is the text entered first, shown where the reader's
+    language has none. Names are data: nothing here is looked up in the catalogues.
+    """
+    if titles:
+        found = titles.get(current_language())
+        if found and found.strip():
+            return found
+    return default or ""
+
+
 def N_(message: str) -> str:
     """Marks ``message`` for the catalogues and returns it as is (FAB translates menu labels when it shows them)."""
     return message
@@ -167,6 +181,8 @@ _WORDS = {
     "rcm": "RCM",
     "hiv": "HIV",
     "api": "API",
+    "iati": "IATI",
+    "dac": "DAC",
     "cli": "command line",
     "url": "URL",
     "csv": "CSV",
@@ -283,18 +299,19 @@ def words(name: str) -> str:
 
 
 def label(value: Any) -> str:
-    """An enum member (or a stored enum value) as people say it: "on_track" → "On track".
+    """An enum member (or a stored enum value) as people say it, in the reader's language: "on_track" → "On track".
 
-    An enum may give its own wording with a ``label`` attribute.
+    An enum may give its own wording with a ``label`` attribute. The worded text is looked up
+    in the catalogues ("At risk" → "En riesgo"); ``core.labels`` lists every such word for them.
     """
     if value is None:
         return NOTHING
     if isinstance(value, enum.Enum):
         own = getattr(value, "label", None)
-        if isinstance(own, str) and own:
-            return own
+        if isinstance(own, (str, LazyText)) and str(own):
+            return gettext(str(own))  # a lazy label is already in the reader's language
         value = value.value
-    return words(str(value))
+    return gettext(words(str(value)))
 
 
 def yes_no(value: Any) -> str:

@@ -10,6 +10,8 @@ from wtforms import DecimalField
 from wtforms.validators import ValidationError
 
 from core import formatting
+from core.formatting import gettext as _
+from core.formatting import lazy_gettext
 from core.money import AmountError, is_country_code, is_currency_code, parse_amount
 
 
@@ -53,27 +55,27 @@ def currency_code(form: Any, field: Any) -> None:
     value = (field.data or "").strip().upper()
     field.data = value
     if not is_currency_code(value):
-        raise ValidationError(f"'{value}' is not an ISO 4217 currency code (e.g. USD, EUR, XCD)")
+        raise ValidationError(_("'%(code)s' is not an ISO 4217 currency code (e.g. USD, EUR, XCD)", code=value))
 
 
 def country_codes(form: Any, field: Any) -> None:
     codes = [c.strip().upper() for c in (field.data or "").split(",") if c.strip()]
     bad = [c for c in codes if not is_country_code(c)]
     if bad:
-        raise ValidationError(f"not ISO 3166 country codes: {', '.join(bad)} (e.g. LC, GD)")
+        raise ValidationError(_("not ISO 3166 country codes: %(codes)s (e.g. LC, GD)", codes=", ".join(bad)))
     field.data = ",".join(codes)
 
 
 def non_negative(form: Any, field: Any) -> None:
     if field.data is not None and field.data < 0:
-        raise ValidationError("must not be negative")
+        raise ValidationError(_("must not be negative"))
 
 
 def not_before(other: str, label: str | None = None) -> Any:
     def _check(form: Any, field: Any) -> None:
         start = getattr(form, other).data if hasattr(form, other) else None
         if field.data is not None and start is not None and field.data < start:
-            raise ValidationError(f"is before the {label or other.replace('_', ' ')}")
+            raise ValidationError(_("is before the %(field)s", field=label or other.replace("_", " ")))
 
     return _check
 
@@ -115,12 +117,12 @@ _ID_LIMIT = 2**31
 def _as_id(value: Any) -> int:
     """A record id from JSON: a whole number (or its digits), within what an id column holds."""
     if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise MarshmallowError("must be the id of a record (a whole number), not a list or an object")
+        raise MarshmallowError(_("must be the id of a record (a whole number), not a list or an object"))
     if isinstance(value, str) and not value.strip().isdigit():
-        raise MarshmallowError(f"'{value}' is not the id of a record (a whole number)")
+        raise MarshmallowError(_("'%(value)s' is not the id of a record (a whole number)", value=value))
     number = int(value)
     if not 0 < number < _ID_LIMIT:
-        raise MarshmallowError(f"there is no record with the id {number}")
+        raise MarshmallowError(_("there is no record with the id %(number)s", number=number))
     return number
 
 
@@ -144,7 +146,7 @@ def guard_api_schema(schema: Any, model: Any) -> None:
 
             def _ids(value: Any, attr: Any, data: Any, _original: Any = original_list, **kwargs: Any) -> Any:
                 if not isinstance(value, list):
-                    raise MarshmallowError("must be a list of record ids")
+                    raise MarshmallowError(_("must be a list of record ids"))
                 return _original([_as_id(item) for item in value], attr, data, **kwargs)
 
             field._deserialize = _ids  # type: ignore[method-assign]
@@ -164,7 +166,7 @@ def guard_api_schema(schema: Any, model: Any) -> None:
             bits = 63 if column is not None and isinstance(column.type, BigInteger) else 31
             if column is None or isinstance(column.type, Integer):
                 field.validators.append(
-                    validate.Range(-(2**bits), 2**bits - 1, error="must be between {min} and {max}")
+                    validate.Range(-(2**bits), 2**bits - 1, error=lazy_gettext("must be between {min} and {max}"))
                 )
 
 

@@ -17,6 +17,7 @@ import datetime as dt
 import enum
 import logging
 import os
+import re
 import socket
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -35,6 +36,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from core import clock
 from core.audit import Actor, acting_as
 from core.errors import DomainValidationError
+from core.formatting import N_, gettext, ngettext, number
 from core.records import enum_column
 from core.registry import Registry
 
@@ -55,17 +57,69 @@ class JobState(str, enum.Enum):
 
 ACTIVE = (JobState.queued, JobState.running)
 STATE_LABELS = {
-    JobState.queued: "Waiting to start",
-    JobState.running: "Running",
-    JobState.done: "Finished",
-    JobState.failed: "Failed",
+    JobState.queued: N_("Waiting to start"),
+    JobState.running: N_("Running"),
+    JobState.done: N_("Finished"),
+    JobState.failed: N_("Failed"),
 }
 _ACTIVE_SQL = "state IN ('queued', 'running')"
-INTERRUPTED = "Interrupted: the worker stopped before the job finished. Nothing of it was saved; start it again."
-UNQUEUED = (
+# A job row keeps its stage, result and error in English (stored text); ``shown`` translates
+# them on the page. These are the sentences and stages this module writes.
+INTERRUPTED = N_("Interrupted: the worker stopped before the job finished. Nothing of it was saved; start it again.")
+UNQUEUED = N_(
     "The job could not be handed to the worker (the job queue is not reachable); nothing was done. Try again later."
 )
-UNEXPECTED = "The job stopped on an unexpected error and nothing was saved. The worker's log has the details."
+UNEXPECTED = N_("The job stopped on an unexpected error and nothing was saved. The worker's log has the details.")
+WAITING = N_("Waiting for the worker to start it")
+CANCELLED = N_("Cancelled by %(name)s before it started; nothing was done.")
+UNKNOWN_KIND = N_("This kind of job (%(kind)s) is not known to this version of Grantkeeper.")
+NOTHING_SAVED = N_("Nothing was saved: %(problems)s")
+STAGES = (N_("Starting"), N_("Finished"), N_("Stopped"), N_("Cancelled"), N_("Not started"))
+# Stored sentences with values in them, matched back to their message to be translated.
+_PLACEHOLDER = re.compile(re.escape(re.escape("%(")) + r"(\w+)" + re.escape(re.escape(")s")))
+_COUNT = re.compile(r"^\d{1,3}(?:,\d{3})*$")
+
+
+def _stored_pattern(message: str) -> re.Pattern[str]:
+    return re.compile("^" + _PLACEHOLDER.sub(r"(?P<\1>.*?)", re.escape(message)) + "$", re.S)
+
+
+_STORED_PATTERNS = [(message, _stored_pattern(message)) for message in (CANCELLED, UNKNOWN_KIND, NOTHING_SAVED)]
+
+
+def stored_sentence(message: str) -> str:
+    """Register a sentence (marked with ``N_``) a domain stores with values, so ``shown`` translates it.
+
+    A value named ``problem(s)`` or ``reason`` is itself a stored sentence and translated too; counts written "1,234"
+    are written again the reader's way.
+    """
+    if all(known != message for known, _pattern in _STORED_PATTERNS):
+        _STORED_PATTERNS.append((message, _stored_pattern(message)))
+    return message
+
+
+def _shown_value(key: str, value: str) -> str:
+    if _COUNT.match(value):
+        return number(int(value.replace(",", "")))
+    return shown(value) if key in ("problems", "problem", "reason") else value
+
+
+def shown(text: str | None) -> str:
+    """A stage, result or error a job stored in English, in the reader's language when the catalogues have it.
+
+    Sentences of the domains (an import's outcome) are translated when their module marked
+    them (``N_``, with ``stored_sentence`` when they carry values); the others are shown as stored.
+    """
+    if not text:
+        return ""
+    found = gettext(text)
+    if found != text:
+        return found
+    for message, pattern in _STORED_PATTERNS:
+        match = pattern.match(text)
+        if match:
+            return gettext(message, **{key: _shown_value(key, value) for key, value in match.groupdict().items()})
+    return text
 
 
 class Job(Model):
@@ -108,20 +162,39 @@ class Job(Model):
 
     @property
     def label(self) -> str:
+        """The kind of job in the reader's language (the domain marks its label with ``N_``)."""
         kind = JOBS.get(self.kind)
-        return kind.label if kind is not None else self.kind.replace("_", " ").capitalize()
+        return gettext(str(kind.label)) if kind is not None else self.kind.replace("_", " ").capitalize()
 
     @property
     def state_label(self) -> str:
-        return STATE_LABELS[self.state]
+        return gettext(STATE_LABELS[self.state])
 
     def progress_text(self) -> str:
-        """'412 of 1,000 lines' (or steps), plain."""
+        """'412 of 1,000 lines' (or rows, steps), in the reader's language and way of writing numbers."""
         kind = JOBS.get(self.kind)
-        unit = kind.unit if kind is not None else "steps"
-        if self.total:
-            return f"{self.done:,} of {self.total:,} {unit}"
-        return f"{self.done:,} {unit}" if self.done else ""
+        return progress_words(kind.unit if kind is not None else "steps", self.done, self.total)
+
+
+def progress_words(unit: str, done: int, total: int | None) -> str:
+    """How far a job got in words: "412 of 1,000 rows", "3 steps"; "" before it counted anything.
+
+    ``unit`` is a kind of job's unit ("rows", "lines", "steps"); another one is counted in steps.
+    """
+    values = {"done": number(done), "total": number(total)}
+    if total:
+        if unit == "rows":
+            return ngettext("%(done)s of %(total)s row", "%(done)s of %(total)s rows", total, **values)
+        if unit == "lines":
+            return ngettext("%(done)s of %(total)s line", "%(done)s of %(total)s lines", total, **values)
+        return ngettext("%(done)s of %(total)s step", "%(done)s of %(total)s steps", total, **values)
+    if not done:
+        return ""
+    if unit == "rows":
+        return ngettext("%(done)s row", "%(done)s rows", done, **values)
+    if unit == "lines":
+        return ngettext("%(done)s line", "%(done)s lines", done, **values)
+    return ngettext("%(done)s step", "%(done)s steps", done, **values)
 
 
 class Progress(Protocol):
@@ -169,11 +242,15 @@ class JobAlreadyRunning(DomainValidationError):
     def __init__(self, job: Job | None) -> None:
         self.job_id = job.id if job is not None else None
         if job is None:
-            text_ = "A job for this grant is already running; wait for it to finish."
+            text_ = gettext("A job for this grant is already running; wait for it to finish.")
         else:
-            text_ = (
-                f"A job for this grant is already running ({job.label}, asked by {job.requested_by} at "
-                f"{clock.local(job.created_at):%H:%M}): wait for it to finish, then start this one."
+            asked_at = f"{clock.local(job.created_at):%H:%M}"
+            text_ = gettext(
+                "A job for this grant is already running (%(job)s, asked by %(name)s at %(time)s): "
+                "wait for it to finish, then start this one.",
+                job=job.label,
+                name=job.requested_by,
+                time=asked_at,
             )
         super().__init__({"job": [text_]})
 
@@ -191,7 +268,7 @@ def enqueue(session: Session, kind: str, grant_id: int | None, params: Mapping[s
         grant_id=grant_id,
         state=JobState.queued,
         params=dict(params),
-        stage="Waiting for the worker to start it",
+        stage=WAITING,
         done=0,
         requested_by_id=getattr(user, "id", None),
         requested_by=(getattr(user, "username", None) or "system")[:100],
@@ -213,7 +290,7 @@ def cancel(session: Session, job_id: int, by: str) -> bool:
         .where(Job.id == job_id, Job.state == JobState.queued)
         .values(
             state=JobState.failed,
-            error=f"Cancelled by {by} before it started; nothing was done.",
+            error=CANCELLED % {"name": by},
             stage="Cancelled",
             finished_at=clock.now(),
         )
@@ -292,7 +369,7 @@ def execute(session: Session, job_id: int, *, progress_every: float = 0.5) -> Jo
     progress = _ProgressWriter(session.get_bind(), job_id, every_seconds=progress_every)  # type: ignore[arg-type]
     try:
         if kind is None:
-            raise JobFailed(f"This kind of job ({job.kind}) is not known to this version of Grantkeeper.")
+            raise JobFailed(UNKNOWN_KIND % {"kind": job.kind})
         with acting_as(actor):
             returned = kind.run(session, params, progress)
         outcome = returned if isinstance(returned, JobOutcome) else JobOutcome(str(returned))
@@ -324,7 +401,7 @@ def _sentence(exc: BaseException) -> str:
     if isinstance(exc, JobFailed):
         return str(exc)
     if isinstance(exc, DomainValidationError):
-        return f"Nothing was saved: {exc.summary()}"
+        return NOTHING_SAVED % {"problems": exc.summary()}
     if isinstance(exc, Exception):
         log.exception("job failed on an unexpected error")
         return UNEXPECTED

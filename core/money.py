@@ -12,6 +12,9 @@ from sqlalchemy import BigInteger, Float, Integer, Numeric, SmallInteger
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import NoInspectionAvailable
 
+from core.formatting import gettext as _
+from core.formatting import lazy_gettext
+
 # Amounts: 18 digits, 2 decimals. Rates: enough scale for pegs like 2.70 and cross rates.
 MONEY = Numeric(18, 2)
 RATE = Numeric(20, 10)
@@ -39,16 +42,16 @@ def currency_choices() -> list[tuple[str, str]]:
 def to_decimal(value: object, field: str = "amount") -> Decimal:
     """Parse a user-entered amount exactly (a point as decimal mark); floats are refused because they are not exact."""
     if isinstance(value, float) or isinstance(value, bool) or not isinstance(value, (Decimal, int, str)):
-        raise ValueError(f"{field}: {value!r} is not a number")
+        raise ValueError(_("%(field)s: %(value)s is not a number", field=field, value=repr(value)))
     try:
         return parse_amount(value, ".", integer_digits=None)
     except AmountError as exc:
-        raise ValueError(f"{field}: {exc}") from None
+        raise ValueError(_("%(field)s: %(problem)s", field=field, problem=exc)) from None
 
 
 # -- reading amounts as people write them ----------------------------------------------------------
 
-DECIMAL_MARKS = {".": "a point (1,234.56)", ",": "a comma (1.234,56)"}
+DECIMAL_MARKS = {".": lazy_gettext("a point (1,234.56)"), ",": lazy_gettext("a comma (1.234,56)")}
 # Spaces (plain, no-break, narrow, thin) and apostrophes group thousands whatever the decimal mark.
 _SPACING = str.maketrans("", "", " \u00a0\u202f\u2009\u2007'\u2019")
 _MINUS = ("-", "\u2212", "\u2013")
@@ -80,7 +83,14 @@ def _fits(value: Decimal, integer_digits: int | None) -> bool:
 
 def _too_big(text: str, integer_digits: int) -> AmountError:
     largest = "9" * integer_digits
-    return AmountError(f"'{text}' is too large: at most {integer_digits} digits before the decimal mark ({largest})")
+    return AmountError(
+        _(
+            "'%(text)s' is too large: at most %(digits)s digits before the decimal mark (%(largest)s)",
+            text=text,
+            digits=integer_digits,
+            largest=largest,
+        )
+    )
 
 
 def parse_amount(
@@ -95,27 +105,27 @@ def parse_amount(
     ``USD``) are read. Raises ``AmountError`` saying what is wrong.
     """
     if decimal_mark not in DECIMAL_MARKS:
-        raise AmountError(f"'{decimal_mark}' is not a decimal mark; choose a point or a comma")
+        raise AmountError(_("'%(mark)s' is not a decimal mark; choose a point or a comma", mark=decimal_mark))
     if isinstance(value, bool):
-        raise AmountError(f"'{value}' is not a number")
+        raise AmountError(_("'%(text)s' is not a number", text=value))
     if isinstance(value, float):
         # Spreadsheet cells hold floats; repr gives the shortest exact decimal text.
         if value != value or value in (float("inf"), float("-inf")):
-            raise AmountError("is not a finite number")
+            raise AmountError(_("is not a finite number"))
         value = Decimal(repr(value))
     if isinstance(value, int):
         value = Decimal(value)
     if isinstance(value, Decimal):
         if not value.is_finite():
-            raise AmountError(f"'{value}' is not a finite number")
+            raise AmountError(_("'%(text)s' is not a finite number", text=value))
         if not _fits(value, integer_digits):
             raise _too_big(f"{value}", integer_digits or 0)
         return value
     if not isinstance(value, str):
-        raise AmountError(f"'{value}' is not a number")
+        raise AmountError(_("'%(text)s' is not a number", text=value))
     text = value.strip()
     if not text:
-        raise AmountError("is empty; an amount is required")
+        raise AmountError(_("is empty; an amount is required"))
     compact = text.translate(_SPACING)
     negative = False
     if compact.startswith("(") and compact.endswith(")"):
@@ -128,17 +138,27 @@ def parse_amount(
     if not match or not (match.group("whole") or match.group("fraction")):
         lowered = compact.lower()
         if lowered in ("nan", "inf", "infinity", "snan") or "nan" in lowered or "inf" in lowered:
-            raise AmountError(f"'{text}' is not a finite number")
+            raise AmountError(_("'%(text)s' is not a finite number", text=text))
         if re.fullmatch(r"[\d.,]*\d[eE][+-]?\d+", compact):
-            raise AmountError(f"'{text}' is written with an exponent; write the amount out in digits")
+            raise AmountError(_("'%(text)s' is written with an exponent; write the amount out in digits", text=text))
         other = "," if decimal_mark == "." else "."
         if _shape(other).match(compact) and any(ch.isdigit() for ch in compact):
+            if decimal_mark == ".":
+                raise AmountError(
+                    _(
+                        "'%(text)s' is not written with a point as decimal mark; "
+                        "if amounts are written like 1.234,56, choose a comma",
+                        text=text,
+                    )
+                )
             raise AmountError(
-                f"'{text}' is not written with {DECIMAL_MARKS[decimal_mark].split(' (')[0]} as decimal mark; "
-                f"if amounts are written like {DECIMAL_MARKS[other].split(' (')[1][:-1]}, "
-                f"choose {DECIMAL_MARKS[other].split(' (')[0]}"
+                _(
+                    "'%(text)s' is not written with a comma as decimal mark; "
+                    "if amounts are written like 1,234.56, choose a point",
+                    text=text,
+                )
             )
-        raise AmountError(f"'{text}' is not a number")
+        raise AmountError(_("'%(text)s' is not a number", text=text))
     whole = re.sub(r"\D", "", match.group("whole") or "0")
     fraction = match.group("fraction") or ""
     result = Decimal(f"{whole}.{fraction}" if fraction else whole)
@@ -192,15 +212,18 @@ def numbers_out_of_range(record: object, model: type | None = None) -> dict[str,
         if isinstance(kind, Numeric) and not isinstance(kind, Float) and isinstance(value, (Decimal, float, int)):
             number = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
             if not number.is_finite():
-                problems.setdefault(column.key, []).append("is not a finite number")
+                problems.setdefault(column.key, []).append(_("is not a finite number"))
             elif kind.precision is not None and not _fits(number, kind.precision - (kind.scale or 0)):
                 problems.setdefault(column.key, []).append(
-                    f"is too large: at most {kind.precision - (kind.scale or 0)} digits before the decimal mark"
+                    _(
+                        "is too large: at most %(digits)s digits before the decimal mark",
+                        digits=kind.precision - (kind.scale or 0),
+                    )
                 )
         elif isinstance(kind, Integer) and isinstance(value, int):
             bits = 63 if isinstance(kind, BigInteger) else 15 if isinstance(kind, SmallInteger) else 31
             if not -(2**bits) <= value < 2**bits:
-                problems.setdefault(column.key, []).append(f"{value} is out of range")
+                problems.setdefault(column.key, []).append(_("%(value)s is out of range", value=value))
     return problems
 
 

@@ -8,6 +8,8 @@ from datetime import date, timedelta
 
 from dateutil.relativedelta import relativedelta
 
+from core.formatting import gettext as _
+
 
 class PeriodLength(str, enum.Enum):
     MONTH = "month"
@@ -48,9 +50,9 @@ def split_into_periods(start: date, end: date, length: PeriodLength | str, due_d
     """
     length = PeriodLength(length)
     if end < start:
-        raise ValueError("end: the end date is before the start date")
+        raise ValueError(_("%(field)s: the end date is before the start date", field="end"))
     if due_days < 0:
-        raise ValueError("due_days: must not be negative")
+        raise ValueError(_("%(field)s: must not be negative", field="due_days"))
     spans: list[PeriodSpan] = []
     index = 0
     while True:

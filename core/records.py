@@ -10,6 +10,7 @@ from sqlalchemy import Enum, event, select
 from sqlalchemy.orm import Session
 
 from core.errors import DomainValidationError, ErrorCollector
+from core.formatting import gettext as _
 from core.money import numbers_out_of_range
 
 E = TypeVar("E", bound=enum.Enum)
@@ -45,7 +46,9 @@ def parse_enum(enum_cls: type[E], value: Any, field: str, *, allow_none: bool = 
         return enum_cls(value)
     except ValueError:
         known = ", ".join(member.value for member in enum_cls)
-        raise DomainValidationError({field: [f"'{value}' is not one of {known}"]}) from None
+        raise DomainValidationError(
+            {field: [_("'%(value)s' is not one of %(choices)s", value=value, choices=known)]}
+        ) from None
 
 
 class Audited:
@@ -73,7 +76,10 @@ def check_unique(session: Session, record: Model, errors: ErrorCollector, *field
             query = query.where(model.id != record.id)
         with session.no_autoflush:
             if session.scalar(query) is not None:
-                errors.add(field, f"'{value}' is already used by another {model.__name__.lower()}")
+                errors.add(
+                    field,
+                    _("'%(value)s' is already used by another %(kind)s", value=value, kind=model.__name__.lower()),
+                )
 
 
 def validate_record(session: Session, record: object) -> None:

@@ -18,6 +18,9 @@ import time
 from pathlib import Path
 from typing import BinaryIO
 
+from core.formatting import gettext as _
+from core.formatting import number
+
 CHUNK = 1024 * 1024
 TEMP_PREFIX = ".incoming-"
 # A write in progress touches its temporary file at least every chunk; one untouched this long was abandoned
@@ -42,7 +45,7 @@ class BlobTooLarge(StorageError):
     def __init__(self, size: int, limit: int) -> None:
         self.size = size
         self.limit = limit
-        super().__init__(f"the file is larger than the limit of {limit} bytes")
+        super().__init__(_("the file is larger than the limit of %(limit)s bytes", limit=number(limit)))
 
 
 class FileStore:
@@ -57,7 +60,7 @@ class FileStore:
     def check_sha(sha: str) -> str:
         """Refuse anything that is not a lower-case SHA-256 hex digest (no path tricks)."""
         if not isinstance(sha, str) or not _SHA256.match(sha):
-            raise BlobNotFound("not a SHA-256 checksum")
+            raise BlobNotFound(_("not a SHA-256 checksum"))
         return sha
 
     def path_for(self, sha: str) -> Path:
@@ -130,7 +133,7 @@ class FileStore:
     def size(self, sha: str) -> int:
         path = self.path_for(sha)
         if not path.is_file():
-            raise BlobNotFound(f"no stored file {sha[:12]}…")
+            raise BlobNotFound(_("no stored file %(file)s…", file=sha[:12]))
         return path.stat().st_size
 
     def read(self, sha: str) -> bytes:
@@ -139,10 +142,13 @@ class FileStore:
         try:
             data = path.read_bytes()
         except FileNotFoundError:
-            raise BlobNotFound(f"no stored file {sha[:12]}…") from None
+            raise BlobNotFound(_("no stored file %(file)s…", file=sha[:12])) from None
         if hashlib.sha256(data).hexdigest() != sha:
             raise BlobCorrupted(
-                f"stored file {sha[:12]}… is corrupted (its checksum no longer matches); restore it from a backup"
+                _(
+                    "stored file %(file)s… is corrupted (its checksum no longer matches); restore it from a backup",
+                    file=sha[:12],
+                )
             )
         return data
 
@@ -154,10 +160,13 @@ class FileStore:
         """
         path = self.path_for(sha)
         if not path.is_file():
-            raise BlobNotFound(f"no stored file {sha[:12]}…")
+            raise BlobNotFound(_("no stored file %(file)s…", file=sha[:12]))
         if not self._matches(path, sha):
             raise BlobCorrupted(
-                f"stored file {sha[:12]}… is corrupted (its checksum no longer matches); restore it from a backup"
+                _(
+                    "stored file %(file)s… is corrupted (its checksum no longer matches); restore it from a backup",
+                    file=sha[:12],
+                )
             )
         return path.open("rb")
 

@@ -28,6 +28,9 @@ from typing import Any
 
 from lxml import etree
 
+from core.formatting import N_, number
+from core.formatting import gettext as _
+
 __all__ = [
     "Limits",
     "DEFAULT_LIMITS",
@@ -78,6 +81,14 @@ def _unsafe_name(name: str) -> bool:
     )
 
 
+# What the refusals call an upload ("the workbook is encrypted"), in the reader's language.
+_THE = {"workbook": N_("the workbook"), "file": N_("the file")}
+
+
+def _the(what: str) -> str:
+    return _(_THE[what]) if what in _THE else _("the %(what)s", what=what)
+
+
 def check_container(data: bytes, *, limits: Limits = DEFAULT_LIMITS, what: str = "workbook") -> list[zipfile.ZipInfo]:
     """The zip container guards, read from the central directory only (nothing is decompressed).
 
@@ -86,49 +97,85 @@ def check_container(data: bytes, *, limits: Limits = DEFAULT_LIMITS, what: str =
     part, a compression Office does not write, and sizes or ratios beyond ``limits``. Returns the
     parts. ``exports.xlsx.safezip`` builds its bounded part reader on this.
     """
+    the = _the(what)
     if data[:8] == _OLE_SIG:
         raise UnsafeWorkbook(
-            f"the {what} is password-protected or an old binary Office file (.xls, .doc); "
-            "remove the password or save it again as .xlsx/.docx and upload it again"
+            _(
+                "%(what)s is password-protected or an old binary Office file (.xls, .doc); "
+                "remove the password or save it again as .xlsx/.docx and upload it again",
+                what=the,
+            )
         )
     if data[:4] != _ZIP_SIG:
         raise UnsafeWorkbook(
-            f"the {what} is not an Excel workbook or other Office file "
-            "(.xlsx, .docx and .pptx files are zip archives and this is not one)"
+            _(
+                "%(what)s is not an Excel workbook or other Office file "
+                "(.xlsx, .docx and .pptx files are zip archives and this is not one)",
+                what=the,
+            )
         )
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         infos = archive.infolist()
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError):
-        raise UnsafeWorkbook(f"the {what} is a damaged zip archive and cannot be read") from None
+        raise UnsafeWorkbook(_("%(what)s is a damaged zip archive and cannot be read", what=the)) from None
     if len(infos) > limits.max_parts:
-        raise UnsafeWorkbook(f"the {what} has {len(infos)} parts; more than {limits.max_parts} is refused")
+        raise UnsafeWorkbook(
+            _(
+                "%(what)s has %(count)s parts; more than %(limit)s is refused",
+                what=the,
+                count=number(len(infos)),
+                limit=number(limits.max_parts),
+            )
+        )
     total = 0
     seen: set[str] = set()
     for info in infos:
         name = info.filename
         if _unsafe_name(name):
-            raise UnsafeWorkbook(f"the {what} contains a part with an unsafe name ({name!r}, a path); refused")
+            raise UnsafeWorkbook(
+                _("%(what)s contains a part with an unsafe name (%(name)s, a path); refused", what=the, name=repr(name))
+            )
         if name.lower() in seen:
-            raise UnsafeWorkbook(f"the {what} contains the part {name!r} twice; refused")
+            raise UnsafeWorkbook(_("%(what)s contains the part %(name)s twice; refused", what=the, name=repr(name)))
         seen.add(name.lower())
         if info.flag_bits & 0x1:
-            raise UnsafeWorkbook(f"the {what} is encrypted (part {name!r}); remove the password and upload it again")
+            raise UnsafeWorkbook(
+                _(
+                    "%(what)s is encrypted (part %(name)s); remove the password and upload it again",
+                    what=the,
+                    name=repr(name),
+                )
+            )
         if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-            raise UnsafeWorkbook(f"the {what} part {name!r} uses a compression Office does not write; refused")
+            raise UnsafeWorkbook(
+                _("%(what)s part %(name)s uses a compression Office does not write; refused", what=the, name=repr(name))
+            )
         if info.file_size > limits.max_part_uncompressed:
             raise UnsafeWorkbook(
-                f"the {what} part {name!r} unpacks to more than {_mb(limits.max_part_uncompressed)}; refused"
+                _(
+                    "%(what)s part %(name)s unpacks to more than %(size)s; refused",
+                    what=the,
+                    name=repr(name),
+                    size=_mb(limits.max_part_uncompressed),
+                )
             )
         if info.file_size >= limits.ratio_min_size and info.file_size > limits.max_ratio * max(info.compress_size, 1):
             raise UnsafeWorkbook(
-                f"the {what} unpacks to {_mb(info.file_size)} from {_mb(info.compress_size, 1)} "
-                f"(a compression ratio of {info.file_size / max(info.compress_size, 1):.0f}:1): "
-                "it looks like a zip bomb; refused"
+                _(
+                    "%(what)s unpacks to %(size)s from %(packed)s (a compression ratio of %(ratio)s:1): "
+                    "it looks like a zip bomb; refused",
+                    what=the,
+                    size=_mb(info.file_size),
+                    packed=_mb(info.compress_size, 1),
+                    ratio=number(round(info.file_size / max(info.compress_size, 1))),
+                )
             )
         total += info.file_size
         if total > limits.max_total_uncompressed:
-            raise UnsafeWorkbook(f"the {what} unpacks to more than {_mb(limits.max_total_uncompressed)}; refused")
+            raise UnsafeWorkbook(
+                _("%(what)s unpacks to more than %(size)s; refused", what=the, size=_mb(limits.max_total_uncompressed))
+            )
     return infos
 
 
@@ -182,13 +229,13 @@ def parse_xml(data: bytes, part: str = "XML") -> Any:
     try:
         root = etree.fromstring(data, parser=xml_parser())
     except etree.XMLSyntaxError as exc:
-        raise UnsafeWorkbook(f"{part}: not well-formed XML ({exc})") from None
+        raise UnsafeWorkbook(_("%(part)s: not well-formed XML (%(problem)s)", part=part, problem=exc)) from None
     refuse_doctype(root.getroottree().docinfo, part)
     return root
 
 
 def _mb(size: int, places: int = 0) -> str:
-    return f"{size / (1024 * 1024):.{places}f} MB"
+    return _("%(size)s MB", size=number(size / (1024 * 1024), places))
 
 
 _ROOT_SLICE = 4096
@@ -217,6 +264,7 @@ def refuse_doctype_before_root(chunks: Iterable[bytes], part: str) -> None:
 
 def _refuse_doctype(archive: zipfile.ZipFile, info: zipfile.ZipInfo, what: str) -> None:
     """``refuse_doctype_before_root`` over one part, never reading more than it declares."""
+    the = _the(what)
 
     def chunks() -> Iterator[bytes]:
         produced = 0
@@ -224,20 +272,21 @@ def _refuse_doctype(archive: zipfile.ZipFile, info: zipfile.ZipInfo, what: str) 
             while chunk := part.read(_CHUNK):
                 produced += len(chunk)
                 if produced > info.file_size:
-                    raise UnsafeWorkbook(f"the {what} is damaged (a part is larger than it says); refused")
+                    raise UnsafeWorkbook(_("%(what)s is damaged (a part is larger than it says); refused", what=the))
                 yield chunk
 
     try:
-        refuse_doctype_before_root(chunks(), f"the {what}")
+        refuse_doctype_before_root(chunks(), the)
     except etree.XMLSyntaxError:
-        raise UnsafeWorkbook(f"the {what} is damaged (a part is not well-formed XML); refused") from None
+        raise UnsafeWorkbook(_("%(what)s is damaged (a part is not well-formed XML); refused", what=the)) from None
     except (zipfile.BadZipFile, zlib.error, OSError, EOFError):
-        raise UnsafeWorkbook(f"the {what} is damaged (a part cannot be unpacked); refused") from None
+        raise UnsafeWorkbook(_("%(what)s is damaged (a part cannot be unpacked); refused", what=the)) from None
 
 
 def _doctype_message(part: str) -> str:
-    return (
-        f"{part} contains an XML DOCTYPE declaration, which Office never writes (an entity-expansion attack); refused"
+    return _(
+        "%(part)s contains an XML DOCTYPE declaration, which Office never writes (an entity-expansion attack); refused",
+        part=part,
     )
 
 
@@ -252,4 +301,4 @@ def open_workbook(data: bytes, *, limits: Limits = DEFAULT_LIMITS) -> Any:
     try:
         return load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception:
-        raise UnsafeWorkbook("the workbook could not be read; open it in Excel and save it again as .xlsx") from None
+        raise UnsafeWorkbook(_("the workbook could not be read; open it in Excel and save it again as .xlsx")) from None

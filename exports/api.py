@@ -10,6 +10,7 @@ from flask_appbuilder import AppBuilder
 from flask_appbuilder.api import ModelRestApi, expose, protect, safe
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 
+from core.formatting import gettext as _
 from core.storage import StorageError, store_for
 from exports import services
 from exports.models import ExportRecord
@@ -68,7 +69,7 @@ class ExportRecordApi(ScopedChoicesMixin, ModelRestApi):
         try:
             data = services.export_bytes(store_for(current_app.config), record)
         except StorageError:
-            return self.response(410, message="the stored file is missing or damaged")
+            return self.response(410, message=_("the stored file is missing or damaged"))
         response = send_file(
             io.BytesIO(data), mimetype=services.media_type(record), as_attachment=True, download_name=record.filename
         )

@@ -12,10 +12,20 @@ from decimal import Decimal
 from typing import IO, Any
 
 from core.datasets import ColumnKind
+from core.formatting import current_language
 from exports.errors import TemplateError
 from exports.xlsx.writer import CellFormats, Style, WorkbookWriter, column_letter
 
-__all__ = ["ColumnKind", "ReportColumn", "ReportSheet", "write_report", "write_csv", "csv_cell"]
+__all__ = [
+    "ColumnKind",
+    "DATE_FORMATS",
+    "ReportColumn",
+    "ReportSheet",
+    "date_format",
+    "write_report",
+    "write_csv",
+    "csv_cell",
+]
 
 
 NUMBER_FORMATS: dict[str, str] = {
@@ -26,6 +36,12 @@ NUMBER_FORMATS: dict[str, str] = {
     "date": "yyyy-mm-dd",
     "int": "#,##0",
 }
+# Dates stay real dates (numbers with a date format), written the way readers of the
+# workbook's language write them: all digits, so no month names depend on the reader's
+# spreadsheet program knowing the language, and day first where that is the custom
+# (es, fr: 31/12/2026; nl: 31-12-2026).  English stays ISO (2026-12-31): an English
+# workbook goes to American and British readers alike, and ISO is unambiguous to both.
+DATE_FORMATS: dict[str, str] = {"en": "yyyy-mm-dd", "es": "dd/mm/yyyy", "fr": "dd/mm/yyyy", "nl": "dd-mm-yyyy"}
 _DEFAULT_WIDTHS: dict[str, float] = {"text": 28, "money": 15, "number": 12, "percent": 10, "date": 12, "int": 10}
 # Text a spreadsheet would read as a formula, or as a command for DDE.
 _CSV_DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
@@ -57,9 +73,14 @@ class ReportSheet:
     title_rows: Sequence[str] = field(default_factory=tuple)
 
 
+def date_format(language: str | None = None) -> str:
+    """The date number format of a workbook in ``language`` (default: the language being written in)."""
+    return DATE_FORMATS.get(language or current_language(), DATE_FORMATS["en"])
+
+
 def _sheet_title(title: str, used: set[str]) -> str:
     # Excel forbids []:*?/\ in sheet names and caps them at 31 characters.
-    base = _BAD_TITLE.sub("-", title).strip("'") or "Sheet"
+    base = _BAD_TITLE.sub("-", str(title)).strip("'") or "Sheet"
     base = base[:31]
     name, n = base, 2
     while name.lower() in used:
@@ -72,6 +93,11 @@ def _sheet_title(title: str, used: set[str]) -> str:
 
 def write_report(out: str | os.PathLike[str] | IO[bytes], sheets: Sequence[ReportSheet]) -> None:
     """Write sheets to ``out`` (path or binary file) as an .xlsx, streaming rows.
+
+    Headers and titles may be lazy texts: they are written in the language in force
+    (``core.formatting.in_locale``), and dates take that language's date format.
+    Amounts, numbers and percentages stay numbers with a number format (``#,##0.00``,
+    ``0.0%``) that the spreadsheet shows with its reader's own separators.
 
     Each sheet gets optional title rows, a bold filled header row that is frozen,
     repeated on every printed page and carries an autofilter over the data,
@@ -96,29 +122,34 @@ _TITLE = Style(bold=True, size=14)
 _SUBTITLE = Style(bold=True, size=11)
 
 
-def _formats(kind: ColumnKind) -> CellFormats:
-    fmt = NUMBER_FORMATS[kind]
+def _formats(kind: ColumnKind, date: str) -> CellFormats:
+    fmt = date if kind == "date" else NUMBER_FORMATS[kind]
     # Numbers (and booleans) take the column's format only in money, percent and int
     # columns; a date column shows date-times as dates.
     return CellFormats(
         number=fmt if kind in ("money", "percent", "int") else "General",
-        date="yyyy-mm-dd",
-        datetime="yyyy-mm-dd" if kind == "date" else "yyyy-mm-dd h:mm:ss",
+        date=date,
+        datetime=date if kind == "date" else f"{date} h:mm:ss",
         guarded_text=fmt,
     )
 
 
 def _write_sheet(book: WorkbookWriter, spec: ReportSheet, title: str) -> None:
     ncols = len(spec.columns)
-    widths = [col.width or max(_DEFAULT_WIDTHS[col.kind], min(len(col.header) + 2, 40)) for col in spec.columns]
+    headers = [str(col.header) for col in spec.columns]
+    date = date_format()
+    widths = [
+        col.width or max(_DEFAULT_WIDTHS[col.kind], min(len(header) + 2, 40))
+        for col, header in zip(spec.columns, headers, strict=True)
+    ]
     header_row = len(spec.title_rows) + 1
     with book.sheet(
         title, widths, freeze_row=header_row + 1, print_title_row=header_row, landscape_fit_width=True
     ) as sheet:
         for i, line in enumerate(spec.title_rows):
-            sheet.write_row([line], _TITLE if i == 0 else _SUBTITLE)
-        sheet.write_row([col.header for col in spec.columns], _HEADER)
-        written = sheet.write_rows(spec.rows, [_formats(col.kind) for col in spec.columns], label=spec.title)
+            sheet.write_row([str(line)], _TITLE if i == 0 else _SUBTITLE)
+        sheet.write_row(headers, _HEADER)
+        written = sheet.write_rows(spec.rows, [_formats(col.kind, date) for col in spec.columns], label=str(spec.title))
         sheet.set_filter(f"A{header_row}:{column_letter(ncols)}{header_row + written}")
 
 
@@ -144,9 +175,11 @@ def write_csv(out: IO[str], sheet: ReportSheet) -> None:
     """Write one ReportSheet as CSV (header row, then rows), guarded against formula injection.
 
     ``out`` should be opened with ``newline=""``.  Title rows are not written:
-    CSV consumers expect the header on the first line.
+    CSV consumers expect the header on the first line.  Headers are in the language
+    in force; values stay machine-readable whatever the language (ISO dates, ``.`` as
+    the decimal mark, no thousands separators).
     """
     writer = csv.writer(out)
-    writer.writerow([csv_cell(c.header) for c in sheet.columns])
+    writer.writerow([csv_cell(str(c.header)) for c in sheet.columns])
     for values in sheet.rows:
         writer.writerow([csv_cell(v) for v in values])

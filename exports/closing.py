@@ -23,6 +23,7 @@ from core import formatting
 from core.audit import Actor, acting_as
 from core.errors import DomainValidationError
 from core.extensions import db
+from core.formatting import gettext as _
 from core.storage import StorageError, file_store
 from exports import services
 from exports.models import ExportKind, ExportRecord, FunderTemplate
@@ -55,14 +56,17 @@ def _can_change_exports() -> bool:
 def publication(session: Session, record: ExportRecord) -> str:
     """'Published to donors on 1 Dec 2026 by Petra Alexander', or 'Not published' (and why it was taken back)."""
     if record.published:
-        return "Published to donors " + who_and_when(session, record.published_by, record.published_at)
-    if record.unpublished_at is not None:
-        return (
-            "Not published: taken back from donors "
-            + who_and_when(session, record.unpublished_by, record.unpublished_at)
-            + f" (reason: {record.unpublish_reason})"
+        return _(
+            "Published to donors %(who_and_when)s",
+            who_and_when=who_and_when(session, record.published_by, record.published_at),
         )
-    return "Not published"
+    if record.unpublished_at is not None:
+        return _(
+            "Not published: taken back from donors %(who_and_when)s (reason: %(reason)s)",
+            who_and_when=who_and_when(session, record.unpublished_by, record.unpublished_at),
+            reason=record.unpublish_reason,
+        )
+    return _("Not published")
 
 
 def report_choices(session: Session, period: ReportingPeriod) -> list[tuple[str, str, bool]]:
@@ -74,13 +78,14 @@ def report_choices(session: Session, period: ReportingPeriod) -> list[tuple[str,
     for template in services.templates_for_grant(session, period.grant):
         latest = template.latest
         if latest is not None and latest.mapping_text:
-            choices.append((f"template:{template.id}", f"{template.name} (the funder's template)", not choices))
+            label = _("%(template)s (the funder's template)", template=template.name)
+            choices.append((f"template:{template.id}", label, not choices))
     has_template = bool(choices)
     for report in services.available_builtin_reports():
         chosen = not has_template and report.name == "indicator_progress"
-        choices.append((f"builtin:{report.name}", f"{report.title} (built-in report)", chosen))
-    if choices and not any(chosen for _, _, chosen in choices):
-        value, label, _ = choices[0]
+        choices.append((f"builtin:{report.name}", _("%(report)s (built-in report)", report=report.title), chosen))
+    if choices and not any(chosen for _value, _label, chosen in choices):
+        value, label, _chosen = choices[0]
         choices[0] = (value, label, True)
     return choices
 
@@ -108,8 +113,18 @@ def period_panel(session: Session, period: ReportingPeriod, user: Any, checklist
         can_change=_can_change_exports(),
         red=checklist.level == Level.missing,
         moment=formatting.moment,
+        languages=_language_choices(),
     )
     return Markup(html)
+
+
+def _language_choices() -> list[tuple[str, str, bool]]:
+    """(code, the language's own name, chosen) for a built-in report; the reader's language is chosen."""
+    mine = formatting.current_language()
+    names = current_app.config.get("LANGUAGES") or {}
+    return [
+        (code, str((names.get(code) or {}).get("name", code)), code == mine) for code in services.builtin_languages()
+    ]
 
 
 def _record_or_404(record_id: int) -> ExportRecord:
@@ -148,7 +163,7 @@ class PeriodReportView(BaseView):
                     template_id = choice.partition(":")[2]
                     template = db.session.get(FunderTemplate, int(template_id)) if template_id.isdigit() else None
                     if template is None:
-                        raise DomainValidationError({"report": ["choose a report to generate"]})
+                        raise DomainValidationError({"report": [_("choose a report to generate")]})
                     record = services.run_export(
                         db.session, file_store(), grant=period.grant, period=period, user=_username(), template=template
                     )
@@ -160,15 +175,16 @@ class PeriodReportView(BaseView):
                         period=period,
                         user=_username(),
                         builtin=choice.removeprefix("builtin:"),
+                        language=request.form.get("language") or None,
                     )
                 else:
-                    raise DomainValidationError({"report": ["choose a report to generate"]})
+                    raise DomainValidationError({"report": [_("choose a report to generate")]})
             db.session.commit()
         except DomainValidationError as exc:
             db.session.rollback()
             flash_domain_error(exc)
             return redirect(closing_url(period))
-        flash(f"Generated {record.filename}: review it, then publish it to the donor", "success")
+        flash(_("Generated %(file)s: review it, then publish it to the donor", file=record.filename), "success")
         return redirect(url_for("PeriodReportView.review", record_id=record.id))
 
     @expose("/review/<int:record_id>")
@@ -185,10 +201,10 @@ class PeriodReportView(BaseView):
                     services.export_bytes(store, previous), services.export_bytes(store, record)
                 )
             except StorageError:
-                problem = "The last submitted file is missing from storage, so it cannot be compared."
+                problem = _("The last submitted file is missing from storage, so it cannot be compared.")
         return self.render_template(
             "exports/closing_review.html",
-            title=f"Review {record.filename}",
+            title=_("Review %(file)s", file=record.filename),
             record=record,
             previous=previous,
             comparison=comparison,
@@ -223,9 +239,18 @@ def _publish(record: ExportRecord, back: str) -> Any:
         db.session.rollback()
         flash_domain_error(exc)
         return redirect(back)
-    message = f"Published {record.filename} to the donor users of {record.grant.reference}."
     if record.period is not None:
-        message += f" {record.period.label} is marked submitted and its report deadline is closed."
+        message = _(
+            "Published %(file)s to the donor users of %(grant)s. %(period)s is marked submitted and its report "
+            "deadline is closed.",
+            file=record.filename,
+            grant=record.grant.reference,
+            period=record.period.label,
+        )
+    else:
+        message = _(
+            "Published %(file)s to the donor users of %(grant)s.", file=record.filename, grant=record.grant.reference
+        )
     flash(message, "success")
     return redirect(back)
 
@@ -240,9 +265,14 @@ def _unpublish(record: ExportRecord, back: str) -> Any:
         db.session.rollback()
         flash_domain_error(exc)
         return redirect(back)
-    message = f"{record.filename} is no longer visible to donors."
     if record.period is not None and record.period.status.value == "open":
-        message += f" {record.period.label} is open again and its report deadline counts again."
+        message = _(
+            "%(file)s is no longer visible to donors. %(period)s is open again and its report deadline counts again.",
+            file=record.filename,
+            period=record.period.label,
+        )
+    else:
+        message = _("%(file)s is no longer visible to donors.", file=record.filename)
     flash(message, "success")
     return redirect(back)
 
@@ -254,10 +284,14 @@ def export_show(view: Any, pk: Any) -> Any:
         abort(404)
     names = display_names(db.session, {record.created_by})
     if record.kind == ExportKind.template and record.template_version is not None:
-        made_from = f"{record.template_version.template.name}, the funder's template (version {record.template_version.version})"
+        made_from = _(
+            "%(template)s, the funder's template (version %(version)s)",
+            template=record.template_version.template.name,
+            version=record.template_version.version,
+        )
     else:
         report = services.BUILTIN_REPORTS.get(record.report)
-        made_from = f"{report.title if report else record.report} (built-in report)"
+        made_from = _("%(report)s (built-in report)", report=report.title if report else record.report)
     return view.render_template(
         "exports/export_show.html",
         title=record.filename,

@@ -10,7 +10,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from core.formatting import day, moment
+from core.formatting import N_, day, lazy_gettext, moment
+from core.formatting import gettext as _
 from exports.models import ExportRecord
 from grants import landing
 from grants.models import ReportingPeriod
@@ -29,13 +30,21 @@ def _published(ctx: landing.LandingContext) -> list[landing.LandingItem]:
     )
     items = []
     for record, period in rows:
-        scope = f"{period.label} ({day(period.start_date)} to {day(period.end_date)})" if period else "the whole grant"
+        if period:
+            scope = _(
+                "%(period)s (%(start)s to %(end)s)",
+                period=period.label,
+                start=day(period.start_date),
+                end=day(period.end_date),
+            )
+        else:
+            scope = _("the whole grant")
         items.append(
             landing.LandingItem(
                 record.filename,
                 landing.Link.to("ExportRecordView.file", pk=record.id),
                 "",
-                f"for {scope}; published {moment(record.published_at)}",
+                _("for %(scope)s; published %(moment)s", scope=scope, moment=moment(record.published_at)),
                 record.grant.reference,
             )
         )
@@ -45,11 +54,11 @@ def _published(ctx: landing.LandingContext) -> list[landing.LandingItem]:
 landing.add_section(
     "exports.published",
     landing.LandingSection(
-        "Published spreadsheets",
+        lazy_gettext("Published spreadsheets"),
         landing.roles(landing.DONOR),
         _published,
-        "Nothing has been published to you yet.",
-        landing.Link.to("ExportRecordView.list", "All published files"),
+        lazy_gettext("Nothing has been published to you yet."),
+        landing.Link.to("ExportRecordView.list", lazy_gettext("All published files")),
     ),
     order=30,
 )
@@ -57,10 +66,11 @@ landing.add_section(
 
 # ---------------------------------------------------------------- background jobs (core.jobs): exports LibreOffice recomputes
 
+# Kept in the job record as written (marked for the catalogues; the jobs page translates what it shows).
 _EXPORT_STEPS = {
-    "collect": "Collecting the figures",
-    "fill": "Filling the template",
-    "recompute": "LibreOffice is computing the formulas (this can take two minutes)",
+    "collect": N_("Collecting the figures"),
+    "fill": N_("Filling the template"),
+    "recompute": N_("LibreOffice is computing the formulas (this can take two minutes)"),
 }
 
 
@@ -93,6 +103,8 @@ def export_job(session: Any, params: Any, progress: Any) -> Any:
             builtin=None if template is not None else params.get("builtin"),
             recompute=bool(params.get("recompute")),
             progress=report,
+            # The language chosen when the job was started, not the worker's (built-in reports only).
+            language=params.get("language") or "en",
         )
     except DomainValidationError as exc:
         raise JobFailed(f"Nothing was generated: {exc.summary()}") from None

@@ -16,6 +16,8 @@ from sqlalchemy.orm import Session
 
 from core import clock
 from core.datasets import DATASETS, FIGURES, Column, Dataset, FigureKind, FigureQuery
+from core.formatting import gettext as _
+from core.formatting import lazy_gettext
 from core.money import country_name
 from exports.builtin import ReportColumn
 from exports.mapping import Catalogue, FigureCatalogue
@@ -30,6 +32,7 @@ __all__ = [
     "all_datasets",
     "all_figure_kinds",
     "catalogue",
+    "dataset_title",
     "figure_values",
     "field_values",
     "report_column",
@@ -71,7 +74,17 @@ def figure_values(
 
 
 def report_column(column: Column) -> ReportColumn:
-    return ReportColumn(column.header, column.kind, column.width)
+    """A dataset's column as a report column, its header in the language in force.
+
+    Domains mark their headers with ``N_`` or ``lazy_gettext``; either way the header
+    is looked up in the catalogues here, when the workbook is written.
+    """
+    return ReportColumn(_(str(column.header)), column.kind, column.width)
+
+
+def dataset_title(dataset: Dataset) -> str:
+    """A dataset's title in the language in force (sheet names and title rows of built-in reports)."""
+    return _(str(dataset.title))
 
 
 def rows_of(session: Session, dataset: Dataset, grant: Any, period: Any) -> Iterator[dict[str, Any]]:
@@ -84,24 +97,25 @@ def rows_of(session: Session, dataset: Dataset, grant: Any, period: Any) -> Iter
 
 # ---------------------------------------------------------------- grants: single fields
 
+# What people pick in the mapper, in their language (the keys are what a mapping file names).
 FIELD_LABELS = {
-    "grant.reference": "Grant reference",
-    "grant.title": "Grant title",
-    "grant.recipient": "Recipient",
-    "grant.currency": "Grant currency",
-    "grant.amount": "Grant amount",
-    "grant.start_date": "Grant start date",
-    "grant.end_date": "Grant end date",
-    "grant.status": "Grant status",
-    "grant.countries": "Countries",
-    "funder.name": "Funder name",
-    "funder.code": "Funder code",
-    "period.label": "Period",
-    "period.start_date": "Period start date",
-    "period.end_date": "Period end date",
-    "period.report_due": "Report due date",
-    "period.status": "Period status",
-    "report.date": "Date of the report",
+    "grant.reference": lazy_gettext("Grant reference"),
+    "grant.title": lazy_gettext("Grant title"),
+    "grant.recipient": lazy_gettext("Recipient"),
+    "grant.currency": lazy_gettext("Grant currency"),
+    "grant.amount": lazy_gettext("Grant amount"),
+    "grant.start_date": lazy_gettext("Grant start date"),
+    "grant.end_date": lazy_gettext("Grant end date"),
+    "grant.status": lazy_gettext("Grant status"),
+    "grant.countries": lazy_gettext("Countries"),
+    "funder.name": lazy_gettext("Funder name"),
+    "funder.code": lazy_gettext("Funder code"),
+    "period.label": lazy_gettext("Period"),
+    "period.start_date": lazy_gettext("Period start date"),
+    "period.end_date": lazy_gettext("Period end date"),
+    "period.report_due": lazy_gettext("Report due date"),
+    "period.status": lazy_gettext("Period status"),
+    "report.date": lazy_gettext("Date of the report"),
 }
 FIELD_NAMES = list(FIELD_LABELS)
 

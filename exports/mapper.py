@@ -13,10 +13,12 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from core import formatting
 from core.errors import DomainValidationError
+from core.formatting import gettext as _
 from core.storage import FileStore
 from exports import services
-from exports.datasets import FIELD_LABELS, all_datasets, all_figure_kinds, catalogue
+from exports.datasets import FIELD_LABELS, all_datasets, all_figure_kinds, catalogue, dataset_title, report_column
 from exports.errors import TemplateError
 from exports.mapping import CellMapping, MappingSpec, dump_mapping, parse_mapping, spec_to_dict
 from exports.models import TemplateVersion
@@ -127,7 +129,7 @@ def _hidden_rows_and_cols(data: bytes, part: str) -> tuple[set[int], set[int]]:
     z = open_workbook_zip(data)
     rows: set[int] = set()
     cols: set[int] = set()
-    for _, el in z.iterparse(part, events=("end",), tag=[q("row"), q("col")]):
+    for _event, el in z.iterparse(part, events=("end",), tag=[q("row"), q("col")]):
         if el.tag == q("col"):
             if el.get("hidden") in ("1", "true"):
                 lo, hi = int(el.get("min", "0") or 0), int(el.get("max", "0") or 0)
@@ -249,21 +251,21 @@ def parse_grid_start(value: str | None) -> tuple[int, int]:
 def describe(cell: CellMapping) -> str:
     """What a cell mapping fills, in words a grants officer reads ("Indicator FCDO-1: Target for the period, period 1")."""
     if cell.formula is not None:
-        return f"Formula {cell.formula}"
+        return _("Formula %(formula)s", formula=cell.formula)
     parts: list[str] = []
     if cell.figure is not None:
         kind = all_figure_kinds().get(cell.figure)
         measure = kind.measure(cell.measure or "") if kind else None
-        title = kind.title if kind else cell.figure
-        parts.append(f"{title} {cell.item}: {measure.label if measure else cell.measure}")
+        title = _(str(kind.title)) if kind else cell.figure
+        parts.append(f"{title} {cell.item}: {_(str(measure.label)) if measure else cell.measure}")
         if cell.category:
             parts.append(cell.category)
         if cell.scope and kind:
-            parts.append(dict(kind.scopes).get(cell.scope, cell.scope))
+            parts.append(_(str(dict(kind.scopes).get(cell.scope, cell.scope))))
     else:
-        parts.append(FIELD_LABELS.get(cell.source or "", cell.source or ""))
+        parts.append(str(FIELD_LABELS.get(cell.source or "", cell.source or "")))
     if cell.period is not None:
-        parts.append(f"period {cell.period}" if isinstance(cell.period, int) else str(cell.period))
+        parts.append(_("period %(number)s", number=cell.period) if isinstance(cell.period, int) else str(cell.period))
     return parts[0] + (f" ({', '.join(parts[1:])})" if len(parts) > 1 else "")
 
 
@@ -274,20 +276,24 @@ def choices(session: Session, grant: Grant | None) -> dict[str, Any]:
         kinds.append(
             {
                 "name": name,
-                "title": kind.title,
-                "item_label": kind.item_label,
-                "measures": [(m.key, m.label) for m in kind.measures],
-                "scopes": list(kind.scopes),
+                # The domains mark these words with N_: looked up in the catalogues as they are shown.
+                "title": _(str(kind.title)),
+                "item_label": _(str(kind.item_label)),
+                "measures": [(m.key, _(str(m.label))) for m in kind.measures],
+                "scopes": [(key, _(str(words))) for key, words in kind.scopes],
                 "items": kind.items(session, grant) if grant is not None else [],
                 "categories": (kind.categories(session, grant) if grant is not None and kind.categories else []),
             }
         )
     periods = sorted(grant.periods, key=lambda p: p.start_date) if grant is not None else []
     return {
-        "fields": list(FIELD_LABELS.items()),
+        "fields": [(key, str(label)) for key, label in FIELD_LABELS.items()],
         "kinds": kinds,
         "periods": [(n, p.label) for n, p in enumerate(periods, start=1)],
-        "datasets": [(name, d.title, [(c.key, c.header) for c in d.columns]) for name, d in all_datasets().items()],
+        "datasets": [
+            (name, dataset_title(d), [(c.key, report_column(c).header) for c in d.columns])
+            for name, d in all_datasets().items()
+        ],
     }
 
 
@@ -295,20 +301,19 @@ def choices(session: Session, grant: Grant | None) -> dict[str, Any]:
 
 
 def _words(value: Any, kind: str, currency: str) -> str:
+    # In the reader's language and number style (core.formatting), like every page.
     if value is None or value == "":
-        return "(empty: no figure yet)"
+        return _("(empty: no figure yet)")
     if isinstance(value, bool):
-        return "yes" if value else "no"
+        return _("yes") if value else _("no")
     if isinstance(value, (dt.date, dt.datetime)):
-        return value.strftime("%d %b %Y")
+        return formatting.day(value)
     if isinstance(value, (int, float, Decimal)):
         if kind == "percent":
-            return f"{Decimal(str(value)) * 100:,.1f}%"
+            return formatting.pct(Decimal(str(value)) * 100)
         if kind == "money":
-            return f"{Decimal(str(value)):,.2f} {currency}"
-        number = Decimal(str(value))
-        text = f"{number:,f}"
-        return text.rstrip("0").rstrip(".") if "." in text else text
+            return _("%(amount)s %(currency)s", amount=formatting.number(Decimal(str(value)), 2), currency=currency)
+        return formatting.number(Decimal(str(value)))
     return str(value)
 
 
@@ -389,7 +394,7 @@ def use_ready_mapping(
     """Give a funder one of the ready mappings: its template file and mapping, as a new template version."""
     ready: ReadyMapping | None = ready_mapping(key)
     if ready is None:
-        raise DomainValidationError({"ready": [f"there is no ready mapping {key!r}"]})
+        raise DomainValidationError({"ready": [_("there is no ready mapping '%(key)s'", key=key)]})
     return services.upload_template(
         session,
         store,

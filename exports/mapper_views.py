@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from core.errors import DomainValidationError
 from core.extensions import db
+from core.formatting import gettext as _
 from core.storage import file_store
 from exports import mapper, services
 from exports.errors import TemplateError
@@ -138,7 +139,7 @@ def mapper_page(view: Any, version_id: int) -> Any:
             db.session.rollback()
             flash_domain_error(exc)
         else:
-            flash("Mapping saved: the template is ready to fill.", "success")
+            flash(_("Mapping saved: the template is ready to fill."), "success")
             return redirect(
                 url_for(
                     "FunderTemplateView.mapper",
@@ -159,7 +160,7 @@ def mapper_page(view: Any, version_id: int) -> Any:
     problems: list[str] = []
     try:
         spec = parse_mapping(draft)
-        _, problems = services.check_mapping_text(draft, info)
+        _spec, problems = services.check_mapping_text(draft, info)
     except TemplateError as exc:
         problems = [str(exc)]
     grid = mapper.sheet_grid(data, info, sheet, first_row=first_row, first_col=first_col, spec=spec)
@@ -170,7 +171,7 @@ def mapper_page(view: Any, version_id: int) -> Any:
     ]
     return view.render_template(
         "exports/mapper.html",
-        title=f"Map the cells of {version!r}",
+        title=_("Map the cells of %(version)s", version=repr(version)),
         version=version,
         grid=grid,
         sheets=[(s.name, s.state) for s in info.sheets if s.part],
@@ -195,7 +196,7 @@ def preview_json(version_id: int) -> Any:
         or grant.funder_id != version.template.funder_id
         or not can_see_grant(db.session, current_user_or_none(), grant.id)
     ):
-        return jsonify({"ok": False, "problems": ["choose one of your grants with this funder"]})
+        return jsonify({"ok": False, "problems": [_("choose one of your grants with this funder")]})
     period = _chosen_period(grant, request.args.get("period", ""))
     cell: dict[str, Any] = {}
     for key in ("source", "figure", "item", "measure", "category", "scope", "period_choice"):
@@ -203,7 +204,7 @@ def preview_json(version_id: int) -> Any:
         if value:
             cell["period" if key == "period_choice" else key] = int(value) if key == "period_choice" else value
     result = mapper.preview(db.session, grant, period, cell)
-    result["period"] = period.label if period else "the whole grant"
+    result["period"] = period.label if period else _("the whole grant")
     return jsonify(result)
 
 
@@ -231,7 +232,7 @@ def ready_page(view: Any) -> Any:
         funder = db.session.get(Funder, int(request.form.get("funder") or 0))
         try:
             if not funder_allowed(funder):
-                raise DomainValidationError({"funder": ["choose one of the funders of your grants"]})
+                raise DomainValidationError({"funder": [_("choose one of the funders of your grants")]})
             assert funder is not None
             version = mapper.use_ready_mapping(
                 db.session,
@@ -245,11 +246,18 @@ def ready_page(view: Any) -> Any:
             db.session.rollback()
             flash_domain_error(exc)
         else:
-            flash(f"{version.template.name} is ready for {funder.name}: check the cells it fills below.", "success")
+            flash(
+                _(
+                    "%(template)s is ready for %(funder)s: check the cells it fills below.",
+                    template=version.template.name,
+                    funder=funder.name,
+                ),
+                "success",
+            )
             return redirect(url_for("FunderTemplateView.mapper", version_id=version.id))
     return view.render_template(
         "exports/ready.html",
-        title="Use a ready mapping",
+        title=_("Use a ready mapping"),
         ready=ready_mappings(),
         funders=funders,
         chosen=request.form.get("funder") or request.args.get("funder") or "",

@@ -21,6 +21,8 @@ from marshmallow import (
     validates_schema,
 )
 
+from core.formatting import N_, ngettext
+from core.formatting import gettext as _
 from exports.errors import TemplateError
 from exports.xlsx.fill import CellValue, FillPlan, Formula, split_target
 from exports.xlsx.inspector import SheetInfo, TemplateInfo, format_cell_ref, parse_cell_ref, parse_range
@@ -132,7 +134,9 @@ def _validate_target(value: str) -> None:
         elif not _NAME_RE.match(rest):
             raise TemplateError("bad name")
     except TemplateError:
-        raise ValidationError(f"{value!r} is neither a cell like Cover!C4 nor a defined name") from None
+        raise ValidationError(
+            _("%(value)s is neither a cell like Cover!C4 nor a defined name", value=repr(value))
+        ) from None
 
 
 def _validate_block_target(value: str) -> None:
@@ -142,7 +146,9 @@ def _validate_block_target(value: str) -> None:
             raise TemplateError("no sheet")
         parse_cell_ref(rest)
     except TemplateError:
-        raise ValidationError(f"{value!r} must be the block's top-left cell, like Budget!B10") from None
+        raise ValidationError(
+            _("%(value)s must be the block's top-left cell, like Budget!B10", value=repr(value))
+        ) from None
 
 
 class _PeriodField(fields.Field):
@@ -152,15 +158,15 @@ class _PeriodField(fields.Field):
         if value is None:
             return None
         if isinstance(value, bool):
-            raise ValidationError("give a period number (1 for the first) or a period label such as S2")
+            raise ValidationError(_("give a period number (1 for the first) or a period label such as S2"))
         if isinstance(value, int):
             if value < 1:
-                raise ValidationError("period numbers start at 1 (the grant's first period)")
+                raise ValidationError(_("period numbers start at 1 (the grant's first period)"))
             return value
         if isinstance(value, str) and value.strip():
             text = value.strip()
             return int(text) if text.isdigit() and int(text) >= 1 else text
-        raise ValidationError("give a period number (1 for the first) or a period label such as S2")
+        raise ValidationError(_("give a period number (1 for the first) or a period label such as S2"))
 
 
 class _CellSchema(Schema):
@@ -179,23 +185,25 @@ class _CellSchema(Schema):
     optional = fields.Boolean(load_default=False)
 
     @validates_schema(skip_on_field_errors=False)
-    def _one_source(self, data: dict[str, Any], **_: Any) -> None:
+    def _one_source(self, data: dict[str, Any], **kwargs: Any) -> None:
         given = [key for key in ("source", "formula", "figure") if data.get(key) is not None]
         if len(given) != 1:
-            raise ValidationError("give exactly one of 'source', 'formula' or 'figure'", "source")
+            raise ValidationError(_("give exactly one of 'source', 'formula' or 'figure'"), "source")
         if given == ["figure"]:
             for key in ("item", "measure"):
                 if data.get(key) is None:
-                    raise ValidationError(f"a figure needs its '{key}'", key)
+                    raise ValidationError(_("a figure needs its '%(key)s'", key=key), key)
         else:
             for key in ("item", "measure", "category", "scope", "optional"):
                 if data.get(key) not in (None, False):
-                    raise ValidationError(f"'{key}' belongs to a figure; add 'figure: <kind>' or remove it", key)
+                    raise ValidationError(
+                        _("'%(key)s' belongs to a figure; add 'figure: <kind>' or remove it", key=key), key
+                    )
         if given == ["formula"] and data.get("period") is not None:
-            raise ValidationError("a formula has no period", "period")
+            raise ValidationError(_("a formula has no period"), "period")
 
     @post_load
-    def _make(self, data: dict[str, Any], **_: Any) -> CellMapping:
+    def _make(self, data: dict[str, Any], **kwargs: Any) -> CellMapping:
         return CellMapping(**data)
 
 
@@ -219,14 +227,16 @@ class _TableSchema(Schema):
     period = _PeriodField(load_default=None)
 
     @validates_schema(skip_on_field_errors=False)
-    def _filter_values(self, data: dict[str, Any], **_: Any) -> None:
+    def _filter_values(self, data: dict[str, Any], **kwargs: Any) -> None:
         for column, values in (data.get("filter") or {}).items():
             listed = values if isinstance(values, list) else [values]
             if not listed or any(isinstance(v, (dict, list)) or v is None for v in listed):
-                raise ValidationError(f"filter on {column!r} takes a value or a list of values", "filter")
+                raise ValidationError(
+                    _("filter on %(column)s takes a value or a list of values", column=repr(column)), "filter"
+                )
 
     @post_load
-    def _make(self, data: dict[str, Any], **_: Any) -> TableMapping:
+    def _make(self, data: dict[str, Any], **kwargs: Any) -> TableMapping:
         data["columns"] = tuple(data["columns"])
         data["filter"] = tuple(
             (column, tuple(str(v) for v in (values if isinstance(values, list) else [values])))
@@ -248,7 +258,7 @@ class _SpecSchema(Schema):
     tables = fields.List(fields.Nested(_TableSchema), load_default=list)
 
     @post_load
-    def _make(self, data: dict[str, Any], **_: Any) -> MappingSpec:
+    def _make(self, data: dict[str, Any], **kwargs: Any) -> MappingSpec:
         return MappingSpec(
             tuple(data["cells"]),
             tuple(data["tables"]),
@@ -279,9 +289,32 @@ def _raise(details: dict[str, list[str]]) -> None:
     friendly: dict[str, list[str]] = {}
     for key, msgs in details.items():
         # marshmallow's "Unknown field." does not say what *is* allowed; ours does.
-        friendly[key] = [f"unknown key; allowed: {_allowed_keys(key)}" if m == "Unknown field." else m for m in msgs]
+        friendly[key] = [_friendly(key, m) for m in msgs]
     lines = [f"{key}: {m}" for key, msgs in friendly.items() for m in msgs]
-    raise TemplateError("invalid mapping: " + "; ".join(lines), friendly)
+    raise TemplateError(_("invalid mapping: %(problems)s", problems="; ".join(lines)), friendly)
+
+
+# marshmallow's own words for the problems a spec can have, said the reader's way.
+_MARSHMALLOW_WORDS = {
+    "Missing data for required field.": N_("Missing data for required field."),
+    "Not a valid string.": N_("Not a valid string."),
+    "Not a valid integer.": N_("Not a valid integer."),
+    "Not a valid boolean.": N_("Not a valid boolean."),
+    "Not a valid list.": N_("Not a valid list."),
+    "Not a valid mapping type.": N_("Not a valid mapping type."),
+    "Invalid input type.": N_("Invalid input type."),
+    "Field may not be null.": N_("Field may not be null."),
+    "Shorter than minimum length 1.": N_("Shorter than minimum length 1."),
+}
+
+
+def _friendly(key: str, message: str) -> str:
+    if message == "Unknown field.":
+        # marshmallow's "Unknown field." does not say what *is* allowed; ours does.
+        return _("unknown key; allowed: %(keys)s", keys=_allowed_keys(key))
+    if message in _MARSHMALLOW_WORDS:
+        return _(_MARSHMALLOW_WORDS[message])
+    return message
 
 
 def _allowed_keys(path: str) -> str:
@@ -294,30 +327,57 @@ def _allowed_keys(path: str) -> str:
     return ", ".join(schema._declared_fields)
 
 
-def _unknown(kind: str, value: str, known: Collection[str]) -> str:
+# What an unknown name was meant to be: (the sentence, the sentence with a suggestion), per kind.
+_UNKNOWN = {
+    "field": (
+        N_("unknown field %(value)s; known: %(known)s"),
+        N_("unknown field %(value)s (did you mean %(close)s?); known: %(known)s"),
+    ),
+    "figure": (
+        N_("unknown kind of figure %(value)s; known: %(known)s"),
+        N_("unknown kind of figure %(value)s (did you mean %(close)s?); known: %(known)s"),
+    ),
+    "measure": (
+        N_("unknown measure of %(kind)s %(value)s; known: %(known)s"),
+        N_("unknown measure of %(kind)s %(value)s (did you mean %(close)s?); known: %(known)s"),
+    ),
+    "dataset": (
+        N_("unknown dataset %(value)s; known: %(known)s"),
+        N_("unknown dataset %(value)s (did you mean %(close)s?); known: %(known)s"),
+    ),
+    "column": (
+        N_("unknown column of %(dataset)s %(value)s; known: %(known)s"),
+        N_("unknown column of %(dataset)s %(value)s (did you mean %(close)s?); known: %(known)s"),
+    ),
+}
+
+
+def _unknown(what: str, value: str, known: Collection[str], **names: str) -> str:
     close = difflib.get_close_matches(value, list(known), n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    listing = ", ".join(sorted(known)) or "none"
-    return f"unknown {kind} {value!r}{hint}; known: {listing}"
+    listing = ", ".join(sorted(known)) or _("none")
+    plain, hinted = _UNKNOWN[what]
+    if close:
+        return _(hinted, value=repr(value), close=repr(close[0]), known=listing, **names)
+    return _(plain, value=repr(value), known=listing, **names)
 
 
 def _load_text(text: str) -> Any:
     if len(text) > _MAX_SPEC_CHARS:
-        raise TemplateError(f"invalid mapping: the spec is larger than {_MAX_SPEC_CHARS} characters")
+        raise TemplateError(_("invalid mapping: the spec is larger than %(limit)s characters", limit=_MAX_SPEC_CHARS))
     stripped = text.lstrip()
     if stripped.startswith("{") or stripped.startswith("["):
         try:
             return json.loads(text)
         except json.JSONDecodeError as exc:
-            raise TemplateError(f"invalid mapping: not valid JSON ({exc})") from exc
+            raise TemplateError(_("invalid mapping: not valid JSON (%(problem)s)", problem=exc)) from exc
     try:
         # Aliases let a small YAML text expand into a huge structure; specs never need them.
         for event in yaml.parse(text, Loader=yaml.SafeLoader):
             if isinstance(event, yaml.AliasEvent):
-                raise TemplateError("invalid mapping: YAML aliases (*name) are not allowed")
+                raise TemplateError(_("invalid mapping: YAML aliases (*name) are not allowed"))
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise TemplateError(f"invalid mapping: not valid YAML ({exc})") from exc
+        raise TemplateError(_("invalid mapping: not valid YAML (%(problem)s)", problem=exc)) from exc
 
 
 def parse_mapping(text: str, catalogue: Catalogue | None = None) -> MappingSpec:
@@ -336,7 +396,7 @@ def parse_mapping(text: str, catalogue: Catalogue | None = None) -> MappingSpec:
     """
     raw = _load_text(text)
     if not isinstance(raw, dict):
-        raise TemplateError("invalid mapping: the spec must be a mapping with 'cells' and/or 'tables'")
+        raise TemplateError(_("invalid mapping: the spec must be a mapping with 'cells' and/or 'tables'"))
     details: dict[str, list[str]] = {}
     spec: MappingSpec | None = None
     try:
@@ -354,7 +414,9 @@ def parse_mapping(text: str, catalogue: Catalogue | None = None) -> MappingSpec:
             continue
         key = target.replace("$", "").lower()
         if key in seen:
-            details.setdefault(f"cells.{i}.target", []).append(f"{target!r} is already mapped by {seen[key]}")
+            details.setdefault(f"cells.{i}.target", []).append(
+                _("%(target)s is already mapped by %(other)s", target=repr(target), other=seen[key])
+            )
         seen[key] = f"cells.{i}"
     if details or spec is None:
         _raise(details)
@@ -380,25 +442,39 @@ def _catalogue_problems(raw: dict[str, Any], catalogue: Catalogue) -> dict[str, 
             kind = catalogue.figures.get(kind_name)
             if kind is None:
                 details.setdefault(f"cells.{i}.figure", []).append(
-                    _unknown("kind of figure", kind_name, catalogue.figures.keys())
+                    _unknown("figure", kind_name, catalogue.figures.keys())
                 )
                 continue
             measure = cell.get("measure")
             if isinstance(measure, str) and measure and measure not in kind.measures:
                 details.setdefault(f"cells.{i}.measure", []).append(
-                    _unknown(f"measure of {kind_name}", measure, kind.measures)
+                    _unknown("measure", measure, kind.measures, kind=kind_name)
                 )
             scope = cell.get("scope")
             if isinstance(scope, str) and scope and scope not in kind.scopes:
-                allowed = ", ".join(kind.scopes) or f"none: {kind_name} figures have no scope"
-                details.setdefault(f"cells.{i}.scope", []).append(f"unknown scope {scope!r}; known: {allowed}")
+                if kind.scopes:
+                    problem = _(
+                        "unknown scope %(value)s; known: %(known)s", value=repr(scope), known=", ".join(kind.scopes)
+                    )
+                else:
+                    problem = _(
+                        "unknown scope %(value)s; known: none: %(kind)s figures have no scope",
+                        value=repr(scope),
+                        kind=kind_name,
+                    )
+                details.setdefault(f"cells.{i}.scope", []).append(problem)
             category = cell.get("category")
             if isinstance(category, str) and category:
                 if not kind.categories:
-                    details.setdefault(f"cells.{i}.category", []).append(f"{kind_name} figures are not disaggregated")
+                    details.setdefault(f"cells.{i}.category", []).append(
+                        _("%(kind)s figures are not disaggregated", kind=kind_name)
+                    )
                 elif "=" not in category:
                     details.setdefault(f"cells.{i}.category", []).append(
-                        f"write the category as dimension=code, e.g. country=LC (got {category!r})"
+                        _(
+                            "write the category as dimension=code, e.g. country=LC (got %(category)s)",
+                            category=repr(category),
+                        )
                     )
     for i, table in enumerate(_dicts(raw.get("tables"))):
         dataset = table.get("dataset")
@@ -413,16 +489,18 @@ def _catalogue_problems(raw: dict[str, Any], catalogue: Catalogue) -> dict[str, 
         cols = table.get("columns")
         for j, col in enumerate(cols if isinstance(cols, list) else []):
             if isinstance(col, str) and col and col not in columns:
-                details.setdefault(f"tables.{i}.columns.{j}", []).append(_unknown(f"column of {dataset}", col, columns))
+                details.setdefault(f"tables.{i}.columns.{j}", []).append(
+                    _unknown("column", col, columns, dataset=dataset)
+                )
         wanted = table.get("filter")
         for col in wanted if isinstance(wanted, dict) else {}:
             if isinstance(col, str) and col not in columns:
-                details.setdefault(f"tables.{i}.filter", []).append(_unknown(f"column of {dataset}", col, columns))
+                details.setdefault(f"tables.{i}.filter", []).append(_unknown("column", col, columns, dataset=dataset))
         order = table.get("order")
         for j, col in enumerate(order if isinstance(order, list) else []):
             if isinstance(col, str) and col.lstrip("-") not in columns:
                 details.setdefault(f"tables.{i}.order.{j}", []).append(
-                    _unknown(f"column of {dataset}", col.lstrip("-"), columns)
+                    _unknown("column", col.lstrip("-"), columns, dataset=dataset)
                 )
     return details
 
@@ -433,14 +511,14 @@ def _catalogue_problems(raw: dict[str, Any], catalogue: Catalogue) -> dict[str, 
 def describe_cell(cell: CellMapping) -> str:
     """What a cell mapping puts in its cell, in words ("indicator FCDO-1: target, period 1")."""
     if cell.formula is not None:
-        return f"the formula {cell.formula}"
+        return _("the formula %(formula)s", formula=cell.formula)
     if cell.figure is not None:
         words = f"{cell.figure.replace('_', ' ')} {cell.item}: {(cell.measure or '').replace('_', ' ')}"
         extras = [cell.category or "", f"{cell.scope}" if cell.scope else ""]
     else:
         words, extras = str(cell.source), []
     if cell.period is not None:
-        extras.append(f"period {cell.period}")
+        extras.append(_("period %(period)s", period=cell.period))
     extras = [e for e in extras if e]
     return words + (f" ({', '.join(extras)})" if extras else "")
 
@@ -482,23 +560,85 @@ def _index(sheet: SheetInfo) -> _SheetIndex:
     )
 
 
-def _cell_problem(index: _SheetIndex, row: int, col: int) -> str | None:
-    """Why one cell cannot take a value, in words, or None."""
+def _cell_problem(index: _SheetIndex, row: int, col: int) -> tuple[str, str, str] | None:
+    """Why one cell cannot take a value: (kind, merged range, its top-left cell), or None.
+
+    The kind is "formula", "array", "merged" or "locked"; the check words it in a whole sentence.
+    """
     if (row, col) in index.formulas:
-        return "holds a formula the template owns"
+        return ("formula", "", "")
     for r1, c1, r2, c2 in index.arrays:
         if r1 <= row <= r2 and c1 <= col <= c2:
-            return "is part of an array formula the template owns"
+            return ("array", "", "")
     merge = index.merge_of(row, col)
     if merge is not None and (row, col) != (merge[0], merge[1]):
         top_left = format_cell_ref(merge[0], merge[1])
-        return (
-            f"is inside the merged cells {top_left}:{format_cell_ref(merge[2], merge[3])}; "
-            f"only their top-left cell {top_left} can hold a value"
-        )
+        return ("merged", f"{top_left}:{format_cell_ref(merge[2], merge[3])}", top_left)
     if index.protected and (row, col) not in index.unlocked:
-        return "is locked on a protected sheet"
+        return ("locked", "", "")
     return None
+
+
+def _cell_sentence(where: str, cell: str, problem: tuple[str, str, str]) -> str:
+    kind, merged, top_left = problem
+    if kind == "formula":
+        return _("%(where)s: %(cell)s holds a formula the template owns", where=where, cell=cell)
+    if kind == "array":
+        return _("%(where)s: %(cell)s is part of an array formula the template owns", where=where, cell=cell)
+    if kind == "merged":
+        return _(
+            "%(where)s: %(cell)s is inside the merged cells %(merged)s; only their top-left cell %(top_left)s "
+            "can hold a value",
+            where=where,
+            cell=cell,
+            merged=merged,
+            top_left=top_left,
+        )
+    return _("%(where)s: %(cell)s is locked on a protected sheet", where=where, cell=cell)
+
+
+def _overlap_sentence(where: str, refs: list[str], problem: tuple[str, str, str]) -> str:
+    kind, merged, other = problem
+    if len(refs) > 8:
+        cells = _("%(cells)s and %(num)s more", cells=", ".join(refs[:8]), num=len(refs) - 8)
+    else:
+        cells = ", ".join(refs)
+    values = {"where": where, "cells": cells, "merged": merged, "other": other}
+    n = len(refs)
+    if kind == "formula":
+        return ngettext(
+            "%(where)s overlaps %(cells)s: it holds a formula the template owns",
+            "%(where)s overlaps %(cells)s: each holds a formula the template owns",
+            n,
+            **values,
+        )
+    if kind == "array":
+        return ngettext(
+            "%(where)s overlaps %(cells)s: it is part of an array formula the template owns",
+            "%(where)s overlaps %(cells)s: each is part of an array formula the template owns",
+            n,
+            **values,
+        )
+    if kind == "merged":
+        return ngettext(
+            "%(where)s overlaps %(cells)s: it is inside the merged cells %(merged)s",
+            "%(where)s overlaps %(cells)s: each is inside the merged cells %(merged)s",
+            n,
+            **values,
+        )
+    if kind == "locked":
+        return ngettext(
+            "%(where)s overlaps %(cells)s: it is locked on a protected sheet",
+            "%(where)s overlaps %(cells)s: each is locked on a protected sheet",
+            n,
+            **values,
+        )
+    return ngettext(
+        "%(where)s overlaps %(cells)s: it is already filled by %(other)s",
+        "%(where)s overlaps %(cells)s: each is already filled by %(other)s",
+        n,
+        **values,
+    )
 
 
 def check_mapping(spec: MappingSpec, info: TemplateInfo) -> list[str]:
@@ -529,14 +669,24 @@ def check_mapping(spec: MappingSpec, info: TemplateInfo) -> list[str]:
 
     def sheet_ok(where: str, sheet: SheetInfo) -> bool:
         if not sheet.part:
-            problems.append(f"{where}: {sheet.name!r} is a chart or dialog sheet, which holds no cells")
+            problems.append(
+                _(
+                    "%(where)s: '%(sheet)s' is a chart or dialog sheet, which holds no cells",
+                    where=where,
+                    sheet=sheet.name,
+                )
+            )
             return False
         if sheet.state != "visible" and sheet.name.lower() not in allowed_hidden:
             if (where, sheet.name) not in hidden_reported:
                 hidden_reported.add((where, sheet.name))
                 problems.append(
-                    f"{where}: the sheet {sheet.name!r} is hidden, so the funder may never see this value; "
-                    f"if that is intended, add it to allow_hidden_sheets"
+                    _(
+                        "%(where)s: the sheet '%(sheet)s' is hidden, so the funder may never see this value; "
+                        "if that is intended, add it to allow_hidden_sheets",
+                        where=where,
+                        sheet=sheet.name,
+                    )
                 )
         if sheet.name not in indexes:
             indexes[sheet.name] = _index(sheet)
@@ -548,21 +698,41 @@ def check_mapping(spec: MappingSpec, info: TemplateInfo) -> list[str]:
             candidates = [n for n in info.defined_names if n.name.lower() == rest.lower()]
             chosen = [n for n in candidates if n.scope is None] or candidates
             if not chosen:
-                problems.append(f"{where}: the template has no defined name {rest!r}")
+                problems.append(_("%(where)s: the template has no defined name '%(name)s'", where=where, name=rest))
                 return None
             if len(chosen) > 1:
-                problems.append(f"{where}: the name {rest!r} exists on several sheets; use the cell address instead")
+                problems.append(
+                    _(
+                        "%(where)s: the name '%(name)s' exists on several sheets; use the cell address instead",
+                        where=where,
+                        name=rest,
+                    )
+                )
                 return None
             hit = chosen[0].single_cell()
             if hit is None:
-                problems.append(f"{where}: the name {rest!r} refers to {chosen[0].ref}, not to a single cell")
+                problems.append(
+                    _(
+                        "%(where)s: the name '%(name)s' refers to %(ref)s, not to a single cell",
+                        where=where,
+                        name=rest,
+                        ref=chosen[0].ref,
+                    )
+                )
                 return None
             sheet_name, row, col = hit
         else:
             row, col = parse_cell_ref(rest)
         sheet = find_sheet(sheet_name)
         if sheet is None:
-            problems.append(f"{where}: the template has no sheet {sheet_name!r}; its sheets are {sheet_list}")
+            problems.append(
+                _(
+                    "%(where)s: the template has no sheet '%(sheet)s'; its sheets are %(sheets)s",
+                    where=where,
+                    sheet=sheet_name,
+                    sheets=sheet_list,
+                )
+            )
             return None
         return sheet, row, col
 
@@ -570,12 +740,13 @@ def check_mapping(spec: MappingSpec, info: TemplateInfo) -> list[str]:
         key = (sheet.name, row, col)
         other = taken.get(key)
         if other is not None:
-            problems.append(f"{where}: {sheet.name}!{format_cell_ref(row, col)} is already filled by {other}")
+            ref = f"{sheet.name}!{format_cell_ref(row, col)}"
+            problems.append(_("%(where)s: %(cell)s is already filled by %(other)s", where=where, cell=ref, other=other))
         else:
             taken[key] = where
 
     for i, cell in enumerate(spec.cells):
-        where = f"Cell {cell.target} ({describe_cell(cell)})"
+        where = _("Cell %(target)s (%(what)s)", target=cell.target, what=describe_cell(cell))
         found = resolve(where, cell.target)
         if found is None:
             continue
@@ -584,39 +755,45 @@ def check_mapping(spec: MappingSpec, info: TemplateInfo) -> list[str]:
             continue
         why = _cell_problem(indexes[sheet.name], row, col)
         if why:
-            problems.append(f"{where}: {sheet.name}!{format_cell_ref(row, col)} {why}")
-        claim(f"cell mapping {i + 1} ({cell.target})", sheet, row, col)
+            problems.append(_cell_sentence(where, f"{sheet.name}!{format_cell_ref(row, col)}", why))
+        claim(_("cell mapping %(number)s (%(target)s)", number=i + 1, target=cell.target), sheet, row, col)
 
     for i, table in enumerate(spec.tables):
-        found = resolve(f"Table {i + 1} ({table.dataset})", table.target)
+        found = resolve(_("Table %(number)s (%(dataset)s)", number=i + 1, dataset=table.dataset), table.target)
         if found is None:
             continue
         sheet, r0, c0 = found
         r1, c1 = r0 + table.rows - 1, c0 + len(table.columns) - 1
         block = f"{sheet.name}!{format_cell_ref(r0, c0)}:{format_cell_ref(r1, c1)}"
-        where = f"Table {i + 1} ({table.dataset} in {block})"
+        where = _("Table %(number)s (%(dataset)s in %(block)s)", number=i + 1, dataset=table.dataset, block=block)
         if not sheet_ok(where, sheet):
             continue
         index = indexes[sheet.name]
-        clashes: dict[str, list[str]] = {}
+        # Grouped by reason (a merged range, or who already fills the cell, is part of the reason).
+        clashes: dict[tuple[str, str, str], list[str]] = {}
         for row in range(r0, r1 + 1):
             for col in range(c0, c1 + 1):
                 why = _cell_problem(index, row, col)
                 if why:
-                    reason = why.split(";")[0]
-                    clashes.setdefault(reason, []).append(format_cell_ref(row, col))
+                    clashes.setdefault(why, []).append(format_cell_ref(row, col))
                 other = taken.get((sheet.name, row, col))
                 if other is not None:
-                    clashes.setdefault(f"is already filled by {other}", []).append(format_cell_ref(row, col))
+                    clashes.setdefault(("filled", "", other), []).append(format_cell_ref(row, col))
                 else:
-                    taken[(sheet.name, row, col)] = f"table {i + 1} ({table.dataset})"
+                    taken[(sheet.name, row, col)] = _(
+                        "table %(number)s (%(dataset)s)", number=i + 1, dataset=table.dataset
+                    )
         for reason, refs in clashes.items():
-            shown = ", ".join(refs[:8]) + (f" and {len(refs) - 8} more" if len(refs) > 8 else "")
-            subject = "it" if len(refs) == 1 else "each"
-            problems.append(f"{where} overlaps {shown}: {subject} {reason}")
+            problems.append(_overlap_sentence(where, refs, reason))
     for name in spec.allow_hidden_sheets:
         if find_sheet(name) is None:
-            problems.append(f"allow_hidden_sheets: the template has no sheet {name!r}; its sheets are {sheet_list}")
+            problems.append(
+                _(
+                    "allow_hidden_sheets: the template has no sheet '%(sheet)s'; its sheets are %(sheets)s",
+                    sheet=name,
+                    sheets=sheet_list,
+                )
+            )
     return problems
 
 
@@ -692,18 +869,28 @@ def render(
         elif cell.source is not None and cell.period is None and cell.source in fields:
             plan.set(cell.target, fields[cell.source])
         else:
-            what = f"field {cell.source!r}" if cell.source is not None else describe_cell(cell)
-            missing.append(f"cells.{i}: {what} was not supplied")
+            what = _("field %(name)s", name=repr(cell.source)) if cell.source is not None else describe_cell(cell)
+            missing.append(_("cells.%(index)s: %(what)s was not supplied", index=i, what=what))
     for i, table in enumerate(spec.tables):
         rows = datasets.get(i, datasets.get(table.dataset))
         if rows is None:
-            missing.append(f"tables.{i}: dataset {table.dataset!r} was not supplied")
+            missing.append(
+                _("tables.%(index)s: dataset %(dataset)s was not supplied", index=i, dataset=repr(table.dataset))
+            )
             continue
         matrix: list[list[CellValue]] = []
         for n, row in enumerate(select_rows(table, rows)):
             absent = [c for c in table.columns if c not in row]
             if absent:
-                missing.append(f"tables.{i}: row {n + 1} of {table.dataset} lacks {', '.join(absent)}")
+                missing.append(
+                    _(
+                        "tables.%(index)s: row %(row)s of %(dataset)s lacks %(columns)s",
+                        index=i,
+                        row=n + 1,
+                        dataset=table.dataset,
+                        columns=", ".join(absent),
+                    )
+                )
                 break
             matrix.append([row[c] for c in table.columns])
         sheet, anchor = split_target(table.target)

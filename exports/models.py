@@ -10,6 +10,7 @@ from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, Text, Uni
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from core.errors import ErrorCollector
+from core.formatting import gettext as _
 from core.records import Audited, enum_column
 from grants.models import Funder, Grant, ReportingPeriod
 
@@ -45,9 +46,9 @@ class FunderTemplate(Audited, Model):
     def validate(self, session: Session) -> None:
         errors = ErrorCollector()
         if not (self.name or "").strip():
-            errors.add("name", "is required")
+            errors.add("name", _("is required"))
         if self.funder_id is None and self.funder is None:
-            errors.add("funder", "is required")
+            errors.add("funder", _("is required"))
         errors.raise_if_any()
 
 

@@ -19,6 +19,8 @@ from openpyxl import load_workbook
 from openpyxl.utils import get_column_letter
 
 from core import formatting
+from core.formatting import gettext as _
+from core.formatting import ngettext
 
 MAX_CHANGES = 200  # listed on the page; the rest are counted
 HEADER_SCAN_ROWS = 15
@@ -64,23 +66,39 @@ class Comparison:
 
     @property
     def summary(self) -> str:
+        # In the reader's language; each clause is a whole translated phrase, listed with "; ".
         if self.unchanged:
-            return "Nothing changed: every figure is the same as in the last submission."
+            return _("Nothing changed: every figure is the same as in the last submission.")
         parts = []
         if self.total:
-            parts.append(f"{self.total} figure{'s' if self.total != 1 else ''} changed")
+            parts.append(ngettext("%(num)d figure changed", "%(num)d figures changed", self.total))
         if self.sheets_added:
-            parts.append(f"new sheet{'s' if len(self.sheets_added) != 1 else ''}: {', '.join(self.sheets_added)}")
+            parts.append(
+                ngettext(
+                    "new sheet: %(sheets)s",
+                    "new sheets: %(sheets)s",
+                    len(self.sheets_added),
+                    sheets=", ".join(self.sheets_added),
+                )
+            )
         if self.sheets_removed:
-            parts.append(f"sheet{'s' if len(self.sheets_removed) != 1 else ''} gone: {', '.join(self.sheets_removed)}")
-        return "; ".join(parts).capitalize() + " since the last submission."
+            parts.append(
+                ngettext(
+                    "sheet gone: %(sheets)s",
+                    "sheets gone: %(sheets)s",
+                    len(self.sheets_removed),
+                    sheets=", ".join(self.sheets_removed),
+                )
+            )
+        text = _("%(changes)s since the last submission.", changes="; ".join(parts))
+        return text[:1].upper() + text[1:]
 
 
 def show(value: Any) -> str:
     if value is None or value == "":
-        return "empty"
+        return _("empty")
     if isinstance(value, bool):
-        return "yes" if value else "no"
+        return _("yes") if value else _("no")
     if isinstance(value, dt.datetime):
         return formatting.day(value.date()) if value.time() == dt.time(0) else formatting.moment(value)
     if isinstance(value, dt.date):

@@ -17,8 +17,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from werkzeug.utils import secure_filename
 
+from config.settings import BaseConfig
 from core import clock
 from core.errors import DomainValidationError
+from core.formatting import current_language, day, in_locale, lazy_gettext
+from core.formatting import gettext as _
 from core.storage import FileStore
 from exports.builtin import ReportSheet, write_report
 from exports.datasets import (
@@ -27,6 +30,7 @@ from exports.datasets import (
     all_datasets,
     all_figure_kinds,
     catalogue,
+    dataset_title,
     field_values,
     figure_values,
     report_column,
@@ -74,21 +78,25 @@ def upload_template(
     """
     name = (name or "").strip()
     if not name:
-        raise _refuse("name", "is required")
+        raise _refuse("name", _("is required"))
     safe_name = secure_filename(filename or "") or "template.xlsx"
     if not safe_name.lower().endswith((".xlsx", ".xlsm")):
-        raise _refuse("file", f"'{filename}' is not an .xlsx or .xlsm workbook")
+        raise _refuse("file", _("'%(file)s' is not an .xlsx or .xlsm workbook", file=filename))
     if len(data) > TEMPLATE_MAX_BYTES:
         raise _refuse(
             "file",
-            f"is {len(data) // 1024 // 1024} MB; templates may be at most {TEMPLATE_MAX_BYTES // 1024 // 1024} MB",
+            _(
+                "is %(size)s MB; templates may be at most %(limit)s MB",
+                size=len(data) // 1024 // 1024,
+                limit=TEMPLATE_MAX_BYTES // 1024 // 1024,
+            ),
         )
     try:
         info = inspect_template(data)
     except TemplateError as exc:
         raise _refuse("file", str(exc)) from None
     if safe_name.lower().endswith(".xlsx") and info.has_macros:
-        raise _refuse("file", "contains macros but is named .xlsx; Excel would refuse it — upload it as .xlsm")
+        raise _refuse("file", _("contains macros but is named .xlsx; Excel would refuse it — upload it as .xlsm"))
     template = session.scalar(
         select(FunderTemplate).where(FunderTemplate.funder_id == funder.id, FunderTemplate.name == name)
     )
@@ -177,8 +185,16 @@ def find_template(session: Session, grant: Grant, name: str) -> FunderTemplate:
         select(FunderTemplate).where(FunderTemplate.funder_id == grant.funder_id, FunderTemplate.name == name)
     )
     if template is None:
-        known = ", ".join(t.name for t in templates_for_grant(session, grant)) or "none"
-        raise _refuse("template", f"{grant.funder.name} has no template '{name}'; known: {known}")
+        known = ", ".join(t.name for t in templates_for_grant(session, grant)) or _("none")
+        raise _refuse(
+            "template",
+            _(
+                "%(funder)s has no template '%(name)s'; known: %(known)s",
+                funder=grant.funder.name,
+                name=name,
+                known=known,
+            ),
+        )
     return template
 
 
@@ -188,19 +204,23 @@ def find_template(session: Session, grant: Grant, name: str) -> FunderTemplate:
 @dataclass(frozen=True)
 class BuiltinReport:
     name: str
-    title: str
+    title: str  # a lazy text: shown in the reader's language, written in the workbook's
     datasets: tuple[str, ...]
 
 
 BUILTIN_REPORTS: dict[str, BuiltinReport] = {
     report.name: report
     for report in (
-        BuiltinReport("budget_vs_actual", "Budget vs actual", ("budget_vs_actual_categories", "budget_vs_actual")),
-        BuiltinReport("indicator_progress", "Indicator progress (IPTT)", ("indicator_progress",)),
-        BuiltinReport("compliance_matrix", "Compliance matrix", ("requirement_status",)),
-        BuiltinReport("evidence_register", "Evidence register", ("evidence_register",)),
-        BuiltinReport("expenditure_ledger", "Expenditure ledger", ("expenditure_ledger",)),
-        BuiltinReport("reporting_periods", "Reporting periods", ("reporting_periods",)),
+        BuiltinReport(
+            "budget_vs_actual",
+            lazy_gettext("Budget vs actual"),
+            ("budget_vs_actual_categories", "budget_vs_actual"),
+        ),
+        BuiltinReport("indicator_progress", lazy_gettext("Indicator progress (IPTT)"), ("indicator_progress",)),
+        BuiltinReport("compliance_matrix", lazy_gettext("Compliance matrix"), ("requirement_status",)),
+        BuiltinReport("evidence_register", lazy_gettext("Evidence register"), ("evidence_register",)),
+        BuiltinReport("expenditure_ledger", lazy_gettext("Expenditure ledger"), ("expenditure_ledger",)),
+        BuiltinReport("reporting_periods", lazy_gettext("Reporting periods"), ("reporting_periods",)),
     )
 }
 
@@ -213,11 +233,17 @@ def available_builtin_reports() -> list[BuiltinReport]:
 def _sheet(
     session: Session, dataset: Dataset, grant: Grant, period: ReportingPeriod | None, progress: Progress | None
 ) -> ReportSheet:
-    scope = (
-        f"{period.label} ({period.start_date} to {period.end_date})"
-        if period
-        else f"{grant.start_date} to {grant.end_date}"
-    )
+    # Called inside in_locale(language): titles, headers and dates come out in the workbook's language.
+    if period:
+        scope = _(
+            "%(period)s (%(start)s to %(end)s)",
+            period=period.label,
+            start=day(period.start_date),
+            end=day(period.end_date),
+        )
+    else:
+        scope = _("%(start)s to %(end)s", start=day(grant.start_date), end=day(grant.end_date))
+    title = dataset_title(dataset)
 
     def rows():
         count = 0
@@ -228,23 +254,49 @@ def _sheet(
             yield [row.get(key) for key in dataset.keys]
 
     return ReportSheet(
-        title=dataset.title,
+        title=title,
         columns=[report_column(column) for column in dataset.columns],
         rows=rows(),
-        title_rows=(f"{grant.reference} — {grant.title}", f"{dataset.title}, {scope}, amounts in {grant.currency}"),
+        title_rows=(
+            f"{grant.reference} — {grant.title}",
+            _(
+                "%(report)s, %(scope)s, amounts in %(currency)s",
+                report=title,
+                scope=scope,
+                currency=grant.currency,
+            ),
+        ),
     )
 
 
 def _builtin_bytes(
-    session: Session, report: BuiltinReport, grant: Grant, period: ReportingPeriod | None, progress: Progress | None
+    session: Session,
+    report: BuiltinReport,
+    grant: Grant,
+    period: ReportingPeriod | None,
+    progress: Progress | None,
+    language: str,
 ) -> bytes:
     datasets = all_datasets()
     missing = [name for name in report.datasets if name not in datasets]
     if missing:
-        raise _refuse("report", f"'{report.name}' needs datasets that are not available: {', '.join(missing)}")
+        raise _refuse(
+            "report",
+            _(
+                "'%(report)s' needs datasets that are not available: %(missing)s",
+                report=str(report.title),
+                missing=", ".join(missing),
+            ),
+        )
     out = io.BytesIO()
-    write_report(out, [_sheet(session, datasets[name], grant, period, progress) for name in report.datasets])
+    with in_locale(language):
+        write_report(out, [_sheet(session, datasets[name], grant, period, progress) for name in report.datasets])
     return out.getvalue()
+
+
+def builtin_languages() -> list[str]:
+    """The languages a built-in report can be written in (those the interface speaks)."""
+    return list(BaseConfig.LANGUAGES)
 
 
 # ---------------------------------------------------------------- running an export
@@ -258,14 +310,28 @@ def resolve_period(grant: Grant, wanted: Period, default: ReportingPeriod | None
     if isinstance(wanted, int):
         if wanted > len(periods):
             raise _refuse(
-                "period", f"the mapping asks for period {wanted} but {grant.reference} has {len(periods)} periods"
+                "period",
+                _(
+                    "the mapping asks for period %(wanted)s but %(grant)s has %(count)s periods",
+                    wanted=wanted,
+                    grant=grant.reference,
+                    count=len(periods),
+                ),
             )
         return periods[wanted - 1]
     for candidate in periods:
         if candidate.label.lower() == wanted.lower():
             return candidate
-    known = ", ".join(p.label for p in periods) or "none"
-    raise _refuse("period", f"{grant.reference} has no period {wanted!r}; its periods are {known}")
+    known = ", ".join(p.label for p in periods) or _("none")
+    raise _refuse(
+        "period",
+        _(
+            "%(grant)s has no period '%(wanted)s'; its periods are %(known)s",
+            grant=grant.reference,
+            wanted=wanted,
+            known=known,
+        ),
+    )
 
 
 @dataclass
@@ -361,6 +427,7 @@ def run_export(
     progress: Progress | None = None,
     note: str | None = None,
     recompute: bool = False,
+    language: str | None = None,
 ) -> ExportRecord:
     """Generate one file (a funder template filled, or a built-in report), store it, record it.
 
@@ -368,25 +435,47 @@ def run_export(
     template's formulas so their cached results are present for readers that do
     not recalculate (pandas, openpyxl data_only); LibreOffice missing or failing
     is refused under the ``recompute`` field, and nothing is stored.
+
+    ``language`` (built-in reports only; default: the reader's) is the language of
+    the workbook's titles, headers and date formats; a file in another language
+    than English says so in its name (``..._fr.xlsx``).  A funder template is
+    filled as it is, in its own language, whoever generates it.
     """
     if (template is None) == (builtin is None):
-        raise _refuse("report", "choose either a funder template or a built-in report")
+        raise _refuse("report", _("choose either a funder template or a built-in report"))
     if period is not None and period.grant_id != grant.id:
-        raise _refuse("period", f"{period.label} is not a period of {grant.reference}")
+        raise _refuse(
+            "period", _("%(period)s is not a period of %(grant)s", period=period.label, grant=grant.reference)
+        )
     if template is not None:
         if template.funder_id != grant.funder_id:
-            raise _refuse("template", f"'{template.name}' belongs to another funder than {grant.reference}'s")
+            raise _refuse(
+                "template",
+                _(
+                    "'%(template)s' belongs to another funder than %(grant)s's",
+                    template=template.name,
+                    grant=grant.reference,
+                ),
+            )
         version = template.latest
         if version is None:
-            raise _refuse("template", f"'{template.name}' has no uploaded file yet")
+            raise _refuse("template", _("'%(template)s' has no uploaded file yet", template=template.name))
         if not version.mapping_text:
             raise _refuse(
-                "template", f"'{template.name}' v{version.version} has no mapping yet; add one before exporting"
+                "template",
+                _(
+                    "'%(template)s' v%(version)s has no mapping yet; add one before exporting",
+                    template=template.name,
+                    version=version.version,
+                ),
             )
         try:
             spec = parse_mapping(version.mapping_text, catalogue())
         except TemplateError as exc:
-            raise _refuse("template", f"the mapping of '{template.name}' no longer reads: {exc}") from None
+            raise _refuse(
+                "template",
+                _("the mapping of '%(template)s' no longer reads: %(problem)s", template=template.name, problem=exc),
+            ) from None
         source = template_bytes(store, version)
         problems = check_mapping(spec, inspect_template(source))
         if problems:
@@ -416,9 +505,24 @@ def run_export(
     else:
         report = BUILTIN_REPORTS.get(builtin or "")
         if report is None:
-            raise _refuse("report", f"unknown built-in report '{builtin}'; known: {', '.join(BUILTIN_REPORTS)}")
-        data = _builtin_bytes(session, report, grant, period, progress)
+            raise _refuse(
+                "report",
+                _(
+                    "unknown built-in report '%(report)s'; known: %(known)s",
+                    report=builtin,
+                    known=", ".join(BUILTIN_REPORTS),
+                ),
+            )
+        language = language or current_language()
+        if language not in builtin_languages():
+            raise _refuse(
+                "language",
+                _("choose one of the languages %(known)s", known=", ".join(builtin_languages())),
+            )
+        data = _builtin_bytes(session, report, grant, period, progress, language)
         suffix, kind, report_name, version_id = ".xlsx", ExportKind.builtin, report.name, None
+        if language != "en":
+            suffix = f"_{language}{suffix}"
     sha = store.put(data)
     record = ExportRecord(
         grant_id=grant.id,
@@ -461,7 +565,7 @@ def publish(session: Session, record: ExportRecord, *, user: str | None) -> Expo
     overdue and its reminders stop (``grants.closing.services.submit_period``).
     """
     if record.published:
-        raise _refuse("published", f"{record.filename} is already published")
+        raise _refuse("published", _("%(file)s is already published", file=record.filename))
     now = clock.now()
     record.published, record.published_by, record.published_at = True, user, now
     if record.period_id is not None:
@@ -479,9 +583,9 @@ def unpublish(session: Session, record: ExportRecord, *, user: str | None, reaso
     """
     reason = (reason or "").strip()
     if not reason:
-        raise _refuse("reason", "say why the file is taken back from the donor (e.g. 'wrong figures for KP-1c')")
+        raise _refuse("reason", _("say why the file is taken back from the donor (e.g. 'wrong figures for KP-1c')"))
     if not record.published:
-        raise _refuse("published", f"{record.filename} is not published")
+        raise _refuse("published", _("%(file)s is not published", file=record.filename))
     record.published, record.published_by, record.published_at = False, None, None
     record.unpublished_at, record.unpublished_by, record.unpublish_reason = clock.now(), user, reason
     session.flush()

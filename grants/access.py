@@ -34,6 +34,8 @@ from werkzeug.routing import IntegerConverter
 
 from core.errors import DomainValidationError
 from core.extensions import db
+from core.formatting import gettext as _
+from core.formatting import label
 from core.forms import guard_api_schema, with_number_checks
 from core.records import validate_record
 from grants.evidence.models import Evidence
@@ -265,7 +267,7 @@ def ensure_parent_visible(item: Any) -> None:
     user = current_user_or_none()
     grant_id = grant_id_of(item)
     if grant_id is None or not can_see_grant(db.session, user, grant_id):
-        raise DomainValidationError({"grant": ["is not a grant you have access to"]})
+        raise DomainValidationError({"grant": [_("is not a grant you have access to")]})
 
 
 def guard_download(item: Any) -> None:
@@ -527,8 +529,12 @@ def _is_record_id(pk: Any) -> bool:
 
 
 def _in_use_message(used_by: list[str]) -> str:
-    kinds = f" ({', '.join(used_by)})" if used_by else ""
-    return f"cannot be deleted: other records still refer to it{kinds}; remove or move those first"
+    if used_by:
+        return _(
+            "cannot be deleted: other records still refer to it (%(kinds)s); remove or move those first",
+            kinds=", ".join(_(kind) for kind in used_by),
+        )
+    return _("cannot be deleted: other records still refer to it; remove or move those first")
 
 
 def _still_used_by(item: Any) -> list[str]:
@@ -604,9 +610,13 @@ def security_headers(response: Any) -> Any:
 
 
 def flash_domain_error(exc: DomainValidationError) -> None:
+    """Flash each refusal after the field it is about, named in the reader's words ("Title: is required")."""
     for field, messages in exc.errors.items():
         for message in messages:
-            flash(f"{field}: {message}" if field != "_" else message, "danger")
+            if field == "_":
+                flash(message, "danger")
+            else:  # a path into a document ("mapping.cells.0.source") stays as it is: it locates the problem
+                flash(f"{label(field) if field.isidentifier() else field}: {message}", "danger")
 
 
 class HttpsAwareSessionInterface(SecureCookieSessionInterface):

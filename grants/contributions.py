@@ -13,12 +13,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.datasets import Column, Dataset, FigureKind, FigureQuery, Measure, add_dataset, add_figure_kind
+from core.formatting import N_, ngettext
 from grants.compliance.models import Requirement
 from grants.compliance.services import refresh_requirement_deadlines, requirement_status
 from grants.deadlines.missing import MISSING_WORK, REPORTING_KINDS
 from grants.deadlines.models import Deadline, DeadlineKind
 from grants.deadlines.services import sync_period_deadlines
-from grants.evidence.models import SENSITIVITY_LABELS, SHARED_WITH_DONORS, Sensitivity
+from grants.evidence.models import SHARED_WITH_DONORS, Sensitivity
 from grants.evidence.services import evidence_register
 from grants.services import PERIODS_CHANGED
 
@@ -34,7 +35,9 @@ def evidence_awaiting_verification(session: Session, deadline: Deadline) -> list
     )
     if not waiting:
         return []
-    return [f"{waiting} evidence item{'s' if waiting != 1 else ''} awaiting verification"]
+    return [
+        ngettext("%(num)d evidence item awaiting verification", "%(num)d evidence items awaiting verification", waiting)
+    ]
 
 
 MISSING_WORK.add("evidence_awaiting_verification", evidence_awaiting_verification, order=30)
@@ -74,7 +77,7 @@ def _evidence(session: Session, grant: Any, period: Any) -> Iterator[dict[str, A
             "date": row.evidence_date,
             "title": row.title,
             "kind": row.kind,
-            "sensitivity": SENSITIVITY_LABELS[Sensitivity(row.sensitivity)],
+            "sensitivity": Sensitivity(row.sensitivity).label,
             "status": row.status,
             "file": row.file_name or row.url or "",
             "sha256": row.sha256 or "",
@@ -88,7 +91,7 @@ def _requirements(session: Session, grant: Any, period: Any) -> Iterator[dict[st
     for row in requirement_status(session, grant.id, period.id if period else None, levels=SHARED_WITH_DONORS):
         yield {
             "code": row.requirement_code,
-            "requirement": row.requirement_title,
+            "requirement": row.shown_title,
             "category": row.category,
             "period": row.period_label,
             "due": row.due_date,
@@ -101,13 +104,13 @@ def _requirements(session: Session, grant: Any, period: Any) -> Iterator[dict[st
 add_dataset(
     Dataset(
         name="reporting_periods",
-        title="Reporting periods",
+        title=N_("Reporting periods"),
         columns=(
-            Column("label", "Period", "text", 10),
-            Column("start_date", "Start", "date"),
-            Column("end_date", "End", "date"),
-            Column("report_due", "Report due", "date"),
-            Column("status", "Status", "text", 12),
+            Column("label", N_("Period"), "text", 10),
+            Column("start_date", N_("Start"), "date"),
+            Column("end_date", N_("End"), "date"),
+            Column("report_due", N_("Report due"), "date"),
+            Column("status", N_("Status"), "text", 12),
         ),
         rows=_periods,
     ),
@@ -116,17 +119,17 @@ add_dataset(
 add_dataset(
     Dataset(
         "evidence_register",
-        "Evidence register",
+        N_("Evidence register"),
         (
-            Column("date", "Date", "date"),
-            Column("title", "Title", "text", 40),
-            Column("kind", "Kind", "text", 16),
-            Column("sensitivity", "Sensitivity", "text", 11),
-            Column("status", "Status", "text", 11),
-            Column("file", "File or link", "text", 30),
-            Column("sha256", "SHA-256", "text", 20),
-            Column("verified_at", "Verified", "date"),
-            Column("supports", "Supports", "text", 30),
+            Column("date", N_("Date"), "date"),
+            Column("title", N_("Title"), "text", 40),
+            Column("kind", N_("Kind"), "text", 16),
+            Column("sensitivity", N_("Sensitivity"), "text", 11),
+            Column("status", N_("Status"), "text", 11),
+            Column("file", N_("File or link"), "text", 30),
+            Column("sha256", N_("SHA-256"), "text", 20),
+            Column("verified_at", N_("Verified"), "date"),
+            Column("supports", N_("Supports"), "text", 30),
         ),
         _evidence,
     ),
@@ -135,16 +138,16 @@ add_dataset(
 add_dataset(
     Dataset(
         "requirement_status",
-        "Compliance matrix",
+        N_("Compliance matrix"),
         (
-            Column("code", "Code", "text", 10),
-            Column("requirement", "Requirement", "text", 44),
-            Column("category", "Category", "text", 16),
-            Column("period", "Period", "text", 8),
-            Column("due", "Due", "date"),
-            Column("status", "Status", "text", 12),
-            Column("explanation", "Why", "text", 70),
-            Column("waiver", "Waiver justification", "text", 30),
+            Column("code", N_("Code"), "text", 10),
+            Column("requirement", N_("Requirement"), "text", 44),
+            Column("category", N_("Category"), "text", 16),
+            Column("period", N_("Period"), "text", 8),
+            Column("due", N_("Due"), "date"),
+            Column("status", N_("Status"), "text", 12),
+            Column("explanation", N_("Why"), "text", 70),
+            Column("waiver", N_("Waiver justification"), "text", 30),
         ),
         _requirements,
     ),
@@ -183,7 +186,7 @@ def _requirement_values(
             answers[query] = None
             continue
         answers[query] = {
-            "title": found.requirement_title,
+            "title": found.shown_title,
             "category": found.category,
             "status": found.status_label,
             "explanation": found.explanation,
@@ -196,15 +199,15 @@ def _requirement_values(
 add_figure_kind(
     FigureKind(
         name="requirement",
-        title="Requirement",
-        item_label="requirement code",
+        title=N_("Requirement"),
+        item_label=N_("requirement code"),
         measures=(
-            Measure("title", "Requirement", "text"),
-            Measure("category", "Category", "text"),
-            Measure("status", "Status", "text"),
-            Measure("explanation", "Why (explanation)", "text"),
-            Measure("due", "Due", "date"),
-            Measure("waiver", "Waiver justification", "text"),
+            Measure("title", N_("Requirement"), "text"),
+            Measure("category", N_("Category"), "text"),
+            Measure("status", N_("Status"), "text"),
+            Measure("explanation", N_("Why (explanation)"), "text"),
+            Measure("due", N_("Due"), "date"),
+            Measure("waiver", N_("Waiver justification"), "text"),
         ),
         items=_requirement_items,
         values=_requirement_values,

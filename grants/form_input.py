@@ -17,10 +17,12 @@ from flask_appbuilder.urltools import get_filter_args, get_order_args, get_page_
 
 from core.errors import DomainValidationError
 from core.extensions import db
+from core.formatting import N_
+from core.formatting import gettext as _
 
 log = logging.getLogger(__name__)
 
-NOT_SAVED = "Not saved: correct the fields marked below."
+NOT_SAVED = N_("Not saved: correct the fields marked below.")  # translated when flashed
 
 
 def attach_errors(form: Any, exc: DomainValidationError, labels: dict[str, str] | None = None) -> None:
@@ -45,13 +47,16 @@ class KeepsTypedInput:
     def _refused(self, form: Any, exc: DomainValidationError) -> None:
         db.session.rollback()
         attach_errors(form, exc, getattr(self, "label_columns", None))
-        flash(NOT_SAVED, "danger")
+        flash(_(NOT_SAVED), "danger")
 
     def _not_saved(self, exc: Exception) -> None:
         """Anything else that stops a save: rolled back, said in words (never the database's own)."""
         db.session.rollback()
         log.warning("form save failed: %s", type(exc).__name__)
-        flash(getattr(self, "database_error_message", None) or "Not saved: the record could not be saved.", "danger")
+        flash(
+            str(getattr(self, "database_error_message", None) or _("Not saved: the record could not be saved.")),
+            "danger",
+        )
 
     def _add(self) -> Any:
         if request.method != "POST":

@@ -25,12 +25,13 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from core.audit import AuditEntry
-from core.formatting import day, label, moment, words
+from core.formatting import day, label, lazy_gettext, moment, ngettext, words
+from core.formatting import gettext as _
 from core.registry import Registry
 from grants.compliance.models import Requirement
 from grants.compliance.services import compliance_matrix, current_period
 from grants.deadlines.models import DeadlineState
-from grants.deadlines.services import deadlines_for_user
+from grants.deadlines.services import deadlines_for_user, describe_days, shown_titles
 from grants.evidence.models import Evidence, VerificationStatus
 from grants.evidence.services import visible_evidence_clause
 from grants.models import Funder, Grant, GrantMembership, PeriodStatus, ReportingPeriod
@@ -87,7 +88,7 @@ class LandingSection:
     title: str
     roles: frozenset[str]
     build: Callable[[LandingContext], list[LandingItem] | None]
-    empty: str = "Nothing here."
+    empty: str = lazy_gettext("Nothing here.")
     link: Link | None = None  # "see all"
 
 
@@ -129,13 +130,8 @@ def plural(count: int, noun: str, nouns: str | None = None) -> str:
 
 
 def days_phrase(days_left: int) -> str:
-    if days_left > 1:
-        return f"in {days_left} days"
-    if days_left == 1:
-        return "tomorrow"
-    if days_left == 0:
-        return "today"
-    return "1 day overdue" if days_left == -1 else f"{-days_left} days overdue"
+    """ "in 3 days", "tomorrow", "today", "2 days overdue", in the reader's language."""
+    return describe_days(days_left)
 
 
 # ---------------------------------------------------------------- deadlines the user owns
@@ -144,12 +140,13 @@ def days_phrase(days_left: int) -> str:
 def _my_deadlines(ctx: LandingContext) -> list[LandingItem]:
     rows = deadlines_for_user(ctx.session, ctx.user, today=ctx.today, mine_only=True, with_missing=False)
     tones: dict[Any, Tone] = {DeadlineState.overdue: "danger", DeadlineState.due: "warning"}
+    titles = shown_titles(ctx.session, [row.deadline for row in rows[:8]])
     return [
         LandingItem(
-            text=row.deadline.title,
+            text=titles[row.deadline.id],
             link=Link.to("DeadlineView.show", pk=row.deadline.id),
             tone=tones.get(row.state, ""),
-            detail=f"due {day(row.deadline.due_date)}, {days_phrase(row.days_left)}",
+            detail=_("due %(date)s, %(when)s", date=day(row.deadline.due_date), when=days_phrase(row.days_left)),
             grant=row.deadline.grant.reference,
         )
         for row in rows[:8]
@@ -172,7 +169,7 @@ def _evidence_to_verify(ctx: LandingContext) -> list[LandingItem]:
             text=title,
             link=Link.to("EvidenceView.show", pk=evidence_id),
             tone="warning",
-            detail=f"dated {day(dated)}, awaiting verification",
+            detail=_("dated %(date)s, awaiting verification", date=day(dated)),
             grant=reference,
         )
         for evidence_id, title, dated, reference in ctx.session.execute(query)
@@ -199,14 +196,19 @@ def _periods_to_close(ctx: LandingContext) -> list[LandingItem]:
     for period in periods:
         due = period.report_due
         if due is None:
-            detail, tone = f"ended {day(period.end_date)}", "info"
+            detail, tone = _("ended %(date)s", date=day(period.end_date)), "info"
         else:
             left = (due - ctx.today).days
-            detail = f"ended {day(period.end_date)}; report due {day(due)}, {days_phrase(left)}"
+            detail = _(
+                "ended %(end)s; report due %(due)s, %(when)s",
+                end=day(period.end_date),
+                due=day(due),
+                when=days_phrase(left),
+            )
             tone = "danger" if left < 0 else ("warning" if left <= 14 else "info")
         items.append(
             LandingItem(
-                text=f"Close {period.label} and send the report",
+                text=_("Close %(period)s and send the report", period=period.label),
                 link=Link.to("PeriodClosingView.page", period_id=period.id),  # the period's checklist
                 tone=tone,  # type: ignore[arg-type]
                 detail=detail,
@@ -229,7 +231,7 @@ def _compliance(ctx: LandingContext) -> list[LandingItem]:
         if not matrix.requirements:
             items.append(
                 LandingItem(
-                    "No requirements recorded yet",
+                    _("No requirements recorded yet"),
                     Link.to("RequirementView.matrix", grant_id=grant.id),
                     "",
                     None,
@@ -244,10 +246,23 @@ def _compliance(ctx: LandingContext) -> list[LandingItem]:
         tone: Tone = "danger" if bad else ("warning" if counts.get("at_risk") else "success")
         items.append(
             LandingItem(
-                text=(f"{period.label}: " if period else "") + (", ".join(parts) or "nothing to judge yet"),
+                text=(
+                    _(
+                        "%(period)s: %(counts)s",
+                        period=period.label,
+                        counts=", ".join(parts) or _("nothing to judge yet"),
+                    )
+                    if period
+                    else ", ".join(parts) or _("nothing to judge yet")
+                ),
                 link=Link.to("RequirementView.matrix", grant_id=grant.id),
                 tone=tone,
-                detail=f"{plural(len(matrix.requirements), 'requirement')} with {grant.funder.name}",
+                detail=ngettext(
+                    "%(num)d requirement with %(funder)s",
+                    "%(num)d requirements with %(funder)s",
+                    len(matrix.requirements),
+                    funder=grant.funder.name,
+                ),
                 grant=grant.reference,
             )
         )
@@ -265,7 +280,10 @@ def _setup_gaps(ctx: LandingContext) -> list[LandingItem]:
         if not funder.cost_categories:
             items.append(
                 LandingItem(
-                    f"{funder.name} has no cost categories: budget lines cannot be grouped the funder's way",
+                    _(
+                        "%(funder)s has no cost categories: budget lines cannot be grouped the funder's way",
+                        funder=funder.name,
+                    ),
                     Link.to("FunderView.edit", pk=funder.id),
                     "warning",
                 )
@@ -275,17 +293,11 @@ def _setup_gaps(ctx: LandingContext) -> list[LandingItem]:
     with_members = set(session.scalars(select(GrantMembership.grant_id).distinct()))
     with_requirements = set(session.scalars(select(Requirement.grant_id).distinct()))
     for grant in grants:
-        missing = []
-        if grant.id not in with_periods:
-            missing.append("reporting periods")
-        if grant.id not in with_members:
-            missing.append("members")
-        if grant.id not in with_requirements:
-            missing.append("requirements")
-        if missing:
+        missing = (grant.id not in with_periods, grant.id not in with_members, grant.id not in with_requirements)
+        if any(missing):
             items.append(
                 LandingItem(
-                    f"No {_and(missing)} yet",
+                    str(_SETUP_MISSING[missing]),
                     Link.to("GrantView.show", pk=grant.id),
                     "warning",
                     grant=grant.reference,
@@ -295,7 +307,7 @@ def _setup_gaps(ctx: LandingContext) -> list[LandingItem]:
     if ctx.settings is not None and not smtp:
         items.append(
             LandingItem(
-                "E-mail is not configured: reminders wait in the outbox until GRANTKEEPER_SMTP_HOST is set",
+                _("E-mail is not configured: reminders wait in the outbox until GRANTKEEPER_SMTP_HOST is set"),
                 Link.to("ReminderOutboxView.list"),
                 "info",
             )
@@ -303,8 +315,16 @@ def _setup_gaps(ctx: LandingContext) -> list[LandingItem]:
     return items
 
 
-def _and(parts: Sequence[str]) -> str:
-    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " or " + parts[-1]
+# What a grant still lacks, by (no periods, no members, no requirements): one whole sentence each.
+_SETUP_MISSING = {
+    (True, False, False): lazy_gettext("No reporting periods yet"),
+    (False, True, False): lazy_gettext("No members yet"),
+    (False, False, True): lazy_gettext("No requirements yet"),
+    (True, True, False): lazy_gettext("No reporting periods or members yet"),
+    (True, False, True): lazy_gettext("No reporting periods or requirements yet"),
+    (False, True, True): lazy_gettext("No members or requirements yet"),
+    (True, True, True): lazy_gettext("No reporting periods, members or requirements yet"),
+}
 
 
 # ---------------------------------------------------------------- recent changes (auditor)
@@ -400,10 +420,24 @@ def recent_changes(
     return picked[:limit]
 
 
+# One whole sentence per action; the kind of record and where from are looked up in the catalogues
+# (``core.labels`` lists them), the record's own name stays as entered.
+_CHANGE_SENTENCES = {
+    "insert": lazy_gettext("%(user)s added the %(what)s%(name)s %(source)s"),
+    "update": lazy_gettext("%(user)s changed the %(what)s%(name)s %(source)s"),
+    "delete": lazy_gettext("%(user)s deleted the %(what)s%(name)s %(source)s"),
+}
+
+
 def describe_change(entry: AuditEntry) -> str:
-    what = record_kind(entry.table_name)
+    """ "ana changed the grant “GA-1” in the browser", in the reader's language."""
+    what = _(record_kind(entry.table_name))
     name = f" “{entry.record_label}”" if entry.record_label else ""
-    return f"{entry.username} {ACTIONS.get(entry.action, entry.action)} the {what}{name} {source_words(entry.source)}"
+    source = _(source_words(entry.source))
+    sentence = _CHANGE_SENTENCES.get(entry.action)
+    if sentence is None:
+        return f"{entry.username} {entry.action} the {what}{name} {source}"
+    return str(sentence) % {"user": entry.username, "what": what, "name": name, "source": source}
 
 
 def _recent_changes(ctx: LandingContext) -> list[LandingItem]:
@@ -420,53 +454,55 @@ def _recent_changes(ctx: LandingContext) -> list[LandingItem]:
 add_section(
     "grants.my_deadlines",
     LandingSection(
-        "Your deadlines",
+        lazy_gettext("Your deadlines"),
         roles(FINANCE, PROGRAM),
         _my_deadlines,
-        "No open deadlines are yours.",
-        Link.to("MyDeadlinesView.index", "All my deadlines"),
+        lazy_gettext("No open deadlines are yours."),
+        Link.to("MyDeadlinesView.index", lazy_gettext("All my deadlines")),
     ),
     order=40,
 )
 add_section(
     "grants.evidence_to_verify",
     LandingSection(
-        "Evidence awaiting verification",
+        lazy_gettext("Evidence awaiting verification"),
         roles(PROGRAM),
         _evidence_to_verify,
-        "No evidence is waiting to be verified.",
-        Link.to("EvidenceView.list", "All evidence"),
+        lazy_gettext("No evidence is waiting to be verified."),
+        Link.to("EvidenceView.list", lazy_gettext("All evidence")),
     ),
     order=22,
 )
 add_section(
     "grants.periods_to_close",
     LandingSection(
-        "Periods to close",
+        lazy_gettext("Periods to close"),
         roles(PROGRAM, FINANCE),
         _periods_to_close,
-        "No ended period is waiting for its report.",
+        lazy_gettext("No ended period is waiting for its report."),
     ),
     order=24,
 )
 add_section(
     "grants.compliance",
-    LandingSection("Compliance", roles(DONOR), _compliance, "No grants to show yet."),
+    LandingSection(lazy_gettext("Compliance"), roles(DONOR), _compliance, lazy_gettext("No grants to show yet.")),
     order=20,
 )
 add_section(
     "grants.setup_gaps",
-    LandingSection("Setup gaps", roles(ADMIN), _setup_gaps, "Nothing is missing from the setup."),
+    LandingSection(
+        lazy_gettext("Setup gaps"), roles(ADMIN), _setup_gaps, lazy_gettext("Nothing is missing from the setup.")
+    ),
     order=5,
 )
 add_section(
     "grants.recent_changes",
     LandingSection(
-        "Recent changes",
+        lazy_gettext("Recent changes"),
         roles(AUDITOR),
         _recent_changes,
-        "No changes recorded yet.",
-        Link.to("AuditLogView.list", "The whole audit trail"),
+        lazy_gettext("No changes recorded yet."),
+        Link.to("AuditLogView.list", lazy_gettext("The whole audit trail")),
     ),
     order=10,
 )

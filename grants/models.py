@@ -26,6 +26,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from core.errors import ErrorCollector
+from core.formatting import day
+from core.formatting import gettext as _
 from core.money import MONEY, is_country_code, is_currency_code
 from core.records import Audited, check_unique, enum_column
 
@@ -101,17 +103,17 @@ class Funder(Audited, Model):
     def validate(self, session: Session) -> None:
         errors = ErrorCollector()
         if not (self.name or "").strip():
-            errors.add("name", "is required")
+            errors.add("name", _("is required"))
         if not (self.code or "").strip():
-            errors.add("code", "is required")
+            errors.add("code", _("is required"))
         if not is_currency_code(self.default_currency):
             errors.add(
                 "default_currency",
-                f"'{self.default_currency}' is not an ISO 4217 currency code (e.g. USD, EUR, XCD)",
+                _("'%(code)s' is not an ISO 4217 currency code (e.g. USD, EUR, XCD)", code=self.default_currency),
             )
         for index, category in enumerate(self.cost_categories or []):
             if not isinstance(category, dict) or not category.get("code") or not category.get("name"):
-                errors.add("cost_categories", f"item {index + 1} needs a code and a name")
+                errors.add("cost_categories", _("item %(number)s needs a code and a name", number=index + 1))
         _check_indirect_cap(session, self, errors)
         check_unique(session, self, errors, "name", "code")
         errors.raise_if_any()
@@ -187,43 +189,46 @@ class Grant(Audited, Model):
         errors = ErrorCollector()
         for field in ("reference", "title", "recipient"):
             if not (getattr(self, field) or "").strip():
-                errors.add(field, "is required")
+                errors.add(field, _("is required"))
         if self.funder_id is None and self.funder is None:
-            errors.add("funder", "is required")
+            errors.add("funder", _("is required"))
         if not is_currency_code(self.currency):
             errors.add(
                 "currency",
-                f"'{self.currency}' is not an ISO 4217 currency code (e.g. USD, EUR, XCD)",
+                _("'%(code)s' is not an ISO 4217 currency code (e.g. USD, EUR, XCD)", code=self.currency),
             )
         if self.amount is None:
-            errors.add("amount", "is required")
+            errors.add("amount", _("is required"))
         elif self.amount < 0:
-            errors.add("amount", "must not be negative")
+            errors.add("amount", _("must not be negative"))
         if self.start_date is None:
-            errors.add("start_date", "is required")
+            errors.add("start_date", _("is required"))
         if self.end_date is None:
-            errors.add("end_date", "is required")
+            errors.add("end_date", _("is required"))
         if self.start_date and self.end_date and self.end_date < self.start_date:
-            errors.add("end_date", "is before the start date")
+            errors.add("end_date", _("is before the start date"))
         bad = [c for c in self.country_codes if not is_country_code(c)]
         if bad:
-            errors.add("countries", f"not ISO 3166 country codes: {', '.join(bad)} (e.g. LC, GD)")
+            errors.add("countries", _("not ISO 3166 country codes: %(codes)s (e.g. LC, GD)", codes=", ".join(bad)))
         allowed = {role.value for role in VERIFYING_ROLE_CHOICES}
         roles = self.verifying_roles
         wrong = [role for role in roles if role not in allowed]
         if wrong:
             errors.add(
                 "verifier_roles",
-                f"{', '.join(wrong)} cannot verify results; choose among: "
-                + ", ".join(role.value for role in VERIFYING_ROLE_CHOICES),
+                _(
+                    "%(roles)s cannot verify results; choose among: %(choices)s",
+                    roles=", ".join(wrong),
+                    choices=", ".join(role.value for role in VERIFYING_ROLE_CHOICES),
+                ),
             )
         elif not roles:
-            errors.add("verifier_roles", "choose at least one member role that may verify results")
+            errors.add("verifier_roles", _("choose at least one member role that may verify results"))
         _check_indirect_rate(session, self, errors)
         sectors = self.iati_sectors or []
         odd = [str(code) for code in sectors if not (isinstance(code, str) and code.isdigit() and len(code) == 5)]
         if odd or len({str(code) for code in sectors}) != len(sectors):
-            errors.add("iati_sectors", "choose each sector once from the list of 5-digit DAC sector codes")
+            errors.add("iati_sectors", _("choose each sector once from the list of 5-digit DAC sector codes"))
         check_unique(session, self, errors, "reference")
         errors.raise_if_any()
 
@@ -243,13 +248,18 @@ def _check_indirect_rate(session: Session, grant: Grant, errors: ErrorCollector)
         rate = Decimal(grant.indirect_rate)
         cap = funder.indirect_cap_percent if funder is not None else None
         if not 0 <= rate <= 100:
-            errors.add("indirect_rate", "must be a percentage between 0 and 100")
+            errors.add("indirect_rate", _("must be a percentage between 0 and 100"))
         elif cap is not None and rate > Decimal(cap):
             errors.add(
                 "indirect_rate",
-                f"{_plain_percent(rate)} is above {funder.name}'s cap of {_plain_percent(cap)} for indirect costs"
+                _(
+                    "%(rate)s is above %(funder)s's cap of %(cap)s for indirect costs",
+                    rate=_plain_percent(rate),
+                    funder=funder.name,
+                    cap=_plain_percent(cap),
+                )
                 if funder is not None
-                else "is above the funder's cap",
+                else _("is above the funder's cap"),
             )
     if excluded and funder is not None:
         codes = {str(c.get("code")) for c in funder.cost_categories or [] if isinstance(c, dict)}
@@ -257,12 +267,12 @@ def _check_indirect_rate(session: Session, grant: Grant, errors: ErrorCollector)
         if unknown:
             errors.add(
                 "indirect_excluded",
-                f"not {funder.name}'s cost categories: {', '.join(unknown)}",
+                _("not %(funder)s's cost categories: %(codes)s", funder=funder.name, codes=", ".join(unknown)),
             )
     if grant.indirect_base == IndirectBase.modified_direct and grant.indirect_rate is not None and not excluded:
         errors.add(
             "indirect_excluded",
-            "a modified direct cost base leaves some cost categories out: choose them, or use total direct costs",
+            _("a modified direct cost base leaves some cost categories out: choose them, or use total direct costs"),
         )
 
 
@@ -272,7 +282,7 @@ def _check_indirect_cap(session: Session, funder: Funder, errors: ErrorCollector
     if cap is None:
         return
     if not 0 <= Decimal(cap) <= 100:
-        errors.add("indirect_cap_percent", "must be a percentage between 0 and 100")
+        errors.add("indirect_cap_percent", _("must be a percentage between 0 and 100"))
         return
     if funder.id is None:
         return
@@ -282,10 +292,14 @@ def _check_indirect_cap(session: Session, funder: Funder, errors: ErrorCollector
         )
     ).all()
     if above:
-        listed = ", ".join(f"{ref} charges {_plain_percent(rate)}" for ref, rate in above)
+        listed = ", ".join(_("%(grant)s charges %(rate)s", grant=ref, rate=_plain_percent(rate)) for ref, rate in above)
         errors.add(
             "indirect_cap_percent",
-            f"{_plain_percent(cap)} is below what grants already charge ({listed}); lower their rates first",
+            _(
+                "%(cap)s is below what grants already charge (%(grants)s); lower their rates first",
+                cap=_plain_percent(cap),
+                grants=listed,
+            ),
         )
 
 
@@ -307,9 +321,9 @@ class GrantMembership(Audited, Model):
     def validate(self, session: Session) -> None:
         errors = ErrorCollector()
         if self.grant_id is None and self.grant is None:
-            errors.add("grant", "is required")
+            errors.add("grant", _("is required"))
         if self.user_id is None and self.user is None:
-            errors.add("user", "is required")
+            errors.add("user", _("is required"))
         grant_id = self.grant_id or (self.grant.id if self.grant else None)
         user_id = self.user_id or (self.user.id if self.user else None)
         if grant_id and user_id:
@@ -321,7 +335,7 @@ class GrantMembership(Audited, Model):
                 )
             )
             if clash:
-                errors.add("user", "is already a member of this grant")
+                errors.add("user", _("is already a member of this grant"))
         errors.raise_if_any()
 
 
@@ -356,24 +370,28 @@ class ReportingPeriod(Audited, Model):
     def validate(self, session: Session) -> None:
         errors = ErrorCollector()
         if not (self.label or "").strip():
-            errors.add("label", "is required")
+            errors.add("label", _("is required"))
         grant = self.grant or (session.get(Grant, self.grant_id) if self.grant_id else None)
         if grant is None:
-            errors.add("grant", "is required")
+            errors.add("grant", _("is required"))
         if self.start_date is None:
-            errors.add("start_date", "is required")
+            errors.add("start_date", _("is required"))
         if self.end_date is None:
-            errors.add("end_date", "is required")
+            errors.add("end_date", _("is required"))
         if self.start_date and self.end_date:
             if self.end_date < self.start_date:
-                errors.add("end_date", "is before the start date")
+                errors.add("end_date", _("is before the start date"))
             if grant and (self.start_date < grant.start_date or self.end_date > grant.end_date):
                 errors.add(
                     "start_date",
-                    f"the period must lie within the grant ({grant.start_date} to {grant.end_date})",
+                    _(
+                        "the period must lie within the grant (%(start)s to %(end)s)",
+                        start=day(grant.start_date),
+                        end=day(grant.end_date),
+                    ),
                 )
         if self.report_due and self.end_date and self.report_due < self.end_date:
-            errors.add("report_due", "is before the end of the period")
+            errors.add("report_due", _("is before the end of the period"))
         if grant is not None and self.label:
             clash = session.scalar(
                 select(ReportingPeriod.id).where(
@@ -383,5 +401,7 @@ class ReportingPeriod(Audited, Model):
                 )
             )
             if clash:
-                errors.add("label", f"'{self.label}' is already a period of {grant.reference}")
+                errors.add(
+                    "label", _("'%(label)s' is already a period of %(grant)s", label=self.label, grant=grant.reference)
+                )
         errors.raise_if_any()

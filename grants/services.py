@@ -18,6 +18,8 @@ from sqlalchemy.sql import Select
 from config.roles import ALL_GRANTS_ROLES, READ_ONLY_ROLES
 from core import clock
 from core.errors import DomainValidationError
+from core.formatting import gettext as _
+from core.formatting import ngettext
 from core.money import to_decimal
 from core.periods import PeriodLength, split_into_periods
 from core.records import validate_record
@@ -110,7 +112,7 @@ def visible_grants(session: Session, user: Any) -> list[Grant]:
 def get_grant_by_reference(session: Session, reference: str) -> Grant:
     grant = session.scalar(select(Grant).where(Grant.reference == reference))
     if grant is None:
-        raise DomainValidationError({"grant": [f"no grant with reference '{reference}'"]})
+        raise DomainValidationError({"grant": [_("no grant with reference '%(reference)s'", reference=reference)]})
     return grant
 
 
@@ -130,7 +132,15 @@ def create_funder(
     if isinstance(cost_categories, str):
         if cost_categories not in COST_CATEGORY_PRESETS:
             raise DomainValidationError(
-                {"cost_categories": [f"unknown preset '{cost_categories}'; known: {', '.join(COST_CATEGORY_PRESETS)}"]}
+                {
+                    "cost_categories": [
+                        _(
+                            "unknown preset '%(preset)s'; known: %(known)s",
+                            preset=cost_categories,
+                            known=", ".join(COST_CATEGORY_PRESETS),
+                        )
+                    ]
+                }
             )
         cost_categories = [dict(c) for c in COST_CATEGORY_PRESETS[cost_categories]]
     funder = Funder(
@@ -162,7 +172,15 @@ def set_cost_categories(
     if preset:
         if preset not in COST_CATEGORY_PRESETS:
             raise DomainValidationError(
-                {"preset": [f"unknown preset '{preset}'; known: {', '.join(COST_CATEGORY_PRESETS)}"]}
+                {
+                    "preset": [
+                        _(
+                            "unknown preset '%(preset)s'; known: %(known)s",
+                            preset=preset,
+                            known=", ".join(COST_CATEGORY_PRESETS),
+                        )
+                    ]
+                }
             )
         codes = {str(r.get("code") or "").strip() for r in rows}
         rows = list(rows) + [dict(c) for c in COST_CATEGORY_PRESETS[preset] if c["code"] not in codes]
@@ -175,13 +193,15 @@ def set_cost_categories(
         if not code and not name:
             continue
         if not code:
-            errors.setdefault(f"row {number}", []).append("code: is required")
+            errors.setdefault(f"row {number}", []).append(_("code: is required"))
         elif len(code) > 40:
-            errors.setdefault(f"row {number}", []).append("code: is longer than 40 characters")
+            errors.setdefault(f"row {number}", []).append(_("code: is longer than 40 characters"))
         elif code in seen:
-            errors.setdefault(f"row {number}", []).append(f"code: '{code}' is already used on row {seen[code]}")
+            errors.setdefault(f"row {number}", []).append(
+                _("code: '%(code)s' is already used on row %(row)s", code=code, row=seen[code])
+            )
         if not name:
-            errors.setdefault(f"row {number}", []).append("name: is required")
+            errors.setdefault(f"row {number}", []).append(_("name: is required"))
         seen.setdefault(code, number)
         category: dict[str, Any] = {"code": code, "name": name[:200]}
         if row.get("retired"):
@@ -190,8 +210,11 @@ def set_cost_categories(
     for code, category in before.items():
         if code not in seen:
             errors.setdefault("categories", []).append(
-                f"{code} {category.get('name')} is missing: a category is retired, not removed, "
-                "because budget lines may use it"
+                _(
+                    "%(code)s %(name)s is missing: a category is retired, not removed, because budget lines may use it",
+                    code=code,
+                    name=category.get("name"),
+                )
             )
     if errors:
         raise DomainValidationError(errors)
@@ -240,7 +263,7 @@ def save_grant(session: Session, grant: Grant) -> Grant:
 def _apply_grant_values(grant: Grant, values: dict[str, Any]) -> None:
     unknown = set(values) - GRANT_FIELDS
     if unknown:
-        raise DomainValidationError({name: ["is not a field of a grant"] for name in sorted(unknown)})
+        raise DomainValidationError({name: [_("is not a field of a grant")] for name in sorted(unknown)})
     if "amount" in values:
         try:
             values["amount"] = to_decimal(values["amount"])
@@ -253,7 +276,9 @@ def _apply_grant_values(grant: Grant, values: dict[str, Any]) -> None:
             values["status"] = GrantStatus(values["status"])
         except ValueError:
             known = ", ".join(s.value for s in GrantStatus)
-            raise DomainValidationError({"status": [f"'{values['status']}' is not one of {known}"]}) from None
+            raise DomainValidationError(
+                {"status": [_("'%(value)s' is not one of %(known)s", value=values["status"], known=known)]}
+            ) from None
     if "countries" in values and isinstance(values["countries"], (list, tuple)):
         values["countries"] = ",".join(values["countries"])
     for key, value in values.items():
@@ -287,17 +312,33 @@ def generate_periods(
     try:
         spans = split_into_periods(grant.start_date, grant.end_date, length, due_days)
     except ValueError as exc:
-        field, _, message = str(exc).partition(": ")
+        field, _sep, message = str(exc).partition(": ")
         raise DomainValidationError({field: [message]}) from None
     if grant.periods:
         if not replace_open:
             raise DomainValidationError(
-                {"grant": [f"{grant.reference} already has {len(grant.periods)} reporting periods"]}
+                {
+                    "grant": [
+                        ngettext(
+                            "%(grant)s already has %(num)d reporting period",
+                            "%(grant)s already has %(num)d reporting periods",
+                            len(grant.periods),
+                            grant=grant.reference,
+                        )
+                    ]
+                }
             )
         locked = [p.label for p in grant.periods if p.status != PeriodStatus.open]
         if locked:
             raise DomainValidationError(
-                {"grant": [f"periods {', '.join(locked)} are submitted or accepted and cannot be replaced"]}
+                {
+                    "grant": [
+                        _(
+                            "periods %(periods)s are submitted or accepted and cannot be replaced",
+                            periods=", ".join(locked),
+                        )
+                    ]
+                }
             )
         for period in list(grant.periods):
             session.delete(period)
@@ -342,8 +383,19 @@ def get_period(session: Session, grant: Grant, label: str) -> ReportingPeriod:
         select(ReportingPeriod).where(ReportingPeriod.grant_id == grant.id, ReportingPeriod.label == label)
     )
     if period is None:
-        known = ", ".join(p.label for p in grant.periods) or "none"
-        raise DomainValidationError({"period": [f"{grant.reference} has no period '{label}'; known: {known}"]})
+        known = ", ".join(p.label for p in grant.periods) or _("none")
+        raise DomainValidationError(
+            {
+                "period": [
+                    _(
+                        "%(grant)s has no period '%(label)s'; known: %(known)s",
+                        grant=grant.reference,
+                        label=label,
+                        known=known,
+                    )
+                ]
+            }
+        )
     return period
 
 

@@ -16,7 +16,7 @@ from wtforms import SelectField, SelectMultipleField
 from core import clock
 from core.errors import DomainValidationError
 from core.extensions import db
-from core.formatting import N_, lazy_gettext
+from core.formatting import N_, current_language, day, lazy_gettext, number
 from core.formatting import gettext as _
 from core.forms import country_codes, currency_code, non_negative, not_before
 from core.periods import PeriodLength
@@ -29,6 +29,7 @@ from grants.access import (
     visible_funders_filter,
 )
 from grants.closing.views import closing_link, closing_links, may_close_periods
+from grants.deadlines.services import describe_days
 from grants.models import (
     INDIRECT_BASE_LABELS,
     Funder,
@@ -62,15 +63,28 @@ class SavedByOperation:
             raise
 
 
-_PRESET_LABELS = {"global_fund": "Global Fund cost groupings", "generic": "Generic categories"}
+_PRESET_LABELS = {
+    "global_fund": lazy_gettext("Global Fund cost groupings"),
+    "generic": lazy_gettext("Generic categories"),
+}
+# How the indirect cost bases read on the form and the grant page.
+_BASE_LABELS = {
+    IndirectBase.total_direct: lazy_gettext("Total direct costs"),
+    IndirectBase.modified_direct: lazy_gettext("Modified direct costs"),
+}
 
 
 def _categories_text(categories: Any) -> str:
     if not categories:
-        return "none yet: edit the funder to add them"
-    return "; ".join(
-        f"{c.get('code')} {c.get('name')}" + (" (retired)" if c.get("retired") else "") for c in categories
-    )
+        return _("none yet: edit the funder to add them")
+    return "; ".join(_category_words(c) for c in categories)
+
+
+def _category_words(category: Any) -> str:
+    """ "EQUIP Equipment", or "EQUIP Equipment (retired)" in the reader's language."""
+    if category.get("retired"):
+        return _("%(code)s %(name)s (retired)", code=category.get("code"), name=category.get("name"))
+    return f"{category.get('code')} {category.get('name')}"
 
 
 def _category_rows(categories: Any) -> list[dict[str, Any]]:
@@ -97,6 +111,9 @@ class FunderView(SavedByOperation, ValidatedViewMixin, ModelView):
     class_permission_name = "Funders"
     route_base = "/funders"
     list_title = lazy_gettext("Funders")
+    add_title = lazy_gettext("Add a funder")
+    edit_title = lazy_gettext("Edit a funder")
+    show_title = lazy_gettext("Funder")
     list_columns = ["name", "code", "default_currency"]
     show_columns = ["name", "code", "default_currency", "cost_categories", "notes"]
     add_columns = edit_columns = ["name", "code", "default_currency", "indirect_cap_percent", "notes"]
@@ -104,6 +121,9 @@ class FunderView(SavedByOperation, ValidatedViewMixin, ModelView):
     base_filters = visible_funders_filter()
     validators_columns = {"default_currency": [currency_code]}
     label_columns = {
+        "name": lazy_gettext("Name"),
+        "code": lazy_gettext("Code"),
+        "notes": lazy_gettext("Notes"),
         "default_currency": lazy_gettext("Default currency (ISO 4217)"),
         "indirect_cap_percent": lazy_gettext("Cap on indirect costs (%)"),
     }
@@ -188,6 +208,9 @@ class ReportingPeriodView(SavedByOperation, GrantScopedViewMixin, ModelView):
     class_permission_name = "ReportingPeriods"
     route_base = "/periods"
     list_title = lazy_gettext("Reporting periods")
+    add_title = lazy_gettext("Add a reporting period")
+    edit_title = lazy_gettext("Edit a reporting period")
+    show_title = lazy_gettext("Reporting period")
     list_columns = ["grant", "label", "start_date", "end_date", "report_due", "status", "closing"]
     show_columns = ["grant", "label", "start_date", "end_date", "report_due", "status", "closing"]
     add_columns = edit_columns = ["grant", "label", "start_date", "end_date", "report_due", "status"]
@@ -195,8 +218,8 @@ class ReportingPeriodView(SavedByOperation, GrantScopedViewMixin, ModelView):
     order_columns = ["label", "start_date", "end_date", "report_due"]
     base_order = ("start_date", "asc")
     validators_columns = {
-        "end_date": [not_before("start_date", "start date")],
-        "report_due": [not_before("end_date", "end of the period")],
+        "end_date": [not_before("start_date", lazy_gettext("start date"))],
+        "report_due": [not_before("end_date", lazy_gettext("end of the period"))],
     }
     label_columns = {
         "grant": lazy_gettext("Grant"),
@@ -216,11 +239,15 @@ class GrantMembershipView(SavedByOperation, GrantScopedViewMixin, ModelView):
     class_permission_name = "GrantMemberships"
     route_base = "/memberships"
     list_title = lazy_gettext("Grant members")
+    add_title = lazy_gettext("Add a grant member")
+    edit_title = lazy_gettext("Edit a grant member")
+    show_title = lazy_gettext("Grant member")
     # Search by user lists only people on the grants one can see, not every account.
     search_form_query_rel_fields = {"user": [["id", FilterUsersOfVisibleGrants, lambda: None]]}
     list_columns = ["grant", "user", "role"]
     add_columns = edit_columns = show_columns = ["grant", "user", "role"]
     search_columns = ["grant", "user", "role"]
+    label_columns = {"grant": lazy_gettext("Grant"), "user": lazy_gettext("User"), "role": lazy_gettext("Role")}
     save = staticmethod(services.save_membership)
 
 
@@ -249,7 +276,7 @@ def excluded_category_choices() -> list[tuple[str, str]]:
     for funder in funders:
         for category in funder.cost_categories or []:
             code = str(category.get("code"))
-            label = f"{code} {category.get('name')}" + (" (retired)" if category.get("retired") else "")
+            label = _category_words(category)
             if len(funders) > 1:
                 label += f" — {funder.name}"
             choices.setdefault(code, label)
@@ -259,13 +286,13 @@ def excluded_category_choices() -> list[tuple[str, str]]:
 def _excluded_text(codes: Any) -> str:
     """The grant page's list of categories left out of the indirect cost base, with their names."""
     if not codes:
-        return "none"
+        return _("none")
     names = dict(excluded_category_choices())
     return ", ".join(names.get(str(code), str(code)) for code in codes)
 
 
 def _base_choices() -> list[tuple[str, str]]:
-    return [(base.value, label.capitalize()) for base, label in INDIRECT_BASE_LABELS.items()]
+    return [(base.value, str(_BASE_LABELS[base])) for base in INDIRECT_BASE_LABELS]
 
 
 def _as_base(value: Any) -> IndirectBase | None:
@@ -299,13 +326,19 @@ class GrantView(SavedByOperation, GrantScopedViewMixin, ModelView):
     class_permission_name = "Grants"
     route_base = "/grants"
     list_title = lazy_gettext("Grants")
+    add_title = lazy_gettext("Add a grant")
+    edit_title = lazy_gettext("Edit a grant")
+    show_title = lazy_gettext("Grant")
     show_template = "grant_show.html"
     list_columns = ["reference", "title", "funder", "currency", "amount", "start_date", "end_date", "status"]
     show_fieldsets = [
-        ("Agreement", {"fields": ["reference", "title", "funder", "recipient", "status", "countries"]}),
-        ("Money and dates", {"fields": ["currency", "amount", "start_date", "end_date"]}),
-        ("Indirect costs", {"fields": ["indirect_rate", "indirect_base", "indirect_excluded"], "expanded": False}),
-        ("Notes", {"fields": ["description"], "expanded": False}),
+        (lazy_gettext("Agreement"), {"fields": ["reference", "title", "funder", "recipient", "status", "countries"]}),
+        (lazy_gettext("Money and dates"), {"fields": ["currency", "amount", "start_date", "end_date"]}),
+        (
+            lazy_gettext("Indirect costs"),
+            {"fields": ["indirect_rate", "indirect_base", "indirect_excluded"], "expanded": False},
+        ),
+        (lazy_gettext("Notes"), {"fields": ["description"], "expanded": False}),
     ]
     add_columns = edit_columns = [
         "funder",
@@ -325,17 +358,21 @@ class GrantView(SavedByOperation, GrantScopedViewMixin, ModelView):
     ]
     add_form_extra_fields = edit_form_extra_fields = {
         "indirect_base": SelectField(
-            "Indirect costs are charged on",
+            lazy_gettext("Indirect costs are charged on"),
             choices=_base_choices,
             coerce=_as_base,
             default=IndirectBase.total_direct,
-            description="Total direct costs: every direct cost; modified direct costs: direct costs less the "
-            "categories left out below.",
+            description=lazy_gettext(
+                "Total direct costs: every direct cost; modified direct costs: direct costs less the "
+                "categories left out below."
+            ),
         ),
         "indirect_excluded": ExcludedCategoriesField(
-            "Cost categories left out of the base",
-            description="Only for a modified direct cost base: the funder's categories indirect costs are not charged on "
-            "(e.g. equipment, sub-grants).",
+            lazy_gettext("Cost categories left out of the base"),
+            description=lazy_gettext(
+                "Only for a modified direct cost base: the funder's categories indirect costs are not charged on "
+                "(e.g. equipment, sub-grants)."
+            ),
         ),
     }
     search_columns = ["reference", "title", "funder", "status", "currency", "start_date", "end_date"]
@@ -345,7 +382,7 @@ class GrantView(SavedByOperation, GrantScopedViewMixin, ModelView):
     validators_columns = {
         "currency": [currency_code],
         "amount": [non_negative],
-        "end_date": [not_before("start_date", "start date")],
+        "end_date": [not_before("start_date", lazy_gettext("start date"))],
         "countries": [country_codes],
     }
     label_columns = {
@@ -365,13 +402,15 @@ class GrantView(SavedByOperation, GrantScopedViewMixin, ModelView):
         "indirect_excluded": lazy_gettext("Cost categories left out of the base"),
     }
     description_columns = {
-        "indirect_rate": "Empty: the grant charges no indirect costs. Must not exceed the funder's cap.",
-        "indirect_base": "Total direct costs: every direct cost; modified direct costs: direct costs less the categories "
-        "left out below.",
+        "indirect_rate": lazy_gettext("Empty: the grant charges no indirect costs. Must not exceed the funder's cap."),
+        "indirect_base": lazy_gettext(
+            "Total direct costs: every direct cost; modified direct costs: direct costs less the "
+            "categories left out below."
+        ),
     }
     formatters_columns = {
-        "amount": lambda amount: f"{amount:,.2f}",
-        "indirect_base": lambda base: INDIRECT_BASE_LABELS.get(base, "total direct costs").capitalize(),
+        "amount": lambda amount: number(amount, 2),
+        "indirect_base": lambda base: str(_BASE_LABELS.get(base, _BASE_LABELS[IndirectBase.total_direct])),
         "indirect_excluded": _excluded_text,
     }
     # generate_periods changes records: it needs can_edit, like the edit form.
@@ -433,23 +472,37 @@ class GrantView(SavedByOperation, GrantScopedViewMixin, ModelView):
         return redirect(url_for("GrantView.show", pk=pk))
 
 
+def _panel_day(value: date) -> str:
+    """The due day as the reader writes it; English keeps the ISO date the panel has always shown."""
+    return value.isoformat() if current_language() == "en" else day(value)
+
+
 def reporting_panel(session: Any, grant: Grant, user: Any) -> Panel:
     """Where the grant stands on reporting: the next report due and what was accepted."""
     today = clock.today()
     upcoming = [p for p in grant.periods if p.report_due and p.status == PeriodStatus.open]
-    rows: list[tuple[str, Any]] = [("Periods", ", ".join(p.label for p in grant.periods) or "none yet")]
+    rows: list[tuple[str, Any]] = [(_("Periods"), ", ".join(p.label for p in grant.periods) or _("none yet"))]
     if upcoming:
         # Every upcoming period has a report_due date (filtered above).
         nearest = min(upcoming, key=lambda p: cast(date, p.report_due))
         days = (cast(date, nearest.report_due) - today).days
-        when = f"in {days} days" if days >= 0 else f"{-days} days overdue"
-        rows.append(("Next report", f"{nearest.label} due {nearest.report_due} ({when})"))
+        rows.append(
+            (
+                _("Next report"),
+                _(
+                    "%(period)s due %(date)s (%(when)s)",
+                    period=nearest.label,
+                    date=_panel_day(cast(date, nearest.report_due)),
+                    when=describe_days(days),
+                ),
+            )
+        )
     done = [p.label for p in grant.periods if p.status != PeriodStatus.open]
-    rows.append(("Submitted or accepted", ", ".join(done) or "none yet"))
+    rows.append((_("Submitted or accepted"), ", ".join(done) or _("none yet")))
     if grant.periods and may_close_periods():
-        rows.insert(1, ("Close a period", closing_links(grant.periods)))
-    rows.append(("Members", str(len(grant.memberships))))
-    return Panel(title="Reporting", order=10, rows=rows)
+        rows.insert(1, (_("Close a period"), closing_links(grant.periods)))
+    rows.append((_("Members"), str(len(grant.memberships))))
+    return Panel(title=_("Reporting"), order=10, rows=rows)
 
 
 def register(appbuilder: AppBuilder) -> None:

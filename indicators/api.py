@@ -11,8 +11,9 @@ from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.decorators import permission_name
 from marshmallow import ValidationError
 
-from core.errors import DomainValidationError
+from core.errors import DomainValidationError, ErrorCollector
 from core.extensions import db
+from core.formatting import gettext as _
 from grants.access import GrantScopedApiMixin, ValidatedApiMixin, current_user_or_none
 from grants.models import ReportingPeriod
 from grants.services import can_see_grant
@@ -24,6 +25,8 @@ from indicators.models import (
     IndicatorCode,
     Result,
     Target,
+    check_titles,
+    clean_titles,
 )
 from indicators.progress import indicator_progress
 from indicators.schemas import (
@@ -102,11 +105,13 @@ class IndicatorApi(GrantScopedApiMixin, ModelRestApi):
         "sort_order",
         "dimensions.id",
         "dimensions.code",
+        "titles",
     ]
     add_columns = [
         "grant",
         "code",
         "name",
+        "titles",
         "definition",
         "unit",
         "direction",
@@ -122,6 +127,22 @@ class IndicatorApi(GrantScopedApiMixin, ModelRestApi):
     edit_columns = [c for c in add_columns if c != "grant"]
     order_columns = ["code", "name", "sort_order"]
     search_columns = ["grant", "code", "name", "unit"]
+
+    def pre_add(self, item: Any) -> None:
+        _take_titles(item)
+        super().pre_add(item)
+
+    def pre_update(self, item: Any) -> None:
+        _take_titles(item)
+        super().pre_update(item)
+
+
+def _take_titles(item: Indicator) -> None:
+    """``titles`` as given to the API: an object of language code to text; 422 on ``titles`` otherwise."""
+    errors = ErrorCollector()
+    check_titles(item.titles, errors, per_language=False)
+    errors.raise_if_any()
+    item.titles = clean_titles(item.titles)
 
 
 class IndicatorCodeApi(_DerivedGrantApiMixin, GrantScopedApiMixin, ModelRestApi):
@@ -156,7 +177,7 @@ class IndicatorCodeApi(_DerivedGrantApiMixin, GrantScopedApiMixin, ModelRestApi)
         if indicator is None or not can_see_grant(db.session, current_user_or_none(), indicator.grant_id):
             return self.response_404()
         if funder_id is None:
-            return self.response_400(message="funder: give the funder's id")
+            return self.response_400(message=_("funder: give the funder's id"))
         code = services.indicator_code_for(db.session, indicator.id, funder_id)
         return self.response(200, result={"indicator": indicator.id, "funder": funder_id, "code": code})
 
@@ -176,10 +197,10 @@ class _FigureApi(_DerivedGrantApiMixin, GrantScopedApiMixin, ModelRestApi):
         user = current_user_or_none()
         indicator = session.get(Indicator, data["indicator"])
         if indicator is None or not can_see_grant(session, user, indicator.grant_id):
-            return self.response_422(message={"indicator": ["is not an indicator of a grant you have access to"]})
+            return self.response_422(message={"indicator": [_("is not an indicator of a grant you have access to")]})
         period = session.get(ReportingPeriod, data["period"])
         if period is None or not can_see_grant(session, user, period.grant_id):
-            return self.response_422(message={"period": ["is not a period of a grant you have access to"]})
+            return self.response_422(message={"period": [_("is not a period of a grant you have access to")]})
         try:
             record = self._save(session, indicator, period, data, user)
             session.commit()

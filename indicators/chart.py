@@ -7,7 +7,8 @@ from decimal import Decimal
 
 from markupsafe import Markup, escape
 
-from indicators.models import fmt
+from core.formatting import gettext as _
+from indicators.models import shown as fmt
 from indicators.progress import ProgressRow
 
 WIDTH, HEIGHT = 520, 200
@@ -43,12 +44,19 @@ def progress_chart(rows: Sequence[ProgressRow], *, cumulative: bool = False) -> 
     def y(value: Decimal) -> float:
         return TOP + plot_h - float(value / top) * plot_h
 
-    code = escape(rows[0].indicator_code)
+    code = rows[0].indicator_code
+    aria = _("%(code)s: actual against target by period", code=code)
+    heading = (
+        _("%(code)s: actual against target to date", code=code)
+        if cumulative
+        else _("%(code)s: actual against target", code=code)
+    )
+    words = {"target": _("target"), "actual": _("actual")}
     places = 1 if rows[0].unit == "percentage" else 2
     parts = [
         f'<svg class="indicator-chart" xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
-        f'viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{code}: actual against target by period">',
-        f"<title>{code}: actual against target{' to date' if cumulative else ''}</title>",
+        f'viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{escape(aria)}">',
+        f"<title>{escape(heading)}</title>",
         f'<line x1="{LEFT}" y1="{TOP + plot_h}" x2="{WIDTH - RIGHT}" y2="{TOP + plot_h}" stroke="#555"/>',
         f'<text x="{LEFT - 6}" y="{TOP + 4}" text-anchor="end" font-size="10">{escape(fmt(top, places))}</text>',
         f'<text x="{LEFT - 6}" y="{TOP + plot_h}" text-anchor="end" font-size="10">0</text>',
@@ -68,7 +76,7 @@ def progress_chart(rows: Sequence[ProgressRow], *, cumulative: bool = False) -> 
             top_y = y(value)
             parts.append(
                 f'<rect class="bar-{kind}" x="{x:.1f}" y="{top_y:.1f}" width="{bar:.1f}" '
-                f'height="{TOP + plot_h - top_y:.1f}" fill="{colour}"><title>{escape(label)} {kind}: '
+                f'height="{TOP + plot_h - top_y:.1f}" fill="{colour}"><title>{escape(label)} {escape(words[kind])}: '
                 f"{escape(fmt(value, places))}</title></rect>"
             )
             parts.append(
@@ -79,8 +87,8 @@ def progress_chart(rows: Sequence[ProgressRow], *, cumulative: bool = False) -> 
         )
     legend_y = HEIGHT - 6
     parts.append(f'<rect x="{LEFT}" y="{legend_y - 8}" width="10" height="8" fill="{TARGET_COLOUR}"/>')
-    parts.append(f'<text x="{LEFT + 14}" y="{legend_y}" font-size="10">target</text>')
+    parts.append(f'<text x="{LEFT + 14}" y="{legend_y}" font-size="10">{escape(words["target"])}</text>')
     parts.append(f'<rect x="{LEFT + 60}" y="{legend_y - 8}" width="10" height="8" fill="{ACTUAL_COLOUR}"/>')
-    parts.append(f'<text x="{LEFT + 74}" y="{legend_y}" font-size="10">actual</text>')
+    parts.append(f'<text x="{LEFT + 74}" y="{legend_y}" font-size="10">{escape(words["actual"])}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))

@@ -24,10 +24,11 @@ from core.datasets import (
     add_figure_kind,
     as_fraction,
 )
-from core.formatting import day
+from core.formatting import N_, day, in_reader_language, lazy_gettext, ngettext, number
+from core.formatting import gettext as _
 from grants import landing
-from grants.closing.checklist import CHECKLIST, ClosingContext, Fix, Level, Line, named, plural
-from grants.compliance.rules import RULES, RuleContext, RuleResult, RuleType, Status, fmt_day, fmt_percent
+from grants.closing.checklist import CHECKLIST, ClosingContext, Fix, Level, Line, named
+from grants.compliance.rules import RULES, RuleContext, RuleResult, RuleType, Status, fmt_day
 from grants.deadlines.missing import MISSING_WORK, listed, reported_period
 from grants.deadlines.models import Deadline
 from grants.evidence.models import EvidenceLink
@@ -60,7 +61,7 @@ def _indicator_check(session: Session, grant_id: int, params: dict[str, Any]) ->
     problems = [problem] if problem else []
     at_risk = params.get("at_risk_percent")
     if at_risk is not None and at_risk > params["min_percent"]:
-        problems.append("at_risk_percent must not be above min_percent")
+        problems.append(_("at_risk_percent must not be above min_percent"))
     return problems
 
 
@@ -72,18 +73,32 @@ def indicator_rule(ctx: RuleContext, params: dict[str, Any]) -> RuleResult:
     )
     target = describe_target_problem(ctx.session, "indicator", indicator_id, ctx.grant.id)
     if target:
-        return RuleResult(Status.not_evaluable, f"Cannot evaluate: {target}.")
+        return RuleResult(Status.not_evaluable, _("Cannot evaluate: %(problem)s.", problem=target))
     percent = indicator_achievement(ctx.session, indicator_id, ctx.period.id)
     found = resolve(ctx.session, "indicator", indicator_id)
-    name = f"indicator {found.label}" if found else f"indicator #{indicator_id}"
+    name = found.label if found else f"#{indicator_id}"
     if percent is None:
         if ctx.past_due:
             return RuleResult(
-                Status.not_met, f"No result or no target for {name} in {ctx.window}; due {fmt_day(ctx.due)}."
+                Status.not_met,
+                _(
+                    "No result or no target for indicator %(name)s in %(window)s; due %(date)s.",
+                    name=name,
+                    window=ctx.window,
+                    date=fmt_day(ctx.due),
+                ),
             )
-        return RuleResult(Status.pending, f"No result for {name} in {ctx.window} yet.")
+        return RuleResult(
+            Status.pending, _("No result for indicator %(name)s in %(window)s yet.", name=name, window=ctx.window)
+        )
     percent = Decimal(percent).quantize(Decimal("0.1"))
-    sentence = f"{name} reached {percent}% of its {ctx.window} target (needed {fmt_percent(minimum)}%)."
+    sentence = _(
+        "Indicator %(name)s reached %(percent)s%% of its %(window)s target (needed %(minimum)s%%).",
+        name=name,
+        percent=number(percent, 1),
+        window=ctx.window,
+        minimum=number(minimum.normalize()),
+    )
     if percent >= minimum:
         return RuleResult(Status.met, sentence)
     if percent >= at_risk or not ctx.window_over:
@@ -95,7 +110,7 @@ RULES.add(
     "indicator_achievement",
     RuleType(
         "indicator_achievement",
-        "Indicator at or above N% of target",
+        lazy_gettext("Indicator at or above a percentage of its target"),
         IndicatorParams,
         indicator_rule,
         _indicator_check,
@@ -118,8 +133,15 @@ def indicators_without_results(session: Session, deadline: Deadline) -> list[str
     )
     if not empty:
         return []
-    noun = "indicator" if len(empty) == 1 else "indicators"
-    return [f"{len(empty)} {noun} without results for {period.label}: {listed(empty)}"]
+    return [
+        ngettext(
+            "%(num)d indicator without results for %(period)s: %(codes)s",
+            "%(num)d indicators without results for %(period)s: %(codes)s",
+            len(empty),
+            period=period.label,
+            codes=listed(empty),
+        )
+    ]
 
 
 MISSING_WORK.add("indicators_without_results", indicators_without_results, order=10)
@@ -157,25 +179,25 @@ def _indicator_progress(session: Session, grant: Any, period: Any) -> Iterator[d
 add_dataset(
     Dataset(
         name="indicator_progress",
-        title="Indicator progress",
+        title=N_("Indicator progress"),
         columns=(
-            Column("code", "Code", "text", 12),
-            Column("indicator", "Indicator", "text", 44),
-            Column("period", "Period", "text", 8),
-            Column("unit", "Unit", "text", 11),
-            Column("baseline", "Baseline", "number"),
-            Column("target", "Target", "number"),
-            Column("actual", "Actual", "number"),
-            Column("numerator", "Numerator", "number"),
-            Column("denominator", "Denominator", "number"),
-            Column("achievement", "Achievement", "percent", 12),
-            Column("rating", "Rating", "text", 8),
-            Column("cumulative_target", "Cumulative target", "number", 14),
-            Column("cumulative_actual", "Cumulative actual", "number", 14),
-            Column("cumulative_achievement", "Cumulative achievement", "percent", 14),
-            Column("cumulative_rating", "Cumulative rating", "text", 10),
-            Column("lop_target", "Life-of-grant target", "number", 14),
-            Column("result_status", "Result status", "text", 12),
+            Column("code", N_("Code"), "text", 12),
+            Column("indicator", N_("Indicator"), "text", 44),
+            Column("period", N_("Period"), "text", 8),
+            Column("unit", N_("Unit"), "text", 11),
+            Column("baseline", N_("Baseline"), "number"),
+            Column("target", N_("Target"), "number"),
+            Column("actual", N_("Actual"), "number"),
+            Column("numerator", N_("Numerator"), "number"),
+            Column("denominator", N_("Denominator"), "number"),
+            Column("achievement", N_("Achievement"), "percent", 12),
+            Column("rating", N_("Rating"), "text", 8),
+            Column("cumulative_target", N_("Cumulative target"), "number", 14),
+            Column("cumulative_actual", N_("Cumulative actual"), "number", 14),
+            Column("cumulative_achievement", N_("Cumulative achievement"), "percent", 14),
+            Column("cumulative_rating", N_("Cumulative rating"), "text", 10),
+            Column("lop_target", N_("Life-of-grant target"), "number", 14),
+            Column("result_status", N_("Result status"), "text", 12),
         ),
         rows=_indicator_progress,
     ),
@@ -244,27 +266,27 @@ def _indicator_by_category(session: Session, grant: Any, period: Any) -> Iterato
 add_dataset(
     Dataset(
         name="indicator_progress_by_category",
-        title="Indicator progress by category",
+        title=N_("Indicator progress by category"),
         columns=(
-            Column("code", "Code", "text", 12),
-            Column("indicator_code", "Our code", "text", 10),
-            Column("indicator", "Indicator", "text", 44),
-            Column("period", "Period", "text", 8),
-            Column("dimension", "Disaggregation", "text", 14),
-            Column("category", "Category code", "text", 9),
-            Column("category_name", "Category", "text", 18),
-            Column("country", "Country", "text", 14),
-            Column("sex", "Sex/gender", "text", 12),
-            Column("age", "Age band", "text", 10),
-            Column("key_population", "Key population", "text", 16),
-            Column("target", "Target", "number"),
-            Column("actual", "Actual", "number"),
-            Column("achievement", "Achievement", "percent", 12),
-            Column("rating", "Rating", "text", 8),
-            Column("cumulative_target", "Cumulative target", "number", 14),
-            Column("cumulative_actual", "Cumulative actual", "number", 14),
-            Column("cumulative_achievement", "Cumulative achievement", "percent", 14),
-            Column("result_status", "Result status", "text", 12),
+            Column("code", N_("Code"), "text", 12),
+            Column("indicator_code", N_("Our code"), "text", 10),
+            Column("indicator", N_("Indicator"), "text", 44),
+            Column("period", N_("Period"), "text", 8),
+            Column("dimension", N_("Disaggregation"), "text", 14),
+            Column("category", N_("Category code"), "text", 9),
+            Column("category_name", N_("Category"), "text", 18),
+            Column("country", N_("Country"), "text", 14),
+            Column("sex", N_("Sex/gender"), "text", 12),
+            Column("age", N_("Age band"), "text", 10),
+            Column("key_population", N_("Key population"), "text", 16),
+            Column("target", N_("Target"), "number"),
+            Column("actual", N_("Actual"), "number"),
+            Column("achievement", N_("Achievement"), "percent", 12),
+            Column("rating", N_("Rating"), "text", 8),
+            Column("cumulative_target", N_("Cumulative target"), "number", 14),
+            Column("cumulative_actual", N_("Cumulative actual"), "number", 14),
+            Column("cumulative_achievement", N_("Cumulative achievement"), "percent", 14),
+            Column("result_status", N_("Result status"), "text", 12),
         ),
         rows=_indicator_by_category,
     ),
@@ -293,7 +315,7 @@ def _indicator_codes(session: Session, grant: Any) -> dict[str, int]:
     for code, indicator_id, funder_id in crosswalk:
         if funder_id == grant.funder_id:
             found.setdefault(code, indicator_id)
-    for code, indicator_id, _ in crosswalk:
+    for code, indicator_id, _funder in crosswalk:
         found.setdefault(code, indicator_id)
     return found
 
@@ -306,7 +328,7 @@ def _indicator_items(session: Session, grant: Any) -> list[tuple[str, str]]:
     )
     items = [(i.code, f"{i.code} — {i.name}") for i in indicators]
     names = {i.id: i for i in indicators}
-    seen = {code for code, _ in items}
+    seen = {code for code, _text in items}
     for code, indicator_id, funder_id in session.execute(
         select(IndicatorCode.code, IndicatorCode.indicator_id, IndicatorCode.funder_id)
         .where(IndicatorCode.grant_id == grant.id)
@@ -383,28 +405,28 @@ def _indicator_measure(indicator: Indicator, row: Any, measure: str) -> Any:
 add_figure_kind(
     FigureKind(
         name="indicator",
-        title="Indicator",
-        item_label="indicator code",
+        title=N_("Indicator"),
+        item_label=N_("indicator code"),
         measures=(
-            Measure("name", "Name", "text"),
-            Measure("code", "Our code", "text"),
-            Measure("funder_code", "The funder's code", "text"),
-            Measure("definition", "Definition", "text"),
-            Measure("unit", "Unit", "text"),
-            Measure("baseline", "Baseline"),
-            Measure("baseline_date", "Baseline date", "date"),
-            Measure("target", "Target for the period"),
-            Measure("result", "Result for the period"),
-            Measure("numerator", "Numerator of the result"),
-            Measure("denominator", "Denominator of the result"),
-            Measure("achievement", "Achievement for the period", "percent"),
-            Measure("rating", "Rating for the period", "text"),
-            Measure("cumulative_target", "Cumulative target"),
-            Measure("cumulative_result", "Cumulative result"),
-            Measure("cumulative_achievement", "Cumulative achievement", "percent"),
-            Measure("cumulative_rating", "Cumulative rating", "text"),
-            Measure("lop_target", "Life-of-grant target"),
-            Measure("means_of_verification", "Source (means of verification)", "text"),
+            Measure("name", N_("Name"), "text"),
+            Measure("code", N_("Our code"), "text"),
+            Measure("funder_code", N_("The funder's code"), "text"),
+            Measure("definition", N_("Definition"), "text"),
+            Measure("unit", N_("Unit"), "text"),
+            Measure("baseline", N_("Baseline")),
+            Measure("baseline_date", N_("Baseline date"), "date"),
+            Measure("target", N_("Target for the period")),
+            Measure("result", N_("Result for the period")),
+            Measure("numerator", N_("Numerator of the result")),
+            Measure("denominator", N_("Denominator of the result")),
+            Measure("achievement", N_("Achievement for the period"), "percent"),
+            Measure("rating", N_("Rating for the period"), "text"),
+            Measure("cumulative_target", N_("Cumulative target")),
+            Measure("cumulative_result", N_("Cumulative result")),
+            Measure("cumulative_achievement", N_("Cumulative achievement"), "percent"),
+            Measure("cumulative_rating", N_("Cumulative rating"), "text"),
+            Measure("lop_target", N_("Life-of-grant target")),
+            Measure("means_of_verification", N_("Source (means of verification)"), "text"),
         ),
         items=_indicator_items,
         values=_indicator_values,
@@ -422,7 +444,7 @@ def _period_results(ctx: ClosingContext) -> dict[str, Any]:
     if "indicators" not in ctx.cache:
         session, grant_id, period_id = ctx.session, ctx.grant.id, ctx.period.id
         indicators = session.execute(
-            select(Indicator.id, Indicator.code, Indicator.name)
+            select(Indicator.id, Indicator.code, Indicator.name, Indicator.titles)
             .where(Indicator.grant_id == grant_id)
             .order_by(Indicator.sort_order, Indicator.code)
         ).all()
@@ -464,14 +486,14 @@ def _period_results(ctx: ClosingContext) -> dict[str, Any]:
 
 def results_entered_line(ctx: ClosingContext) -> Line:
     data = _period_results(ctx)
-    title = "Results entered"
+    title = _("Results entered")
     if not data["indicators"]:
         return Line(
             "results_entered",
             title,
             Level.done,
-            "This grant has no indicators to report on.",
-            fixes=(Fix.to("Add an indicator", "IndicatorView.add", ("can_add", "Indicators")),),
+            _("This grant has no indicators to report on."),
+            fixes=(Fix.to(_("Add an indicator"), "IndicatorView.add", ("can_add", "Indicators")),),
         )
     expected = data["expected"]
     missing = [i for i in expected if i.id not in data["results"]]
@@ -480,22 +502,36 @@ def results_entered_line(ctx: ClosingContext) -> Line:
             "results_entered",
             title,
             Level.done,
-            f"Every indicator measured in {ctx.period.label} has a result ({plural(len(expected), 'indicator')}).",
+            ngettext(
+                "Every indicator measured in %(period)s has a result (%(num)d indicator).",
+                "Every indicator measured in %(period)s has a result (%(num)d indicators).",
+                len(expected),
+                period=ctx.period.label,
+            ),
         )
     if not ctx.started:
-        level, when = Level.attention, f" {ctx.period.label} has not started yet."
+        level, when = Level.attention, " " + _("%(period)s has not started yet.", period=ctx.period.label)
     else:
         level, when = (Level.missing if ctx.period_over else Level.attention), ""
     return Line(
         "results_entered",
         title,
         level,
-        f"{len(expected) - len(missing)} of {plural(len(expected), 'indicator')} measured in {ctx.period.label} "
-        f"have a result; {len(missing)} still need one.{when}",
-        named(f"{i.code} {i.name}: no result" for i in missing),
+        ngettext(
+            "%(done)d of %(num)d indicator measured in %(period)s have a result; %(missing)d still need one.",
+            "%(done)d of %(num)d indicators measured in %(period)s have a result; %(missing)d still need one.",
+            len(expected),
+            done=len(expected) - len(missing),
+            period=ctx.period.label,
+            missing=len(missing),
+        )
+        + when,
+        named(
+            _("%(code)s %(name)s: no result", code=i.code, name=in_reader_language(i.name, i.titles)) for i in missing
+        ),
         tuple(
             Fix.to(
-                f"Enter the result of {i.code}",
+                _("Enter the result of %(code)s", code=i.code),
                 "ResultView.record",
                 ("can_add", "IndicatorResults"),
                 indicator=i.id,
@@ -508,32 +544,43 @@ def results_entered_line(ctx: ClosingContext) -> Line:
 
 def results_verified_line(ctx: ClosingContext) -> Line:
     data = _period_results(ctx)
-    title = "Results verified"
+    title = _("Results verified")
     results = list(data["results"].values())
     if not results:
         if not data["indicators"]:
-            return Line("results_verified", title, Level.done, "No results to verify: the grant has no indicators.")
+            return Line("results_verified", title, Level.done, _("No results to verify: the grant has no indicators."))
         return Line(
             "results_verified",
             title,
             Level.attention,
-            f"No result is entered for {ctx.period.label} yet, so none is verified.",
+            _("No result is entered for %(period)s yet, so none is verified.", period=ctx.period.label),
         )
     drafts = [r for r in results if r.status == ResultStatus.draft]
     waiting = [r for r in results if r.status == ResultStatus.submitted]
     verified = len(results) - len(drafts) - len(waiting)
-    summary = f"{verified} of {plural(len(results), 'result')} verified."
+    summary = ngettext(
+        "%(verified)d of %(num)d result verified.",
+        "%(verified)d of %(num)d results verified.",
+        len(results),
+        verified=verified,
+    )
     if drafts:
-        summary += f" {plural(len(drafts), 'draft is', 'drafts are')} not submitted (drafts never reach the donor)."
+        summary += " " + ngettext(
+            "%(num)d draft is not submitted (drafts never reach the donor).",
+            "%(num)d drafts are not submitted (drafts never reach the donor).",
+            len(drafts),
+        )
     if waiting:
-        summary += f" {len(waiting)} awaiting verification by a colleague (not the person who entered it)."
+        summary += " " + _(
+            "%(count)d awaiting verification by a colleague (not the person who entered it).", count=len(waiting)
+        )
     codes = data["codes"]
-    details = [f"{codes.get(r.indicator_id, '?')}: draft, submit it" for r in drafts] + [
-        f"{codes.get(r.indicator_id, '?')}: awaiting verification" for r in waiting
+    details = [_("%(code)s: draft, submit it", code=codes.get(r.indicator_id, "?")) for r in drafts] + [
+        _("%(code)s: awaiting verification", code=codes.get(r.indicator_id, "?")) for r in waiting
     ]
     fixes = tuple(
         Fix.to(
-            f"Open the result of {codes.get(r.indicator_id, '?')}",
+            _("Open the result of %(code)s", code=codes.get(r.indicator_id, "?")),
             "ResultView.show",
             ("can_show", "IndicatorResults"),
             pk=r.id,
@@ -551,18 +598,27 @@ def result_evidence_line(ctx: ClosingContext) -> Line | None:
         return None
     bare = [r for r in results if r.id not in data["evidenced"]]
     codes = data["codes"]
-    title = "Evidence attached to results"
+    title = _("Evidence attached to results")
     if not bare:
-        return Line("result_evidence", title, Level.done, f"Every result of {ctx.period.label} has evidence attached.")
+        return Line(
+            "result_evidence",
+            title,
+            Level.done,
+            _("Every result of %(period)s has evidence attached.", period=ctx.period.label),
+        )
     return Line(
         "result_evidence",
         title,
         Level.attention,
-        f"{plural(len(bare), 'result has', 'results have')} no evidence attached (a register, an attendance summary, a report).",
-        named(f"{codes.get(r.indicator_id, '?')}: no evidence" for r in bare),
+        ngettext(
+            "%(num)d result has no evidence attached (a register, an attendance summary, a report).",
+            "%(num)d results have no evidence attached (a register, an attendance summary, a report).",
+            len(bare),
+        ),
+        named(_("%(code)s: no evidence", code=codes.get(r.indicator_id, "?")) for r in bare),
         tuple(
             Fix.to(
-                f"Attach evidence to {codes.get(r.indicator_id, '?')}",
+                _("Attach evidence to %(code)s", code=codes.get(r.indicator_id, "?")),
                 "ResultView.show",
                 ("can_show", "IndicatorResults"),
                 pk=r.id,
@@ -602,22 +658,37 @@ def _results_to_enter(ctx: landing.LandingContext) -> list[landing.LandingItem]:
                 first = empty[0]
                 items.append(
                     landing.LandingItem(
-                        f"{period.label}: {landing.plural(len(empty), 'indicator')} without a result: "
-                        + ", ".join(row.indicator_code for row in empty),
+                        ngettext(
+                            "%(period)s: %(num)d indicator without a result: %(codes)s",
+                            "%(period)s: %(num)d indicators without a result: %(codes)s",
+                            len(empty),
+                            period=period.label,
+                            codes=", ".join(row.indicator_code for row in empty),
+                        ),
                         landing.Link.to("ResultView.record", indicator=first.indicator_id, period=period.id),
                         "danger" if period.end_date < ctx.today else "warning",
-                        f"{period.label} runs {day(period.start_date)} to {day(period.end_date)}",
+                        _(
+                            "%(period)s runs %(start)s to %(end)s",
+                            period=period.label,
+                            start=day(period.start_date),
+                            end=day(period.end_date),
+                        ),
                         grant.reference,
                     )
                 )
             if drafts:
                 items.append(
                     landing.LandingItem(
-                        f"{period.label}: {landing.plural(len(drafts), 'result')} still in draft: "
-                        + ", ".join(row.indicator_code for row in drafts),
+                        ngettext(
+                            "%(period)s: %(num)d result still in draft: %(codes)s",
+                            "%(period)s: %(num)d results still in draft: %(codes)s",
+                            len(drafts),
+                            period=period.label,
+                            codes=", ".join(row.indicator_code for row in drafts),
+                        ),
                         landing.Link.to("IndicatorProgressView.iptt", grant_id=grant.id),
                         "info",
-                        "submit them so they can be verified",
+                        _("submit them so they can be verified"),
                         grant.reference,
                     )
                 )
@@ -631,22 +702,29 @@ def _progress(ctx: landing.LandingContext) -> list[landing.LandingItem]:
         rows = indicator_progress(ctx.session, grant.id, include_drafts=False)
         link = landing.Link.to("IndicatorProgressView.iptt", grant_id=grant.id)
         if not rows:
-            items.append(landing.LandingItem("No indicators defined yet", link, "", None, grant.reference))
+            items.append(landing.LandingItem(_("No indicators defined yet"), link, "", None, grant.reference))
             continue
         latest = indicator_read.latest_reported_period(rows, ctx.today)
         if latest is None:
-            items.append(landing.LandingItem("No results reported yet", link, "", None, grant.reference))
+            items.append(landing.LandingItem(_("No results reported yet"), link, "", None, grant.reference))
             continue
         summary = indicator_read.rating_summary(rows, ctx.today)
-        ratings = ", ".join(f"{count} {name}" for name, count in summary.items() if count)
+        ratings = ", ".join(f"{count} {indicator_read.rating_word(name)}" for name, count in summary.items() if count)
         on_track = sum(1 for row in rows if row.period_id == latest[0] and row.on_track)
         rated = sum(1 for row in rows if row.period_id == latest[0] and row.on_track is not None)
         items.append(
             landing.LandingItem(
-                f"Latest reported period {latest[1]}: {ratings}",
+                _("Latest reported period %(period)s: %(ratings)s", period=latest[1], ratings=ratings),
                 link,
                 "success" if rated and on_track == rated else ("warning" if rated else ""),
-                f"{on_track} of {landing.plural(rated, 'indicator')} on track" if rated else None,
+                ngettext(
+                    "%(on_track)d of %(num)d indicator on track",
+                    "%(on_track)d of %(num)d indicators on track",
+                    rated,
+                    on_track=on_track,
+                )
+                if rated
+                else None,
                 grant.reference,
             )
         )
@@ -656,16 +734,18 @@ def _progress(ctx: landing.LandingContext) -> list[landing.LandingItem]:
 landing.add_section(
     "indicators.results_to_enter",
     landing.LandingSection(
-        "Results to enter",
+        lazy_gettext("Results to enter"),
         landing.roles(landing.PROGRAM),
         _results_to_enter,
-        "Every started period has its results.",
-        landing.Link.to("ResultView.list", "All results"),
+        lazy_gettext("Every started period has its results."),
+        landing.Link.to("ResultView.list", lazy_gettext("All results")),
     ),
     order=20,
 )
 landing.add_section(
     "indicators.progress",
-    landing.LandingSection("Progress", landing.roles(landing.DONOR), _progress, "No grants to show yet."),
+    landing.LandingSection(
+        lazy_gettext("Progress"), landing.roles(landing.DONOR), _progress, lazy_gettext("No grants to show yet.")
+    ),
     order=10,
 )

@@ -14,12 +14,13 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any
 
 from flask_appbuilder import Model
 from sqlalchemy import (
+    JSON,
     Boolean,
     CheckConstraint,
     Column,
@@ -37,7 +38,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
+from config.settings import BaseConfig
 from core.errors import ErrorCollector
+from core.formatting import N_, day, in_reader_language, label, lazy_gettext, number
+from core.formatting import gettext as _
 from core.money import is_country_code, percent
 from core.records import Audited, check_unique, enum_column
 from grants.models import Funder, Grant, PeriodStatus, ReportingPeriod
@@ -50,31 +54,164 @@ if TYPE_CHECKING:
 VALUE = Numeric(18, 4)
 
 
-class IndicatorUnit(str, enum.Enum):
+class _Worded(str, enum.Enum):
+    """An enum people read: ``label`` is its wording in the reader's language (core.formatting.label)."""
+
+    @property
+    def label(self) -> str:
+        return str(_WORDING[(type(self), self.value)])
+
+
+class IndicatorUnit(_Worded):
     number = "number"
     percentage = "percentage"  # entered as numerator / denominator
     currency = "currency"
     yes_no = "yes_no"  # 1 = yes, 0 = no
 
 
-class Direction(str, enum.Enum):
+class Direction(_Worded):
     increase = "increase"  # more is better
     decrease = "decrease"  # less is better (e.g. incidents of violence)
 
 
-class CumulativeMode(str, enum.Enum):
+class CumulativeMode(_Worded):
     sum = "sum"  # people trained: add the periods up
     latest = "latest"  # coverage, policy in place: the most recent period counts
     maximum = "maximum"  # groups formed so far: the highest level reached
 
 
-class ResultStatus(str, enum.Enum):
+class ResultStatus(_Worded):
     draft = "draft"
     submitted = "submitted"
     verified = "verified"
 
 
+# Keyed by (enum, value): members of str enums with the same value (ResultStatus.submitted,
+# PeriodStatus.submitted) are equal as dict keys and would overwrite each other.
+_WORDING: dict[tuple[type[enum.Enum], str], Any] = {
+    (IndicatorUnit, IndicatorUnit.number.value): lazy_gettext("Number"),
+    (IndicatorUnit, IndicatorUnit.percentage.value): lazy_gettext("Percentage"),
+    (IndicatorUnit, IndicatorUnit.currency.value): lazy_gettext("Amount of money"),
+    (IndicatorUnit, IndicatorUnit.yes_no.value): lazy_gettext("Yes or no"),
+    (Direction, Direction.increase.value): lazy_gettext("Increase is good"),
+    (Direction, Direction.decrease.value): lazy_gettext("Decrease is good"),
+    (CumulativeMode, CumulativeMode.sum.value): lazy_gettext("Sum of the periods"),
+    (CumulativeMode, CumulativeMode.latest.value): lazy_gettext("Latest period"),
+    (CumulativeMode, CumulativeMode.maximum.value): lazy_gettext("Highest reached"),
+    (ResultStatus, ResultStatus.draft.value): lazy_gettext("Draft"),
+    (ResultStatus, ResultStatus.submitted.value): lazy_gettext("Awaiting verification"),
+    (ResultStatus, ResultStatus.verified.value): lazy_gettext("Verified"),
+    (PeriodStatus, PeriodStatus.open.value): lazy_gettext("open"),
+    (PeriodStatus, PeriodStatus.submitted.value): lazy_gettext("submitted"),
+    (PeriodStatus, PeriodStatus.accepted.value): lazy_gettext("accepted"),
+}
+
+
+def wording(enum_cls: type[enum.Enum], value: Any) -> str:
+    """A stored enum value ("yes_no", "submitted") in the reader's words; "—" for nothing."""
+    if value is None or value == "":
+        return "—"
+    member = value if isinstance(value, enum.Enum) else enum_cls(value)
+    return str(_WORDING.get((type(member), member.value), label(member)))
+
+
+def period_status_word(status: Any) -> str:
+    """A period's status in the reader's words, lower case for the middle of a sentence: "submitted"."""
+    return wording(PeriodStatus, status)
+
+
+# ---------------------------------------------------------------- indicator names per language
+
+TITLE_MAX_LENGTH = 300
+_NAME_LABELS = {
+    "es": lazy_gettext("Name in Spanish"),
+    "fr": lazy_gettext("Name in French"),
+    "nl": lazy_gettext("Name in Dutch"),
+}
+
+
+def title_languages() -> list[str]:
+    """The languages an indicator's name may be given in besides the one entered first: all but English."""
+    return [code for code in BaseConfig.LANGUAGES if code != "en"]
+
+
+def title_label_lazy(language: str) -> Any:
+    """ "Name in French", the label of the field that holds the name in ``language``, translated when shown."""
+    found = _NAME_LABELS.get(language)
+    if found is not None:
+        return found
+    name = BaseConfig.LANGUAGES.get(language, {}).get("name", language)
+    return lazy_gettext("Name in %(language)s", language=name)
+
+
+def title_label(language: str) -> str:
+    """ "Name in French" in the reader's language."""
+    return str(title_label_lazy(language))
+
+
+def clean_titles(raw: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The names per language as given, trimmed, blank ones dropped (the rules are checked at flush)."""
+    cleaned: dict[str, Any] = {}
+    for language, text in (raw or {}).items():
+        if isinstance(text, str):
+            text = text.strip()
+            if not text:
+                continue
+        elif text is None:
+            continue
+        cleaned[str(language)] = text
+    return cleaned
+
+
+def check_titles(titles: Any, errors: ErrorCollector, *, per_language: bool = True) -> None:
+    """Each name per language: a known language other than English, text, at most 300 characters.
+
+    A problem with one language's name is put on its form field ``title_<language>``, or on
+    ``titles`` when not ``per_language`` (the API's field).
+    """
+    if titles is None:
+        return
+    if not isinstance(titles, Mapping):
+        errors.add("titles", _("give the names per language as language code and text, e.g. fr: Nom"))
+        return
+    known = title_languages()
+    for language, text in titles.items():
+        if language not in known:
+            errors.add(
+                "titles",
+                _(
+                    "'%(language)s' is not a language of Grantkeeper; use one of %(known)s",
+                    language=language,
+                    known=", ".join(known),
+                ),
+            )
+        elif not isinstance(text, str):
+            errors.add(
+                f"title_{language}" if per_language else "titles",
+                _("%(field)s must be text", field=title_label(language)),
+            )
+        elif len(text) > TITLE_MAX_LENGTH:
+            errors.add(
+                f"title_{language}" if per_language else "titles",
+                _(
+                    "%(field)s has %(count)s characters; at most %(max)s are allowed",
+                    field=title_label(language),
+                    count=len(text),
+                    max=TITLE_MAX_LENGTH,
+                ),
+            )
+
+
 CLOSED_PERIOD_STATUSES = frozenset({PeriodStatus.submitted, PeriodStatus.accepted})
+
+
+def shown(value: Decimal | None, places: int | None = None) -> str:
+    """A figure for a reader, in their locale: "1,234.5" / "1.234,5" / "1 234,5"; rounded like ``fmt``."""
+    if value is None:
+        return "—"
+    if places is not None:
+        value = value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    return number(value.normalize())
 
 
 def fmt(value: Decimal | None, places: int | None = None) -> str:
@@ -120,9 +257,9 @@ class Dimension(Audited, Model):
     def validate(self, session: Session) -> None:
         errors = ErrorCollector()
         if not (self.code or "").strip():
-            errors.add("code", "is required")
+            errors.add("code", _("is required"))
         if not (self.name or "").strip():
-            errors.add("name", "is required")
+            errors.add("name", _("is required"))
         check_unique(session, self, errors, "code")
         errors.raise_if_any()
 
@@ -147,13 +284,13 @@ class Category(Audited, Model):
         errors = ErrorCollector()
         dimension = self.dimension or (session.get(Dimension, self.dimension_id) if self.dimension_id else None)
         if dimension is None:
-            errors.add("dimension", "is required")
+            errors.add("dimension", _("is required"))
         if not (self.code or "").strip():
-            errors.add("code", "is required")
+            errors.add("code", _("is required"))
         if not (self.name or "").strip():
-            errors.add("name", "is required")
+            errors.add("name", _("is required"))
         if dimension is not None and dimension.code == "country" and self.code and not is_country_code(self.code):
-            errors.add("code", f"'{self.code}' is not an ISO 3166 country code (e.g. LC, GD)")
+            errors.add("code", _("'%(code)s' is not an ISO 3166 country code (e.g. LC, GD)", code=self.code))
         if dimension is not None and self.code:
             clash = session.scalar(
                 select(Category.id).where(
@@ -161,7 +298,10 @@ class Category(Audited, Model):
                 )
             )
             if clash:
-                errors.add("code", f"'{self.code}' is already a category of {dimension.name}")
+                errors.add(
+                    "code",
+                    _("'%(code)s' is already a category of %(dimension)s", code=self.code, dimension=dimension.name),
+                )
         errors.raise_if_any()
 
 
@@ -177,6 +317,9 @@ class Indicator(Audited, Model):
     grant_id: Mapped[int] = mapped_column(ForeignKey("grants.id", ondelete="CASCADE"), index=True)
     code: Mapped[str] = mapped_column(String(40))
     name: Mapped[str] = mapped_column(String(300))
+    # The name in other languages, {"es": "...", "fr": "..."}; the name above is the one entered
+    # first and is shown where no translation is given (core.formatting.in_reader_language).
+    titles: Mapped[dict[str, str] | None] = mapped_column(JSON, default=dict)
     definition: Mapped[str | None] = mapped_column(Text)
     unit: Mapped[IndicatorUnit] = mapped_column(enum_column(IndicatorUnit), default=IndicatorUnit.number)
     direction: Mapped[Direction] = mapped_column(enum_column(Direction), default=Direction.increase)
@@ -202,26 +345,38 @@ class Indicator(Audited, Model):
     def is_percentage(self) -> bool:
         return self.unit == IndicatorUnit.percentage
 
+    @property
+    def shown_name(self) -> str:
+        """The name in the reader's language where one was given, else the name entered first."""
+        return in_reader_language(self.name, self.titles)
+
+    @property
+    def names(self) -> str:
+        """The names given in other languages, for the indicator's page: "Name in French: …; …"."""
+        given = [(language, (self.titles or {}).get(language)) for language in title_languages()]
+        return "; ".join(f"{title_label(language)}: {text}" for language, text in given if text) or "—"
+
     def validate(self, session: Session) -> None:
         errors = ErrorCollector()
         grant = self.grant or (session.get(Grant, self.grant_id) if self.grant_id else None)
         if grant is None:
-            errors.add("grant", "is required")
+            errors.add("grant", _("is required"))
         if not (self.code or "").strip():
-            errors.add("code", "is required")
+            errors.add("code", _("is required"))
         if not (self.name or "").strip():
-            errors.add("name", "is required")
+            errors.add("name", _("is required"))
+        check_titles(self.titles, errors)
         for field in ("baseline_value", "lop_target"):
             value = getattr(self, field)
             if value is not None and value < 0:
-                errors.add(field, "must not be negative")
+                errors.add(field, _("must not be negative"))
         if self.unit == IndicatorUnit.yes_no:
             for field in ("baseline_value", "lop_target"):
                 value = getattr(self, field)
                 if value is not None and value not in (0, 1):
-                    errors.add(field, "a yes/no indicator takes 1 (yes) or 0 (no)")
+                    errors.add(field, _("a yes/no indicator takes 1 (yes) or 0 (no)"))
         if grant is not None and self.baseline_date and self.baseline_date > grant.end_date:
-            errors.add("baseline_date", f"is after the end of the grant ({grant.end_date})")
+            errors.add("baseline_date", _("is after the end of the grant (%(date)s)", date=day(grant.end_date)))
         if grant is not None and self.code:
             clash = session.scalar(
                 select(Indicator.id).where(
@@ -229,15 +384,19 @@ class Indicator(Audited, Model):
                 )
             )
             if clash:
-                errors.add("code", f"'{self.code}' is already an indicator of {grant.reference}")
+                errors.add(
+                    "code", _("'%(code)s' is already an indicator of %(grant)s", code=self.code, grant=grant.reference)
+                )
         if self.id is not None and inspect(self).attrs.unit.history.has_changes():
             has_figures = session.scalar(
                 select(Result.id).where(Result.indicator_id == self.id).limit(1)
             ) or session.scalar(select(Target.id).where(Target.indicator_id == self.id).limit(1))
             if has_figures:
-                errors.add("unit", f"{self.code} already has targets or results; the unit can no longer change")
+                errors.add(
+                    "unit", _("%(code)s already has targets or results; the unit can no longer change", code=self.code)
+                )
         if self.id is not None and inspect(self).attrs.grant_id.history.has_changes():
-            errors.add("grant", "an indicator cannot move to another grant")
+            errors.add("grant", _("an indicator cannot move to another grant"))
         errors.raise_if_any()
 
 
@@ -266,9 +425,9 @@ class IndicatorCode(Audited, Model):
         indicator = _indicator_of(session, self, errors)
         funder = self.funder or (session.get(Funder, self.funder_id) if self.funder_id else None)
         if funder is None:
-            errors.add("funder", "is required")
+            errors.add("funder", _("is required"))
         if not (self.code or "").strip():
-            errors.add("code", "is required")
+            errors.add("code", _("is required"))
         if indicator is not None and funder is not None:
             clash = session.scalar(
                 select(IndicatorCode.id).where(
@@ -278,7 +437,10 @@ class IndicatorCode(Audited, Model):
                 )
             )
             if clash:
-                errors.add("funder", f"{indicator.code} already has a code for {funder.name}")
+                errors.add(
+                    "funder",
+                    _("%(code)s already has a code for %(funder)s", code=indicator.code, funder=funder.name),
+                )
         errors.raise_if_any()
 
 
@@ -294,13 +456,13 @@ def _indicator_of(session: Session, record: Any, errors: ErrorCollector) -> Indi
     """The record's indicator, with ``grant_id`` kept equal to the indicator's grant."""
     indicator = record.indicator or (session.get(Indicator, record.indicator_id) if record.indicator_id else None)
     if indicator is None:
-        errors.add("indicator", "is required")
+        errors.add("indicator", _("is required"))
         return None
     grant_id = indicator.grant_id or (indicator.grant.id if indicator.grant else None)
     if record.grant_id is None:
         record.grant_id = grant_id
     elif record.grant_id != grant_id:
-        errors.add("indicator", f"{indicator.code} belongs to another grant than this record")
+        errors.add("indicator", _("%(code)s belongs to another grant than this record", code=indicator.code))
     return indicator
 
 
@@ -309,17 +471,21 @@ def _period_of(
 ) -> ReportingPeriod | None:
     period = record.period or (session.get(ReportingPeriod, record.period_id) if record.period_id else None)
     if period is None:
-        errors.add("period", "is required")
+        errors.add("period", _("is required"))
         return None
     if indicator is not None:
         grant = indicator.grant or session.get(Grant, indicator.grant_id)
         assert grant is not None  # grant_id is a non-null foreign key
         if period.grant_id != grant.id:
-            other = period.grant.reference if period.grant else "another grant"
+            other = period.grant.reference if period.grant else _("another grant")
             errors.add(
                 "period",
-                f"'{period.label}' is a period of {other}, not of {grant.reference}: "
-                f"choose one of {grant.reference}'s periods",
+                _(
+                    "'%(period)s' is a period of %(other)s, not of %(grant)s: choose one of %(grant)s's periods",
+                    period=period.label,
+                    other=other,
+                    grant=grant.reference,
+                ),
             )
     return period
 
@@ -360,26 +526,29 @@ def check_figure(indicator: Indicator, figure: Any, errors: ErrorCollector, *, l
     for name in ("value", "numerator", "denominator"):
         amount = getattr(figure, name)
         if amount is not None and amount < 0:
-            errors.add(field(name), f"must not be negative (got {fmt(amount)})")
+            errors.add(field(name), _("must not be negative (got %(value)s)", value=shown(amount)))
     if indicator.is_percentage:
         num, den = figure.numerator, figure.denominator
         if den is not None and den == 0:
-            errors.add(field("denominator"), "must be greater than 0 for a percentage")
+            errors.add(field("denominator"), _("must be greater than 0 for a percentage"))
         if (num is None) != (den is None):
-            errors.add(field("numerator" if num is None else "denominator"), "give both numerator and denominator")
+            errors.add(field("numerator" if num is None else "denominator"), _("give both numerator and denominator"))
         elif num is None and (require_ratio or figure.value is None):
-            errors.add(field("numerator"), f"{indicator.code} is a percentage: give numerator and denominator")
+            errors.add(
+                field("numerator"), _("%(code)s is a percentage: give numerator and denominator", code=indicator.code)
+            )
         if num is not None and den is not None and den > 0 and num >= 0:
             figure.value = percent(num, den, places=4, rounding=ROUND_HALF_EVEN)
     else:
         if figure.numerator is not None or figure.denominator is not None:
             errors.add(
-                field("numerator"), f"{indicator.code} is not a percentage: give a value, not a numerator/denominator"
+                field("numerator"),
+                _("%(code)s is not a percentage: give a value, not a numerator/denominator", code=indicator.code),
             )
         if figure.value is None:
-            errors.add(field("value"), "is required")
+            errors.add(field("value"), _("is required"))
         elif indicator.unit == IndicatorUnit.yes_no and figure.value not in (0, 1):
-            errors.add(field("value"), "a yes/no indicator takes 1 (yes) or 0 (no)")
+            errors.add(field("value"), _("a yes/no indicator takes 1 (yes) or 0 (no)"))
 
 
 def check_parts(
@@ -389,7 +558,9 @@ def check_parts(
     if not parts:
         return
     if indicator.unit == IndicatorUnit.yes_no:
-        errors.add("disaggregation", f"{indicator.code} is a yes/no indicator and cannot be disaggregated")
+        errors.add(
+            "disaggregation", _("%(code)s is a yes/no indicator and cannot be disaggregated", code=indicator.code)
+        )
         return
     allowed = {d.id for d in indicator.dimensions}
     by_dimension: dict[int, list[tuple[Category, Any]]] = defaultdict(list)
@@ -397,19 +568,28 @@ def check_parts(
     for part in parts:
         category = part.category or (session.get(Category, part.category_id) if part.category_id else None)
         if category is None:
-            errors.add("disaggregation", "every disaggregated value needs a category")
+            errors.add("disaggregation", _("every disaggregated value needs a category"))
             continue
         dimension = category.dimension or session.get(Dimension, category.dimension_id)
         assert dimension is not None  # dimension_id is a non-null foreign key
         if dimension.id not in allowed:
-            used = ", ".join(d.name for d in indicator.dimensions) or "none"
+            used = ", ".join(d.name for d in indicator.dimensions) or _("none")
             errors.add(
                 "disaggregation",
-                f"{indicator.code} is not disaggregated by {dimension.name} ({category.code}); its dimensions: {used}",
+                _(
+                    "%(code)s is not disaggregated by %(dimension)s (%(category)s); its dimensions: %(used)s",
+                    code=indicator.code,
+                    dimension=dimension.name,
+                    category=category.code,
+                    used=used,
+                ),
             )
             continue
         if category.id in seen:
-            errors.add("disaggregation", f"{dimension.name} {category.code} is given twice")
+            errors.add(
+                "disaggregation",
+                _("%(dimension)s %(category)s is given twice", dimension=dimension.name, category=category.code),
+            )
             continue
         seen.add(category.id)
         check_figure(indicator, part, errors, label=f"{dimension.name} {category.code}:", require_ratio=require_ratio)
@@ -427,14 +607,26 @@ def check_parts(
             if whole is None:
                 continue
             amounts = [(c.code, getattr(p, name) or Decimal(0)) for c, p in entries]
-            added = sum((a for _, a in amounts), Decimal(0))
+            added = sum((a for _code, a in amounts), Decimal(0))
             if added != whole:
-                what = "" if name == "value" else f" {name}s"
-                listing = " + ".join(f"{code} {fmt(a)}" for code, a in amounts)
+                listing = " + ".join(f"{code} {shown(a)}" for code, a in amounts)
+                sentence = {
+                    "value": N_(
+                        "%(dimension)s: the parts' values add up to %(added)s (%(listing)s) but the total is "
+                        "%(total)s; %(dimension)s is exhaustive, so they must be equal"
+                    ),
+                    "numerator": N_(
+                        "%(dimension)s: the parts' numerators add up to %(added)s (%(listing)s) but the total is "
+                        "%(total)s; %(dimension)s is exhaustive, so they must be equal"
+                    ),
+                    "denominator": N_(
+                        "%(dimension)s: the parts' denominators add up to %(added)s (%(listing)s) but the total is "
+                        "%(total)s; %(dimension)s is exhaustive, so they must be equal"
+                    ),
+                }[name]
                 errors.add(
                     "disaggregation",
-                    f"{dimension.name}: the parts' {what.strip() or 'values'} add up to {fmt(added)} "
-                    f"({listing}) but the total is {fmt(whole)}; {dimension.name} is exhaustive, so they must be equal",
+                    _(sentence, dimension=dimension.name, added=shown(added), listing=listing, total=shown(whole)),
                 )
 
 
@@ -473,12 +665,16 @@ class Target(_FigureRules, Audited, Model):
         if period is not None and period.status in CLOSED_PERIOD_STATUSES and _changed(self, FIGURE_FIELDS):
             errors.add(
                 "period",
-                f"{period.label} is {period.status.value}: its targets are closed and can no longer be set or changed",
+                _(
+                    "%(period)s is %(status)s: its targets are closed and can no longer be set or changed",
+                    period=period.label,
+                    status=period_status_word(period.status),
+                ),
             )
         if indicator is not None:
             self._check_total(indicator, errors)
             if period is not None:
-                _check_one_per_period(session, Target, self, indicator, period, errors, "a target")
+                _check_one_per_period(session, Target, self, indicator, period, errors)
             self._check_parts(session, indicator, errors)
         errors.raise_if_any()
 
@@ -530,7 +726,11 @@ class Result(_FigureRules, Audited, Model):
         if period is not None and period.status in CLOSED_PERIOD_STATUSES and figures_changed:
             errors.add(
                 "period",
-                f"{period.label} is {period.status.value}: its results can no longer be entered or changed",
+                _(
+                    "%(period)s is %(status)s: its results can no longer be entered or changed",
+                    period=period.label,
+                    status=period_status_word(period.status),
+                ),
             )
         state: InstanceState[Result] = inspect(self, raiseerr=True)
         was_verified = not (state.transient or state.pending) and (
@@ -538,16 +738,16 @@ class Result(_FigureRules, Audited, Model):
             or (self.status == ResultStatus.verified and not state.attrs.status.history.has_changes())
         )
         if was_verified and figures_changed:
-            errors.add("status", "this result is verified: return it to submitted before changing its figures")
+            errors.add("status", _("this result is verified: return it to submitted before changing its figures"))
         if self.entered_by_id is None and self.entered_by is None:
-            errors.add("entered_by", "is required: who entered this result")
+            errors.add("entered_by", _("is required: who entered this result"))
         if self.status == ResultStatus.verified:
             verifier = self.verified_by_id or (self.verified_by.id if self.verified_by else None)
             enterer = self.entered_by_id or (self.entered_by.id if self.entered_by else None)
             if verifier is None or self.verified_at is None:
-                errors.add("status", "use the Verify action: a result is verified by a named person, with the date")
+                errors.add("status", _("use the Verify action: a result is verified by a named person, with the date"))
             elif verifier == enterer:
-                errors.add("verified_by", "the person who entered a result cannot verify it; ask a colleague")
+                errors.add("verified_by", _("the person who entered a result cannot verify it; ask a colleague"))
         elif self.verified_by_id is not None or self.verified_by is not None or self.verified_at is not None:
             # Returned to draft or submitted: it is no longer verified by anyone.
             self.verified_by = None
@@ -556,7 +756,7 @@ class Result(_FigureRules, Audited, Model):
         if indicator is not None:
             self._check_total(indicator, errors)
             if period is not None:
-                _check_one_per_period(session, Result, self, indicator, period, errors, "a result")
+                _check_one_per_period(session, Result, self, indicator, period, errors)
             self._check_parts(session, indicator, errors)
         errors.raise_if_any()
 
@@ -568,7 +768,6 @@ def _check_one_per_period(
     indicator: Indicator,
     period: ReportingPeriod,
     errors: ErrorCollector,
-    what: str,
 ) -> None:
     if indicator.id is None or period.id is None:
         return
@@ -578,7 +777,12 @@ def _check_one_per_period(
         )
     )
     if clash:
-        errors.add("period", f"{indicator.code} already has {what} for {period.label}; change that one instead")
+        message = (
+            N_("%(code)s already has a target for %(period)s; change that one instead")
+            if model is Target
+            else N_("%(code)s already has a result for %(period)s; change that one instead")
+        )
+        errors.add("period", _(message, code=indicator.code, period=period.label))
 
 
 def check_deletable(record: Target | Result) -> None:
@@ -586,9 +790,16 @@ def check_deletable(record: Target | Result) -> None:
     errors = ErrorCollector()
     period = record.period
     if period is not None and period.status in CLOSED_PERIOD_STATUSES:
-        errors.add("period", f"{period.label} is {period.status.value}: its figures can no longer be deleted")
+        errors.add(
+            "period",
+            _(
+                "%(period)s is %(status)s: its figures can no longer be deleted",
+                period=period.label,
+                status=period_status_word(period.status),
+            ),
+        )
     if getattr(record, "status", None) == ResultStatus.verified:
-        errors.add("status", "this result is verified: return it to submitted before deleting it")
+        errors.add("status", _("this result is verified: return it to submitted before deleting it"))
     errors.raise_if_any()
 
 
@@ -610,19 +821,26 @@ class _Part:
             and _changed(self, ("value", "numerator", "denominator", "category_id"))
         ):
             errors = ErrorCollector()
-            errors.add("period", f"{period.label} is {period.status.value}: its figures can no longer be changed")
+            errors.add(
+                "period",
+                _(
+                    "%(period)s is %(status)s: its figures can no longer be changed",
+                    period=period.label,
+                    status=period_status_word(period.status),
+                ),
+            )
             errors.raise_if_any()
         if getattr(owner, "status", None) == ResultStatus.verified and _changed(
             self, ("value", "numerator", "denominator", "category_id")
         ):
             errors = ErrorCollector()
-            errors.add("status", "this result is verified: return it to submitted before changing its figures")
+            errors.add("status", _("this result is verified: return it to submitted before changing its figures"))
             errors.raise_if_any()
 
 
 def raise_owner_missing() -> None:
     errors = ErrorCollector()
-    errors.add("_", "a disaggregated value must belong to a target or a result")
+    errors.add("_", _("a disaggregated value must belong to a target or a result"))
     errors.raise_if_any()
 
 

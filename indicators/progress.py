@@ -20,6 +20,8 @@ from sqlalchemy.orm import Session
 
 from core import clock
 from core.errors import DomainValidationError
+from core.formatting import gettext as _
+from core.formatting import in_reader_language, pct
 from core.money import percent
 from grants.models import Funder, Grant, ReportingPeriod
 from indicators.models import (
@@ -41,6 +43,7 @@ PCT = Decimal("0.01")
 # Within ±15% of target counts as on track (direction-aware: beating the target is never "off").
 ON_TRACK_FLOOR = Decimal(85)
 ON_TRACK_CEILING = Decimal(115)
+NOT_RATED = "not rated"  # the key of rating_summary for rows without a rating (shown with rating_word)
 
 
 def find_category(session: Session, key: Any) -> Category:
@@ -51,7 +54,7 @@ def find_category(session: Session, key: Any) -> Category:
     if isinstance(key, int) or (isinstance(key, str) and key.isdigit()):
         category = session.get(Category, int(key))
     elif isinstance(key, str) and "=" in key:
-        dimension_code, _, code = key.partition("=")
+        dimension_code, _sep, code = key.partition("=")
         category = session.scalar(
             select(Category)
             .join(Dimension, Category.dimension_id == Dimension.id)
@@ -59,7 +62,11 @@ def find_category(session: Session, key: Any) -> Category:
         )
     if category is None:
         raise DomainValidationError(
-            {"disaggregation": [f"no category '{key}': write it as dimension=code, e.g. country=LC or gender=F"]}
+            {
+                "disaggregation": [
+                    _("no category '%(key)s': write it as dimension=code, e.g. country=LC or gender=F", key=key)
+                ]
+            }
         )
     return category
 
@@ -119,14 +126,24 @@ def rating_legend() -> str:
     for band_ in RATING_SCALE:
         floor = band_.floor
         if floor is None:
-            parts.append(f"{band_.name} below {ceiling:f}%")
+            parts.append(_("%(band)s below %(pct)s", band=band_.name, pct=pct(ceiling, 0)))
         elif ceiling is None:
-            parts.append(f"{band_.name} {'from' if band_.inclusive else 'above'} {floor:f}%")
+            step = (
+                _("%(band)s from %(pct)s", band=band_.name, pct=pct(floor, 0))
+                if band_.inclusive
+                else _("%(band)s above %(pct)s", band=band_.name, pct=pct(floor, 0))
+            )
+            parts.append(step)
         else:
             top = ceiling if not RATING_SCALE[RATING_SCALE.index(band_) - 1].inclusive else ceiling - 1
-            parts.append(f"{band_.name} {floor:f}–{top:f}%")
+            parts.append(_("%(band)s %(floor)s–%(top)s", band=band_.name, floor=format(floor, "f"), top=pct(top, 0)))
         ceiling = floor
     return ", ".join(parts)
+
+
+def rating_word(name: str) -> str:
+    """A rating as the reader reads it: "A1" stays, "not rated" in their language."""
+    return _("not rated") if name == NOT_RATED else name
 
 
 def band(pct: Decimal | None) -> str | None:
@@ -251,14 +268,16 @@ def indicator_progress(
     """
     grant = session.get(Grant, grant_id)
     if grant is None:
-        raise DomainValidationError({"grant": [f"no grant with id {grant_id}"]})
+        raise DomainValidationError({"grant": [_("no grant with id %(id)s", id=grant_id)]})
     periods = list(
         session.scalars(
             select(ReportingPeriod).where(ReportingPeriod.grant_id == grant_id).order_by(ReportingPeriod.start_date)
         )
     )
     if period_id is not None and period_id not in {p.id for p in periods}:
-        raise DomainValidationError({"period": [f"period {period_id} is not a period of {grant.reference}"]})
+        raise DomainValidationError(
+            {"period": [_("period %(id)s is not a period of %(grant)s", id=period_id, grant=grant.reference)]}
+        )
     category = resolve_disaggregation(session, disaggregation)
     indicator_query = (
         select(Indicator).where(Indicator.grant_id == grant_id).order_by(Indicator.sort_order, Indicator.code)
@@ -349,7 +368,7 @@ def indicator_progress(
             "grant_reference": reference,
             "indicator_id": indicator_id,
             "indicator_code": indicator.code,
-            "indicator_name": indicator.name,
+            "indicator_name": in_reader_language(indicator.name, indicator.titles),
             "unit": indicator.unit.value,
             "direction": direction.value,
             "cumulative_mode": mode.value,
@@ -417,7 +436,7 @@ def indicator_achievement(session: Session, indicator_id: int, period_id: int | 
     """
     grant_id = session.scalar(select(Indicator.grant_id).where(Indicator.id == indicator_id))
     if grant_id is None:
-        raise DomainValidationError({"indicator": [f"no indicator with id {indicator_id}"]})
+        raise DomainValidationError({"indicator": [_("no indicator with id %(id)s", id=indicator_id)]})
     rows = indicator_progress(session, grant_id, period_id, indicator_ids=[indicator_id])
     if period_id is not None:
         return rows[0].achievement_pct if rows else None
@@ -468,12 +487,12 @@ def latest_reported(
 def rating_summary(rows: list[ProgressRow], today: dt.date | None = None) -> dict[str, int]:
     """How many indicators got each rating in the latest reported period (A1..C, and "not rated")."""
     latest = latest_reported_period(rows, today)
-    counts = {name: 0 for name in (*(band_.name for band_ in RATING_SCALE), "not rated")}
+    counts = {name: 0 for name in (*(band_.name for band_ in RATING_SCALE), NOT_RATED)}
     if latest is None:
         return counts
     for row in rows:
         if row.period_id == latest[0]:
-            counts[row.rating or "not rated"] += 1
+            counts[row.rating or NOT_RATED] += 1
     return counts
 
 

@@ -20,6 +20,8 @@ from sqlalchemy.orm import Session, object_session
 
 from core import clock
 from core.errors import DomainValidationError
+from core.formatting import N_, day
+from core.formatting import gettext as _
 from core.money import to_decimal
 from core.records import parse_enum, validate_record
 from grants.models import ROLE_LABELS, Funder, Grant, GrantMembership, MemberRole, ReportingPeriod
@@ -39,7 +41,10 @@ from indicators.models import (
     Target,
     TargetValue,
     check_deletable,
+    clean_titles,
     fill_grant_id,
+    period_status_word,
+    wording,
 )
 from indicators.progress import (  # indicator_progress and indicator_achievement: re-exported for other packages
     find_category,
@@ -113,14 +118,14 @@ def _parse_parts(
             figures = {name: _number(raw.get(name), label) for name in ("value", "numerator", "denominator")}
         elif isinstance(raw, (tuple, list)):
             if len(raw) != 2:
-                raise DomainValidationError({label: ["give (numerator, denominator)"]})
+                raise DomainValidationError({label: [_("give (numerator, denominator)")]})
             figures = {"value": None, "numerator": _number(raw[0], label), "denominator": _number(raw[1], label)}
         else:
             figures = {"value": _number(raw, label), "numerator": None, "denominator": None}
         if all(v is None for v in figures.values()):
             continue  # an empty box in a form: no figure for that category
         if category.id in parsed:
-            raise DomainValidationError({"disaggregation": [f"{category} is given twice"]})
+            raise DomainValidationError({"disaggregation": [_("%(category)s is given twice", category=category)]})
         parsed[category.id] = (category, figures)
     return parsed
 
@@ -191,9 +196,15 @@ def _save_figure(
 
 
 def _refuse_closed(period: ReportingPeriod, what: str) -> None:
+    """``what``: "results" or "targets"."""
     if period.status in CLOSED_PERIOD_STATUSES:
+        message = (
+            N_("%(period)s is %(status)s: its results can no longer be set or changed")
+            if what == "results"
+            else N_("%(period)s is %(status)s: its targets can no longer be set or changed")
+        )
         raise DomainValidationError(
-            {"period": [f"{period.label} is {period.status.value}: its {what} can no longer be set or changed"]}
+            {"period": [_(message, period=period.label, status=period_status_word(period.status))]}
         )
 
 
@@ -206,8 +217,11 @@ def refuse_unstarted(period: ReportingPeriod | None, today: dt.date | None = Non
         raise DomainValidationError(
             {
                 "period": [
-                    f"{period.label} starts on {period.start_date.day} {period.start_date:%b %Y}: "
-                    "results can be entered once it has started"
+                    _(
+                        "%(period)s starts on %(date)s: results can be entered once it has started",
+                        period=period.label,
+                        date=day(period.start_date),
+                    )
                 ]
             }
         )
@@ -216,11 +230,16 @@ def refuse_unstarted(period: ReportingPeriod | None, today: dt.date | None = Non
 def _refuse_foreign_period(indicator: Indicator, period: ReportingPeriod) -> None:
     if period.grant_id != indicator.grant_id:
         grant = indicator.grant
-        other = period.grant.reference if period.grant else "another grant"
+        other = period.grant.reference if period.grant else _("another grant")
         raise DomainValidationError(
             {
                 "period": [
-                    f"'{period.label}' is a period of {other}, not of {grant.reference}: choose one of {grant.reference}'s periods"
+                    _(
+                        "'%(period)s' is a period of %(other)s, not of %(grant)s: choose one of %(grant)s's periods",
+                        period=period.label,
+                        other=other,
+                        grant=grant.reference,
+                    )
                 ]
             }
         )
@@ -286,8 +305,10 @@ def _dimensions(session: Session, dimensions: Iterable[Dimension | str | int]) -
             else session.scalar(select(Dimension).where(Dimension.code == item))
         )
         if dimension is None:
-            known = ", ".join(session.scalars(select(Dimension.code).order_by(Dimension.code))) or "none yet"
-            raise DomainValidationError({"dimensions": [f"no dimension '{item}'; known: {known}"]})
+            known = ", ".join(session.scalars(select(Dimension.code).order_by(Dimension.code))) or _("none yet")
+            raise DomainValidationError(
+                {"dimensions": [_("no dimension '%(item)s'; known: %(known)s", item=item, known=known)]}
+            )
         chosen.append(dimension)
     return chosen
 
@@ -297,6 +318,7 @@ def _dimensions(session: Session, dimensions: Iterable[Dimension | str | int]) -
 INDICATOR_FIELDS = {
     "code",
     "name",
+    "titles",
     "definition",
     "unit",
     "direction",
@@ -334,7 +356,7 @@ def update_indicator(session: Session, indicator: Indicator, **values: Any) -> I
 def _apply_indicator_values(session: Session, indicator: Indicator, values: dict[str, Any]) -> None:
     unknown = set(values) - INDICATOR_FIELDS
     if unknown:
-        raise DomainValidationError({name: ["is not a field of an indicator"] for name in sorted(unknown)})
+        raise DomainValidationError({name: [_("is not a field of an indicator")] for name in sorted(unknown)})
     for name in ("baseline_value", "lop_target"):
         if name in values:
             values[name] = _number(values[name], name)
@@ -343,6 +365,8 @@ def _apply_indicator_values(session: Session, indicator: Indicator, values: dict
             values[name] = parse_enum(enum_cls, values[name], name, allow_none=True)
     if "dimensions" in values:
         values["dimensions"] = _dimensions(session, values["dimensions"])
+    if "titles" in values and (values["titles"] is None or isinstance(values["titles"], Mapping)):
+        values["titles"] = clean_titles(values["titles"])  # anything else is refused at validation, naming it
     for key, value in values.items():
         setattr(indicator, key, value)
 
@@ -375,7 +399,7 @@ def indicator_code_for(session: Session, indicator_id: int, funder_id: int) -> s
         return code
     own = session.scalar(select(Indicator.code).where(Indicator.id == indicator_id))
     if own is None:
-        raise DomainValidationError({"indicator": [f"no indicator with id {indicator_id}"]})
+        raise DomainValidationError({"indicator": [_("no indicator with id %(id)s", id=indicator_id)]})
     return own
 
 
@@ -431,7 +455,7 @@ def record_result(
     """
     status = parse_enum(ResultStatus, status, "status")
     if status == ResultStatus.verified:
-        raise DomainValidationError({"status": ["enter the result first; a colleague then verifies it"]})
+        raise DomainValidationError({"status": [_("enter the result first; a colleague then verifies it")]})
     _refuse_foreign_period(indicator, period)
     _refuse_closed(period, "results")
     refuse_unstarted(period)
@@ -440,7 +464,15 @@ def record_result(
     )
     if current == ResultStatus.verified:
         raise DomainValidationError(
-            {"status": [f"the {period.label} result of {indicator.code} is verified: return it to submitted first"]}
+            {
+                "status": [
+                    _(
+                        "the %(period)s result of %(code)s is verified: return it to submitted first",
+                        period=period.label,
+                        code=indicator.code,
+                    )
+                ]
+            }
         )
     figures = {"value": value, "numerator": numerator, "denominator": denominator}
     extra = {
@@ -454,7 +486,9 @@ def record_result(
 
 def submit_result(session: Session, result: Result) -> Result:
     if result.status != ResultStatus.draft:
-        raise DomainValidationError({"status": [f"the result is already {result.status.value}"]})
+        raise DomainValidationError(
+            {"status": [_("the result is already %(status)s", status=wording(ResultStatus, result.status).lower())]}
+        )
     result.status = ResultStatus.submitted
     session.flush()
     return result
@@ -469,15 +503,18 @@ def verification_refusal(session: Session, result: Result, user: Any) -> str | N
     only read.
     """
     if user is None or getattr(user, "id", None) is None:
-        return "Sign in to verify results."
+        return _("Sign in to verify results.")
     if user.id == result.entered_by_id:
-        return "You entered this result, so a colleague on the grant must verify it (four eyes)."
+        return _("You entered this result, so a colleague on the grant must verify it (four eyes).")
     grant = result.grant or session.get(Grant, result.grant_id)
     assert grant is not None  # grant_id is a non-null foreign key
     allowed = grant.verifying_roles
-    wording = " or ".join(ROLE_LABELS.get(MemberRole(r), r) for r in allowed if r in MemberRole.__members__)
+    names = [str(ROLE_LABELS.get(MemberRole(r), r)) for r in allowed if r in MemberRole.__members__]
+    roles = (
+        _("%(roles)s or %(last)s", roles=", ".join(names[:-1]), last=names[-1]) if len(names) > 1 else "".join(names)
+    )
     if is_read_only(user):
-        return "Donors and auditors read results; they do not verify them."
+        return _("Donors and auditors read results; they do not verify them.")
     role = session.scalar(
         select(GrantMembership.role).where(GrantMembership.grant_id == grant.id, GrantMembership.user_id == user.id)
     )
@@ -486,13 +523,17 @@ def verification_refusal(session: Session, result: Result, user: Any) -> str | N
     if "Admin" in user_role_names(user):
         return None  # an administrator may stand in when the team is too small
     if role is None:
-        return (
-            f"Only members of {grant.reference} whose role is {wording} may verify its results, "
-            "and you are not a member of this grant."
+        return _(
+            "Only members of %(grant)s whose role is %(roles)s may verify its results, "
+            "and you are not a member of this grant.",
+            grant=grant.reference,
+            roles=roles,
         )
-    return (
-        f"On {grant.reference}, results are verified by members whose role is {wording}; "
-        f"your role on this grant is {ROLE_LABELS.get(role, role.value)}."
+    return _(
+        "On %(grant)s, results are verified by members whose role is %(roles)s; your role on this grant is %(role)s.",
+        grant=grant.reference,
+        roles=roles,
+        role=ROLE_LABELS.get(role, role.value),
     )
 
 
@@ -503,12 +544,12 @@ def verify_result(session: Session, result: Result, user: Any, at: dt.datetime |
     policy does not name (``verification_refusal``), and for drafts.
     """
     if result.status == ResultStatus.verified:
-        raise DomainValidationError({"status": ["the result is already verified"]})
+        raise DomainValidationError({"status": [_("the result is already verified")]})
     if result.status != ResultStatus.submitted:
-        raise DomainValidationError({"status": ["only a submitted result can be verified; submit the draft first"]})
+        raise DomainValidationError({"status": [_("only a submitted result can be verified; submit the draft first")]})
     if user is None or user.id == result.entered_by_id:
         raise DomainValidationError(
-            {"verified_by": ["the person who entered a result cannot verify it; ask a colleague"]}
+            {"verified_by": [_("the person who entered a result cannot verify it; ask a colleague")]}
         )
     refusal = verification_refusal(session, result, user)
     if refusal:
@@ -524,7 +565,17 @@ def reopen_result(session: Session, result: Result) -> Result:
     """Return a verified result to submitted so it can be corrected (it then needs verifying again)."""
     period = result.period
     if period.status in CLOSED_PERIOD_STATUSES:
-        raise DomainValidationError({"period": [f"{period.label} is {period.status.value}: its results are closed"]})
+        raise DomainValidationError(
+            {
+                "period": [
+                    _(
+                        "%(period)s is %(status)s: its results are closed",
+                        period=period.label,
+                        status=period_status_word(period.status),
+                    )
+                ]
+            }
+        )
     result.status = ResultStatus.submitted
     session.flush()
     return result

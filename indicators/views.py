@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
@@ -10,12 +11,15 @@ from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.decorators import has_access
 from markupsafe import Markup
 from sqlalchemy import func, select
+from wtforms import StringField
+from wtforms.validators import Optional
 
 from core import clock
 from core.errors import DomainValidationError
 from core.extensions import db
-from core.formatting import N_, lazy_gettext
+from core.formatting import N_, decimal_mark, lazy_gettext, pct
 from core.formatting import gettext as _
+from core.money import AmountError, parse_amount
 from core.storage import file_store
 from grants import services as grant_services
 from grants.access import (
@@ -27,7 +31,7 @@ from grants.access import (
 )
 from grants.evidence import attach
 from grants.evidence import services as evidence_services
-from grants.evidence.models import DEFAULT_SENSITIVITY, KIND_LABELS, SENSITIVITY_LABELS, EvidenceKind, Sensitivity
+from grants.evidence.models import DEFAULT_SENSITIVITY, KIND_LABELS, EvidenceKind, Sensitivity
 from grants.evidence.uploads import DEFAULT_MAX_BYTES
 from grants.models import ROLE_LABELS, VERIFYING_ROLE_CHOICES, Grant, GrantMembership, MemberRole, ReportingPeriod
 from grants.page import Panel, register_panel
@@ -37,19 +41,40 @@ from indicators.chart import progress_chart
 from indicators.models import (
     CLOSED_PERIOD_STATUSES,
     Category,
+    CumulativeMode,
     Dimension,
+    Direction,
     Indicator,
     IndicatorCode,
     IndicatorUnit,
     Result,
     ResultStatus,
     Target,
+    clean_titles,
     fmt,
+    period_status_word,
+    shown,
+    title_label_lazy,
+    title_languages,
+    wording,
 )
 
 TEMPLATES = "indicators"
 VISIBLE_INDICATORS = {"indicator": [["grant_id", FilterVisibleGrants, lambda: None]]}
 VISIBLE_PERIODS = {"period": [["grant_id", FilterVisibleGrants, lambda: None]]}
+FIGURE_LABELS = {
+    "grant": lazy_gettext("Grant"),
+    "indicator": lazy_gettext("Indicator"),
+    "period": lazy_gettext("Period"),
+    "numerator": lazy_gettext("Numerator"),
+    "denominator": lazy_gettext("Denominator"),
+    "comment": lazy_gettext("Comment"),
+    "status": lazy_gettext("Status"),
+    "entered_by": lazy_gettext("Entered by"),
+    "entered_at": lazy_gettext("Entered on"),
+    "verified_by": lazy_gettext("Verified by"),
+    "verified_at": lazy_gettext("Verified on"),
+}
 
 
 def sees_drafts() -> bool:
@@ -72,6 +97,12 @@ class DimensionCategoryView(ValidatedViewMixin, ModelView):
     list_title = lazy_gettext("Disaggregation categories")
     list_columns = ["dimension", "code", "name", "sort_order"]
     add_columns = edit_columns = show_columns = ["dimension", "code", "name", "sort_order"]
+    label_columns = {
+        "dimension": lazy_gettext("Dimension"),
+        "code": lazy_gettext("Code"),
+        "name": lazy_gettext("Name"),
+        "sort_order": lazy_gettext("Order"),
+    }
     search_columns = ["dimension", "code", "name"]
     order_columns = ["code", "name", "sort_order"]
 
@@ -85,9 +116,17 @@ class DimensionView(ValidatedViewMixin, ModelView):
     add_columns = edit_columns = show_columns = ["code", "name", "exhaustive", "description"]
     search_columns = ["code", "name", "exhaustive"]
     related_views = [DimensionCategoryView]
+    label_columns = {
+        "code": lazy_gettext("Code"),
+        "name": lazy_gettext("Name"),
+        "exhaustive": lazy_gettext("Exhaustive"),
+        "description": lazy_gettext("Description"),
+    }
     description_columns = {
-        "exhaustive": "Every person falls in exactly one category, so the parts must add up to the total "
-        "(country, sex/gender, age band). Leave unticked where people can be in several or none.",
+        "exhaustive": lazy_gettext(
+            "Every person falls in exactly one category, so the parts must add up to the total "
+            "(country, sex/gender, age band). Leave unticked where people can be in several or none."
+        ),
     }
 
 
@@ -101,11 +140,21 @@ class IndicatorCodeView(_DerivedGrantMixin, GrantScopedViewMixin, ModelView):
     list_columns = ["indicator", "funder", "code", "name"]
     add_columns = edit_columns = show_columns = ["indicator", "funder", "code", "name"]
     search_columns = ["indicator", "funder", "code"]
-    label_columns = {"code": lazy_gettext("The funder's code"), "name": lazy_gettext("The funder's name for it")}
+    label_columns = {
+        "indicator": lazy_gettext("Indicator"),
+        "funder": lazy_gettext("Funder"),
+        "code": lazy_gettext("The funder's code"),
+        "name": lazy_gettext("The funder's name for it"),
+    }
 
 
 class _FigureView(_DerivedGrantMixin, GrantScopedViewMixin, ModelView):
     """Shared by targets and results: pick an indicator and period of a visible grant; enter parts."""
+
+    # The indicator as its reader names it (its repr, the name entered first, is what the audit trail keeps).
+    formatters_columns = {
+        "indicator": lambda indicator: f"{indicator.code} {indicator.shown_name}" if indicator else "—"
+    }
 
     parent_relation = None
     add_form_query_rel_fields = edit_form_query_rel_fields = {**VISIBLE_INDICATORS, **VISIBLE_PERIODS}
@@ -135,7 +184,8 @@ class _FigureView(_DerivedGrantMixin, GrantScopedViewMixin, ModelView):
             related_views=self._related_views,
             item=item,
             kind=self.figure_kind,
-            fmt=fmt,
+            fmt=shown,
+            wording=wording,
             record_endpoint=f"{type(self).__name__}.record",
             can_record=self.appbuilder.sm.has_access("can_add", self.class_permission_name),
             **self._show_extras(item),
@@ -215,6 +265,7 @@ class _FigureView(_DerivedGrantMixin, GrantScopedViewMixin, ModelView):
             chosen=indicator,
             today=clock.today(),
             action=url_for(f"{type(self).__name__}.record"),
+            wording_period=period_status_word,
         )
 
     def _render_form(self, indicator: Indicator, period: ReportingPeriod, values: dict[str, Any], existing: Any) -> Any:
@@ -233,11 +284,12 @@ class _FigureView(_DerivedGrantMixin, GrantScopedViewMixin, ModelView):
             is_percentage=indicator.unit == IndicatorUnit.percentage,
             closed=period.status in CLOSED_PERIOD_STATUSES,
             statuses=[
-                (ResultStatus.draft.value, "Draft"),
-                (ResultStatus.submitted.value, "Submitted for verification"),
+                (ResultStatus.draft.value, _("Draft")),
+                (ResultStatus.submitted.value, _("Submitted for verification")),
             ],
             action=url_for(f"{type(self).__name__}.record", indicator=indicator.id, period=period.id),
             not_started=period.start_date > clock.today(),
+            wording_period=period_status_word,
             **self._form_extras(indicator, period, existing),
         )
 
@@ -246,16 +298,16 @@ class _FigureView(_DerivedGrantMixin, GrantScopedViewMixin, ModelView):
         if existing is None:
             return {}
         values: dict[str, Any] = {
-            "value": fmt(existing.value) if existing.value is not None else "",
-            "numerator": fmt(existing.numerator) if existing.numerator is not None else "",
-            "denominator": fmt(existing.denominator) if existing.denominator is not None else "",
+            "value": typed_back(existing.value),
+            "numerator": typed_back(existing.numerator),
+            "denominator": typed_back(existing.denominator),
             "comment": existing.comment or "",
             "status": getattr(existing, "status", None) and existing.status.value,
         }
         for part in existing.values:
             for name in ("value", "numerator", "denominator"):
                 amount = getattr(part, name)
-                values[f"part-{part.category_id}-{name}"] = fmt(amount) if amount is not None else ""
+                values[f"part-{part.category_id}-{name}"] = typed_back(amount)
         return values
 
     @staticmethod
@@ -263,11 +315,10 @@ class _FigureView(_DerivedGrantMixin, GrantScopedViewMixin, ModelView):
         parts: dict[int, dict[str, Any]] = {}
         for dimension in indicator.dimensions:
             for category in dimension.categories:
-                figures = {
-                    name: form.get(f"part-{category.id}-{name}") for name in ("value", "numerator", "denominator")
-                }
-                if any((v or "").strip() for v in figures.values()):
-                    parts[category.id] = figures
+                raw = {name: form.get(f"part-{category.id}-{name}") for name in ("value", "numerator", "denominator")}
+                if any((v or "").strip() for v in raw.values()):
+                    label = f"{dimension.name} {category.code}"
+                    parts[category.id] = {name: read_typed(v, f"{label} {name}") for name, v in raw.items()}
         return parts
 
     def _save(self, session: Any, indicator: Indicator, period: ReportingPeriod, form: Any, user: Any) -> Any:
@@ -292,16 +343,16 @@ class TargetView(_FigureView):
     add_columns = edit_columns = ["indicator", "period", "value", "numerator", "denominator", "comment"]
     search_columns = ["indicator", "period"]
     order_columns = ["value"]
-    label_columns = {"value": lazy_gettext("Target (a percentage for % indicators)")}
+    label_columns = {**FIGURE_LABELS, "value": lazy_gettext("Target (a percentage for % indicators)")}
 
     def _save(self, session: Any, indicator: Indicator, period: ReportingPeriod, form: Any, user: Any) -> Any:
         return services.set_target(
             session,
             indicator,
             period,
-            value=form.get("value"),
-            numerator=form.get("numerator"),
-            denominator=form.get("denominator"),
+            value=read_typed(form.get("value"), "value"),
+            numerator=read_typed(form.get("numerator"), "numerator"),
+            denominator=read_typed(form.get("denominator"), "denominator"),
             comment=form.get("comment") or None,
             disaggregation=self._parts_from_form(indicator, form),
         )
@@ -346,6 +397,7 @@ class ResultView(_FigureView):
     search_columns = ["indicator", "period", "status", "entered_by", "verified_by"]
     order_columns = ["value", "status"]
     base_order = ("id", "desc")
+    label_columns = {**FIGURE_LABELS, "value": lazy_gettext("Result (a percentage for % indicators)")}
 
     def _show_extras(self, item: Any) -> dict[str, Any]:
         user = current_user_or_none()
@@ -382,7 +434,7 @@ class ResultView(_FigureView):
             if existing is not None
             else [],
             "kinds": [(k.value, KIND_LABELS[k]) for k in EvidenceKind],
-            "sensitivities": [(s.value, SENSITIVITY_LABELS[s]) for s in Sensitivity],
+            "sensitivities": [(s.value, s.label) for s in Sensitivity],
             "default_sensitivity": DEFAULT_SENSITIVITY.value,
             "default_evidence_date": min(period.end_date, clock.today()).isoformat(),
         }
@@ -393,9 +445,9 @@ class ResultView(_FigureView):
             indicator,
             period,
             user=user,
-            value=form.get("value"),
-            numerator=form.get("numerator"),
-            denominator=form.get("denominator"),
+            value=read_typed(form.get("value"), "value"),
+            numerator=read_typed(form.get("numerator"), "numerator"),
+            denominator=read_typed(form.get("denominator"), "denominator"),
             comment=form.get("comment") or None,
             status=form.get("status") or ResultStatus.draft.value,
             disaggregation=self._parts_from_form(indicator, form),
@@ -422,7 +474,7 @@ class ResultView(_FigureView):
     def verify(self, pk: int) -> Any:
         """Four eyes: a colleague, not the person who entered the result, confirms it."""
         user = current_user_or_none()
-        return self.record_action(pk, lambda r: services.verify_result(db.session, r, user), "Result verified")
+        return self.record_action(pk, lambda r: services.verify_result(db.session, r, user), _("Result verified"))
 
     @expose("/policy/<int:grant_id>", methods=["GET", "POST"])
     @has_access
@@ -474,13 +526,15 @@ class ResultView(_FigureView):
     @has_access
     def submit(self, pk: int) -> Any:
         return self.record_action(
-            pk, lambda r: services.submit_result(db.session, r), "Result submitted for verification"
+            pk, lambda r: services.submit_result(db.session, r), _("Result submitted for verification")
         )
 
     @expose("/<int:pk>/reopen", methods=["POST"])
     @has_access
     def reopen(self, pk: int) -> Any:
-        return self.record_action(pk, lambda r: services.reopen_result(db.session, r), "Result returned to submitted")
+        return self.record_action(
+            pk, lambda r: services.reopen_result(db.session, r), _("Result returned to submitted")
+        )
 
 
 class IndicatorView(GrantScopedViewMixin, ModelView):
@@ -488,16 +542,25 @@ class IndicatorView(GrantScopedViewMixin, ModelView):
     class_permission_name = "Indicators"
     route_base = "/indicators"
     list_title = lazy_gettext("Indicators")
-    list_columns = ["grant", "code", "name", "unit", "direction", "cumulative_mode", "lop_target"]
+    list_columns = ["grant", "code", "shown_name", "unit", "direction", "cumulative_mode", "lop_target"]
     show_fieldsets = [
-        ("Indicator", {"fields": ["grant", "code", "name", "definition", "unit", "direction", "cumulative_mode"]}),
-        ("Baseline and target", {"fields": ["baseline_value", "baseline_date", "lop_target"]}),
-        ("Data", {"fields": ["dimensions", "means_of_verification", "responsible", "codes"]}),
+        (
+            lazy_gettext("Indicator"),
+            {"fields": ["grant", "code", "name", "names", "definition", "unit", "direction", "cumulative_mode"]},
+        ),
+        (lazy_gettext("Baseline and target"), {"fields": ["baseline_value", "baseline_date", "lop_target"]}),
+        (lazy_gettext("Data"), {"fields": ["dimensions", "means_of_verification", "responsible", "codes"]}),
     ]
+    # The name in each other language: optional, saved into ``titles`` (blank dropped, trimmed).
+    add_form_extra_fields = edit_form_extra_fields = {
+        f"title_{language}": StringField(title_label_lazy(language), validators=[Optional()])
+        for language in title_languages()
+    }
     add_columns = edit_columns = [
         "grant",
         "code",
         "name",
+        *(f"title_{language}" for language in title_languages()),
         "definition",
         "unit",
         "direction",
@@ -518,6 +581,7 @@ class IndicatorView(GrantScopedViewMixin, ModelView):
         "grant": lazy_gettext("Grant"),
         "code": lazy_gettext("Code"),
         "name": lazy_gettext("Name"),
+        "shown_name": lazy_gettext("Name"),
         "unit": lazy_gettext("Unit"),
         "direction": lazy_gettext("Direction"),
         "dimensions": lazy_gettext("Disaggregations"),
@@ -526,14 +590,42 @@ class IndicatorView(GrantScopedViewMixin, ModelView):
         "cumulative_mode": lazy_gettext("Cumulative"),
         "responsible": lazy_gettext("Responsible person"),
         "codes": lazy_gettext("Donor codes"),
+        "definition": lazy_gettext("Definition"),
+        "baseline_value": lazy_gettext("Baseline"),
+        "baseline_date": lazy_gettext("Baseline date"),
+        "means_of_verification": lazy_gettext("Means of verification"),
+        "names": lazy_gettext("Name in other languages"),
     }
     description_columns = {
-        "code": "Unique within the grant, e.g. KP-1c",
-        "unit": "percentage: results are entered as numerator and denominator",
-        "direction": "decrease: less is better (achievement is target / actual)",
-        "cumulative_mode": "sum: add the periods up; latest: the most recent period; maximum: the highest reached",
-        "dimensions": "How targets and results can be split (country, sex/gender, ...)",
+        "code": lazy_gettext("Unique within the grant, e.g. KP-1c"),
+        "unit": lazy_gettext("Percentage: results are entered as numerator and denominator"),
+        "direction": lazy_gettext("Decrease is good: less is better (achievement is target ÷ actual)"),
+        "cumulative_mode": lazy_gettext(
+            "Sum of the periods: add the periods up; latest period: the most recent one; highest reached: the "
+            "highest level so far"
+        ),
+        "dimensions": lazy_gettext("How targets and results can be split (country, sex/gender, ...)"),
     }
+
+    def pre_add(self, item: Any) -> None:
+        self._take_titles(item)
+        super().pre_add(item)
+
+    def pre_update(self, item: Any) -> None:
+        self._take_titles(item)
+        super().pre_update(item)
+
+    @staticmethod
+    def _take_titles(item: Indicator) -> None:
+        item.titles = clean_titles({language: request.form.get(f"title_{language}") for language in title_languages()})
+
+    def prefill_form(self, form: Any, pk: Any) -> None:
+        item = self.datamodel.get(pk, self._base_filters)
+        titles = (item.titles if item is not None else None) or {}
+        for language in title_languages():
+            field = getattr(form, f"title_{language}", None)
+            if field is not None:
+                field.data = titles.get(language, "")
 
 
 class IndicatorProgressView(BaseView):
@@ -586,7 +678,8 @@ class IndicatorProgressView(BaseView):
             table=table,
             periods=progress.iptt_periods(rows, grant),
             charts=charts,
-            fmt=fmt,
+            fmt=shown,
+            wording=wording,
             chosen=chosen,
             categories=categories,
             cumulative=cumulative,
@@ -596,16 +689,41 @@ class IndicatorProgressView(BaseView):
             summary=progress.rating_summary(rows),
             latest=progress.latest_reported_period(rows),
             rating_legend=progress.rating_legend(),
+            rating_word=progress.rating_word,
+            wording_period=period_status_word,
+            IndicatorUnit=IndicatorUnit,
+            CumulativeMode=CumulativeMode,
+            Direction=Direction,
+            ResultStatus=ResultStatus,
         )
+
+
+def typed_back(value: Decimal | None) -> str:
+    """A stored figure as the reader types it into the entry form: "12.5" / "12,5", no thousands separators."""
+    if value is None:
+        return ""
+    return fmt(value).replace(".", decimal_mark())
+
+
+def read_typed(value: Any, field: str) -> Decimal | None:
+    """A figure typed into the entry form, read with the reader's decimal mark (``core.money.parse_amount``)."""
+    if value is None or not str(value).strip():
+        return None
+    try:
+        return parse_amount(str(value), decimal_mark(), integer_digits=None)
+    except AmountError as exc:
+        raise DomainValidationError({field: [str(exc)]}) from None
 
 
 def verifier_wording(grant: Grant | None) -> str:
     """The grant's verifying roles in words: "grant lead, program or finance members"."""
     if grant is None:
         return ""
-    names = [ROLE_LABELS[MemberRole(r)] for r in grant.verifying_roles if r in MemberRole.__members__]
-    listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1] if names else "nobody"
-    return f"{listed} members (never the person who entered the result)"
+    names = [str(ROLE_LABELS[MemberRole(r)]) for r in grant.verifying_roles if r in MemberRole.__members__]
+    if not names:
+        return _("nobody (never the person who entered the result)")
+    listed = names[0] if len(names) == 1 else _("%(roles)s or %(last)s", roles=", ".join(names[:-1]), last=names[-1])
+    return _("%(roles)s members (never the person who entered the result)", roles=listed)
 
 
 def indicator_panel(session: Any, grant: Any, user: Any) -> Panel | None:
@@ -620,37 +738,43 @@ def indicator_panel(session: Any, grant: Any, user: Any) -> Panel | None:
     rows = progress.indicator_progress(
         session, grant.id, reported[0] if reported else None, include_drafts=include_drafts
     )
-    link = ("Indicator progress table (IPTT)", url_for("IndicatorProgressView.iptt", grant_id=grant.id))
+    title = _("Indicators")
+    link = (_("Indicator progress table (IPTT)"), url_for("IndicatorProgressView.iptt", grant_id=grant.id))
     if not rows:
-        return Panel(title="Indicators", order=30, rows=[("Indicators", "none defined yet")], link=link)
+        return Panel(title=title, order=30, rows=[(title, _("none defined yet"))], link=link)
     latest = progress.latest_reported_period(rows)
     indicator_count = len({row.indicator_id for row in rows})
-    panel_rows: list[tuple[str, Any]] = [("Indicators", indicator_count)]
+    panel_rows: list[tuple[str, Any]] = [(title, indicator_count)]
     if sm.has_access("can_show", "IndicatorResults"):
-        policy = Markup('{} · <a href="{}">change</a>') if sm.has_access("can_edit", "Grants") else Markup("{}")
+        policy = (
+            Markup('{} · <a href="{}">%s</a>') % _("change") if sm.has_access("can_edit", "Grants") else Markup("{}")
+        )
         panel_rows.append(
             (
-                "Results verified by",
+                _("Results verified by"),
                 policy.format(verifier_wording(grant), url_for("ResultView.policy", grant_id=grant.id)),
             )
         )
     if latest is None:
-        panel_rows.append(("Results", "none reported yet"))
-        return Panel(title="Indicators", order=30, rows=panel_rows, link=link)
+        panel_rows.append((_("Results"), _("none reported yet")))
+        return Panel(title=title, order=30, rows=panel_rows, link=link)
     summary = progress.rating_summary(rows)
-    panel_rows.append(("Latest reported period", latest[1]))
+    panel_rows.append((_("Latest reported period"), latest[1]))
     panel_rows.append(
-        (f"Ratings in {latest[1]}", ", ".join(f"{name}: {count}" for name, count in summary.items() if count) or "—")
+        (
+            _("Ratings in %(period)s", period=latest[1]),
+            ", ".join(f"{progress.rating_word(name)}: {count}" for name, count in summary.items() if count) or "—",
+        )
     )
     items = "".join(
         f"<li><strong>{Markup.escape(row.indicator_code)}</strong> "
-        f"{Markup.escape(row.rating or 'not rated')}"
-        f"{' (' + fmt(row.achievement_pct, 1) + '%)' if row.achievement_pct is not None else ''}</li>"
+        f"{Markup.escape(row.rating or _('not rated'))}"
+        f"{' (' + pct(row.achievement_pct, 1) + ')' if row.achievement_pct is not None else ''}</li>"
         for row in rows
         if row.period_id == latest[0]
     )
     return Panel(
-        title="Indicators",
+        title=title,
         order=30,
         rows=panel_rows,
         link=link,

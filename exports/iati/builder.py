@@ -38,6 +38,7 @@ from budgets.report import budget_vs_actual
 from config.settings import IatiSettings
 from core import clock
 from core.errors import DomainValidationError
+from core.formatting import gettext as _
 from exports.iati.codes import codelist
 from grants.evidence.models import SHARED_WITH_DONORS, Evidence, EvidenceKind, VerificationStatus
 from grants.models import Grant, GrantStatus, ReportingPeriod
@@ -97,13 +98,13 @@ def publisher_from(settings: IatiSettings) -> Publisher:
         raise DomainValidationError(
             {
                 "GRANTKEEPER_IATI_ORG_REF": [
-                    "set your organisation's IATI identifier (e.g. LC-CRO-12345) before making IATI files"
+                    _("set your organisation's IATI identifier (e.g. LC-CRO-12345) before making IATI files")
                 ]
             }
         )
     if not settings.org_name:
         raise DomainValidationError(
-            {"GRANTKEEPER_IATI_ORG_NAME": ["set your organisation's name as it should appear in IATI files"]}
+            {"GRANTKEEPER_IATI_ORG_NAME": [_("set your organisation's name as it should appear in IATI files")]}
         )
     org_type = codelist("OrganisationType").check(settings.org_type, "GRANTKEEPER_IATI_ORG_TYPE")
     language = codelist("Language").check(settings.language, "GRANTKEEPER_IATI_LANGUAGE")
@@ -423,7 +424,7 @@ def build_activities(
 ) -> bytes:
     """The IATI activity file of ``grants`` (one ``iati-activity`` each), as UTF-8 bytes; not validated here."""
     if not grants:
-        raise DomainValidationError({"grant": ["choose at least one grant"]})
+        raise DomainValidationError({"grant": [_("choose at least one grant")]})
     moment = (generated_at or clock.now()).replace(microsecond=0)
     root = etree.Element("iati-activities", version=IATI_VERSION)
     root.set("generated-datetime", moment.isoformat())

@@ -12,6 +12,7 @@ from functools import cache
 from pathlib import Path
 
 from core.errors import DomainValidationError
+from core.formatting import gettext as _
 
 CODELISTS = Path(__file__).resolve().parent / "codelists"
 
@@ -37,9 +38,13 @@ class Codelist:
             return code
         shown = ", ".join(self.label(c) for c in list(self.codes)[:6])
         more = " …" if len(self.codes) > 6 else ""
-        raise DomainValidationError(
-            {field: [f"'{code}' is not in IATI's {self.name} list; choose one of {shown}{more}"]}
+        message = _(
+            "'%(code)s' is not in IATI's %(list)s list; choose one of %(codes)s",
+            code=code,
+            list=self.name,
+            codes=shown + more,
         )
+        raise DomainValidationError({field: [message]})
 
 
 @cache

@@ -14,6 +14,7 @@ from pathlib import Path
 from lxml import etree
 
 from core.errors import DomainValidationError
+from core.formatting import gettext as _
 
 SCHEMA_DIR = Path(__file__).resolve().parent / "schema"
 ACTIVITIES_XSD = SCHEMA_DIR / "iati-activities-schema.xsd"
@@ -42,8 +43,11 @@ class Problem:
     message: str
 
     def sentence(self) -> str:
-        where = f"{self.grant}: " if self.grant else ""
-        return f"{where}<{self.element}>: {self.message}"
+        if self.grant:
+            return _(
+                "%(grant)s: <%(element)s>: %(problem)s", grant=self.grant, element=self.element, problem=self.message
+            )
+        return _("<%(element)s>: %(problem)s", element=self.element, problem=self.message)
 
 
 _ACTIVITY = re.compile(r"^/iati-activities/iati-activity(?:\[(\d+)\])?/?(.*)$")
@@ -59,7 +63,7 @@ def problems(data: bytes, references: list[str] | None = None) -> list[Problem]:
     try:
         document = etree.fromstring(data, _parser())
     except etree.XMLSyntaxError as exc:
-        return [Problem(None, "iati-activities", f"the file is not well-formed XML ({exc.msg})")]
+        return [Problem(None, "iati-activities", _("the file is not well-formed XML (%(problem)s)", problem=exc.msg))]
     schema = activities_schema()
     if schema.validate(document):
         return []
@@ -73,7 +77,7 @@ def problems(data: bytes, references: list[str] | None = None) -> list[Problem]:
                 grant = references[index - 1]
             else:
                 identifier = document.findtext(f"iati-activity[{index}]/iati-identifier")
-                grant = identifier or f"activity {index}"
+                grant = identifier or _("activity %(number)s", number=index)
             element = match.group(2) or "iati-activity"
         else:
             element = element.lstrip("/") or "iati-activities"
@@ -88,5 +92,10 @@ def check(data: bytes, references: list[str] | None = None) -> None:
     found = problems(data, references)
     if found:
         raise DomainValidationError(
-            {"iati": [f"the IATI file is not valid against the IATI 2.03 schema: {p.sentence()}" for p in found]}
+            {
+                "iati": [
+                    _("the IATI file is not valid against the IATI 2.03 schema: %(problem)s", problem=p.sentence())
+                    for p in found
+                ]
+            }
         )

@@ -20,6 +20,7 @@ from core.audit import Actor, acting_as
 from core.errors import DomainValidationError
 from core.extensions import db
 from core.formatting import day, moment
+from core.formatting import gettext as _
 from core.storage import file_store
 from exports.iati import services, validation
 from exports.iati.codes import codelist
@@ -89,7 +90,7 @@ class IatiView(BaseView):
         chosen = request.args.getlist("sector") or list(grant.iati_sectors or [])
         return self.render_template(
             "exports/iati.html",
-            title=f"IATI activity file — {grant.reference}",
+            title=_("IATI activity file — %(grant)s", grant=grant.reference),
             grant=grant,
             donor=donor,
             preview=preview,
@@ -123,8 +124,8 @@ class IatiView(BaseView):
             flash_domain_error(exc)
             # What was chosen stays chosen on the page, so nothing has to be picked again.
             return redirect(url_for("IatiView.page", grant_id=grant_id, sector=wanted))
-        chosen = ", ".join(codelist("Sector").label(c) for c in wanted) or "none"
-        flash(f"Sectors of {grant.reference}: {chosen}", "success")
+        chosen = ", ".join(codelist("Sector").label(c) for c in wanted) or _("none")
+        flash(_("Sectors of %(grant)s: %(sectors)s", grant=grant.reference, sectors=chosen), "success")
         return redirect(url_for("IatiView.page", grant_id=grant_id))
 
     @expose("/grant/<int:grant_id>/download", methods=["POST"])
@@ -166,8 +167,12 @@ class IatiView(BaseView):
             flash_domain_error(exc)
             return redirect(url_for("IatiView.page", grant_id=grant_id))
         flash(
-            f"Published {made.filename} to the donor users of {grant.reference} "
-            f"(SHA-256 {records[0].sha256[:12]}…, kept in the export history).",
+            _(
+                "Published %(file)s to the donor users of %(grant)s (SHA-256 %(sha)s…, kept in the export history).",
+                file=made.filename,
+                grant=grant.reference,
+                sha=records[0].sha256[:12],
+            ),
             "success",
         )
         return redirect(url_for("IatiView.page", grant_id=grant_id))
@@ -182,22 +187,24 @@ def iati_panel(session: Any, grant: Grant, user: Any) -> Panel | None:
     sm = current_app.appbuilder.sm
     if not sm.has_access("can_show", "ExportRecords"):
         return None
-    sectors = ", ".join(codelist("Sector").label(code) for code in grant.iati_sectors or []) or "none chosen yet"
+    sectors = ", ".join(codelist("Sector").label(code) for code in grant.iati_sectors or []) or _("none chosen yet")
     rows: list[tuple[str, Any]] = []
     if not donor_only(user):
-        rows.append(("Sectors (DAC)", sectors))
+        rows.append((_("Sectors (DAC)"), sectors))
     published = services.history(session, grant.id, published_only=True)
     rows.append(
         (
-            "Last published",
-            f"{published[0].filename}, {moment(published[0].published_at)}" if published else "nothing yet",
+            _("Last published"),
+            _("%(file)s, %(moment)s", file=published[0].filename, moment=moment(published[0].published_at))
+            if published
+            else _("nothing yet"),
         )
     )
     return Panel(
         title="IATI",
         order=95,
         rows=rows,
-        link=("Open the IATI page", url_for("IatiView.page", grant_id=grant.id)),
+        link=(_("Open the IATI page"), url_for("IatiView.page", grant_id=grant.id)),
     )
 
 

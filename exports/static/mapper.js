@@ -8,6 +8,14 @@
   if (!form || !grid) { return; }
 
   var choices = JSON.parse(document.getElementById("mapper-choices").textContent);
+  // The page's words, translated by the server: say("would_get", {cell: ..., value: ...}) fills %(name)s.
+  var wordsBox = document.getElementById("mapper-words");
+  var phrases = wordsBox ? JSON.parse(wordsBox.textContent) : {};
+  function say(key, values) {
+    return String(phrases[key] || key).replace(/%\((\w+)\)s/g, function (all, name) {
+      return values && Object.prototype.hasOwnProperty.call(values, name) ? String(values[name]) : all;
+    });
+  }
   var draftBox = document.getElementById("draft");
   var draft;
   try { draft = JSON.parse(draftBox.value || "{}"); } catch (e) { draft = {}; }
@@ -41,10 +49,10 @@
     show("category", !!(kind && kind.categories.length));
     show("scope", !!(kind && kind.scopes.length));
     if (kind) {
-      $("pick-item-label").textContent = "Which " + kind.item_label;
+      $("pick-item-label").textContent = say("which", { item: kind.item_label });
       fill(itemSelect, kind.items);
       fill(measureSelect, kind.measures);
-      fill(categorySelect, kind.categories, ["", "Total (not disaggregated)"]);
+      fill(categorySelect, kind.categories, ["", say("total")]);
       fill(scopeSelect, kind.scopes);
     }
   }
@@ -93,8 +101,8 @@
       if (e.scope && kind) { kind.scopes.forEach(function (s) { if (s[0] === e.scope) { extra.push(s[1]); } }); }
       if (extra.length) { text += " (" + extra.join(", ") + ")"; }
     }
-    if (e.period) { text += ", period " + e.period; }
-    if (e.formula) { text = "Formula " + e.formula; }
+    if (e.period) { text = say("period", { figure: text, period: e.period }); }
+    if (e.formula) { text = say("formula", { formula: e.formula }); }
     return text;
   }
 
@@ -103,23 +111,23 @@
     if (!chosen) { return; }
     var e = entry();
     var grant = form.getAttribute("data-grant");
-    if (!grant) { preview.textContent = "Choose a grant above to see the value."; return; }
+    if (!grant) { preview.textContent = say("choose_grant"); return; }
     var params = new URLSearchParams({ grant: grant, period: form.getAttribute("data-period") });
     ["source", "figure", "item", "measure", "category", "scope"].forEach(function (k) { if (e[k]) { params.set(k, e[k]); } });
     if (e.period) { params.set("period_choice", String(e.period)); }
     var ticket = ++pending;
-    preview.textContent = "Looking up the value…";
+    preview.textContent = say("looking_up");
     fetch(form.getAttribute("data-preview") + "?" + params.toString(), { credentials: "same-origin" })
       .then(function (r) { return r.json(); })
       .then(function (data) {
         if (ticket !== pending) { return; }
         if (data.ok) {
-          preview.textContent = chosen + " would get " + data.words + " (for " + data.period + " of this grant).";
+          preview.textContent = say("would_get", { cell: chosen, value: data.words, period: data.period });
         } else {
-          preview.textContent = "Not available: " + data.problems.join("; ");
+          preview.textContent = say("not_available", { problems: data.problems.join("; ") });
         }
       })
-      .catch(function () { if (ticket === pending) { preview.textContent = "The value could not be looked up."; } });
+      .catch(function () { if (ticket === pending) { preview.textContent = say("lookup_failed"); } });
   }
 
   function buttonFor(cell) { return grid.querySelector('button[data-cell="' + cell + '"]'); }
@@ -131,9 +139,8 @@
     button.setAttribute("aria-pressed", "true");
     $("chosen-cell").textContent = target(chosen);
     var marks = (button.getAttribute("data-marks") || "").split(" ");
-    var blocked = marks.indexOf("formula") >= 0 ? "holds a formula the funder's template owns"
-      : marks.indexOf("locked") >= 0 ? "is locked on a protected sheet" : "";
-    note.textContent = blocked ? chosen + " " + blocked + ": it cannot take a value; choose another cell." : "";
+    var blocked = marks.indexOf("formula") >= 0 ? "formula_cell" : marks.indexOf("locked") >= 0 ? "locked_cell" : "";
+    note.textContent = blocked ? say(blocked, { cell: chosen }) : "";
     addButton.disabled = !!blocked;
     var existing = find(target(chosen));
     if (existing >= 0) { load(draft.cells[existing]); }
@@ -176,8 +183,8 @@
       var remove = document.createElement("button");
       remove.type = "button";
       remove.className = "btn btn-xs btn-default";
-      remove.textContent = "Remove";
-      remove.setAttribute("aria-label", "Remove the mapping of " + e.target);
+      remove.textContent = say("remove");
+      remove.setAttribute("aria-label", say("remove_label", { cell: e.target }));
       remove.addEventListener("click", function () {
         var t = draft.cells[i].target;
         draft.cells.splice(i, 1);
@@ -206,7 +213,7 @@
     save();
     renderList();
     mark(chosen, words(e));
-    preview.textContent = target(chosen) + " now gets " + words(e) + ". Save the mapping to keep it.";
+    preview.textContent = say("now_gets", { cell: target(chosen), value: words(e) });
   });
 
   onKind();

@@ -12,6 +12,7 @@ from typing import NamedTuple
 
 from lxml import etree
 
+from core.formatting import gettext as _
 from exports.errors import TemplateError
 from exports.xlsx.inspector import (
     date_to_serial,
@@ -43,7 +44,7 @@ class Formula:
 
     def __post_init__(self) -> None:
         if not self.text.strip().lstrip("="):
-            raise TemplateError("an empty formula was requested")
+            raise TemplateError(_("an empty formula was requested"))
 
 
 CellValue = str | int | float | Decimal | dt.date | dt.datetime | bool | None | Formula
@@ -67,15 +68,15 @@ def xml_text(text: str) -> str:
 def number_text(value: int | float | Decimal, where: str) -> str:
     if isinstance(value, Decimal):
         if not value.is_finite() or not math.isfinite(float(value)):
-            raise TemplateError(f"{where}: {value} is not a finite number")
+            raise TemplateError(_("%(where)s: %(value)s is not a finite number", where=where, value=value))
         # Exact decimal digits, never the float repr of the Decimal.
         return format(value, "f")
     if isinstance(value, int):
         if not math.isfinite(float(value)):
-            raise TemplateError(f"{where}: {value} is too large for Excel")
+            raise TemplateError(_("%(where)s: %(value)s is too large for Excel", where=where, value=value))
         return str(value)
     if not math.isfinite(value):
-        raise TemplateError(f"{where}: {value} is not a finite number")
+        raise TemplateError(_("%(where)s: %(value)s is not a finite number", where=where, value=value))
     return repr(value).replace("e", "E")
 
 
@@ -115,7 +116,14 @@ def encode_value(value: CellValue, where: str, date1904: bool) -> Encoded:
         return Encoded(formula=xml_text(value.text.strip().removeprefix("=")))
     if isinstance(value, str):
         if len(value) > _MAX_TEXT:
-            raise TemplateError(f"{where}: text of {len(value)} characters exceeds Excel's limit of {_MAX_TEXT}")
+            raise TemplateError(
+                _(
+                    "%(where)s: text of %(length)s characters exceeds Excel's limit of %(limit)s",
+                    where=where,
+                    length=len(value),
+                    limit=_MAX_TEXT,
+                )
+            )
         return Encoded(
             t="inlineStr",
             inline=xml_text(value),
@@ -130,10 +138,10 @@ def encode_value(value: CellValue, where: str, date1904: bool) -> Encoded:
         try:
             serial = date_to_serial(value, date1904)
         except TemplateError as exc:
-            raise TemplateError(f"{where}: {exc}") from None
+            raise TemplateError(_("%(where)s: %(problem)s", where=where, problem=exc)) from None
         with_time = isinstance(value, dt.datetime) and value.time() != dt.time(0)
         return Encoded(v=number_text(serial, where), style_need="datetime" if with_time else "date")
-    raise TemplateError(f"{where}: cannot write a value of type {type(value).__name__}")
+    raise TemplateError(_("%(where)s: cannot write a value of type %(type)s", where=where, type=type(value).__name__))
 
 
 # -- row editing ---------------------------------------------------------------------

@@ -7,6 +7,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from core.formatting import gettext as _
 from exports.errors import TemplateError
 from exports.xlsx.cells import CellValue, CellWrite, Encoded, Formula, cell_ref, encode_value
 from exports.xlsx.inspector import (
@@ -45,7 +46,7 @@ def split_target(target: str) -> tuple[str | None, str]:
         sheet = m.group(1).replace("''", "'") if m.group(1) is not None else m.group(2)
         return sheet, m.group(3).replace("$", "").upper()
     if "!" in target:
-        raise TemplateError(f"{target!r} is not a cell address like Sheet!C4")
+        raise TemplateError(_("%(target)s is not a cell address like Sheet!C4", target=repr(target)))
     return None, target.strip()
 
 
@@ -103,11 +104,17 @@ class FillPlan:
         mean shifting merges, validations, formulas and drawings).
         """
         if capacity_rows < 1:
-            raise TemplateError(f"the block at {sheet}!{anchor} must hold at least one row")
+            raise TemplateError(_("the block at %(cell)s must hold at least one row", cell=sheet + "!" + anchor))
         data = [list(r) for r in rows]
         if len(data) > capacity_rows:
             raise TemplateError(
-                f"dataset {name} has {len(data)} rows but the block at {sheet}!{anchor} holds {capacity_rows}"
+                _(
+                    "dataset %(name)s has %(rows)s rows but the block at %(cell)s holds %(capacity)s",
+                    name=name,
+                    rows=len(data),
+                    cell=sheet + "!" + anchor,
+                    capacity=capacity_rows,
+                )
             )
         self.blocks.append(_Block(sheet, anchor, data, capacity_rows, hide_unused, name))
         return self
@@ -167,14 +174,28 @@ def _resolve(wm: WorkbookMap, target: Address) -> tuple[SheetRef, int, int, str]
     candidates = [n for n in wm.defined_names if n.name.lower() == rest.lower()]
     chosen = [n for n in candidates if n.scope is None] or candidates
     if not chosen:
-        known = ", ".join(sorted({n.name for n in wm.defined_names if not n.name.startswith("_xlnm.")})) or "none"
-        raise TemplateError(f"unknown defined name {rest!r}; the template defines {known}")
+        known = ", ".join(sorted({n.name for n in wm.defined_names if not n.name.startswith("_xlnm.")})) or _("none")
+        raise TemplateError(
+            _("unknown defined name %(name)s; the template defines %(known)s", name=repr(rest), known=known)
+        )
     if len(chosen) > 1:
-        scopes = ", ".join(n.scope or "workbook" for n in chosen)
-        raise TemplateError(f"defined name {rest!r} exists on several sheets ({scopes}); address the cell directly")
+        scopes = ", ".join(n.scope or _("workbook") for n in chosen)
+        raise TemplateError(
+            _(
+                "defined name %(name)s exists on several sheets (%(scopes)s); address the cell directly",
+                name=repr(rest),
+                scopes=scopes,
+            )
+        )
     hit = chosen[0].single_cell()
     if hit is None:
-        raise TemplateError(f"defined name {rest!r} refers to {chosen[0].ref!r}, not to a single cell")
+        raise TemplateError(
+            _(
+                "defined name %(name)s refers to %(ref)s, not to a single cell",
+                name=repr(rest),
+                ref=repr(chosen[0].ref),
+            )
+        )
     sheet = wm.sheet(hit[0])
     return sheet, hit[1], hit[2], f"{rest} ({sheet.name}!{format_cell_ref(hit[1], hit[2])})"
 
@@ -242,13 +263,18 @@ def _apply(plan: FillPlan, data: bytes, *, strip_formula_caches: bool) -> bytes:
 
     def add(sheet: SheetRef, row: int, col: int, value: CellValue, origin: str) -> None:
         if not sheet.part:
-            problems.append(f"{origin}: sheet {sheet.name!r} is not a worksheet")
+            problems.append(_("%(where)s: sheet %(sheet)s is not a worksheet", where=origin, sheet=repr(sheet.name)))
             return
         sheets[sheet.part] = sheet
         key = (row, col)
         if key in writes[sheet.part]:
             problems.append(
-                f"{sheet.name}!{format_cell_ref(row, col)}: written twice ({writes[sheet.part][key].origin} and {origin})"
+                _(
+                    "%(cell)s: written twice (%(first)s and %(second)s)",
+                    cell=sheet.name + "!" + format_cell_ref(row, col),
+                    first=writes[sheet.part][key].origin,
+                    second=origin,
+                )
             )
             return
         writes[sheet.part][key] = _Write(sheet.name, row, col, value, origin)
@@ -266,7 +292,12 @@ def _apply(plan: FillPlan, data: bytes, *, strip_formula_caches: bool) -> bytes:
                     r0 + i,
                     c0 + j,
                     value,
-                    f"{block.name} row {i + 1} ({sheet.name}!{cell_ref(r0 + i, c0 + j)})",
+                    _(
+                        "%(dataset)s row %(row)s (%(cell)s)",
+                        dataset=block.name,
+                        row=i + 1,
+                        cell=sheet.name + "!" + cell_ref(r0 + i, c0 + j),
+                    ),
                 )
         if block.hide_unused and len(block.rows) < block.capacity_rows and sheet.part:
             sheets[sheet.part] = sheet
@@ -292,22 +323,26 @@ def _apply(plan: FillPlan, data: bytes, *, strip_formula_caches: bool) -> bytes:
     scans: dict[str, SheetScan] = {}
     for part, sheet in sheets.items():
         if not z.has(part):
-            problems.append(f"sheet {sheet.name!r} is missing from the workbook")
+            problems.append(_("sheet %(sheet)s is missing from the workbook", sheet=repr(sheet.name)))
             continue
         hide_rows = {r for req in hide_requests.get(part, ()) for r in req.rows}
         scan = scan_sheet(z, sheet, list(writes.get(part, {})), hide_rows)
         scans[part] = scan
         if scan.sheet_data_qname is None:
-            problems.append(f"sheet {sheet.name!r} has no cell data section; it cannot be filled")
+            problems.append(_("sheet %(sheet)s has no cell data section; it cannot be filled", sheet=repr(sheet.name)))
             continue
         refused = [
             (w.row, w.col, why) for w in writes.get(part, {}).values() if (why := scan.refusal(w.row, w.col, styles))
         ]
         for row, col, why in sorted(refused):
-            problems.append(f"{sheet.name}!{format_cell_ref(row, col)}: refused because {why}")
+            problems.append(
+                _("%(cell)s: refused because %(why)s", cell=sheet.name + "!" + format_cell_ref(row, col), why=why)
+            )
     if problems:
-        more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
-        raise TemplateError("; ".join(problems[:10]) + more)
+        shown = "; ".join(problems[:10])
+        if len(problems) > 10:
+            shown = _("%(problems)s (and %(count)s more)", problems=shown, count=len(problems) - 10)
+        raise TemplateError(shown)
 
     book = StyleBook.load(z, wm.styles_part) if _needs_styles(encoded) else None
     replaced: dict[str, bytes | CompressedPart] = {}

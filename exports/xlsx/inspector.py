@@ -10,6 +10,7 @@ from typing import Literal
 
 from lxml import etree
 
+from core.formatting import gettext as _
 from exports.errors import TemplateError
 from exports.xlsx.safezip import SafeZip, open_workbook_zip
 
@@ -95,10 +96,10 @@ def parse_cell_ref(ref: str) -> tuple[int, int]:
                 return row, col
     m = _CELL_RE.match(ref.strip())
     if not m:
-        raise TemplateError(f"{ref!r} is not a cell reference like C4")
+        raise TemplateError(_("%(ref)s is not a cell reference like C4", ref=repr(ref)))
     row, col = int(m.group(2)), col_to_index(m.group(1))
     if not (1 <= row <= MAX_ROW and 1 <= col <= MAX_COL):
-        raise TemplateError(f"{ref!r} is outside the sheet")
+        raise TemplateError(_("%(ref)s is outside the sheet", ref=repr(ref)))
     if m.group(0) == ref and "$" not in ref and len(_COLUMN_CACHE) < 20_000:
         _COLUMN_CACHE[m.group(1)] = col
     return row, col
@@ -110,7 +111,7 @@ def format_cell_ref(row: int, col: int) -> str:
 
 def parse_range(ref: str) -> tuple[int, int, int, int]:
     """'B2:D5' -> (min_row, min_col, max_row, max_col); a single cell is a 1x1 range."""
-    first, _, last = ref.partition(":")
+    first, _colon, last = ref.partition(":")
     r1, c1 = parse_cell_ref(first)
     r2, c2 = parse_cell_ref(last) if last else (r1, c1)
     return min(r1, r2), min(c1, c2), max(r1, r2), max(c1, c2)
@@ -130,7 +131,12 @@ def date_to_serial(value: dt.date | dt.datetime, date1904: bool = False) -> int 
     """
     if isinstance(value, dt.datetime):
         if value.tzinfo is not None:
-            raise TemplateError(f"timezone-aware datetime {value.isoformat()} refused; convert to local time first")
+            raise TemplateError(
+                _(
+                    "timezone-aware datetime %(value)s refused; convert to local time first",
+                    value=value.isoformat(),
+                )
+            )
         moment = value
     else:
         moment = dt.datetime(value.year, value.month, value.day)
@@ -140,7 +146,7 @@ def date_to_serial(value: dt.date | dt.datetime, date1904: bool = False) -> int 
     if not date1904 and moment < dt.datetime(1900, 3, 1):
         days -= 1
     if days < (0 if date1904 else 1):
-        raise TemplateError(f"date {value.isoformat()} is before the workbook's date system starts")
+        raise TemplateError(_("date %(value)s is before the workbook's date system starts", value=value.isoformat()))
     seconds = delta.seconds + delta.microseconds / 1_000_000
     if seconds == 0:
         return days
@@ -225,7 +231,7 @@ class WorkbookMap:
         if len(matches) == 1:
             return matches[0]
         known = ", ".join(repr(s.name) for s in self.sheets)
-        raise TemplateError(f"unknown sheet {name!r}; the template has {known}")
+        raise TemplateError(_("unknown sheet %(name)s; the template has %(known)s", name=repr(name), known=known))
 
 
 def truthy(value: str | None) -> bool:
@@ -236,19 +242,19 @@ def truthy(value: str | None) -> bool:
 def read_workbook_map(z: SafeZip) -> WorkbookMap:
     """Read the sheet list, defined names and key part locations of a workbook package."""
     if not z.has("_rels/.rels"):
-        raise TemplateError("not an Excel workbook: the package has no _rels/.rels")
+        raise TemplateError(_("not an Excel workbook: the package has no _rels/.rels"))
     root_rels = z.parse("_rels/.rels")
     wb_part = None
     for rel in root_rels.iterfind("pr:Relationship", NS):
         if rel.get("Type") == OFFICE_DOC_REL:
             wb_part = _resolve_target("", rel.get("Target", ""))
     if wb_part is None or not z.has(wb_part):
-        raise TemplateError("not an Excel workbook: no workbook part found")
+        raise TemplateError(_("not an Excel workbook: no workbook part found"))
     wb = z.parse(wb_part)
     if wb.tag == f"{{{STRICT_MAIN_NS}}}workbook":
-        raise TemplateError("Strict Open XML workbooks are not supported; save as a normal Excel workbook (.xlsx)")
+        raise TemplateError(_("Strict Open XML workbooks are not supported; save as a normal Excel workbook (.xlsx)"))
     if wb.tag != q("workbook"):
-        raise TemplateError("not an Excel workbook: the main part is not a SpreadsheetML workbook")
+        raise TemplateError(_("not an Excel workbook: the main part is not a SpreadsheetML workbook"))
     rels_name = rels_part_for(wb_part)
     rels: dict[str, tuple[str, str]] = {}
     if z.has(rels_name):
@@ -379,7 +385,8 @@ class TemplateInfo:
         for s in self.sheets:
             if s.name == name:
                 return s
-        raise TemplateError(f"unknown sheet {name!r}; the template has {', '.join(repr(s.name) for s in self.sheets)}")
+        known = ", ".join(repr(s.name) for s in self.sheets)
+        raise TemplateError(_("unknown sheet %(name)s; the template has %(known)s", name=repr(name), known=known))
 
 
 def _scan_sheet(z: SafeZip, ref: SheetRef, styles: StyleTable) -> SheetInfo:
@@ -396,7 +403,7 @@ def _scan_sheet(z: SafeZip, ref: SheetRef, styles: StyleTable) -> SheetInfo:
     locked_by_s: dict[str | None, bool] = {None: True}
     current_row = 0
     tags = [row_tag, merge_tag, dim_tag, prot_tag]
-    for _, el in z.iterparse(ref.part, events=("end",), tag=tags):
+    for _event, el in z.iterparse(ref.part, events=("end",), tag=tags):
         tag = el.tag
         if tag == row_tag:
             pr = el.get("r")
@@ -526,7 +533,7 @@ def read_cells(data: bytes, sheet: str, refs: list[str] | None = None) -> dict[s
     styles = read_styles(z, wm.styles_part)
     shared: list[str] = []
     if wm.shared_strings_part and z.has(wm.shared_strings_part):
-        for _, si in z.iterparse(wm.shared_strings_part, tag=q("si")):
+        for _event, si in z.iterparse(wm.shared_strings_part, tag=q("si")):
             shared.append(_text_of(si))
             si.clear()
     wanted = {format_cell_ref(*parse_cell_ref(r)) for r in refs} if refs is not None else None

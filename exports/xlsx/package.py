@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from lxml import etree
 
+from core.formatting import gettext as _
 from exports.errors import TemplateError
 from exports.xlsx.inspector import CT_NS, PKG_REL_NS, q, truthy
 from exports.xlsx.safezip import SafeZip, parse_xml
@@ -143,7 +144,7 @@ class _ZipWriter:
             flags = (info.flag_bits & ~0x8) | 0x800
         dostime, dosdate = self._dos(info.date_time)
         if self.offset + raw_size > 0xFFFFFFFF:
-            raise TemplateError("the filled workbook would exceed 4 GB")
+            raise TemplateError(_("the filled workbook would exceed 4 GB"))
         # A part stored uncompressed in the template and deflated by us needs version 2.0 to extract.
         extract = max(info.extract_version, 20) if method == 8 else info.extract_version
         header = _LOCAL.pack(b"PK\x03\x04", extract, flags, method, dostime, dosdate, crc, raw_size, size, len(name), 0)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from lxml import etree
 
+from core.formatting import gettext as _
 from exports.errors import TemplateError
 from exports.xlsx.cells import number_text, own_cache_formulas, xml_text
 from exports.xlsx.inspector import (
@@ -47,10 +48,19 @@ def find_soffice(soffice: str | None = None) -> str:
     if candidate and os.sep not in candidate:
         candidate = shutil.which(candidate)
     if not candidate or not os.path.isfile(candidate) or not os.access(candidate, os.X_OK):
-        where = f" at {soffice}" if soffice else ""
+        if soffice:
+            raise TemplateError(
+                _(
+                    "LibreOffice (soffice) was not found at %(path)s; install it to recompute formula results, "
+                    "or export without recomputing (Excel and LibreOffice recalculate on open)",
+                    path=soffice,
+                )
+            )
         raise TemplateError(
-            f"LibreOffice (soffice) was not found{where}; install it to recompute formula results, "
-            "or export without recomputing (Excel and LibreOffice recalculate on open)"
+            _(
+                "LibreOffice (soffice) was not found; install it to recompute formula results, "
+                "or export without recomputing (Excel and LibreOffice recalculate on open)"
+            )
         )
     return candidate
 
@@ -149,15 +159,19 @@ def _run_libreoffice(exe: str, data: bytes, macro_enabled: bool, timeout: float)
             start_new_session=True,
         )
         try:
-            _, err = proc.communicate(timeout=timeout)
+            _out, err = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.communicate()
-            raise TemplateError(f"LibreOffice did not finish recomputing within {timeout:g} seconds") from None
+            raise TemplateError(
+                _("LibreOffice did not finish recomputing within %(seconds)s seconds", seconds=format(timeout, "g"))
+            ) from None
         out = out_dir / "workbook.xlsx"
         if proc.returncode != 0 or not out.is_file():
             detail = err.decode("utf-8", "replace").strip().splitlines()[-1:] or [f"exit code {proc.returncode}"]
-            raise TemplateError(f"LibreOffice could not recompute the workbook ({detail[0][:200]})")
+            raise TemplateError(
+                _("LibreOffice could not recompute the workbook (%(problem)s)", problem=detail[0][:200])
+            )
         return out.read_bytes()
 
 
@@ -220,7 +234,13 @@ def recompute_caches(filled: bytes, *, soffice: str | None = None, timeout: floa
         try:
             values = read_cells(computed, name, list(cells))
         except TemplateError as exc:
-            raise TemplateError(f"LibreOffice's recomputed copy could not be read for sheet {name!r}: {exc}") from None
+            raise TemplateError(
+                _(
+                    "LibreOffice's recomputed copy could not be read for sheet %(sheet)s: %(problem)s",
+                    sheet=repr(name),
+                    problem=exc,
+                )
+            ) from None
         changed = False
         for r, (cell, f) in cells.items():
             content = values.get(r)

@@ -17,6 +17,7 @@ from collections.abc import Generator, Iterator, Sequence
 from lxml import etree
 
 import core.workbooks as workbooks
+from core.formatting import gettext as _
 from core.workbooks import DEFAULT_LIMITS, Limits, UnsafeWorkbook, xml_parser
 from exports.errors import TemplateError
 
@@ -98,7 +99,7 @@ class SafeZip:
         try:
             return self._by_name[name]
         except KeyError:
-            raise TemplateError(f"the workbook has no part {name!r}") from None
+            raise TemplateError(_("the workbook has no part %(name)s", name=repr(name))) from None
 
     def raw(self, name: str) -> bytes:
         """The part's compressed bytes exactly as stored, for byte-for-byte copying."""
@@ -110,12 +111,12 @@ class SafeZip:
         offset = info.header_offset
         header = self.data[offset : offset + _LOCAL_HEADER.size]
         if len(header) < _LOCAL_HEADER.size or header[:4] != _LOCAL_SIG:
-            raise TemplateError(f"the workbook part {name!r} has a damaged local header")
+            raise TemplateError(_("the workbook part %(name)s has a damaged local header", name=repr(name)))
         fields = _LOCAL_HEADER.unpack(header)
         start = offset + _LOCAL_HEADER.size + fields[9] + fields[10]
         raw = memoryview(self.data)[start : start + info.compress_size]
         if len(raw) != info.compress_size:
-            raise TemplateError(f"the workbook part {name!r} is truncated")
+            raise TemplateError(_("the workbook part %(name)s is truncated", name=repr(name)))
         return raw
 
     def iter_chunks(self, name: str) -> Generator[bytes, None, None]:
@@ -148,17 +149,21 @@ class SafeZip:
                     # more than one chunk beyond what we have already counted.
                     out = d.decompress(src, _CHUNK)
                 except zlib.error as exc:
-                    raise TemplateError(f"the workbook part {name!r} is damaged ({exc})") from exc
+                    raise TemplateError(
+                        _("the workbook part %(name)s is damaged (%(problem)s)", name=repr(name), problem=exc)
+                    ) from exc
                 produced += len(out)
                 if produced > declared:
-                    raise TemplateError(f"the workbook part {name!r} unpacks to more than its declared size; refused")
+                    raise TemplateError(
+                        _("the workbook part %(name)s unpacks to more than its declared size; refused", name=repr(name))
+                    )
                 crc = zlib.crc32(out, crc)
                 if out:
                     yield out
                 if d.eof:
                     break
         if produced != declared or crc != info.CRC:
-            raise TemplateError(f"the workbook part {name!r} is damaged (size or checksum mismatch)")
+            raise TemplateError(_("the workbook part %(name)s is damaged (size or checksum mismatch)", name=repr(name)))
 
     def read(self, name: str) -> bytes:
         """The part's uncompressed bytes (bounded by the checked limits)."""
@@ -193,7 +198,7 @@ class SafeZip:
         except UnsafeWorkbook as exc:
             raise TemplateError(str(exc)) from None
         except etree.XMLSyntaxError as exc:
-            raise TemplateError(f"{name}: not well-formed XML ({exc})") from exc
+            raise TemplateError(_("%(part)s: not well-formed XML (%(problem)s)", part=name, problem=exc)) from exc
 
 
 def open_workbook_zip(data: bytes, *, limits: Limits = DEFAULT_LIMITS) -> SafeZip:
@@ -203,5 +208,5 @@ def open_workbook_zip(data: bytes, *, limits: Limits = DEFAULT_LIMITS) -> SafeZi
     reasonably sized OOXML zip.
     """
     if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise TemplateError("the workbook must be given as bytes")
+        raise TemplateError(_("the workbook must be given as bytes"))
     return SafeZip(bytes(data), limits=limits)

@@ -15,6 +15,8 @@ from typing import NamedTuple
 
 from lxml import etree
 
+from core.formatting import N_
+from core.formatting import gettext as _
 from exports.errors import TemplateError
 from exports.xlsx.cells import cell_ref, column_of, external_shared_index
 from exports.xlsx.inspector import (
@@ -36,6 +38,13 @@ _C, _ROW, _F, _V, _IS = q("c"), q("row"), q("f"), q("v"), q("is")
 _WORKSHEET, _SHEET_DATA = q("worksheet"), q("sheetData")
 _MERGE, _DIM, _PROT, _COL = q("mergeCell"), q("dimension"), q("sheetProtection"), q("col")
 _FORMULA_KIND = {"shared": "a shared formula", "array": "an array formula", "dataTable": "a data table"}
+# Why a formula cell is refused, one whole sentence per kind above (translated where it is said).
+_HOLDS = {
+    "a formula": N_("it holds a formula the template owns"),
+    "a shared formula": N_("it holds a shared formula the template owns"),
+    "an array formula": N_("it holds an array formula the template owns"),
+    "a data table": N_("it holds a data table the template owns"),
+}
 
 
 class _Seen(NamedTuple):
@@ -137,17 +146,18 @@ class SheetScan:
         merge = self.merge_of(row, col)
         if merge is not None and (row, col) != (merge[0], merge[1]):
             r1, c1, r2, c2 = merge
-            return (
-                f"it is inside the merged range {format_cell_ref(r1, c1)}:{format_cell_ref(r2, c2)}; "
-                f"write to {format_cell_ref(r1, c1)}"
+            return _(
+                "it is inside the merged range %(range)s; write to %(cell)s",
+                range=format_cell_ref(r1, c1) + ":" + format_cell_ref(r2, c2),
+                cell=format_cell_ref(r1, c1),
             )
         formula = self.formula_at(row, col)
         if formula == "part of an array formula":
-            return "it is part of an array formula the template owns"
+            return _("it is part of an array formula the template owns")
         if formula is not None:
-            return f"it holds {formula} the template owns"
+            return _(_HOLDS.get(formula, _HOLDS["a formula"]))
         if self.locked(row, col, styles):
-            return "it is locked on a protected sheet"
+            return _("it is locked on a protected sheet")
         return None
 
 
@@ -173,17 +183,21 @@ def scan_sheet(
     if encoding not in ("UTF-8", "UTF8", "US-ASCII", "ASCII"):
         # The second pass edits bytes; it follows UTF-8 (and ASCII) only, as Excel writes.
         raise TemplateError(
-            f"sheet {ref.name!r} is stored as {encoding} text; open the template in Excel and save it again"
+            _(
+                "sheet %(sheet)s is stored as %(encoding)s text; open the template in Excel and save it again",
+                sheet=repr(ref.name),
+                encoding=encoding,
+            )
         )
     row_prefix: str | None = None
     tags = [_WORKSHEET, _SHEET_DATA, _ROW, _MERGE, _DIM, _PROT, _COL]
     checked_root = False
-    for _, el in z.iterparse(ref.part, events=("end",), tag=tags):
+    for _event, el in z.iterparse(ref.part, events=("end",), tag=tags):
         if not checked_root:
             checked_root = True
             root = el.getroottree().getroot()
             if root.tag != _WORKSHEET:
-                raise TemplateError(f"sheet {ref.name!r} is not a worksheet; it cannot be filled")
+                raise TemplateError(_("sheet %(sheet)s is not a worksheet; it cannot be filled", sheet=repr(ref.name)))
             scan.root_qname = _qname(root)
         tag = el.tag
         if tag == _SHEET_DATA:
@@ -193,8 +207,13 @@ def scan_sheet(
             num = int(r_attr) if r_attr and r_attr.isdigit() else last + 1
             if num <= last:
                 raise TemplateError(
-                    f"sheet {ref.name!r} lists row {num} after row {last}; the file is damaged, "
-                    "open it in Excel and save it again"
+                    _(
+                        "sheet %(sheet)s lists row %(row)s after row %(last)s; the file is damaged, "
+                        "open it in Excel and save it again",
+                        sheet=repr(ref.name),
+                        row=num,
+                        last=last,
+                    )
                 )
             if last == 0:
                 scan.row_qname = _qname(el)
@@ -202,7 +221,10 @@ def scan_sheet(
             elif el.prefix != row_prefix:
                 # The second pass finds rows by their written name; a sheet mixing prefixes is refused.
                 raise TemplateError(
-                    f"sheet {ref.name!r} writes its rows in two ways; open the template in Excel and save it again"
+                    _(
+                        "sheet %(sheet)s writes its rows in two ways; open the template in Excel and save it again",
+                        sheet=repr(ref.name),
+                    )
                 )
             last = num
             if not scan.had_cells and len(el):
@@ -362,7 +384,7 @@ def cell_facts(data: bytes, cells: Iterable[tuple[str, str]]) -> dict[tuple[str,
         sheet_name, cell = key
         ref = wm.sheet(sheet_name)
         if not ref.part or not z.has(ref.part):
-            raise TemplateError(f"sheet {ref.name!r} is not a worksheet; it has no cells to fill")
+            raise TemplateError(_("sheet %(sheet)s is not a worksheet; it has no cells to fill", sheet=repr(ref.name)))
         row, col = parse_cell_ref(cell)
         refs[ref.part] = ref
         asked[ref.part].append((key, row, col))

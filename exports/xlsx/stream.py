@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
+from core.formatting import gettext as _
 from exports.errors import TemplateError
 from exports.xlsx.cells import CellWrite, edit_row, strip_row_caches
 from exports.xlsx.inspector import q
@@ -153,7 +154,12 @@ class _Rewriter:
         )
 
     def _damaged(self) -> TemplateError:
-        return TemplateError(f"{self.part}: the sheet's XML could not be followed; open it in Excel and save it again")
+        return TemplateError(
+            _(
+                "%(part)s: the sheet's XML could not be followed; open it in Excel and save it again",
+                part=self.part,
+            )
+        )
 
     def _skip_special(self, i: int) -> int | None:
         """End of a comment, CDATA section or processing instruction starting at i, else None."""
@@ -164,7 +170,7 @@ class _Rewriter:
         if self._starts(i, b"<?"):
             return self._find(b"?>", i + 2) + 2
         if self._starts(i, b"<!"):
-            raise TemplateError(f"{self.part}: XML with a DOCTYPE declaration is refused")
+            raise TemplateError(_("%(part)s: XML with a DOCTYPE declaration is refused", part=self.part))
         return None
 
     def _element_end(self, start: int) -> int:
@@ -360,5 +366,5 @@ def rewrite_sheet(chunks: Iterable[bytes], scan: SheetScan, edits: SheetEdits, p
     the XML cannot be followed; nothing is returned half-written.
     """
     if scan.sheet_data_qname is None:
-        raise TemplateError(f"sheet {scan.name!r} has no cell data section; it cannot be filled")
+        raise TemplateError(_("sheet %(sheet)s has no cell data section; it cannot be filled", sheet=repr(scan.name)))
     return _Rewriter(chunks, scan, edits, part).run()

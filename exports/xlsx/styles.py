@@ -13,6 +13,7 @@ import re
 
 from lxml import etree
 
+from core.formatting import gettext as _
 from exports.errors import TemplateError
 from exports.xlsx.inspector import NS, is_date_format, q
 from exports.xlsx.package import serialise
@@ -160,7 +161,7 @@ class StyleBook:
         root = parse_xml(self.original, self.part)
         cell_xfs = root.find(q("cellXfs"))
         if cell_xfs is None:
-            raise TemplateError(f"{self.part}: the cell styles could not be extended")
+            raise TemplateError(_("%(part)s: the cell styles could not be extended", part=self.part))
         for xf in self.added:
             cell_xfs.append(copy.deepcopy(xf))
         if cell_xfs.get("count") is not None:

@@ -357,7 +357,7 @@ def _requirements_line(ctx: ClosingContext) -> Line | None:
     )
     if open_rows:
         summary += " " + _("Meet the others, or record why they are waived.")
-    details = named(f"{r.requirement_code} {r.requirement_title}: {r.status_label}. {r.explanation}" for r in open_rows)
+    details = named(f"{r.requirement_code} {r.shown_title}: {r.status_label}. {r.explanation}" for r in open_rows)
     fixes: list[Fix] = [
         Fix.to(
             _("Details of %(code)s", code=r.requirement_code),

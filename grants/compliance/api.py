@@ -27,6 +27,7 @@ REQUIREMENT_WRITE = [
     "grant",
     "code",
     "title",
+    "titles",
     "category",
     "clause",
     "frequency",
@@ -90,6 +91,7 @@ class RequirementApi(GrantScopedApiMixin, ModelRestApi):
         for row in rows:
             data = _plain(dataclasses.asdict(row))
             data["evidence_ids"] = [i for i in row.evidence_ids if i in visible]  # no confidential ids to donors
+            data["requirement_titles"] = dict(row.requirement_titles)  # {"es": ...}, as the requirement API gives them
             result.append(data)
         return self.response(200, result=result)
 

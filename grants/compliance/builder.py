@@ -20,8 +20,10 @@ from marshmallow import validate
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.formatting import gettext as _
+from core.formatting import lazy_gettext, ngettext, pct
 from grants.compliance.models import FREQUENCY_LABELS, Frequency, Requirement, RequirementCategory
-from grants.compliance.rules import REPRESENTATIVE, RULES, fmt_day
+from grants.compliance.rules import RULES, fmt_day, representatives
 from grants.evidence.models import ATTENDANCE, KEY_POPULATIONS, KIND_LABELS, CoordinatingBody, EvidenceKind
 from grants.evidence.targets import TARGETS
 from grants.models import Grant
@@ -29,41 +31,41 @@ from grants.models import Grant
 MAX_RULES = 5  # rule rows a form offers; a requirement rarely needs more than two
 
 CATEGORY_LABELS = {
-    RequirementCategory.community_inclusion: "Community inclusion",
-    RequirementCategory.governance: "Governance",
-    RequirementCategory.reporting: "Reporting",
-    RequirementCategory.financial: "Financial",
-    RequirementCategory.programmatic: "Programmatic",
-    RequirementCategory.audit: "Audit",
-    RequirementCategory.safeguarding: "Safeguarding",
+    RequirementCategory.community_inclusion: lazy_gettext("Community inclusion"),
+    RequirementCategory.governance: lazy_gettext("Governance"),
+    RequirementCategory.reporting: lazy_gettext("Reporting"),
+    RequirementCategory.financial: lazy_gettext("Financial"),
+    RequirementCategory.programmatic: lazy_gettext("Programmatic"),
+    RequirementCategory.audit: lazy_gettext("Audit"),
+    RequirementCategory.safeguarding: lazy_gettext("Safeguarding"),
 }
 # The window drop-down, in the order people think of them.
 WINDOW_CHOICES = [
-    (Frequency.per_period, "Each reporting period"),
-    (Frequency.month, "Each month"),
-    (Frequency.quarter, "Each quarter"),
-    (Frequency.semester, "Each semester (six months)"),
-    (Frequency.annual, "Each grant year"),
-    (Frequency.grant, "The whole grant"),
-    (Frequency.custom, "Between two dates"),
-    (Frequency.once, "Once, by a due date"),
+    (Frequency.per_period, lazy_gettext("Each reporting period")),
+    (Frequency.month, lazy_gettext("Each month")),
+    (Frequency.quarter, lazy_gettext("Each quarter")),
+    (Frequency.semester, lazy_gettext("Each semester (six months)")),
+    (Frequency.annual, lazy_gettext("Each grant year")),
+    (Frequency.grant, lazy_gettext("The whole grant")),
+    (Frequency.custom, lazy_gettext("Between two dates")),
+    (Frequency.once, lazy_gettext("Once, by a due date")),
 ]
 PARAM_LABELS = {
-    "kind": "Evidence kind",
-    "min_count": "At least (people / items)",
-    "linked_only": "Only items linked to this requirement",
-    "grace_days": "Days of grace after the due date",
-    "warn_days": "Warn this many days before",
-    "body": "Coordinating body",
-    "population": "Constituency",
-    "shortfall_status": "A short meeting makes it",
-    "min_meetings": "At least (meetings)",
-    "indicator_id": "Indicator",
-    "min_percent": "At least (% of target)",
-    "at_risk_percent": "At risk below (% of target)",
-    "cost_categories": "Cost categories (none: all)",
+    "kind": lazy_gettext("Evidence kind"),
+    "min_count": lazy_gettext("At least (people / items)"),
+    "linked_only": lazy_gettext("Only items linked to this requirement"),
+    "grace_days": lazy_gettext("Days of grace after the due date"),
+    "warn_days": lazy_gettext("Warn this many days before"),
+    "body": lazy_gettext("Coordinating body"),
+    "population": lazy_gettext("Constituency"),
+    "shortfall_status": lazy_gettext("A short meeting makes it"),
+    "min_meetings": lazy_gettext("At least (meetings)"),
+    "indicator_id": lazy_gettext("Indicator"),
+    "min_percent": lazy_gettext("At least (percent of target)"),
+    "at_risk_percent": lazy_gettext("At risk below (percent of target)"),
+    "cost_categories": lazy_gettext("Cost categories (none: all)"),
 }
-SHORTFALL_LABELS = {"at_risk": "at risk", "not_met": "not met"}
+SHORTFALL_LABELS = {"at_risk": lazy_gettext("at risk"), "not_met": lazy_gettext("not met")}
 
 
 @dataclass
@@ -118,14 +120,14 @@ def _choice_labels(name: str, values: list[str]) -> list[tuple[str, str]]:
     if name == "kind":
         labels = {kind.value: label for kind, label in KIND_LABELS.items()}
     elif name == "population":
-        labels = ATTENDANCE
+        labels = {key: _(label) for key, label in ATTENDANCE.items()}
     elif name == "shortfall_status":
         labels = SHORTFALL_LABELS
-    return [(value, labels.get(value, value.replace("_", " "))) for value in values]
+    return [(value, str(labels.get(value, value.replace("_", " ")))) for value in values]
 
 
 def _param_field(session: Session, grant: Grant, name: str, schema_field: mfields.Field) -> ParamField:
-    label = PARAM_LABELS.get(name, name.replace("_", " ").capitalize())
+    label = str(PARAM_LABELS.get(name, name.replace("_", " ").capitalize()))
     required = bool(schema_field.required)
     default = schema_field.load_default if not callable(schema_field.load_default) else None
     if name == "body":
@@ -207,61 +209,80 @@ def rules_from_form(choices: list[RuleChoice], get: Callable[[str], str | None],
 # ---------------------------------------------------------------- the requirement in words
 
 
-def _people(population: str, count: int) -> str:
-    who = REPRESENTATIVE.get(population, population.replace("_", " "))
-    return f"{count} {who} representative" + ("" if count == 1 else "s")
-
-
 def _items(count: int, kind: str) -> str:
     label = KIND_LABELS.get(EvidenceKind(kind), kind) if kind in EvidenceKind.__members__ else kind
     if count == 1:
-        return f"verified {label}"
-    return f"at least {count} verified {label} items"
+        return _("verified %(kind)s", kind=label)
+    return _("at least %(count)s verified %(kind)s items", count=count, kind=label)
 
 
 def describe_rule(session: Session, entry: Any) -> str:
     """One rule in words; an unreadable rule is named as such, never shown as JSON."""
     if not isinstance(entry, dict) or entry.get("rule") not in RULES:
-        return "a rule that is no longer known"
+        return _("a rule that is no longer known")
     name = entry["rule"]
     rule = RULES[name]
     try:
         params = rule.schema().load(entry.get("params") or {})
     except Exception:  # stored before a rule changed: say so
-        return f"{rule.label.lower()} (its settings need checking)"
+        return _("%(rule)s (its settings need checking)", rule=str(rule.label).lower())
     if name == "meeting_count":
-        meetings = "meeting" if params["min_meetings"] == 1 else "meetings"
-        return (
-            f"at least {params['min_meetings']} {params['body']} {meetings} "
-            f"with at least {_people(params['population'], params['min_count'])}"
+        return ngettext(
+            "at least %(num)d %(body)s meeting with at least %(who)s",
+            "at least %(num)d %(body)s meetings with at least %(who)s",
+            params["min_meetings"],
+            body=params["body"],
+            who=representatives(params["population"], params["min_count"]),
         )
     if name == "consultation_representation":
-        return f"at least {_people(params['population'], params['min_count'])} at every {params['body']} meeting"
+        return _(
+            "at least %(who)s at every %(body)s meeting",
+            who=representatives(params["population"], params["min_count"]),
+            body=params["body"],
+        )
     if name == "evidence_verified":
         text = _items(params["min_count"], params["kind"])
-        return text + (" linked to this requirement" if params.get("linked_only") else "")
+        return _("%(items)s linked to this requirement", items=text) if params.get("linked_only") else text
     if name == "report_submitted":
         grace = params.get("grace_days") or 0
-        return "the report submitted by its due date" + (f" (or within {grace} days)" if grace else "")
+        if grace:
+            return ngettext(
+                "the report submitted by its due date (or within %(num)d day)",
+                "the report submitted by its due date (or within %(num)d days)",
+                grace,
+            )
+        return _("the report submitted by its due date")
     if name == "indicator_achievement":
         target = TARGETS.get("indicator")
         indicator = session.get(target.model, params["indicator_id"]) if target else None
-        code = getattr(indicator, "code", None) or f"indicator #{params['indicator_id']}"
-        return f"{code} at or above {params['min_percent'].normalize():f}% of its target"
+        code = getattr(indicator, "code", None) or _("indicator #%(id)s", id=params["indicator_id"])
+        return _(
+            "%(indicator)s at or above %(percent)s of its target",
+            indicator=code,
+            percent=pct(params["min_percent"], 2),
+        )
     if name == "budget_variance":
         wanted = params.get("cost_categories") or []
-        where = f" in cost categories {', '.join(wanted)}" if wanted else ""
-        return f"spending within the funder's variance rules{where}"
-    return rule.label[0].lower() + rule.label[1:]
+        if wanted:
+            return _(
+                "spending within the funder's variance rules in cost categories %(codes)s", codes=", ".join(wanted)
+            )
+        return _("spending within the funder's variance rules")
+    label = str(rule.label)
+    return label[0].lower() + label[1:]
 
 
 def describe_window(requirement: Requirement) -> str:
     frequency = requirement.frequency
     if frequency == Frequency.custom and requirement.window_start and requirement.window_end:
-        return f"between {fmt_day(requirement.window_start)} and {fmt_day(requirement.window_end)}"
+        return _(
+            "between %(start)s and %(end)s",
+            start=fmt_day(requirement.window_start),
+            end=fmt_day(requirement.window_end),
+        )
     if frequency == Frequency.once:
-        return f"by {fmt_day(requirement.due_date)}" if requirement.due_date else "once"
-    return FREQUENCY_LABELS.get(frequency, "per reporting period") if frequency else "per reporting period"
+        return _("by %(date)s", date=fmt_day(requirement.due_date)) if requirement.due_date else _("once")
+    return str(FREQUENCY_LABELS.get(frequency, FREQUENCY_LABELS[Frequency.per_period]))
 
 
 def describe_requirement(session: Session, requirement: Requirement) -> str:
@@ -270,13 +291,21 @@ def describe_requirement(session: Session, requirement: Requirement) -> str:
         {"rule": "evidence_verified", "params": {"kind": kind}} for kind in requirement.expected_kinds
     ]
     if not entries:
-        return "No rule is set yet: choose one so the requirement can be judged."
+        return _("No rule is set yet: choose one so the requirement can be judged.")
     parts = [describe_rule(session, entry) for entry in entries]
-    sentence = " and ".join(parts) + " " + describe_window(requirement)
+    rules = parts[0]
+    for part in parts[1:]:
+        rules = _("%(first)s and %(then)s", first=rules, then=part)
+    sentence = _("%(rules)s %(window)s", rules=rules, window=describe_window(requirement))
     if requirement.due_days and requirement.frequency != Frequency.once:
-        sentence += f", due {requirement.due_days} days after each window ends"
+        sentence = ngettext(
+            "%(sentence)s, due %(num)d day after each window ends",
+            "%(sentence)s, due %(num)d days after each window ends",
+            requirement.due_days,
+            sentence=sentence,
+        )
     return sentence[0].upper() + sentence[1:] + "."
 
 
 def population_choices() -> list[tuple[str, str]]:
-    return [(key, ATTENDANCE[key]) for key in KEY_POPULATIONS]
+    return [(key, _(ATTENDANCE[key])) for key in KEY_POPULATIONS]

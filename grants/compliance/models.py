@@ -23,7 +23,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
+from config.settings import BaseConfig
 from core.errors import ErrorCollector
+from core.formatting import gettext as _
+from core.formatting import in_reader_language, lazy_gettext
 from core.records import Audited, enum_column
 from grants.compliance.rules import rule_errors
 from grants.evidence.models import EvidenceKind
@@ -59,15 +62,63 @@ class Frequency(str, enum.Enum):
 
 # "... per semester": how a sentence ends for each window.
 FREQUENCY_LABELS = {
-    Frequency.per_period: "per reporting period",
-    Frequency.month: "per month",
-    Frequency.quarter: "per quarter",
-    Frequency.semester: "per semester",
-    Frequency.annual: "per grant year",
-    Frequency.grant: "over the whole grant",
-    Frequency.custom: "between two dates",
-    Frequency.once: "once, by a date",
+    Frequency.per_period: lazy_gettext("per reporting period"),
+    Frequency.month: lazy_gettext("per month"),
+    Frequency.quarter: lazy_gettext("per quarter"),
+    Frequency.semester: lazy_gettext("per semester"),
+    Frequency.annual: lazy_gettext("per grant year"),
+    Frequency.grant: lazy_gettext("over the whole grant"),
+    Frequency.custom: lazy_gettext("between two dates"),
+    Frequency.once: lazy_gettext("once, by a date"),
 }
+
+
+# Languages a requirement's title may be given in besides the default (the ``title`` column).
+TITLE_LANGUAGES = tuple(code for code in BaseConfig.LANGUAGES if code != "en")
+TITLE_MAX = 300
+
+
+def title_problems(titles: Any) -> list[str]:
+    """What is wrong with a requirement's titles per language, in words (empty when they are fine)."""
+    if titles is None:
+        return []
+    if not isinstance(titles, dict):
+        return [_('must be an object of titles per language, e.g. {"fr": "..."}')]
+    problems = []
+    for language, text in titles.items():
+        if language not in TITLE_LANGUAGES:
+            problems.append(
+                _(
+                    "'%(language)s' is not a language of titles; use: %(known)s",
+                    language=language,
+                    known=", ".join(TITLE_LANGUAGES),
+                )
+            )
+        elif not isinstance(text, str):
+            problems.append(_("the title in '%(language)s' must be text", language=language))
+        elif len(text) > TITLE_MAX:
+            problems.append(
+                _(
+                    "the title in '%(language)s' is longer than %(max)s characters",
+                    language=language,
+                    max=TITLE_MAX,
+                )
+            )
+    return problems
+
+
+def clean_titles(titles: dict[str, Any] | None) -> dict[str, Any]:
+    """Titles per language trimmed, with the empty ones dropped (values that are not text are kept, to be refused)."""
+    cleaned: dict[str, Any] = {}
+    for language, text in (titles or {}).items():
+        if isinstance(text, str):
+            text = text.strip()
+            if not text:
+                continue
+        elif text is None:
+            continue
+        cleaned[language] = text
+    return cleaned
 
 
 def _split(text: str | None) -> list[str]:
@@ -87,6 +138,9 @@ class Requirement(Audited, Model):
     grant_id: Mapped[int] = mapped_column(ForeignKey("grants.id", ondelete="CASCADE"), index=True)
     code: Mapped[str] = mapped_column(String(30))
     title: Mapped[str] = mapped_column(String(300))
+    # The title in other languages, {"es": "...", "fr": "..."}; the title above is the one entered
+    # first and is shown where no translation is given (core.formatting.in_reader_language).
+    titles: Mapped[dict[str, str] | None] = mapped_column(JSON, default=dict)
     category: Mapped[RequirementCategory] = mapped_column(
         enum_column(RequirementCategory, 30), default=RequirementCategory.reporting, index=True
     )
@@ -115,6 +169,19 @@ class Requirement(Audited, Model):
 
     def __repr__(self) -> str:
         return f"{self.code} {self.title}" if self.code else (self.title or "")
+
+    @property
+    def reader_title(self) -> str:
+        """The title in the reader's language when one was given; ``title`` stays the stored default.
+
+        (``__repr__`` keeps the default: audit entries store it.)
+        """
+        return in_reader_language(self.title, self.titles)
+
+    @property
+    def shown_name(self) -> str:
+        """``__repr__`` for readers: the code and the title in their language (evidence links, drop-downs)."""
+        return f"{self.code} {self.reader_title}" if self.code else self.reader_title
 
     # Forms edit the rules as JSON text; a bad text is kept to be reported by validate().
     _rules_text_error = None
@@ -149,32 +216,39 @@ class Requirement(Audited, Model):
         errors = ErrorCollector()
         grant_id = self.grant_id if self.grant_id is not None else (self.grant.id if self.grant else None)
         if grant_id is None:
-            errors.add("grant", "is required")
+            errors.add("grant", _("is required"))
         if not (self.code or "").strip():
-            errors.add("code", "is required (e.g. ER4 or R1)")
+            errors.add("code", _("is required (e.g. ER4 or R1)"))
         if not (self.title or "").strip():
-            errors.add("title", "is required")
+            errors.add("title", _("is required"))
+        for message in title_problems(self.titles):
+            errors.add("titles", message)
         if self.due_days is not None and not 0 <= self.due_days <= 3650:
-            errors.add("due_days", "must be between 0 and 3650 days after the period end")
+            errors.add("due_days", _("must be between 0 and 3650 days after the period end"))
         if self.frequency == Frequency.custom:
             if self.window_start is None:
-                errors.add("window_start", "is required when the requirement is judged between two dates")
+                errors.add("window_start", _("is required when the requirement is judged between two dates"))
             if self.window_end is None:
-                errors.add("window_end", "is required when the requirement is judged between two dates")
+                errors.add("window_end", _("is required when the requirement is judged between two dates"))
             if self.window_start and self.window_end and self.window_end < self.window_start:
-                errors.add("window_end", "is before the start of the window")
+                errors.add("window_end", _("is before the start of the window"))
         elif self.window_start is not None or self.window_end is not None:
             self.window_start = self.window_end = None  # only a custom window keeps dates of its own
         known_kinds = {kind.value for kind in EvidenceKind}
         bad = [kind for kind in self.expected_kinds if kind not in known_kinds]
         if bad:
             errors.add(
-                "expected_evidence", f"unknown evidence kinds {', '.join(bad)}; use: {', '.join(sorted(known_kinds))}"
+                "expected_evidence",
+                _(
+                    "unknown evidence kinds %(kinds)s; use: %(known)s",
+                    kinds=", ".join(bad),
+                    known=", ".join(sorted(known_kinds)),
+                ),
             )
         for field, kind in (("linked_indicators", "indicator"), ("linked_budget_lines", "budget_line")):
             for raw in _split(getattr(self, field)):
                 if not raw.isdigit():
-                    errors.add(field, f"'{raw}' is not a record number")
+                    errors.add(field, _("'%(value)s' is not a record number", value=raw))
                 elif grant_id is not None:
                     problem = describe_target_problem(session, kind, int(raw), grant_id)
                     if problem:
@@ -193,7 +267,7 @@ class Requirement(Audited, Model):
                 )
             )
             if clash:
-                errors.add("code", f"'{self.code}' is already a requirement of this grant")
+                errors.add("code", _("'%(code)s' is already a requirement of this grant", code=self.code))
         errors.raise_if_any()
 
 
@@ -235,13 +309,13 @@ class RequirementWaiver(Audited, Model):
         )
         period = self.period or (session.get(ReportingPeriod, self.period_id) if self.period_id else None)
         if requirement is None:
-            errors.add("requirement", "is required")
+            errors.add("requirement", _("is required"))
         if period is None:
-            errors.add("period", "is required")
+            errors.add("period", _("is required"))
         if requirement is not None and period is not None and period.grant_id != requirement.grant_id:
-            errors.add("period", "belongs to another grant than the requirement")
+            errors.add("period", _("belongs to another grant than the requirement"))
         if len((self.justification or "").strip()) < 10:
-            errors.add("justification", "a waiver needs a justification (at least a sentence saying why)")
+            errors.add("justification", _("a waiver needs a justification (at least a sentence saying why)"))
         if requirement is not None and period is not None:
             clash = session.scalar(
                 select(RequirementWaiver.id).where(
@@ -251,7 +325,10 @@ class RequirementWaiver(Audited, Model):
                 )
             )
             if clash:
-                errors.add("period", f"{requirement.code} is already waived for {period.label}")
+                errors.add(
+                    "period",
+                    _("%(code)s is already waived for %(period)s", code=requirement.code, period=period.label),
+                )
         errors.raise_if_any()
 
 

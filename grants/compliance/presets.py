@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.formatting import lazy_gettext
+
 
 def _evidence(kind: str, linked_only: bool = True) -> dict[str, Any]:
     return {"rule": "evidence_verified", "params": {"kind": kind, "linked_only": linked_only}}
@@ -80,7 +82,7 @@ GLOBAL_FUND_CCM_ELIGIBILITY: list[dict[str, Any]] = [
 
 PRESETS: dict[str, dict[str, Any]] = {
     "gf_ccm_eligibility": {
-        "label": "Global Fund CCM eligibility requirements (ER1–ER6)",
+        "label": lazy_gettext("Global Fund CCM eligibility requirements (ER1–ER6)"),
         "requirements": GLOBAL_FUND_CCM_ELIGIBILITY,
     },
 }

@@ -27,6 +27,8 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from core.formatting import N_, day, lazy_gettext, ngettext
+from core.formatting import gettext as _
 from core.registry import Registry
 from grants.evidence.models import (
     KEY_POPULATIONS,
@@ -52,14 +54,15 @@ class Status(str, enum.Enum):
     waived = "waived"
 
 
+# Translated when shown (``str(label)`` in the reader's language); rows carry the text, never store it.
 STATUS_LABELS = {
-    Status.met: "met",
-    Status.pending: "not yet due",
-    Status.not_evaluable: "not evaluable",
-    Status.at_risk: "at risk",
-    Status.not_met: "not met",
-    Status.overdue: "overdue",
-    Status.waived: "waived",
+    Status.met: lazy_gettext("met"),
+    Status.pending: lazy_gettext("not yet due"),
+    Status.not_evaluable: lazy_gettext("not evaluable"),
+    Status.at_risk: lazy_gettext("at risk"),
+    Status.not_met: lazy_gettext("not met"),
+    Status.overdue: lazy_gettext("overdue"),
+    Status.waived: lazy_gettext("waived"),
 }
 # When rules are combined the worst status wins.
 SEVERITY = {
@@ -112,7 +115,7 @@ class RuleContext:
         return (
             self.period.label
             if (self.start, self.end) == (self.period.start_date, self.period.end_date)
-            else f"{fmt_day(self.start)} to {fmt_day(self.end)}"
+            else _("%(start)s to %(end)s", start=fmt_day(self.start), end=fmt_day(self.end))
         )
 
     @property
@@ -147,20 +150,22 @@ class RuleType:
 RULES: Registry[RuleType] = Registry("requirement rule")
 MAX_IDS = 100  # evidence ids a status row carries for the click-through
 # What a viewer reads where records they may not see decide the status: nothing of their number or kind.
-HELD_BY_THE_ORGANISATION = "Supported by records held by the organisation."
-JUDGED_ON_HELD_RECORDS = "Judged on records held by the organisation."
+# (English here; ``neutral_explanation`` gives them in the reader's language.)
+HELD_BY_THE_ORGANISATION = N_("Supported by records held by the organisation.")
+JUDGED_ON_HELD_RECORDS = N_("Judged on records held by the organisation.")
 
 
 def neutral_explanation(status: Status) -> str:
-    return HELD_BY_THE_ORGANISATION if status == Status.met else JUDGED_ON_HELD_RECORDS
+    return _(HELD_BY_THE_ORGANISATION if status == Status.met else JUDGED_ON_HELD_RECORDS)
 
 
 def fmt_percent(value: Decimal) -> str:
     return f"{value.normalize():f}"
 
 
-def fmt_day(day: date) -> str:
-    return f"{day.day} {day:%b %Y}"
+def fmt_day(value: date) -> str:
+    """A date in a sentence, the reader's way ("5 Jan 2026", "5 janv. 2026")."""
+    return day(value)
 
 
 # ---------------------------------------------------------------- evidence of kind K, verified
@@ -217,26 +222,59 @@ def _evidence(ctx: RuleContext, params: dict[str, Any]) -> RuleResult:
     waiting = counts.get(VerificationStatus.submitted, 0)
     items = verified + waiting
     need = params["min_count"]
-    where = "linked to this requirement" if params["linked_only"] else f"for {ctx.window}"
+    where = _("linked to this requirement") if params["linked_only"] else _("for %(window)s", window=ctx.window)
+    due = fmt_day(ctx.due)
     if verified >= need:
-        return RuleResult(Status.met, f"{verified} verified {label} item(s) {where} (needed {need}).", ids)
+        text = _(
+            "%(count)s verified %(kind)s item(s) %(where)s (needed %(need)s).",
+            count=verified,
+            kind=label,
+            where=where,
+            need=need,
+        )
+        return RuleResult(Status.met, text, ids)
     if waiting and verified + waiting >= need:
-        detail = f"{label} {where}: {waiting} item(s) still await verification"
+        detail = _(
+            "%(kind)s %(where)s: %(waiting)s item(s) still await verification",
+            kind=label,
+            where=where,
+            waiting=waiting,
+        )
+    elif waiting:
+        detail = _(
+            "%(count)s of %(need)s verified %(kind)s item(s) %(where)s, %(waiting)s awaiting verification",
+            count=verified,
+            need=need,
+            kind=label,
+            where=where,
+            waiting=waiting,
+        )
     else:
-        detail = f"{verified} of {need} verified {label} item(s) {where}"
-        if waiting:
-            detail += f", {waiting} awaiting verification"
+        detail = _(
+            "%(count)s of %(need)s verified %(kind)s item(s) %(where)s",
+            count=verified,
+            need=need,
+            kind=label,
+            where=where,
+        )
     if ctx.past_due:
         status = Status.not_met if items else Status.overdue
-        return RuleResult(status, f"{detail}; due {fmt_day(ctx.due)}.", ids)
+        return RuleResult(status, _("%(detail)s; due %(date)s.", detail=detail, date=due), ids)
     if not ctx.window_over and not items:
-        return RuleResult(Status.pending, f"No {label} yet {where}; due {fmt_day(ctx.due)}.", ids)
-    return RuleResult(Status.at_risk, f"{detail}; due {fmt_day(ctx.due)}.", ids)
+        text = _("No %(kind)s yet %(where)s; due %(date)s.", kind=label, where=where, date=due)
+        return RuleResult(Status.pending, text, ids)
+    return RuleResult(Status.at_risk, _("%(detail)s; due %(date)s.", detail=detail, date=due), ids)
 
 
 RULES.add(
     "evidence_verified",
-    RuleType("evidence_verified", "Evidence present and verified", EvidenceParams, _evidence, sees_evidence=True),
+    RuleType(
+        "evidence_verified",
+        lazy_gettext("Evidence present and verified"),
+        EvidenceParams,
+        _evidence,
+        sees_evidence=True,
+    ),
     order=10,
 )
 
@@ -257,21 +295,35 @@ def _report(ctx: RuleContext, params: dict[str, Any]) -> RuleResult:
 
     period = ctx.period
     due = period.report_due or ctx.due
-    if period.status in (PeriodStatus.submitted, PeriodStatus.accepted):
-        return RuleResult(Status.met, f"The {period.label} report was {period.status.value} (due {fmt_day(due)}).")
+    if period.status == PeriodStatus.submitted:
+        text = _("The %(period)s report was submitted (due %(date)s).", period=period.label, date=fmt_day(due))
+        return RuleResult(Status.met, text)
+    if period.status == PeriodStatus.accepted:
+        text = _("The %(period)s report was accepted (due %(date)s).", period=period.label, date=fmt_day(due))
+        return RuleResult(Status.met, text)
     if ctx.today > due + timedelta(days=params["grace_days"]):
         late = (ctx.today - due).days
-        return RuleResult(
-            Status.overdue, f"The {period.label} report was due on {fmt_day(due)} and is {late} day(s) late."
+        text = ngettext(
+            "The %(period)s report was due on %(date)s and is %(num)d day late.",
+            "The %(period)s report was due on %(date)s and is %(num)d days late.",
+            late,
+            period=period.label,
+            date=fmt_day(due),
         )
+        return RuleResult(Status.overdue, text)
     if ctx.today >= due - timedelta(days=params["warn_days"]) or (ctx.window_over and params["warn_days"] == 0):
-        return RuleResult(Status.at_risk, f"The {period.label} report is due on {fmt_day(due)} and not yet submitted.")
-    return RuleResult(Status.pending, f"The {period.label} report is due on {fmt_day(due)}.")
+        text = _(
+            "The %(period)s report is due on %(date)s and not yet submitted.", period=period.label, date=fmt_day(due)
+        )
+        return RuleResult(Status.at_risk, text)
+    return RuleResult(
+        Status.pending, _("The %(period)s report is due on %(date)s.", period=period.label, date=fmt_day(due))
+    )
 
 
 RULES.add(
     "report_submitted",
-    RuleType("report_submitted", "Report submitted by its due date", ReportParams, _report),
+    RuleType("report_submitted", lazy_gettext("Report submitted by its due date"), ReportParams, _report),
     order=40,
 )
 
@@ -298,9 +350,27 @@ REPRESENTATIVE = {
 }
 
 
+def representatives(population: str, count: int) -> str:
+    """ "2 sex worker representatives" in the reader's language (one message per constituency)."""
+    if population == "sex_workers":
+        return ngettext("%(num)d sex worker representative", "%(num)d sex worker representatives", count)
+    if population == "msm":
+        return ngettext("%(num)d MSM representative", "%(num)d MSM representatives", count)
+    if population == "transgender":
+        return ngettext("%(num)d transgender representative", "%(num)d transgender representatives", count)
+    if population == "people_who_use_drugs":
+        return ngettext(
+            "%(num)d people-who-use-drugs representative", "%(num)d people-who-use-drugs representatives", count
+        )
+    if population == "plhiv":
+        return ngettext("%(num)d PLHIV representative", "%(num)d PLHIV representatives", count)
+    who = population.replace("_", " ")
+    return ngettext("%(num)d %(who)s representative", "%(num)d %(who)s representatives", count, who=who)
+
+
 def _representation_check(session: Session, grant_id: int, params: dict[str, Any]) -> list[str]:
     if session.scalar(select(CoordinatingBody.id).where(CoordinatingBody.code == params["body"])) is None:
-        return [f"there is no coordinating body with code '{params['body']}'"]
+        return [_("there is no coordinating body with code '%(code)s'", code=params["body"])]
     return []
 
 
@@ -308,7 +378,7 @@ def _representation(ctx: RuleContext, params: dict[str, Any]) -> RuleResult:
     from grants.evidence.models import Consultation
 
     body_code, population, need = params["body"], params["population"], params["min_count"]
-    who = REPRESENTATIVE[population] + (" representative" if need == 1 else " representatives")
+    who = representatives(population, need)
     meetings = list(
         ctx.session.scalars(
             select(Consultation)
@@ -331,31 +401,38 @@ def _representation(ctx: RuleContext, params: dict[str, Any]) -> RuleResult:
     )
     if not meetings:
         if ctx.window_over:
-            return RuleResult(Status.not_met, f"No {body_code} meeting was recorded in {ctx.window}.")
-        return RuleResult(Status.pending, f"No {body_code} meeting recorded in {ctx.window} yet.")
+            text = _("No %(body)s meeting was recorded in %(window)s.", body=body_code, window=ctx.window)
+            return RuleResult(Status.not_met, text)
+        text = _("No %(body)s meeting recorded in %(window)s yet.", body=body_code, window=ctx.window)
+        return RuleResult(Status.pending, text)
     short = [m for m in meetings if m.count(population) < need]
     if not short:
-        return RuleResult(
-            Status.met,
-            f"All {len(meetings)} {body_code} meeting(s) in {ctx.window} had at least {need} {who}.",
-            minutes,
-            ids,
+        text = _(
+            "All %(count)s %(body)s meeting(s) in %(window)s had at least %(who)s.",
+            count=len(meetings),
+            body=body_code,
+            window=ctx.window,
+            who=who,
         )
+        return RuleResult(Status.met, text, minutes, ids)
     listed = ", ".join(f"{fmt_day(m.held_on)}: {m.count(population)}" for m in short)
-    return RuleResult(
-        Status(params["shortfall_status"]),
-        f"{len(short)} of {len(meetings)} {body_code} meeting(s) in {ctx.window} had fewer than {need} "
-        f"{who} ({listed}).",
-        minutes,
-        ids,
+    text = _(
+        "%(short)s of %(count)s %(body)s meeting(s) in %(window)s had fewer than %(who)s (%(dates)s).",
+        short=len(short),
+        count=len(meetings),
+        body=body_code,
+        window=ctx.window,
+        who=who,
+        dates=listed,
     )
+    return RuleResult(Status(params["shortfall_status"]), text, minutes, ids)
 
 
 RULES.add(
     "consultation_representation",
     RuleType(
         "consultation_representation",
-        "Key population represented at every meeting of a body",
+        lazy_gettext("Key population represented at every meeting of a body"),
         RepresentationParams,
         _representation,
         _representation_check,
@@ -383,7 +460,7 @@ def _meeting_count(ctx: RuleContext, params: dict[str, Any]) -> RuleResult:
 
     body_code, population = params["body"], params["population"]
     need_meetings, need_people = params["min_meetings"], params["min_count"]
-    who = REPRESENTATIVE[population] + (" representative" if need_people == 1 else " representatives")
+    who = representatives(population, need_people)
     meetings = list(
         ctx.session.scalars(
             select(Consultation)
@@ -406,19 +483,24 @@ def _meeting_count(ctx: RuleContext, params: dict[str, Any]) -> RuleResult:
         )
     )
     counted = [m for m in meetings if m.count(population) >= need_people]
-    meeting_word = "meeting" if need_meetings == 1 else "meetings"
-    sentence = (
-        f"{len(counted)} of the {need_meetings} {body_code} {meeting_word} needed in {ctx.window} "
-        f"had at least {need_people} {who}"
+    sentence = ngettext(
+        "%(counted)s of the %(num)d %(body)s meeting needed in %(window)s had at least %(who)s",
+        "%(counted)s of the %(num)d %(body)s meetings needed in %(window)s had at least %(who)s",
+        need_meetings,
+        counted=len(counted),
+        body=body_code,
+        window=ctx.window,
+        who=who,
     )
     if len(meetings) > len(counted):
         short = ", ".join(f"{fmt_day(m.held_on)}: {m.count(population)}" for m in meetings if m not in counted)
-        sentence += f" (too few at {short})"
+        sentence = _("%(sentence)s (too few at %(dates)s)", sentence=sentence, dates=short)
     if len(counted) >= need_meetings:
         return RuleResult(Status.met, sentence + ".", minutes, ids)
     if not ctx.window_over:
         status = Status.pending if not meetings else Status.at_risk
-        return RuleResult(status, f"{sentence}; the window ends on {fmt_day(ctx.end)}.", minutes, ids)
+        text = _("%(sentence)s; the window ends on %(date)s.", sentence=sentence, date=fmt_day(ctx.end))
+        return RuleResult(status, text, minutes, ids)
     return RuleResult(Status.not_met, sentence + ".", minutes, ids)
 
 
@@ -426,7 +508,7 @@ RULES.add(
     "meeting_count",
     RuleType(
         "meeting_count",
-        "At least N meetings of a body with at least M representatives of a constituency",
+        lazy_gettext("At least N meetings of a body with at least M representatives of a constituency"),
         MeetingCountParams,
         _meeting_count,
         _representation_check,
@@ -442,19 +524,32 @@ def parse_rule(
     session: Session | None, grant_id: int | None, index: int, entry: Any
 ) -> tuple[RuleType, dict[str, Any]]:
     """Validate one rule entry; raises ValueError with a message naming the rule and parameter."""
-    where = f"rule {index + 1}"
+    where = _("rule %(number)s", number=index + 1)
     if not isinstance(entry, dict):
-        raise ValueError(f'{where}: write each rule as {{"rule": "<name>", "params": {{...}}}}')
+        raise ValueError(_('%(where)s: write each rule as {"rule": "<name>", "params": {...}}', where=where))
     extra = set(entry) - {"rule", "params"}
     if extra:
-        raise ValueError(f"{where}: unknown key(s) {', '.join(sorted(extra))}; a rule has only 'rule' and 'params'")
+        raise ValueError(
+            _(
+                "%(where)s: unknown key(s) %(keys)s; a rule has only 'rule' and 'params'",
+                where=where,
+                keys=", ".join(sorted(extra)),
+            )
+        )
     name = entry.get("rule")
     if name not in RULES:
-        raise ValueError(f"{where}: unknown rule '{name}'; known rules: {', '.join(RULES)}")
+        raise ValueError(
+            _(
+                "%(where)s: unknown rule '%(rule)s'; known rules: %(known)s",
+                where=where,
+                rule=name,
+                known=", ".join(RULES),
+            )
+        )
     rule = RULES[str(name)]
     raw = entry.get("params") or {}
     if not isinstance(raw, dict):
-        raise ValueError(f"{where} ({name}): params must be an object")
+        raise ValueError(_("%(where)s (%(rule)s): params must be an object", where=where, rule=name))
     try:
         params = rule.schema().load(raw)
     except ValidationError as exc:
@@ -464,14 +559,25 @@ def parse_rule(
         for param, messages in sorted(cast(dict[str, Any], exc.messages).items()):
             text = "; ".join(str(m) for m in (messages if isinstance(messages, list) else [messages]))
             if "Unknown field" in text:
-                parts.append(f"unknown parameter '{param}' (parameters of {name}: {allowed})")
+                parts.append(
+                    _(
+                        "unknown parameter '%(param)s' (parameters of %(rule)s: %(allowed)s)",
+                        param=param,
+                        rule=name,
+                        allowed=allowed,
+                    )
+                )
             else:
-                parts.append(f"parameter '{param}': {text}")
-        raise ValueError(f"{where} ({name}): " + "; ".join(parts)) from None
+                parts.append(_("parameter '%(param)s': %(problem)s", param=param, problem=text))
+        raise ValueError(
+            _("%(where)s (%(rule)s): %(problems)s", where=where, rule=name, problems="; ".join(parts))
+        ) from None
     if session is not None and grant_id is not None:
         problems = rule.check(session, grant_id, params)
         if problems:
-            raise ValueError(f"{where} ({name}): " + "; ".join(problems))
+            raise ValueError(
+                _("%(where)s (%(rule)s): %(problems)s", where=where, rule=name, problems="; ".join(problems))
+            )
     return rule, params
 
 
@@ -480,7 +586,7 @@ def rule_errors(session: Session, grant_id: int, rules: Any) -> list[str]:
     if rules is None:
         return []
     if not isinstance(rules, list):
-        return ['must be a list of rules, e.g. [{"rule": "evidence_verified", "params": {"kind": "minutes"}}]']
+        return [_('must be a list of rules, e.g. [{"rule": "evidence_verified", "params": {"kind": "minutes"}}]')]
     problems = []
     with session.no_autoflush:
         for index, entry in enumerate(rules):
@@ -493,7 +599,9 @@ def rule_errors(session: Session, grant_id: int, rules: Any) -> list[str]:
 
 def rule_catalogue() -> list[dict[str, Any]]:
     """The rules and their parameters, for the requirement form's help text and the API."""
-    return [{"rule": rule.name, "label": rule.label, "params": sorted(rule.schema().fields)} for rule in RULES.values()]
+    return [
+        {"rule": rule.name, "label": str(rule.label), "params": sorted(rule.schema().fields)} for rule in RULES.values()
+    ]
 
 
 __all__ = [

@@ -23,9 +23,11 @@ from sqlalchemy.orm import Session
 
 from core import clock
 from core.errors import DomainValidationError
+from core.formatting import N_, in_locale, in_reader_language
+from core.formatting import gettext as _
 from core.periods import PeriodLength, split_into_periods
 from core.records import validate_record
-from grants.compliance.models import Frequency, Requirement, RequirementCategory, RequirementWaiver
+from grants.compliance.models import Frequency, Requirement, RequirementCategory, RequirementWaiver, clean_titles
 from grants.compliance.presets import PRESETS
 from grants.compliance.rules import (
     SEVERITY,
@@ -47,6 +49,7 @@ from grants.services import can_see_grant
 REQUIREMENT_FIELDS = {
     "code",
     "title",
+    "titles",
     "category",
     "clause",
     "frequency",
@@ -72,14 +75,15 @@ REQUIREMENT_FIELDS = {
 def _coerce(values: dict[str, Any]) -> dict[str, Any]:
     unknown = set(values) - REQUIREMENT_FIELDS
     if unknown:
-        raise DomainValidationError({name: ["is not a field of a requirement"] for name in sorted(unknown)})
+        raise DomainValidationError({name: [_("is not a field of a requirement")] for name in sorted(unknown)})
     for name, cls in (("category", RequirementCategory), ("frequency", Frequency)):
         if isinstance(values.get(name), str):
             try:
                 values[name] = cls(values[name])
             except ValueError:
                 known = ", ".join(m.value for m in cls)
-                raise DomainValidationError({name: [f"'{values[name]}' is not one of {known}"]}) from None
+                message = _("'%(value)s' is not one of %(known)s", value=values[name], known=known)
+                raise DomainValidationError({name: [message]}) from None
     for name in ("expected_evidence", "linked_indicators", "linked_budget_lines"):
         if isinstance(values.get(name), (list, tuple)):
             values[name] = ",".join(str(v) for v in values[name])
@@ -94,14 +98,14 @@ def parse_form_values(values: dict[str, Any]) -> dict[str, Any]:
         if days.strip().isdigit():
             values["due_days"] = int(days.strip())
         else:
-            errors["due_days"] = [f"'{days}' is not a whole number of days"]
+            errors["due_days"] = [_("'%(value)s' is not a whole number of days", value=days)]
     for name in ("due_date", "window_start", "window_end"):
         raw = values.get(name)
         if isinstance(raw, str):
             try:
                 values[name] = date.fromisoformat(raw.strip())
             except ValueError:
-                errors[name] = [f"'{raw}' is not a date (use the date picker, or YYYY-MM-DD)"]
+                errors[name] = [_("'%(value)s' is not a date (use the date picker, or YYYY-MM-DD)", value=raw)]
     if errors:
         raise DomainValidationError(errors)
     return values
@@ -111,7 +115,7 @@ def create_requirement(session: Session, grant: Grant | int, *, user: Any = None
     """Add a requirement to a grant; rules and links are checked, nothing is saved if any is wrong."""
     grant_id = grant.id if isinstance(grant, Grant) else grant
     if user is not None and not can_see_grant(session, user, grant_id):
-        raise DomainValidationError({"grant": ["is not a grant you have access to"]})
+        raise DomainValidationError({"grant": [_("is not a grant you have access to")]})
     requirement = Requirement(
         grant_id=grant_id, rules=[], expected_evidence="", linked_indicators="", linked_budget_lines=""
     )
@@ -133,6 +137,8 @@ def update_requirement(session: Session, requirement: Requirement, **values: Any
 def save_requirement(session: Session, requirement: Requirement) -> Requirement:
     """Save a new or changed requirement (built here, by a form or by the API) and keep its
     deadline in step, in the caller's transaction: the caller commits once."""
+    if isinstance(requirement.titles, dict):
+        requirement.titles = clean_titles(requirement.titles) or None
     validate_record(session, requirement)
     session.add(requirement)
     session.flush()
@@ -154,16 +160,20 @@ def apply_preset(
     Refuses (creating none) when a code of the preset is already used on the grant.
     """
     if preset not in PRESETS:
-        raise DomainValidationError({"preset": [f"unknown preset '{preset}'; known: {', '.join(PRESETS)}"]})
+        message = _("unknown preset '%(preset)s'; known: %(known)s", preset=preset, known=", ".join(PRESETS))
+        raise DomainValidationError({"preset": [message]})
     if user is not None and not can_see_grant(session, user, grant.id):
-        raise DomainValidationError({"grant": ["is not a grant you have access to"]})
+        raise DomainValidationError({"grant": [_("is not a grant you have access to")]})
     entries = PRESETS[preset]["requirements"]
     taken = set(session.scalars(select(Requirement.code).where(Requirement.grant_id == grant.id)))
     clash = [entry["code"] for entry in entries if entry["code"] in taken]
     if clash:
-        raise DomainValidationError(
-            {"preset": [f"{grant.reference} already has requirement(s) {', '.join(clash)}; nothing was added"]}
+        message = _(
+            "%(grant)s already has requirement(s) %(codes)s; nothing was added",
+            grant=grant.reference,
+            codes=", ".join(clash),
         )
+        raise DomainValidationError({"preset": [message]})
     created = []
     for entry in entries:
         values = {k: v for k, v in entry.items()}
@@ -209,7 +219,7 @@ def grant_waiver(
     if requirement is not None:
         waiver.grant_id = requirement.grant_id
     if user is not None and not can_see_grant(session, user, waiver.grant_id):
-        raise DomainValidationError({"grant": ["is not a grant you have access to"]})
+        raise DomainValidationError({"grant": [_("is not a grant you have access to")]})
     waiver.granted_by_id = getattr(granted_by, "id", None)
     waiver.granted_at = now or clock.now()
     validate_record(session, waiver)
@@ -240,7 +250,8 @@ def register_deadlines(session: Session, requirement: Requirement, today: date |
     deadline goes. One judgement (``judge_requirement``) feeds both.
     """
     today = today or clock.today()
-    owed = [row for row in judge_requirement(session, requirement, today) if row.status not in SETTLED]
+    with in_locale(None):  # the deadline's title is stored: written in the default language, whoever saves
+        owed = [row for row in judge_requirement(session, requirement, today) if row.status not in SETTLED]
     if not owed:
         remove_source_deadline(session, source_kind="requirement", source_id=requirement.id)
         return
@@ -289,6 +300,11 @@ class StatusRow:
     those levels; without, ``evidence_ids`` may include staff-only and restricted
     items: callers showing them to a person filter them through
     ``grants.evidence.services.visible_evidence``.
+
+    ``status_label``, ``explanation`` and ``window_label`` are written in the reader's language
+    when the row is computed (``core.formatting.in_locale`` chooses one, e.g. for a workbook);
+    rows are never stored. ``requirement_title`` is the stored default title and
+    ``requirement_titles`` the titles per language: show ``shown_title`` to a reader.
     """
 
     grant_id: int
@@ -311,6 +327,12 @@ class StatusRow:
     consultation_ids: tuple[int, ...] = ()
     waiver_justification: str | None = None
     window_label: str = ""  # "S1", or "Semester 1 (1 Jan 2026 to 30 Jun 2026)" for a window of its own
+    requirement_titles: tuple[tuple[str, str], ...] = ()  # (language, title) pairs: Requirement.titles
+
+    @property
+    def shown_title(self) -> str:
+        """The requirement's title in the reader's language when one was given, else the default."""
+        return in_reader_language(self.requirement_title, dict(self.requirement_titles))
 
 
 # A window in one of these states owes nothing: no deadline, nothing to chase.
@@ -323,11 +345,11 @@ WINDOW_LENGTHS = {
     Frequency.semester: PeriodLength.SEMESTER,
     Frequency.annual: PeriodLength.YEAR,
 }
-WINDOW_NAMES = {
-    Frequency.month: "Month",
-    Frequency.quarter: "Quarter",
-    Frequency.semester: "Semester",
-    Frequency.annual: "Year",
+WINDOW_NAMES = {  # translated where the label is written (N_ only marks them for the catalogues)
+    Frequency.month: N_("Month"),
+    Frequency.quarter: N_("Quarter"),
+    Frequency.semester: N_("Semester"),
+    Frequency.annual: N_("Year"),
 }
 
 
@@ -351,7 +373,7 @@ def _column(periods: list[ReportingPeriod], day: date) -> ReportingPeriod:
 
 
 def _span_label(start: date, end: date) -> str:
-    return f"{fmt_day(start)} to {fmt_day(end)}"
+    return _("%(start)s to %(end)s", start=fmt_day(start), end=fmt_day(end))
 
 
 def requirement_windows(grant: Grant, requirement: Requirement, periods: list[ReportingPeriod]) -> list[Window]:
@@ -375,11 +397,16 @@ def requirement_windows(grant: Grant, requirement: Requirement, periods: list[Re
             column = _column(periods, span.end)
             label = column.label
             if (span.start, span.end) != (column.start_date, column.end_date):
-                label = f"{name} {number} ({_span_label(span.start, span.end)})"
+                label = _(
+                    "%(name)s %(number)s (%(span)s)",
+                    name=_(name),
+                    number=number,
+                    span=_span_label(span.start, span.end),
+                )
             windows.append(Window(column, span.start, span.end, label))
         return windows
     if frequency == Frequency.grant:
-        return [Window(periods[-1], grant.start_date, grant.end_date, "the whole grant")]
+        return [Window(periods[-1], grant.start_date, grant.end_date, _("the whole grant"))]
     if frequency == Frequency.custom:
         if requirement.window_start is None or requirement.window_end is None:
             return []
@@ -391,11 +418,7 @@ def requirement_windows(grant: Grant, requirement: Requirement, periods: list[Re
             column = next((p for p in periods if p.start_date <= requirement.due_date <= p.end_date), periods[-1])
             if requirement.due_date < periods[0].start_date:
                 column = periods[0]
-        return [
-            Window(
-                column, grant.start_date, column.end_date, f"{fmt_day(grant.start_date)} to {fmt_day(column.end_date)}"
-            )
-        ]
+        return [Window(column, grant.start_date, column.end_date, _span_label(grant.start_date, column.end_date))]
     return [Window(period, period.start_date, period.end_date, period.label) for period in periods]
 
 
@@ -441,7 +464,7 @@ def evaluate(
     grant = requirement.grant
     due = due_for(requirement, period, end)
     label = label or (period.label if (start, end) == (period.start_date, period.end_date) else None)
-    label = label or f"{fmt_day(start)} to {fmt_day(end)}"
+    label = label or _span_label(start, end)
     ctx = RuleContext(session, grant, requirement, period, start, end, due, today, label, levels)
     if waiver is None and today < start:
         # Nothing to judge before the window opens; rules would only guess.
@@ -450,6 +473,7 @@ def evaluate(
             requirement_id=requirement.id,
             requirement_code=requirement.code,
             requirement_title=requirement.title,
+            requirement_titles=tuple(sorted((requirement.titles or {}).items())),
             category=requirement.category.value,
             frequency=requirement.frequency.value,
             owner=requirement.owner.username if requirement.owner else None,
@@ -459,8 +483,8 @@ def evaluate(
             window_end=end,
             due_date=due,
             status=Status.pending.value,
-            status_label=STATUS_LABELS[Status.pending],
-            explanation=f"{label} starts on {fmt_day(start)}; nothing to judge yet.",
+            status_label=str(STATUS_LABELS[Status.pending]),
+            explanation=_("%(window)s starts on %(date)s; nothing to judge yet.", window=label, date=fmt_day(start)),
             window_label=label,
         )
     outcomes: list[tuple[Any, RuleResult]] = []
@@ -469,12 +493,12 @@ def evaluate(
             rule, params = parse_rule(None, None, index, entry)
             result = _judged_for_viewer(rule, ctx, params)
         except ValueError as exc:  # stored before a rule changed: report it, don't crash the matrix
-            rule, result = None, RuleResult(Status.not_evaluable, f"Cannot evaluate: {exc}.")
+            rule, result = None, RuleResult(Status.not_evaluable, _("Cannot evaluate: %(problem)s.", problem=exc))
         outcomes.append((rule, result))
     rule_rows = tuple(
         RuleOutcome(
             rule.name if rule else "invalid",
-            rule.label if rule else "Invalid rule",
+            str(rule.label) if rule else _("Invalid rule"),
             result.status.value,
             result.explanation,
         )
@@ -484,10 +508,10 @@ def evaluate(
     consultation_ids = tuple(dict.fromkeys(i for _, r in outcomes for i in r.consultation_ids))
     if waiver is not None:
         status = Status.waived
-        explanation = f"Waived for {period.label}: {waiver.justification}"
+        explanation = _("Waived for %(period)s: %(why)s", period=period.label, why=waiver.justification)
     elif not outcomes:
         status = Status.not_evaluable
-        explanation = "No rule is set: add a rule or the evidence kinds this requirement expects."
+        explanation = _("No rule is set: add a rule or the evidence kinds this requirement expects.")
     else:
         status = worst(r.status for _, r in outcomes)
         # Lead with the sentences that decided the status.
@@ -499,6 +523,7 @@ def evaluate(
         requirement_id=requirement.id,
         requirement_code=requirement.code,
         requirement_title=requirement.title,
+        requirement_titles=tuple(sorted((requirement.titles or {}).items())),
         category=requirement.category.value,
         frequency=requirement.frequency.value,
         owner=requirement.owner.username if requirement.owner else None,
@@ -508,7 +533,7 @@ def evaluate(
         window_end=end,
         due_date=due,
         status=status.value,
-        status_label=STATUS_LABELS[status],
+        status_label=str(STATUS_LABELS[status]),
         explanation=explanation,
         rules=rule_rows,
         evidence_ids=evidence_ids,
@@ -631,7 +656,7 @@ class Matrix:
 
     def counts(self, period_id: int | None = None) -> dict[str, int]:
         totals: dict[str, int] = defaultdict(int)
-        for (_, pid), rows in self.windows.items():
+        for (_requirement, pid), rows in self.windows.items():
             if period_id is None or pid == period_id:
                 for row in rows:
                     totals[row.status] += 1

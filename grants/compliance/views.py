@@ -19,7 +19,7 @@ from core.formatting import N_, lazy_gettext
 from core.formatting import gettext as _
 from grants.access import GrantScopedViewMixin, flash_domain_error, visible_grants_filter
 from grants.compliance import builder, services
-from grants.compliance.models import FREQUENCY_LABELS, Requirement, RequirementWaiver
+from grants.compliance.models import FREQUENCY_LABELS, TITLE_LANGUAGES, TITLE_MAX, Requirement, RequirementWaiver
 from grants.compliance.presets import PRESETS
 from grants.compliance.rules import STATUS_LABELS, Status
 from grants.evidence.models import KIND_LABELS, Consultation, Evidence, EvidenceKind
@@ -56,6 +56,18 @@ BUILDER_FIELDS = (
     "window_end",
     "notes",
 )
+# The title in each other language: form fields "title_es", "title_fr", "title_nl".
+TITLE_FIELDS = {language: f"title_{language}" for language in TITLE_LANGUAGES}
+TITLE_LABELS = {
+    "es": lazy_gettext("Title in Spanish"),
+    "fr": lazy_gettext("Title in French"),
+    "nl": lazy_gettext("Title in Dutch"),
+}
+
+
+def title_of(requirement: Any) -> str:
+    """A requirement's title as the reader sees it: in their language when one was given."""
+    return str(requirement.reader_title)
 
 
 def _or_roll_back(operation: Any, item: Any, **options: Any) -> None:
@@ -93,6 +105,8 @@ def _form_of(requirement: Requirement) -> MultiDict[str, Any]:
         value = getattr(requirement, name)
         form[name] = "" if value is None else getattr(value, "value", value)
     form["owner"] = requirement.owner_id or ""
+    for language, name in TITLE_FIELDS.items():
+        form[name] = (requirement.titles or {}).get(language, "")
     for name, values in (
         ("expected_evidence", requirement.expected_kinds),
         ("linked_indicators", requirement.indicator_ids),
@@ -125,10 +139,11 @@ class RequirementView(NoStockDownloadMixin, GrantScopedViewMixin, ModelView):
     route_base = "/requirements"
     list_title = lazy_gettext("Requirements")
     show_template = "compliance/requirement_show.html"
-    list_columns = ["grant", "code", "title", "category", "frequency", "owner"]
+    # reader_title: the title in the reader's language when one was given (title stays the stored default).
+    list_columns = ["grant", "code", "reader_title", "category", "frequency", "owner"]
     show_fieldsets = [
-        ("Requirement", {"fields": ["grant", "code", "title", "category", "clause", "owner"]}),
-        ("Notes", {"fields": ["notes"], "expanded": False}),
+        (lazy_gettext("Requirement"), {"fields": ["grant", "code", "reader_title", "category", "clause", "owner"]}),
+        (lazy_gettext("Notes"), {"fields": ["notes"], "expanded": False}),
     ]
     search_columns = ["grant", "code", "title", "category", "frequency", "owner"]
     order_columns = ["code", "title", "category", "frequency"]
@@ -137,6 +152,7 @@ class RequirementView(NoStockDownloadMixin, GrantScopedViewMixin, ModelView):
         "grant": lazy_gettext("Grant"),
         "code": lazy_gettext("Code"),
         "title": lazy_gettext("Title"),
+        "reader_title": lazy_gettext("Title"),
         "category": lazy_gettext("Category"),
         "owner": lazy_gettext("Owner"),
         "notes": lazy_gettext("Notes"),
@@ -188,6 +204,7 @@ class RequirementView(NoStockDownloadMixin, GrantScopedViewMixin, ModelView):
             values["linked_indicators"] = form.getlist("linked_indicators")
             values["linked_budget_lines"] = form.getlist("linked_budget_lines")
             values["rules"] = builder.rules_from_form(choices, form.get, form.getlist)
+            values["titles"] = {language: form.get(name) or "" for language, name in TITLE_FIELDS.items()}
             try:
                 values = services.parse_form_values(values)
                 if requirement is None:
@@ -223,6 +240,10 @@ class RequirementView(NoStockDownloadMixin, GrantScopedViewMixin, ModelView):
                 form=form,
                 choices=choices,
                 rows=range(builder.MAX_RULES),
+                title_fields=[
+                    (TITLE_FIELDS[language], TITLE_LABELS.get(language, language)) for language in TITLE_FIELDS
+                ],
+                title_max=TITLE_MAX,
                 categories=list(builder.CATEGORY_LABELS.items()),
                 windows=builder.WINDOW_CHOICES,
                 kinds=[(k.value, KIND_LABELS[k]) for k in EvidenceKind],
@@ -253,7 +274,7 @@ class RequirementView(NoStockDownloadMixin, GrantScopedViewMixin, ModelView):
         return self.render_template(
             self.show_template,
             pk=pk,
-            title=f"{requirement.code} {requirement.title}",
+            title=f"{requirement.code} {title_of(requirement)}",
             widgets=widgets,
             related_views=self._related_views,
             requirement=requirement,
@@ -261,6 +282,7 @@ class RequirementView(NoStockDownloadMixin, GrantScopedViewMixin, ModelView):
             rows=rows,
             evidence=evidence,
             classes=STATUS_CLASSES,
+            title_of=title_of,
             can_edit=self.appbuilder.sm.has_access("can_edit", "Requirements"),
         )
 
@@ -279,6 +301,8 @@ class RequirementView(NoStockDownloadMixin, GrantScopedViewMixin, ModelView):
             labels={s.value: label for s, label in STATUS_LABELS.items()},
             presets=PRESETS,
             sentences={r.id: builder.describe_requirement(db.session, r) for r in matrix.requirements},
+            title_of=title_of,
+            categories=builder.CATEGORY_LABELS,
             can_add=self.appbuilder.sm.has_access("can_add", "Requirements"),
         )
 
@@ -313,7 +337,9 @@ class RequirementView(NoStockDownloadMixin, GrantScopedViewMixin, ModelView):
         return self.render_template(
             "compliance/cell.html",
             title=f"{requirement.code} — {row.period_label}",
+            title_of=title_of,
             requirement=requirement,
+            status_labels={status.value: str(label) for status, label in STATUS_LABELS.items()},
             row=row,
             windows=windows,
             sentence=builder.describe_requirement(db.session, requirement),
@@ -356,7 +382,14 @@ class RequirementWaiverView(NoStockDownloadMixin, GrantScopedViewMixin, ModelVie
     add_columns = ["requirement", "period", "justification", "approved_by"]
     edit_columns = ["justification", "approved_by"]
     search_columns = ["requirement", "period", "approved_by"]
-    label_columns = {"approved_by": lazy_gettext("Approved by (at the donor)")}
+    label_columns = {
+        "grant": lazy_gettext("Grant"),
+        "requirement": lazy_gettext("Requirement"),
+        "period": lazy_gettext("Period"),
+        "justification": lazy_gettext("Justification"),
+        "approved_by": lazy_gettext("Approved by (at the donor)"),
+        "granted_at": lazy_gettext("Granted at"),
+    }
     add_form_query_rel_fields = {
         "requirement": visible_grants_filter("grant_id"),
         "period": visible_grants_filter("grant_id"),
@@ -374,17 +407,23 @@ def compliance_panel(session: Any, grant: Any, user: Any) -> Panel | None:
     day = clock.today()
     period = services.current_period(list(grant.periods), day)
     if period is None:
-        return Panel("Compliance", 20, rows=[("Requirements", "no reporting periods yet")])
+        return Panel(N_("Compliance"), 20, rows=[(_("Requirements"), _("no reporting periods yet"))])
     rows = services.requirement_status(session, grant.id, period.id, day, visible_sensitivities(user))
     counts: dict[str, int] = {}
     for row in rows:
         counts[row.status_label] = counts.get(row.status_label, 0) + 1
-    listed: list[tuple[str, Any]] = [(f"{period.label}: {label}", count) for label, count in sorted(counts.items())]
+    listed: list[tuple[str, Any]] = [
+        (_("%(period)s: %(status)s", period=period.label, status=label), count)
+        for label, count in sorted(counts.items())
+    ]
     total = session.scalar(select(Requirement.id).where(Requirement.grant_id == grant.id).limit(1))
     if total is None:
-        listed = [("Requirements", "none yet — add them or apply a preset")]
+        listed = [(_("Requirements"), _("none yet — add them or apply a preset"))]
     return Panel(
-        "Compliance", 20, rows=listed, link=("Compliance matrix", url_for("RequirementView.matrix", grant_id=grant.id))
+        N_("Compliance"),  # the panel's key (data-panel); the grant page translates it
+        20,
+        rows=listed,
+        link=(_("Compliance matrix"), url_for("RequirementView.matrix", grant_id=grant.id)),
     )
 
 

@@ -56,9 +56,7 @@ class DeadlineApi(GrantScopedApiMixin, ModelRestApi):
 
     def pre_delete(self, item: Deadline) -> None:
         if item.source_kind != DeadlineSource.manual:
-            raise DomainValidationError(
-                {"_": [f"this deadline comes from a {item.source_kind.value}; remove or change it there"]}
-            )
+            raise DomainValidationError({"_": [services.comes_from_message(item.source_kind)]})
 
     @expose("/mine", methods=["GET"])
     @protect()

@@ -11,7 +11,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
 from core.clock import as_utc
+from core.formatting import gettext as _
+from core.formatting import in_locale
 from grants.deadlines.models import Deadline, DeadlineState
+from grants.deadlines.services import shown_titles
 from grants.models import Grant
 from grants.services import visible_grant_ids_query
 
@@ -31,28 +34,56 @@ def feed_deadlines(session: Session, user: Any) -> list[Deadline]:
     return list(session.scalars(query))
 
 
-def calendar_for_user(session: Session, user: Any, *, now: dt.datetime, base_url: str, today: dt.date) -> bytes:
-    """An all-day event per deadline. Notes and missing items stay in the app, not in the calendar."""
+def calendar_for_user(
+    session: Session,
+    user: Any,
+    *,
+    now: dt.datetime,
+    base_url: str,
+    today: dt.date,
+    language: str | None = None,
+) -> bytes:
+    """An all-day event per deadline, in ``language`` (the user's own; English when None).
+
+    Notes and missing items stay in the app, not in the calendar. Calendar apps fetch the
+    feed without signing in, so the language is the one the user chose, not the request's.
+    """
+    with in_locale(language):
+        return _calendar(session, user, now=now, base_url=base_url, today=today)
+
+
+def _calendar(session: Session, user: Any, *, now: dt.datetime, base_url: str, today: dt.date) -> bytes:
     calendar = Calendar()
     calendar.add("prodid", "-//Grantkeeper//Deadlines//EN")
     calendar.add("version", "2.0")
     calendar.add("calscale", "GREGORIAN")
-    calendar.add("x-wr-calname", "Grantkeeper deadlines")
+    calendar.add("x-wr-calname", _("Grantkeeper deadlines"))
     calendar.add("refresh-interval", timedelta(hours=6), parameters={"VALUE": "DURATION"})
     stamp = as_utc(now)
     host = base_url.split("//", 1)[-1].split("/", 1)[0] or "grantkeeper"
-    for deadline in feed_deadlines(session, user):
+    deadlines = feed_deadlines(session, user)
+    titles = shown_titles(session, deadlines)
+    for deadline in deadlines:
         event = Event()
         event.add("uid", f"deadline-{deadline.id}@{host}")
         event.add("dtstamp", stamp)
         event.add("dtstart", deadline.due_date)
         event.add("dtend", deadline.due_date + timedelta(days=1))
         state = deadline.state_on(today)
-        suffix = " (submitted)" if state == DeadlineState.submitted else ""
-        event.add("summary", f"{deadline.grant.reference}: {deadline.title}{suffix}")
+        values = {"grant": deadline.grant.reference, "title": titles[deadline.id]}
+        if state == DeadlineState.submitted:
+            summary = _("%(grant)s: %(title)s (submitted)", **values)
+        else:
+            summary = _("%(grant)s: %(title)s", **values)
+        event.add("summary", summary)
         event.add(
             "description",
-            f"Grant: {deadline.grant.reference} — {deadline.grant.title}\nDue: {deadline.due_date.isoformat()}",
+            _(
+                "Grant: %(grant)s — %(grant_title)s\nDue: %(date)s",
+                grant=deadline.grant.reference,
+                grant_title=deadline.grant.title,
+                date=deadline.due_date.isoformat(),
+            ),
         )
         event.add("url", f"{base_url.rstrip('/')}/deadlines/show/{deadline.id}")
         event.add("transp", "TRANSPARENT")

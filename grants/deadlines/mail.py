@@ -170,6 +170,12 @@ class ReminderWriter:
         self.today = today
         self.link_base = f"{base_url.rstrip('/')}/deadlines/show/"
         self._phrases: dict[str | None, _Phrases] = {}
+        # (language, due date) -> (days left, "in 3 days", the long date, the short date): once per pair.
+        self._days: dict[tuple[str | None, dt.date], tuple[int, str, str, str]] = {}
+
+    def _day(self, words: _Phrases, due_date: dt.date) -> tuple[int, str, str, str]:
+        days_left = (due_date - self.today).days
+        return days_left, words.when(days_left), words.long_day(due_date), words.short_day(due_date)
 
     def phrases(self, language: str | None) -> _Phrases:
         found = self._phrases.get(language)
@@ -220,15 +226,17 @@ class ReminderWriter:
     ) -> tuple[str, str]:
         """``render`` with plain values: the sweep's path (``owner_name`` None: the deadline has no owner)."""
         words = self._phrases.get(language) or self.phrases(language)
-        days_left = (due_date - self.today).days
-        when = words.when(days_left)
+        day = self._days.get((language, due_date))
+        if day is None:
+            day = self._days[(language, due_date)] = self._day(words, due_date)
+        days_left, when, long_date, short_date = day
         values = {
             "reference": reference,
             "title": title,
             "when": when,
             "grant_title": grant_title,
             "name": recipient_name,
-            "long_date": words.long_day(due_date),
+            "long_date": long_date,
             "owner_name": words.nobody if owner_name is None else owner_name,
             "link": f"{self.link_base}{deadline_id}",
             "reason": reason,
@@ -238,7 +246,7 @@ class ReminderWriter:
         elif days_left < 0:
             subject = words.overdue % values
         else:
-            values["date"] = words.short_day(due_date)
+            values["date"] = short_date
             subject = words.due % values
         if missing:
             values["missing"] = "\n".join(f"  - {item}" for item in missing)

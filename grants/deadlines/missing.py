@@ -13,6 +13,7 @@ from collections.abc import Callable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.formatting import gettext as _
 from core.registry import Registry
 from grants.deadlines.models import Deadline, DeadlineKind, DeadlineSource
 from grants.models import ReportingPeriod
@@ -64,4 +65,6 @@ def reported_period(session: Session, deadline: Deadline) -> ReportingPeriod | N
 def listed(items: list[str]) -> str:
     """'a, b, c and 2 more': a reminder names a few items, never a whole register."""
     shown = ", ".join(items[:MAX_LISTED])
-    return shown + (f" and {len(items) - MAX_LISTED} more" if len(items) > MAX_LISTED else "")
+    if len(items) <= MAX_LISTED:
+        return shown
+    return _("%(items)s and %(count)d more", items=shown, count=len(items) - MAX_LISTED)

@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from core.clock import as_utc
 from grants.deadlines.models import Notification, ReminderLog, ReminderStatus
@@ -15,7 +15,8 @@ from grants.deadlines.models import Notification, ReminderLog, ReminderStatus
 def notifications_for(
     session: Session, user_id: int, *, limit: int = 100, unread_only: bool = False
 ) -> list[Notification]:
-    query = select(Notification).where(Notification.user_id == user_id)
+    # A reminder's notification shows the reminder's subject and body: loaded in the same query.
+    query = select(Notification).options(joinedload(Notification.reminder_log)).where(Notification.user_id == user_id)
     if unread_only:
         query = query.where(Notification.read_at.is_(None))
     return list(session.scalars(query.order_by(Notification.created_at.desc(), Notification.id.desc()).limit(limit)))

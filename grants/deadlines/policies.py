@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.errors import DomainValidationError
+from core.formatting import gettext as _
 from core.records import validate_record
 from grants.deadlines.models import ReminderPolicy
 from grants.models import Grant, MemberRole
@@ -94,7 +95,7 @@ def set_reminder_policy(
 ) -> ReminderPolicy:
     """Create or replace the policy of a grant, or the default policy of a funder's grants."""
     if (grant_id is None) == (funder_id is None):
-        raise DomainValidationError({"grant": ["choose either a grant or a funder"]})
+        raise DomainValidationError({"grant": [_("choose either a grant or a funder")]})
     column = ReminderPolicy.grant_id if grant_id is not None else ReminderPolicy.funder_id
     policy = session.scalar(select(ReminderPolicy).where(column == (grant_id or funder_id)))
     if policy is None:

@@ -2,8 +2,9 @@
 
 Shape (SCHEDULER.md, docs/decisions.md): plan every reminder due today in a few
 set-based queries; claim them all with one INSERT ... ON CONFLICT DO NOTHING on
-the UNIQUE (deadline, offset, recipient) key; commit; then send only what this
-sweep claimed. On PostgreSQL a transaction-scoped advisory lock keeps two
+the UNIQUE (deadline, offset, recipient) key (on PostgreSQL from a COPY into a
+temporary table); each in-app notification refers to its claim's subject and
+body rather than copying them; commit; then send only what this sweep claimed. On PostgreSQL a transaction-scoped advisory lock keeps two
 sweeps from planning at the same time, as a second guard.
 
 Sending, in short transactions, never holding one open across the network:
@@ -37,7 +38,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import lru_cache
@@ -48,12 +49,12 @@ from zoneinfo import ZoneInfo
 from flask_appbuilder.security.sqla.models import User
 from sqlalchemy import CursorResult, Engine, String, and_, func, insert, literal, or_, select, update
 from sqlalchemy import cast as sql_cast
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from core.audit import Actor, acting_as
 from core.clock import as_utc
+from core.formatting import in_locale
 from grants.deadlines import services
 from grants.deadlines.mail import DeliveryError, OutgoingMessage, ReminderWriter, Sender, languages_of
 from grants.deadlines.missing import MISSING_WORK, missing_for
@@ -68,6 +69,9 @@ SCHEDULER_ACTOR = Actor(None, "scheduler", "scheduler")
 ADVISORY_LOCK_KEY = 0x6B_6565_7065_7231  # "keeper1"
 # Ids per IN (...) list: SQLite limits the number of bound parameters.
 ID_CHUNK = 1000
+# SQLite's page cache while the claims are written (KiB): 100,000 claims fill about 60 MB of pages;
+# with the default 2 MB cache they are spilled to the WAL mid-transaction and written twice.
+_SQLITE_CLAIM_CACHE_KIB = 128 * 1024
 
 T = TypeVar("T")
 Clock = Callable[[], dt.datetime]
@@ -277,6 +281,38 @@ def _take_lock(session: Session, settings: SweepSettings) -> bool:
     return bool(session.scalar(select(func.pg_try_advisory_xact_lock(ADVISORY_LOCK_KEY))))
 
 
+def _titles_by_language(
+    session: Session, planned: dict[tuple[int, str, int], Any], languages: Mapping[int, str]
+) -> dict[tuple[int, str | None], str]:
+    """Deadline titles in each recipient's language, by (deadline id, language), for the non-English ones.
+
+    A period's report and a requirement with a title in that language read differently per
+    language (``services.shown_titles``); nothing is asked when every recipient reads English.
+    """
+    wanted: dict[str, set[int]] = defaultdict(set)
+    for deadline_id, _key, recipient_id in planned:
+        language = languages.get(recipient_id)
+        if language and language != "en":
+            wanted[language].add(deadline_id)
+    if not wanted:
+        return {}
+    ids = sorted(set().union(*wanted.values()))
+    records: dict[int, Any] = {}
+    for start in range(0, len(ids), 500):  # SQLite limits the number of bound parameters
+        for record in session.execute(
+            select(Deadline.id, Deadline.title, Deadline.source_kind, Deadline.source_id).where(
+                Deadline.id.in_(ids[start : start + 500])
+            )
+        ):
+            records[record.id] = record
+    titles: dict[tuple[int, str | None], str] = {}
+    for language, deadline_ids in wanted.items():
+        with in_locale(language):
+            shown = services.shown_titles(session, [records[i] for i in deadline_ids if i in records])
+        titles.update(((deadline_id, language), title) for deadline_id, title in shown.items())
+    return titles
+
+
 def _open_deadlines_query(today: date, horizon_days: int):
     return (
         select(
@@ -309,15 +345,19 @@ def _plan_and_claim(
 ) -> None:
     book = load_rule_book(session)  # query 1
     horizon = max((max(rule.days_before, default=0) for rule in book.all_rules()), default=0)
-    deadlines = session.execute(_open_deadlines_query(today, horizon)).all()  # query 2
+    # Core rather than ORM execution for the bulk reads (plain rows: no ORM loading per row), and
+    # rows unpacked once: at 100,000 deadlines attribute access on rows shows in the sweep's time.
+    connection = session.connection()
+    deadlines = connection.execute(_open_deadlines_query(today, horizon)).all()  # query 2
 
     # Stages depend on (rule, due date) only: computed once per pair, not once per deadline.
     stage_of: dict[tuple[int, date], tuple[str | None, str | None]] = {}
     catch_up = settings.catch_up_days
+    # deadline id -> (its row, its rule, reminder stage, escalation stage)
     stages: dict[int, tuple[Any, ReminderRule, str | None, str | None]] = {}
     rule_for = book.rule_for
     for row in deadlines:
-        deadline_id, grant_id, _title, due_date, _owner_id, funder_id, *_names = row
+        deadline_id, grant_id, _title, due_date, _owner_id, funder_id, _reference, _grant_title = row
         rule = rule_for(grant_id, funder_id)
         key = (id(rule), due_date)  # the book keeps every rule alive: id() is stable
         found = stage_of.get(key)
@@ -332,9 +372,9 @@ def _plan_and_claim(
         return
 
     roles_wanted = set(LEAD_ROLES) | {r for rule in book.all_rules() for r in rule.escalate_roles}
-    grant_ids = {row.grant_id for row, *_ in stages.values()}
+    grant_ids = {row[1] for row, *_ in stages.values()}
     members: dict[int, list[tuple[int, MemberRole]]] = defaultdict(list)
-    for grant_id, user_id, role in session.execute(  # query 3
+    for grant_id, user_id, role in connection.execute(  # query 3
         select(GrantMembership.grant_id, GrantMembership.user_id, GrantMembership.role)
         .join(Grant, Grant.id == GrantMembership.grant_id)
         .where(Grant.status != GrantStatus.closed, GrantMembership.role.in_(list(roles_wanted)))
@@ -342,104 +382,112 @@ def _plan_and_claim(
         if grant_id in grant_ids:
             members[grant_id].append((user_id, role))
 
-    # Planned reminders as (deadline id, offset key, recipient, escalation, reason) tuples, keyed
-    # by the claim's unique key: the last one planned for a key wins (as before).
+    # Planned reminders: the claim's unique key (deadline id, offset key, recipient) -> (escalation,
+    # reason); the last one planned for a key wins (as before).
     owner_reason = "You are the owner of this deadline."
     lead_reasons: dict[tuple[MemberRole, str], str] = {}
     escalation_reasons: dict[tuple[MemberRole, str], str] = {}
-    planned_by_key: dict[tuple[int, str, int], tuple[int, str, int, bool, str]] = {}
+    planned_by_key: dict[tuple[int, str, int], tuple[bool, str]] = {}
+    as_owner = (False, owner_reason)
     for deadline_id, (row, rule, stage, escalate) in stages.items():
+        _id, grant_id, _title, due_date, owner_id, _funder_id, reference, _grant_title = row
         if stage:
-            key_ = offset_key(row.due_date, stage)
-            if row.owner_id is not None:
-                planned_by_key[(deadline_id, key_, row.owner_id)] = (
-                    deadline_id,
-                    key_,
-                    row.owner_id,
-                    False,
-                    owner_reason,
-                )
+            key_ = offset_key(due_date, stage)
+            if owner_id is not None:
+                planned_by_key[(deadline_id, key_, owner_id)] = as_owner
             else:
-                for user_id, role in members[row.grant_id]:
+                for user_id, role in members[grant_id]:
                     if role in LEAD_ROLES:
-                        reason = lead_reasons.get((role, row.reference))
+                        reason = lead_reasons.get((role, reference))
                         if reason is None:
-                            reason = lead_reasons[(role, row.reference)] = (
-                                f"This deadline has no owner yet; you are the {role.value} lead of {row.reference}."
+                            reason = lead_reasons[(role, reference)] = (
+                                f"This deadline has no owner yet; you are the {role.value} lead of {reference}."
                             )
-                        planned_by_key[(deadline_id, key_, user_id)] = (deadline_id, key_, user_id, False, reason)
-        if escalate and row.owner_id is not None:
+                        planned_by_key[(deadline_id, key_, user_id)] = (False, reason)
+        if escalate and owner_id is not None:
             # An unowned deadline is already reminded to the leads themselves: no escalation on top.
-            key_ = offset_key(row.due_date, escalate)
-            for user_id, role in members[row.grant_id]:
-                if role in rule.escalate_roles and user_id != row.owner_id:
-                    reason = escalation_reasons.get((role, row.reference))
+            key_ = offset_key(due_date, escalate)
+            for user_id, role in members[grant_id]:
+                if role in rule.escalate_roles and user_id != owner_id:
+                    reason = escalation_reasons.get((role, reference))
                     if reason is None:
-                        reason = escalation_reasons[(role, row.reference)] = (
-                            f"You receive this escalation as the {role.value} lead of {row.reference}."
+                        reason = escalation_reasons[(role, reference)] = (
+                            f"You receive this escalation as the {role.value} lead of {reference}."
                         )
-                    planned_by_key[(deadline_id, key_, user_id)] = (deadline_id, key_, user_id, True, reason)
+                    planned_by_key[(deadline_id, key_, user_id)] = (True, reason)
     result.planned = len(planned_by_key)
 
-    user_ids = {p[2] for p in planned_by_key.values()} | {row.owner_id for row, *_ in stages.values() if row.owner_id}
-    users = {
-        u.id: u
-        for u in session.execute(  # query 4
-            select(User.id, User.email, User.first_name, User.last_name, User.active).where(User.id.in_(user_ids))
-        )
-    }
-    active = {user_id for user_id, user in users.items() if user.active}
-    planned = [p for p in planned_by_key.values() if p[2] in active]
+    user_ids = {key[2] for key in planned_by_key} | {row[4] for row, *_ in stages.values() if row[4]}
+    # user id -> (e-mail, first name, full name); an inactive owner is still named in escalations.
+    users: dict[int, tuple[str | None, str, str]] = {}
+    active: set[int] = set()
+    for user_id, email, first_name, last_name, is_active in connection.execute(  # query 4
+        select(User.id, User.email, User.first_name, User.last_name, User.active).where(User.id.in_(user_ids))
+    ):
+        users[user_id] = (email, first_name, f"{first_name} {last_name}".strip())
+        if is_active:
+            active.add(user_id)
+    planned = {key: plan for key, plan in planned_by_key.items() if key[2] in active}
 
-    keys = {p[1] for p in planned}
+    keys = {key[1] for key in planned}
     # A stage is only ever claimed on or after its day, and every planned stage's day is at most
     # catch_up_days old: older log rows cannot hold a planned key (a day's margin for time zones).
     since = dt.datetime.combine(today - timedelta(days=settings.catch_up_days + 1), dt.time(), dt.UTC)
-    existing = {
-        tuple(row)
-        for row in session.execute(  # query 5
-            select(ReminderLog.deadline_id, ReminderLog.offset_key, ReminderLog.recipient_id).where(
-                ReminderLog.created_at >= since, ReminderLog.offset_key.in_(keys)
-            )
+    for claimed_deadline, claimed_key, claimed_recipient in connection.execute(  # query 5
+        select(ReminderLog.deadline_id, ReminderLog.offset_key, ReminderLog.recipient_id).where(
+            ReminderLog.created_at >= since, ReminderLog.offset_key.in_(keys)
         )
-    }
-    new = [p for p in planned if (p[0], p[1], p[2]) not in existing] if existing else planned
-    if not new:
+    ):
+        planned.pop((claimed_deadline, claimed_key, claimed_recipient), None)
+    if not planned:
         return
 
     missing: dict[int, list[str]] = {}
     if MISSING_WORK:
         # Checks ask their own domains, per deadline reminded today (not per deadline swept).
-        ids = sorted({p[0] for p in new})
+        ids = sorted({key[0] for key in planned})
         for start in range(0, len(ids), 500):  # SQLite limits the number of bound parameters
             for deadline in session.scalars(select(Deadline).where(Deadline.id.in_(ids[start : start + 500]))):
                 missing[deadline.id] = missing_for(session, deadline)
 
-    languages = languages_of(session, {p[2] for p in new})  # query 6b: each recipient's language
+    languages = languages_of(session, {key[2] for key in planned})  # query 6b: each recipient's language
+    titles = _titles_by_language(session, planned, languages)  # only for recipients reading another language
     write = ReminderWriter(today, settings.base_url).write
-    owner_names = {user.id: f"{user.first_name} {user.last_name}".strip() for user in users.values()}
     claimed_status = ReminderStatus.outbox if sender is None else ReminderStatus.claimed
+    in_app = ReminderStatus.in_app
     no_missing: list[str] = []
     rows: list[tuple[int, str, int, ReminderStatus, str | None, str, str]] = []
-    for deadline_id, key_, recipient_id, escalation, reason in new:
-        row, rule, *_ = stages[deadline_id]
+    append = rows.append
+    for (deadline_id, key_, recipient_id), (escalation, reason) in planned.items():
+        row, rule, _stage, _escalate = stages[deadline_id]
         _id, _grant_id, title, due_date, owner_id, _funder_id, reference, grant_title = row
-        user = users[recipient_id]
+        email, first_name, _name = users[recipient_id]
+        owner = users.get(owner_id) if owner_id else None
+        language = languages.get(recipient_id)
         subject, body = write(
             deadline_id,
-            title,
+            titles.get((deadline_id, language), title) if titles else title,
             due_date,
             reference,
             grant_title,
-            user.first_name,
-            owner_names.get(owner_id) if owner_id else None,
+            first_name,
+            owner[2] if owner is not None else None,
             escalation,
             reason,
             missing.get(deadline_id, no_missing),
-            languages.get(recipient_id),
+            language,
         )
-        status = claimed_status if rule.send_email and user.email else ReminderStatus.in_app
-        rows.append((deadline_id, key_, recipient_id, status, user.email, subject, body))
+        append(
+            (
+                deadline_id,
+                key_,
+                recipient_id,
+                claimed_status if rule.send_email and email else in_app,
+                email,
+                subject,
+                body,
+            )
+        )
 
     _claim(session, rows, now=now, sweep_id=result.sweep_id, lease_until=now + settings.lease)  # query 7
     table = ReminderLog.__table__
@@ -454,18 +502,17 @@ def _plan_and_claim(
     result.in_app_only = counts.get(ReminderStatus.in_app, 0)
     if result.claimed:
         # Same transaction as the claim: an in-app notification exists exactly when its claim does.
-        # Set-based, from the claims themselves: nothing goes back and forth for each row.
+        # Set-based, from the claims themselves: nothing goes back and forth for each row. The
+        # notification shows the claim's subject and body (Notification.title/body): not copied.
         notifications = Notification.__table__
         link = literal("/deadlines/show/", String) + sql_cast(table.c.deadline_id, String)
         session.execute(  # query 9
             insert(notifications).from_select(
-                ["user_id", "deadline_id", "reminder_log_id", "title", "body", "link", "created_at"],
+                ["user_id", "deadline_id", "reminder_log_id", "link", "created_at"],
                 select(
                     table.c.recipient_id,
                     table.c.deadline_id,
                     table.c.id,
-                    table.c.subject,
-                    table.c.body,
                     link,
                     literal(now, table.c.created_at.type),
                 ).where(ours),
@@ -500,70 +547,69 @@ def _claim(
 ) -> None:
     """INSERT the claims; a key another sweep holds already is skipped (the claims won carry our sweep id).
 
-    ``rows`` are (deadline, offset key, recipient, status, address, subject, body). On SQLite one
-    executemany straight through the driver, with the values that are the same for every row (the
-    moments, the status) converted once by the columns' own types rather than once per row; on
-    PostgreSQL SQLAlchemy's batched multi-row INSERT.
+    ``rows`` are (deadline, offset key, recipient, status, address, subject, body). The values that
+    are the same for every row (the moments, the sweep, the number of attempts) are converted once
+    by the columns' own types and sent once, not once per row. On SQLite one executemany straight
+    through the driver, with a page cache large enough that the claims are not spilled to the WAL
+    before the commit; on PostgreSQL the rows are COPYed into a temporary table (dropped at commit)
+    and claimed from it with one INSERT ... SELECT ... ON CONFLICT DO NOTHING.
     """
     table = ReminderLog.__table__
-    dialect = session.get_bind().dialect
+    connection = session.connection()
+    dialect = connection.dialect
+    claimed = ReminderStatus.claimed
+
+    def bound(column: str, value: Any) -> Any:
+        processor = table.c[column].type.dialect_impl(dialect).bind_processor(dialect)
+        return processor(value) if processor is not None else value
+
+    statuses = {status: bound("status", status) for status in ReminderStatus}
     if dialect.name == "sqlite":
 
-        def bound(column: str, value: Any) -> Any:
-            processor = table.c[column].type.dialect_impl(dialect).bind_processor(dialect)
-            return processor(value) if processor is not None else value
+        def quoted(value: Any) -> str:
+            return "'" + str(value).replace("'", "''") + "'"
 
-        at = bound("created_at", now)
-        leased = bound("lease_until", lease_until)
-        statuses = {status: bound("status", status) for status in ReminderStatus}
-        claimed = ReminderStatus.claimed
+        at = quoted(bound("created_at", now))
         sql = (
-            f"INSERT INTO {table.name} ({', '.join(_CLAIM_COLUMNS)}) VALUES ({', '.join('?' * len(_CLAIM_COLUMNS))})"
+            f"INSERT INTO {table.name} ({', '.join(_CLAIM_COLUMNS)})"
+            f" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, {at}, {at}, {quoted(sweep_id)},"
+            f" CASE ?4 WHEN {quoted(statuses[claimed])} THEN {quoted(bound('lease_until', lease_until))} END, 0)"
             " ON CONFLICT (deadline_id, offset_key, recipient_id) DO NOTHING"
         )
-        session.connection().exec_driver_sql(
-            sql,
-            [
-                (
-                    deadline_id,
-                    key,
-                    recipient_id,
-                    statuses[status],
-                    address,
-                    subject,
-                    body,
-                    at,
-                    at,
-                    sweep_id,
-                    leased if status is claimed else None,
-                    0,
-                )
-                for deadline_id, key, recipient_id, status, address, subject, body in rows
-            ],
-        )
+        cache_size = connection.exec_driver_sql("PRAGMA cache_size").scalar()
+        connection.exec_driver_sql(f"PRAGMA cache_size = {-_SQLITE_CLAIM_CACHE_KIB}")
+        try:
+            connection.exec_driver_sql(
+                sql,
+                [
+                    (deadline_id, key, recipient_id, statuses[status], address, subject, body)
+                    for deadline_id, key, recipient_id, status, address, subject, body in rows
+                ],
+            )
+        finally:
+            # Only the cache's limit: the pages written stay in it until the commit.
+            connection.exec_driver_sql(f"PRAGMA cache_size = {int(cache_size or -2000)}")
         return
     if dialect.name != "postgresql":  # pragma: no cover - the project supports SQLite and PostgreSQL only
         raise RuntimeError(f"unsupported database {dialect.name}")
-    claims = postgresql.insert(table).on_conflict_do_nothing(constraint="uq_reminder_logs_key")
-    session.execute(
-        claims,
-        [
-            {
-                "deadline_id": deadline_id,
-                "offset_key": key,
-                "recipient_id": recipient_id,
-                "status": status,
-                "to_address": address,
-                "subject": subject,
-                "body": body,
-                "created_at": now,
-                "claimed_at": now,
-                "claimed_by": sweep_id,
-                "lease_until": lease_until if status is ReminderStatus.claimed else None,
-                "attempts": 0,
-            }
-            for deadline_id, key, recipient_id, status, address, subject, body in rows
-        ],
+    connection.exec_driver_sql(
+        "CREATE TEMPORARY TABLE reminder_claims_in (deadline_id integer, offset_key varchar(40),"
+        " recipient_id integer, status varchar(20), to_address varchar(320), subject varchar(300), body text)"
+        " ON COMMIT DROP"
+    )
+    # COPY goes through the driver (psycopg): a statement that SQLAlchemy's events do not see.
+    driver = cast(Any, connection.connection.driver_connection)
+    with driver.cursor() as cursor, cursor.copy("COPY reminder_claims_in FROM STDIN") as copy:
+        write_row = copy.write_row
+        for deadline_id, key, recipient_id, status, address, subject, body in rows:
+            write_row((deadline_id, key, recipient_id, statuses[status], address, subject, body))
+    connection.exec_driver_sql(
+        f"INSERT INTO {table.name} ({', '.join(_CLAIM_COLUMNS)})"
+        " SELECT deadline_id, offset_key, recipient_id, status, to_address, subject, body,"
+        " %(now)s, %(now)s, %(sweep_id)s, CASE WHEN status = %(claimed)s THEN %(lease_until)s END, 0"
+        " FROM reminder_claims_in"
+        " ON CONFLICT ON CONSTRAINT uq_reminder_logs_key DO NOTHING",
+        {"now": now, "sweep_id": sweep_id, "claimed": statuses[claimed], "lease_until": lease_until},
     )
 
 

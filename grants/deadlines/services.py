@@ -10,6 +10,8 @@ reminder sweep in ``reminders``.
 from __future__ import annotations
 
 import datetime as dt
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -18,7 +20,10 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session, joinedload
 
 from core.errors import DomainValidationError
+from core.formatting import current_language, day, ngettext
+from core.formatting import gettext as _
 from core.records import validate_record
+from grants.compliance.models import Requirement
 from grants.deadlines.missing import missing_for
 from grants.deadlines.models import Deadline, DeadlineKind, DeadlineSource, DeadlineState
 from grants.deadlines.policies import LEAD_ROLES
@@ -35,7 +40,9 @@ def _kind(value: DeadlineKind | str | None, default: DeadlineKind) -> DeadlineKi
         return DeadlineKind(value)
     except ValueError:
         known = ", ".join(k.value for k in DeadlineKind)
-        raise DomainValidationError({"kind": [f"'{value}' is not one of {known}"]}) from None
+        raise DomainValidationError(
+            {"kind": [_("'%(value)s' is not one of %(known)s", value=value, known=known)]}
+        ) from None
 
 
 def _date(value: date | str | None, field_name: str) -> date:
@@ -48,7 +55,9 @@ def _date(value: date | str | None, field_name: str) -> date:
             return date.fromisoformat(value.strip())
         except ValueError:
             pass
-    raise DomainValidationError({field_name: [f"'{value}' is not a date (use YYYY-MM-DD, e.g. 2027-03-01)"]})
+    raise DomainValidationError(
+        {field_name: [_("'%(value)s' is not a date (use YYYY-MM-DD, e.g. 2027-03-01)", value=value)]}
+    )
 
 
 def create_deadline(
@@ -100,7 +109,9 @@ def upsert_deadline(
         source = None
     if source is None or source == DeadlineSource.manual:
         known = ", ".join(s.value for s in DeadlineSource if s != DeadlineSource.manual)
-        raise DomainValidationError({"source_kind": [f"'{source_kind}' is not one of {known}"]})
+        raise DomainValidationError(
+            {"source_kind": [_("'%(value)s' is not one of %(known)s", value=source_kind, known=known)]}
+        )
     default_kind = DeadlineKind.report if source == DeadlineSource.period else DeadlineKind.requirement
     deadline = deadline_for_source(session, source, source_id)
     if deadline is None:
@@ -139,7 +150,7 @@ def update_deadline(session: Session, deadline: Deadline, **values: Any) -> Dead
     allowed = {"title", "due_date", "kind", "owner_id", "notes"}
     unknown = set(values) - allowed
     if unknown:
-        raise DomainValidationError({name: ["cannot be changed here"] for name in sorted(unknown)})
+        raise DomainValidationError({name: [_("cannot be changed here")] for name in sorted(unknown)})
     if "due_date" in values:
         values["due_date"] = _date(values["due_date"], "due_date")
     if "kind" in values:
@@ -162,8 +173,11 @@ def refuse_source_field_edits(deadline: Deadline) -> None:
     errors: dict[str, list[str]] = {}
     for name in ("title", "due_date", "grant_id", "source_kind", "source_id"):
         if state.attrs[name].history.has_changes():
-            where = "reporting period" if deadline.source_kind == DeadlineSource.period else "requirement"
-            errors[name] = [f"comes from the {where}; change it there"]
+            errors[name] = [
+                _("comes from the reporting period; change it there")
+                if deadline.source_kind == DeadlineSource.period
+                else _("comes from the requirement; change it there")
+            ]
     if errors:
         raise DomainValidationError(errors)
 
@@ -198,9 +212,7 @@ def reopen_deadline(session: Session, deadline: Deadline) -> Deadline:
 
 def delete_deadline(session: Session, deadline: Deadline) -> None:
     if deadline.source_kind != DeadlineSource.manual:
-        raise DomainValidationError(
-            {"_": [f"this deadline comes from a {deadline.source_kind.value}; remove or change it there"]}
-        )
+        raise DomainValidationError({"_": [comes_from_message(deadline.source_kind)]})
     session.delete(deadline)
     session.flush()
 
@@ -213,7 +225,98 @@ class SyncResult:
 
 
 def period_deadline_title(label: str, start: date, end: date) -> str:
+    """The stored title of a period's deadline (English, as it was always stored); shown through ``shown_titles``."""
     return f"Report for {label} ({start.day} {start:%b %Y} – {end.day} {end:%b %Y})"
+
+
+def shown_titles(session: Session, deadlines: Iterable[Any]) -> dict[int, str]:
+    """Each deadline's title as the reader reads it, by deadline id (a query or two for any number of deadlines).
+
+    A period's deadline is titled by the system, so it is written in the reader's language from its
+    period; a requirement's deadline takes the requirement's title in the reader's language when
+    one was given (``Requirement.titles``); every other title was typed by someone and stays as
+    entered. English keeps the stored title. ``deadlines``: anything with ``id``, ``title``,
+    ``source_kind`` and ``source_id`` (Deadline records, or rows of those columns).
+    """
+    deadlines = list(deadlines)
+    titles = {d.id: d.title for d in deadlines}
+    language = current_language()
+    if language == "en":
+        return titles
+    period_ids = {d.source_id for d in deadlines if d.source_kind == DeadlineSource.period and d.source_id}
+    requirement_ids = {d.source_id for d in deadlines if d.source_kind == DeadlineSource.requirement and d.source_id}
+    periods: dict[int, Any] = {}
+    for chunk in _chunks(sorted(period_ids)):
+        periods.update(
+            (row.id, row)
+            for row in session.execute(
+                select(
+                    ReportingPeriod.id, ReportingPeriod.label, ReportingPeriod.start_date, ReportingPeriod.end_date
+                ).where(ReportingPeriod.id.in_(chunk))
+            )
+        )
+    # A requirement's deadline is stored as "<code> <title> (<window>)" (compliance.register_deadlines):
+    # the title part is swapped for the reader's when the requirement has one in that language.
+    requirement_titles: dict[int, tuple[str, str]] = {}
+    for chunk in _chunks(sorted(requirement_ids)):
+        for requirement_id, code, title, translated in session.execute(
+            select(Requirement.id, Requirement.code, Requirement.title, Requirement.titles).where(
+                Requirement.id.in_(chunk), Requirement.titles.is_not(None)
+            )
+        ):
+            found = (translated or {}).get(language)
+            if isinstance(found, str) and found.strip():
+                requirement_titles[requirement_id] = (f"{code} {title} (", f"{code} {found} (")
+    for deadline in deadlines:
+        if deadline.source_kind == DeadlineSource.requirement:
+            stored, shown = requirement_titles.get(deadline.source_id, ("", ""))
+            if stored and (deadline.title or "").startswith(stored):
+                titles[deadline.id] = shown + deadline.title[len(stored) :]
+            continue
+        period = periods.get(deadline.source_id) if deadline.source_kind == DeadlineSource.period else None
+        if period is not None:
+            titles[deadline.id] = _(
+                "Report for %(period)s (%(start)s – %(end)s)",
+                period=period.label,
+                start=day(period.start_date),
+                end=day(period.end_date),
+            )
+    return titles
+
+
+def _chunks(ids: list[int], size: int = 500) -> Iterable[list[int]]:
+    """``ids`` a few hundred at a time: SQLite limits the number of bound parameters."""
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]
+
+
+_PERIOD_TITLE = re.compile(
+    r"Report for (?P<label>.+) \((?P<start>\d{1,2} \w{3} \d{4}) – (?P<end>\d{1,2} \w{3} \d{4})\)"
+)
+
+
+def title_in_reader_language(title: str | None) -> str:
+    """A stored title in the reader's language when the system wrote it (a period's report), else as entered.
+
+    For lists that are given only the stored text (FAB's list and show columns); pages that have the
+    deadlines use ``shown_titles``.
+    """
+    found = _PERIOD_TITLE.fullmatch(title or "")
+    if found is None or current_language() == "en":
+        return title or ""
+    try:
+        start = dt.datetime.strptime(found["start"], "%d %b %Y").date()
+        end = dt.datetime.strptime(found["end"], "%d %b %Y").date()
+    except ValueError:
+        return title or ""
+    return _("Report for %(period)s (%(start)s – %(end)s)", period=found["label"], start=day(start), end=day(end))
+
+
+def comes_from_message(source_kind: DeadlineSource) -> str:
+    """Why a synced deadline cannot be deleted here, in the reader's language."""
+    if source_kind == DeadlineSource.period:
+        return _("this deadline comes from a reporting period; remove or change it there")
+    return _("this deadline comes from a requirement; remove or change it there")
 
 
 def sync_period_deadlines(session: Session, *, today: date) -> SyncResult:
@@ -304,15 +407,14 @@ _URGENCY = {
 
 
 def describe_days(days_left: int) -> str:
+    """ "in 3 days", "tomorrow", "today", "2 days overdue", in the reader's language."""
     if days_left > 1:
-        return f"in {days_left} days"
+        return ngettext("in %(num)d day", "in %(num)d days", days_left)
     if days_left == 1:
-        return "tomorrow"
+        return _("tomorrow")
     if days_left == 0:
-        return "today"
-    if days_left == -1:
-        return "1 day overdue"
-    return f"{-days_left} days overdue"
+        return _("today")
+    return ngettext("%(num)d day overdue", "%(num)d days overdue", -days_left)
 
 
 def deadlines_for_user(

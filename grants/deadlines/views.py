@@ -22,6 +22,8 @@ from core import clock
 from core.audit import Actor, acting_as
 from core.errors import DomainValidationError
 from core.extensions import db
+from core.formatting import N_, day, label, lazy_gettext, ngettext
+from core.formatting import gettext as _
 from grants.access import (
     GrantScopedViewMixin,
     ScopedChoicesMixin,
@@ -34,6 +36,7 @@ from grants.access import (
 from grants.deadlines import calendar as feed_tokens
 from grants.deadlines import notifications, services
 from grants.deadlines.ical import calendar_for_user
+from grants.deadlines.mail import languages_of
 from grants.deadlines.missing import missing_for
 from grants.deadlines.models import (
     Deadline,
@@ -74,7 +77,7 @@ def sync_now() -> None:
 
 
 def state_badge(state: DeadlineState) -> Markup:
-    return Markup('<span class="label label-{}">{}</span>').format(STATE_LABELS[state], state.value)
+    return Markup('<span class="label label-{}">{}</span>').format(STATE_LABELS[state], label(state))
 
 
 class DeadlineView(GrantScopedViewMixin, ModelView):
@@ -82,9 +85,10 @@ class DeadlineView(GrantScopedViewMixin, ModelView):
     class_permission_name = "Deadlines"
     route_base = "/deadlines"
     template_folder = TEMPLATES
-    list_title = "Deadlines"
-    show_title = "Deadline"
-    add_title = "Add a one-off deadline"
+    list_title = lazy_gettext("Deadlines")
+    show_title = lazy_gettext("Deadline")
+    add_title = lazy_gettext("Add a one-off deadline")
+    edit_title = lazy_gettext("Edit a deadline")
     show_template = "deadlines/deadline_show.html"
     list_columns = ["grant", "title", "kind", "due_date", "state", "owner"]
     show_columns = [
@@ -106,17 +110,24 @@ class DeadlineView(GrantScopedViewMixin, ModelView):
     order_columns = ["title", "due_date", "kind"]
     base_order = ("due_date", "asc")
     label_columns = {
-        "due_date": "Due",
-        "source_kind": "Comes from",
-        "submitted_on": "Submitted on",
-        "waived_reason": "Why waived",
-        "notes": "Internal notes (never in the calendar feed)",
+        "grant": lazy_gettext("Grant"),
+        "title": lazy_gettext("Title"),
+        "kind": lazy_gettext("Kind"),
+        "due_date": lazy_gettext("Due"),
+        "state": lazy_gettext("State"),
+        "owner": lazy_gettext("Owner"),
+        "source_kind": lazy_gettext("Comes from"),
+        "submitted_on": lazy_gettext("Submitted on"),
+        "waived": lazy_gettext("Waived"),
+        "waived_reason": lazy_gettext("Why waived"),
+        "notes": lazy_gettext("Internal notes (never in the calendar feed)"),
     }
     description_columns = {
-        "title": "Reporting-period deadlines take their title and date from the period.",
+        "title": lazy_gettext("Reporting-period deadlines take their title and date from the period."),
     }
+    formatters_columns = {"title": services.title_in_reader_language}
     # FAB makes every non-nullable column required; an unticked box must simply mean "not waived".
-    edit_form_extra_fields = {"waived": BooleanField("Waived", validators=[Optional()])}
+    edit_form_extra_fields = {"waived": BooleanField(lazy_gettext("Waived"), validators=[Optional()])}
     # Marking submitted / reopening changes the record: it needs can_edit like the edit form.
     method_permission_name = {"mark_submitted": "edit", "reopen": "edit"}
 
@@ -142,9 +153,7 @@ class DeadlineView(GrantScopedViewMixin, ModelView):
 
     def pre_delete(self, item: Deadline) -> None:
         if item.source_kind != DeadlineSource.manual:
-            raise DomainValidationError(
-                {"_": [f"this deadline comes from a {item.source_kind.value}; remove or change it there"]}
-            )
+            raise DomainValidationError({"_": [services.comes_from_message(item.source_kind)]})
 
     @expose("/show/<pk>", methods=["GET"])
     @has_access
@@ -152,7 +161,7 @@ class DeadlineView(GrantScopedViewMixin, ModelView):
         deadline = self.datamodel.get(pk, self._base_filters)
         if deadline is None:
             abort(404)
-        day = clock.today()
+        today = clock.today()
         logs = db.session.scalars(
             select(ReminderLog).where(ReminderLog.deadline_id == deadline.id).order_by(ReminderLog.id.desc()).limit(20)
         ).all()
@@ -160,11 +169,13 @@ class DeadlineView(GrantScopedViewMixin, ModelView):
             self.show_template,
             pk=pk,
             title=self.show_title,
+            shown_title=services.shown_titles(db.session, [deadline])[deadline.id],
+            state_badge=state_badge,
             widgets=self._show(pk),
             related_views=self._related_views,
             deadline=deadline,
-            state=deadline.state_on(day),
-            when=services.describe_days((deadline.due_date - day).days),
+            state=deadline.state_on(today),
+            when=services.describe_days((deadline.due_date - today).days),
             missing=missing_for(db.session, deadline),
             logs=logs,
             can_edit=self.appbuilder.sm.has_access("can_edit", "Deadlines"),
@@ -178,7 +189,13 @@ class DeadlineView(GrantScopedViewMixin, ModelView):
             abort(404)
         services.mark_submitted(db.session, deadline, on=clock.today())
         db.session.commit()
-        flash(f"Marked submitted: {deadline.title}. Reminders for it stop.", "success")
+        flash(
+            _(
+                "Marked submitted: %(title)s. Reminders for it stop.",
+                title=services.title_in_reader_language(deadline.title),
+            ),
+            "success",
+        )
         return redirect(url_for("DeadlineView.show", pk=pk))
 
     @expose("/<int:pk>/reopen", methods=["POST"])
@@ -189,7 +206,7 @@ class DeadlineView(GrantScopedViewMixin, ModelView):
             abort(404)
         services.reopen_deadline(db.session, deadline)
         db.session.commit()
-        flash(f"Reopened: {deadline.title}.", "info")
+        flash(_("Reopened: %(title)s.", title=services.title_in_reader_language(deadline.title)), "info")
         return redirect(url_for("DeadlineView.show", pk=pk))
 
 
@@ -210,7 +227,10 @@ class ReminderPolicyView(ValidatedViewMixin, ModelView):
     datamodel = SQLAInterface(ReminderPolicy)
     class_permission_name = "ReminderPolicies"
     route_base = "/reminder-policies"
-    list_title = "Reminder policies"
+    list_title = lazy_gettext("Reminder policies")
+    add_title = lazy_gettext("Add a reminder policy")
+    edit_title = lazy_gettext("Edit a reminder policy")
+    show_title = lazy_gettext("Reminder policy")
     base_filters = [["id", FilterPolicyVisible, lambda: None]]
     add_form_query_rel_fields = edit_form_query_rel_fields = {"grant": visible_grants_filter("id")}
     list_columns = [
@@ -233,24 +253,28 @@ class ReminderPolicyView(ValidatedViewMixin, ModelView):
         "send_email",
     ]
     label_columns = {
-        "days_before": "Remind this many days before (e.g. 30,14,7,1)",
-        "on_due_day": "Remind on the day",
-        "overdue_every_days": "While overdue, remind every N days (0: never)",
-        "escalate_after_days": "Escalate after N days overdue (empty: never)",
-        "escalate_roles": "Escalate to members with these roles",
-        "send_email": "Send e-mail (otherwise in-app only)",
+        "grant": lazy_gettext("Grant"),
+        "funder": lazy_gettext("Funder"),
+        "days_before": lazy_gettext("Remind this many days before (e.g. 30,14,7,1)"),
+        "on_due_day": lazy_gettext("Remind on the day"),
+        "overdue_every_days": lazy_gettext("While overdue, remind every N days (0: never)"),
+        "escalate_after_days": lazy_gettext("Escalate after N days overdue (empty: never)"),
+        "escalate_roles": lazy_gettext("Escalate to members with these roles"),
+        "send_email": lazy_gettext("Send e-mail (otherwise in-app only)"),
     }
     description_columns = {
-        "grant": "A policy for one grant, or leave empty and choose a funder: the default for its grants.",
+        "grant": lazy_gettext(
+            "A policy for one grant, or leave empty and choose a funder: the default for its grants."
+        ),
     }
     # Unticked boxes and a 0 must be accepted (FAB would make these non-nullable columns "required").
     add_form_extra_fields = edit_form_extra_fields = {
-        "on_due_day": BooleanField("Remind on the day", validators=[Optional()]),
-        "send_email": BooleanField("Send e-mail (otherwise in-app only)", validators=[Optional()]),
+        "on_due_day": BooleanField(lazy_gettext("Remind on the day"), validators=[Optional()]),
+        "send_email": BooleanField(lazy_gettext("Send e-mail (otherwise in-app only)"), validators=[Optional()]),
         "overdue_every_days": IntegerField(
-            "While overdue, remind every N days (0: never)",
+            lazy_gettext("While overdue, remind every N days (0: never)"),
             default=7,
-            validators=[InputRequired(), NumberRange(min=0, message="0 (never) or a number of days")],
+            validators=[InputRequired(), NumberRange(min=0, message=lazy_gettext("0 (never) or a number of days"))],
         ),
     }
 
@@ -273,8 +297,8 @@ class ReminderOutboxView(ScopedChoicesMixin, ModelView):
     datamodel = SQLAInterface(ReminderLog)
     class_permission_name = "ReminderOutbox"
     route_base = "/reminder-outbox"
-    list_title = "Reminder outbox"
-    show_title = "Reminder"
+    list_title = lazy_gettext("Reminder outbox")
+    show_title = lazy_gettext("Reminder")
     base_permissions = ["can_list", "can_show", "can_requeue"]
     list_columns = [
         "created_at",
@@ -305,18 +329,25 @@ class ReminderOutboxView(ScopedChoicesMixin, ModelView):
     base_order = ("id", "desc")
     base_filters = visible_through("deadline")
     label_columns = {
-        "created_at": "Created (UTC)",
-        "to_address": "To",
-        "offset_key": "Reminder stage",
-        "next_attempt_at": "Next try (UTC)",
-        "last_error": "Last error",
+        "created_at": lazy_gettext("Created"),
+        "status": lazy_gettext("Status"),
+        "recipient": lazy_gettext("Recipient"),
+        "to_address": lazy_gettext("To"),
+        "subject": lazy_gettext("Subject"),
+        "body": lazy_gettext("Message"),
+        "offset_key": lazy_gettext("Reminder stage"),
+        "attempts": lazy_gettext("Attempts"),
+        "claimed_at": lazy_gettext("Claimed"),
+        "sent_at": lazy_gettext("Sent"),
+        "next_attempt_at": lazy_gettext("Next try"),
+        "last_error": lazy_gettext("Last error"),
     }
     page_size = 50
 
     @action(
         "requeue",
-        "Send again",
-        "Send the selected failed or outbox reminders at the next sweep?",
+        lazy_gettext("Send again"),
+        lazy_gettext("Send the selected failed or outbox reminders at the next sweep?"),
         "fa-repeat",
         single=False,
     )
@@ -324,7 +355,14 @@ class ReminderOutboxView(ScopedChoicesMixin, ModelView):
         items = items if isinstance(items, list) else [items]
         count = notifications.requeue_reminders(db.session, [item.id for item in items], now=clock.now())
         db.session.commit()
-        flash(f"{count} reminder(s) will be sent at the next sweep (sent ones are never resent).", "info")
+        flash(
+            ngettext(
+                "%(num)d reminder will be sent at the next sweep (sent ones are never resent).",
+                "%(num)d reminders will be sent at the next sweep (sent ones are never resent).",
+                count,
+            ),
+            "info",
+        )
         return redirect(url_for("ReminderOutboxView.list"))
 
 
@@ -364,6 +402,7 @@ class MyDeadlinesView(BaseView):
         return self.render_template(
             "deadlines/my_deadlines.html",
             rows=rows,
+            titles=services.shown_titles(db.session, [row.deadline for row in rows]),
             scope=scope,
             grant=grant,
             include_done=include_done,
@@ -381,7 +420,7 @@ class MyDeadlinesView(BaseView):
         if request.form.get("action") == "revoke":
             feed_tokens.revoke_calendar_token(db.session, user.id)
             db.session.commit()
-            flash("Your calendar feed URL no longer works.", "info")
+            flash(_("Your calendar feed URL no longer works."), "info")
             return redirect(url_for("MyDeadlinesView.index"))
         token = feed_tokens.issue_calendar_token(db.session, user.id, now=clock.now())
         db.session.commit()
@@ -426,7 +465,10 @@ def calendar_feed(token: str) -> Any:
     if user is None:
         abort(404)
     sync_now()
-    body = calendar_for_user(db.session, user, now=clock.now(), base_url=base_url(), today=clock.today())
+    language = languages_of(db.session, [user.id]).get(user.id)  # the user's own: calendar apps send none
+    body = calendar_for_user(
+        db.session, user, now=clock.now(), base_url=base_url(), today=clock.today(), language=language
+    )
     response = Response(body, mimetype="text/calendar")
     response.headers["Content-Disposition"] = 'inline; filename="grantkeeper-deadlines.ics"'
     response.headers["Cache-Control"] = "private, no-store"
@@ -436,27 +478,33 @@ def calendar_feed(token: str) -> Any:
 def deadlines_panel(session: Any, grant: Any, user: Any) -> Panel | None:
     if not current_app.appbuilder.sm.has_access("can_list", "Deadlines"):
         return None  # donors see the grant page, not the organisation's internal deadlines
-    day = clock.today()
-    rows = services.deadlines_for_user(session, user, today=day, mine_only=False, grant_id=grant.id, with_missing=False)
+    today = clock.today()
+    rows = services.deadlines_for_user(
+        session, user, today=today, mine_only=False, grant_id=grant.id, with_missing=False
+    )
     if not rows:
         return Panel(
-            title="Deadlines",
+            title=_("Deadlines"),
             order=20,
-            rows=[("Open deadlines", "none")],
-            link=("All deadlines", f"/my-deadlines/?scope=all&grant={grant.id}"),
+            rows=[(_("Open deadlines"), _("none"))],
+            link=(_("All deadlines"), f"/my-deadlines/?scope=all&grant={grant.id}"),
         )
+    titles = services.shown_titles(session, [row.deadline for row in rows[:6]])
     html = (
         Markup("<ul class='list-unstyled deadline-panel'>")
         + Markup("").join(
             Markup("<li>{} <a href='/deadlines/show/{}'>{}</a> — {} ({})</li>").format(
-                state_badge(row.state), row.deadline.id, row.deadline.title, row.deadline.due_date, row.when
+                state_badge(row.state), row.deadline.id, titles[row.deadline.id], day(row.deadline.due_date), row.when
             )
             for row in rows[:6]
         )
         + Markup("</ul>")
     )
     return Panel(
-        title="Deadlines", order=20, html=html, link=("All deadlines", f"/my-deadlines/?scope=all&grant={grant.id}")
+        title=_("Deadlines"),
+        order=20,
+        html=html,
+        link=(_("All deadlines"), f"/my-deadlines/?scope=all&grant={grant.id}"),
     )
 
 
@@ -469,11 +517,11 @@ def unread_notifications() -> dict[str, Any]:
 
 
 def register(appbuilder: AppBuilder) -> None:
-    appbuilder.add_view(MyDeadlinesView, "My deadlines", icon="fa-bell", category="Deadlines")
-    appbuilder.add_view(NotificationsView, "My notifications", icon="fa-envelope", category="Deadlines")
-    appbuilder.add_view(DeadlineView, "All deadlines", icon="fa-calendar-check-o", category="Deadlines")
-    appbuilder.add_view(ReminderPolicyView, "Reminder policies", icon="fa-clock-o", category="Deadlines")
-    appbuilder.add_view(ReminderOutboxView, "Reminder outbox", icon="fa-inbox", category="Deadlines")
+    appbuilder.add_view(MyDeadlinesView, N_("My deadlines"), icon="fa-bell", category=N_("Deadlines"))
+    appbuilder.add_view(NotificationsView, N_("My notifications"), icon="fa-envelope", category="Deadlines")
+    appbuilder.add_view(DeadlineView, N_("All deadlines"), icon="fa-calendar-check-o", category="Deadlines")
+    appbuilder.add_view(ReminderPolicyView, N_("Reminder policies"), icon="fa-clock-o", category="Deadlines")
+    appbuilder.add_view(ReminderOutboxView, N_("Reminder outbox"), icon="fa-inbox", category="Deadlines")
     current_app.register_blueprint(calendar_blueprint)  # register() runs inside create_app's app context
     current_app.context_processor(unread_notifications)
     register_panel(deadlines_panel)

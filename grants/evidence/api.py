@@ -13,6 +13,7 @@ from flask_appbuilder.security.decorators import permission_name, protect
 
 from core.errors import DomainValidationError
 from core.extensions import db
+from core.formatting import gettext as _
 from core.storage import BlobCorrupted, BlobNotFound, store_for
 from grants.access import GrantScopedApiMixin, ValidatedApiMixin
 from grants.evidence import sensitivity, services, uploads
@@ -99,14 +100,14 @@ class EvidenceApi(GrantScopedApiMixin, ModelRestApi):
         try:
             grant_id = int(values.get("grant_id", ""))
         except (TypeError, ValueError):
-            return self.response_422(message={"grant_id": ["give the id of a grant you have access to"]})
+            return self.response_422(message={"grant_id": [_("give the id of a grant you have access to")]})
         try:
             day = date.fromisoformat(str(values.get("evidence_date", "")))
         except ValueError:
-            return self.response_422(message={"evidence_date": ["give a date as YYYY-MM-DD"]})
+            return self.response_422(message={"evidence_date": [_("give a date as YYYY-MM-DD")]})
         try:
             if not can_see_grant(db.session, g.user, grant_id):
-                raise DomainValidationError({"grant": ["is not a grant you have access to"]})
+                raise DomainValidationError({"grant": [_("is not a grant you have access to")]})
             evidence = services.create_evidence(
                 db.session,
                 store_for(current_app.config),
@@ -128,7 +129,7 @@ class EvidenceApi(GrantScopedApiMixin, ModelRestApi):
             return self.response_422(message=exc.errors)
         body: dict[str, Any] = {"id": evidence.id, "result": _evidence_json(evidence)}
         if evidence.looks_like_people_list and evidence.sensitivity != Sensitivity.restricted:
-            body["warning"] = PEOPLE_WARNING
+            body["warning"] = _(PEOPLE_WARNING)
         return self.response(201, **body)
 
     @expose("/<int:pk>/verify", methods=["POST"])

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.errors import DomainValidationError
+from core.formatting import gettext as _
 from core.storage import FileStore
 from grants.evidence import services
 from grants.evidence.models import DEFAULT_SENSITIVITY, Evidence, EvidenceKind, EvidenceLink
@@ -70,7 +71,7 @@ def attach_evidence(
     for raw in existing:
         evidence = services.get_visible_evidence(session, user, raw)
         if evidence is None or evidence.grant_id != grant_id:
-            raise DomainValidationError({"evidence": ["choose evidence of this grant that you can see"]})
+            raise DomainValidationError({"evidence": [_("choose evidence of this grant that you can see")]})
         already = session.scalar(
             select(EvidenceLink.id).where(
                 EvidenceLink.evidence_id == evidence.id,
@@ -86,7 +87,7 @@ def attach_evidence(
             day = date.fromisoformat((new.evidence_date or "").strip())
         except ValueError:
             raise DomainValidationError(
-                {"evidence_date": ["give the date of the document (day, month, year)"]}
+                {"evidence_date": [_("give the date of the document (day, month, year)")]}
             ) from None
         evidence = services.create_evidence(
             session,

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.errors import DomainValidationError, ErrorCollector
+from core.formatting import gettext as _
 from core.records import validate_record
 from grants.evidence.models import ATTENDANCE, Consultation, CoordinatingBody
 from grants.models import Grant
@@ -48,12 +49,14 @@ def record_consultation(
     """Record a meeting with attendance COUNTS by constituency (never names)."""
     grant_id = grant.id if isinstance(grant, Grant) else grant
     if user is not None and not can_see_grant(session, user, grant_id):
-        raise DomainValidationError({"grant": ["is not a grant you have access to"]})
+        raise DomainValidationError({"grant": [_("is not a grant you have access to")]})
     errors = ErrorCollector()
     counts: dict[str, int] = {}
     for key, value in (attendance or {}).items():
         if key not in ATTENDANCE:
-            errors.add(f"attendance.{key}", f"unknown constituency; use one of: {', '.join(ATTENDANCE)}")
+            errors.add(
+                f"attendance.{key}", _("unknown constituency; use one of: %(known)s", known=", ".join(ATTENDANCE))
+            )
             continue
         number = value if isinstance(value, int) and not isinstance(value, bool) else None
         if isinstance(value, str) and value.strip().isdigit():
@@ -61,7 +64,10 @@ def record_consultation(
         if number is None or number < 0:
             errors.add(
                 f"attendance.{key}",
-                f"'{value}' is not a whole number of 0 or more (attendance is counted, never listed by name)",
+                _(
+                    "'%(value)s' is not a whole number of 0 or more (attendance is counted, never listed by name)",
+                    value=value,
+                ),
             )
             continue
         counts[key] = number

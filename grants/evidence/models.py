@@ -27,6 +27,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from core.errors import ErrorCollector
+from core.formatting import N_, lazy_gettext
+from core.formatting import gettext as _
 from core.records import Audited, check_unique, enum_column
 from grants.evidence.targets import TARGETS, TargetKind, describe_target_problem
 from grants.models import Grant
@@ -62,22 +64,24 @@ class Sensitivity(str, enum.Enum):
 
     @property
     def label(self) -> str:
-        return SENSITIVITY_LABELS[self]
+        """The level in the reader's words ("Staff only", "Personnel uniquement")."""
+        return _(SENSITIVITY_LABELS[self])
 
     @property
     def rank(self) -> int:
         return SENSITIVITY_RANK[self]
 
 
+# English, as imports, exports and audit entries write them; ``Sensitivity.label`` gives the reader's words.
 SENSITIVITY_LABELS = {
-    Sensitivity.shared_with_donors: "Shared with donors",
-    Sensitivity.staff_only: "Staff only",
-    Sensitivity.restricted: "Restricted",
+    Sensitivity.shared_with_donors: N_("Shared with donors"),
+    Sensitivity.staff_only: N_("Staff only"),
+    Sensitivity.restricted: N_("Restricted"),
 }
 SENSITIVITY_HELP = {
-    Sensitivity.shared_with_donors: "donors of the grant, exports and published data may show it",
-    Sensitivity.staff_only: "the organisation's staff and auditors of the grant only (the default)",
-    Sensitivity.restricted: "staff and auditors only; lowering it needs a second person's approval",
+    Sensitivity.shared_with_donors: lazy_gettext("donors of the grant, exports and published data may show it"),
+    Sensitivity.staff_only: lazy_gettext("the organisation's staff and auditors of the grant only (the default)"),
+    Sensitivity.restricted: lazy_gettext("staff and auditors only; lowering it needs a second person's approval"),
 }
 SENSITIVITY_RANK = {level: rank for rank, level in enumerate(Sensitivity)}
 # The default on every upload path: nobody outside the organisation sees an item until someone says so.
@@ -91,7 +95,7 @@ def is_shared_with_donors(value: object) -> bool:
     if isinstance(value, Sensitivity):
         return value in SHARED_WITH_DONORS
     text = str(value or "").strip()
-    by_label = {label.lower(): level for level, label in SENSITIVITY_LABELS.items()}
+    by_label = {label.lower(): level for level, label in SENSITIVITY_LABELS.items()}  # English, as imports write
     level = by_label.get(text.lower())
     if level is None:
         try:
@@ -107,15 +111,20 @@ class VerificationStatus(str, enum.Enum):
     rejected = "rejected"
 
 
+VERIFICATION_LABELS = {
+    VerificationStatus.submitted: lazy_gettext("awaiting verification"),
+    VerificationStatus.verified: lazy_gettext("verified"),
+    VerificationStatus.rejected: lazy_gettext("rejected"),
+}
 KIND_LABELS = {
-    EvidenceKind.minutes: "minutes",
-    EvidenceKind.attendance_summary: "attendance summary",
-    EvidenceKind.photo: "photo",
-    EvidenceKind.receipt: "receipt",
-    EvidenceKind.report: "report",
-    EvidenceKind.policy: "policy",
-    EvidenceKind.contract: "contract",
-    EvidenceKind.other: "other",
+    EvidenceKind.minutes: lazy_gettext("minutes"),
+    EvidenceKind.attendance_summary: lazy_gettext("attendance summary"),
+    EvidenceKind.photo: lazy_gettext("photo"),
+    EvidenceKind.receipt: lazy_gettext("receipt"),
+    EvidenceKind.report: lazy_gettext("report"),
+    EvidenceKind.policy: lazy_gettext("policy"),
+    EvidenceKind.contract: lazy_gettext("contract"),
+    EvidenceKind.other: lazy_gettext("other"),
 }
 
 
@@ -178,7 +187,7 @@ class Evidence(Audited, Model):
 
     @property
     def sensitivity_label(self) -> str:
-        return SENSITIVITY_LABELS.get(Sensitivity(self.sensitivity), str(self.sensitivity))
+        return Sensitivity(self.sensitivity).label
 
     @property
     def is_file(self) -> bool:
@@ -186,20 +195,25 @@ class Evidence(Audited, Model):
 
     @property
     def kind_label(self) -> str:
-        return KIND_LABELS.get(self.kind, str(self.kind))
+        return str(KIND_LABELS.get(self.kind, self.kind))
+
+    @property
+    def status_label(self) -> str:
+        """The verification status in words, in the reader's language."""
+        return str(VERIFICATION_LABELS.get(VerificationStatus(self.status), self.status))
 
     def validate(self, session: Session) -> None:
         errors = ErrorCollector()
         if not (self.title or "").strip():
-            errors.add("title", "is required")
+            errors.add("title", _("is required"))
         if self.grant_id is None and self.grant is None:
-            errors.add("grant", "is required")
+            errors.add("grant", _("is required"))
         if self.evidence_date is None:
-            errors.add("evidence_date", "is required (the date of the meeting, receipt or document)")
+            errors.add("evidence_date", _("is required (the date of the meeting, receipt or document)"))
         if self.kind is None:
-            errors.add("kind", "is required")
+            errors.add("kind", _("is required"))
         if self.sensitivity is None:
-            errors.add("sensitivity", "is required")
+            errors.add("sensitivity", _("is required"))
         elif self._lowers_restricted() and not getattr(self, "_lowering_approved", False):
             errors.add(
                 "sensitivity",
@@ -210,20 +224,22 @@ class Evidence(Audited, Model):
             self.url = None  # an empty form field means "no link", not a link to ""
         has_file, has_url = bool(self.sha256), self.url is not None
         if has_file and has_url:
-            errors.add("url", "an evidence item is either an uploaded file or a link, not both")
+            errors.add("url", _("an evidence item is either an uploaded file or a link, not both"))
         elif not has_file and not has_url:
-            errors.add("url", "upload a file or give a link (https://...)")
+            errors.add("url", _("upload a file or give a link (https://...)"))
         elif self.url is not None:  # has_url
             parsed = urlparse(self.url.strip())
             if parsed.scheme not in ("http", "https") or not parsed.netloc:
-                errors.add("url", f"'{self.url}' is not a web address starting with https:// or http://")
+                errors.add(
+                    "url", _("'%(value)s' is not a web address starting with https:// or http://", value=self.url)
+                )
         if self.status in (VerificationStatus.verified, VerificationStatus.rejected):
             if self.verified_by_id is None:
-                errors.add("status", "a verified or rejected item needs the reviewer")
+                errors.add("status", _("a verified or rejected item needs the reviewer"))
             elif self.uploaded_by_id is not None and self.verified_by_id == self.uploaded_by_id:
-                errors.add("status", "evidence must be verified by someone other than the person who uploaded it")
+                errors.add("status", _("evidence must be verified by someone other than the person who uploaded it"))
             if self.status == VerificationStatus.rejected and not (self.verification_comment or "").strip():
-                errors.add("verification_comment", "say why the evidence is rejected")
+                errors.add("verification_comment", _("say why the evidence is rejected"))
         errors.raise_if_any()
 
 
@@ -253,7 +269,7 @@ class EvidenceLink(Audited, Model):
         errors = ErrorCollector()
         evidence = self.evidence or (session.get(Evidence, self.evidence_id) if self.evidence_id else None)
         if evidence is None:
-            errors.add("evidence", "is required")
+            errors.add("evidence", _("is required"))
             errors.raise_if_any()
         assert evidence is not None  # raise_if_any() raised above
         self.grant_id = evidence.grant_id if evidence.grant_id is not None else evidence.grant.id
@@ -307,28 +323,29 @@ class SensitivityRequest(Audited, Model):
     def validate(self, session: Session) -> None:
         errors = ErrorCollector()
         if not (self.reason or "").strip():
-            errors.add("reason", "say why more people should see it")
+            errors.add("reason", _("say why more people should see it"))
         if self.status != RequestStatus.pending:
             if self.decided_by_id is None:
-                errors.add("status", "a decided request needs who decided it")
+                errors.add("status", _("a decided request needs who decided it"))
             elif self.decided_by_id == self.requested_by_id:
-                errors.add("status", "a second person decides: not the one who asked")
+                errors.add("status", _("a second person decides: not the one who asked"))
         errors.raise_if_any()
 
 
 # ---------------------------------------------------------------- consultations
 
 # Attendance is counted by constituency, never listed by name (privacy by design).
+# English, as attendance files are written; shown through gettext (``_(label)``).
 ATTENDANCE = {
-    "government": "Government",
-    "civil_society": "Civil society",
-    "sex_workers": "Sex workers",
-    "msm": "Men who have sex with men",
-    "transgender": "Transgender people",
-    "people_who_use_drugs": "People who use drugs",
-    "plhiv": "People living with HIV",
-    "donors": "Donors and partners",
-    "other": "Other",
+    "government": N_("Government"),
+    "civil_society": N_("Civil society"),
+    "sex_workers": N_("Sex workers"),
+    "msm": N_("Men who have sex with men"),
+    "transgender": N_("Transgender people"),
+    "people_who_use_drugs": N_("People who use drugs"),
+    "plhiv": N_("People living with HIV"),
+    "donors": N_("Donors and partners"),
+    "other": N_("Other"),
 }
 KEY_POPULATIONS = ("sex_workers", "msm", "transgender", "people_who_use_drugs", "plhiv")
 
@@ -350,9 +367,9 @@ class CoordinatingBody(Audited, Model):
     def validate(self, session: Session) -> None:
         errors = ErrorCollector()
         if not (self.code or "").strip():
-            errors.add("code", "is required (e.g. RCM)")
+            errors.add("code", _("is required (e.g. RCM)"))
         if not (self.name or "").strip():
-            errors.add("name", "is required")
+            errors.add("name", _("is required"))
         check_unique(session, self, errors, "code")
         errors.raise_if_any()
 
@@ -410,19 +427,22 @@ class Consultation(Audited, Model):
     def validate(self, session: Session) -> None:
         errors = ErrorCollector()
         if self.grant_id is None and self.grant is None:
-            errors.add("grant", "is required")
+            errors.add("grant", _("is required"))
         if self.body_id is None and self.body is None:
-            errors.add("body", "is required (e.g. RCM)")
+            errors.add("body", _("is required (e.g. RCM)"))
         if self.held_on is None:
-            errors.add("held_on", "is required")
+            errors.add("held_on", _("is required"))
         if not (self.title or "").strip():
-            errors.add("title", "is required")
+            errors.add("title", _("is required"))
         for key, label in ATTENDANCE.items():
             value = getattr(self, f"attendance_{key}")
             if value is None:
                 setattr(self, f"attendance_{key}", 0)
             elif not isinstance(value, int) or value < 0:
-                errors.add(f"attendance_{key}", f"{label}: enter a count of 0 or more (a number, never names)")
+                errors.add(
+                    f"attendance_{key}",
+                    _("%(constituency)s: enter a count of 0 or more (a number, never names)", constituency=_(label)),
+                )
         errors.raise_if_any()
 
 

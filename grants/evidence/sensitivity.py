@@ -18,9 +18,9 @@ from sqlalchemy.orm import Session
 from config.roles import SENSITIVITY_APPROVER_ROLES
 from core import clock
 from core.errors import DomainValidationError, ErrorCollector
+from core.formatting import gettext as _
 from core.records import parse_enum, validate_record
 from grants.evidence.models import (
-    SENSITIVITY_LABELS,
     Evidence,
     RequestStatus,
     Sensitivity,
@@ -38,7 +38,7 @@ def change_sensitivity(session: Session, evidence: Evidence, to_level: Sensitivi
     """Set the level directly; refused (naming the field) when it would lower a restricted item."""
     level = parse_enum(Sensitivity, to_level, "sensitivity")
     if user is not None and not can_see_grant(session, user, evidence.grant_id):
-        raise DomainValidationError({"evidence": ["is not evidence you have access to"]})
+        raise DomainValidationError({"evidence": [_("is not evidence you have access to")]})
     evidence.sensitivity = level
     validate_record(session, evidence)  # refuses lowering a restricted item without approval
     session.flush()
@@ -65,15 +65,15 @@ def request_lowering(
     level = parse_enum(Sensitivity, to_level, "to_level")
     errors = ErrorCollector()
     if requested_by is None or getattr(requested_by, "id", None) is None:
-        errors.add("requested_by", "is required")
+        errors.add("requested_by", _("is required"))
     elif not can_see_grant(session, requested_by, evidence.grant_id):
-        errors.add("evidence", "is not evidence you have access to")
+        errors.add("evidence", _("is not evidence you have access to"))
     if not needs_second_person(evidence, level):
-        errors.add("to_level", "only lowering a restricted item needs approval; change the level directly")
+        errors.add("to_level", _("only lowering a restricted item needs approval; change the level directly"))
     if not (reason or "").strip():
-        errors.add("reason", "say why more people should see it")
+        errors.add("reason", _("say why more people should see it"))
     if pending_request(session, evidence) is not None:
-        errors.add("to_level", "a request for this item is already waiting for a decision")
+        errors.add("to_level", _("a request for this item is already waiting for a decision"))
     errors.raise_if_any()
     request = SensitivityRequest(
         evidence_id=evidence.id,
@@ -94,12 +94,12 @@ def request_lowering(
 def may_decide(session: Session, request: SensitivityRequest, user: Any) -> str | None:
     """None when ``user`` may approve or reject the request, else why not (in words)."""
     if user is None or getattr(user, "id", None) is None:
-        return "sign in to decide"
+        return _("sign in to decide")
     if user.id == request.requested_by_id:
-        return "a second person decides: not the one who asked"
+        return _("a second person decides: not the one who asked")
     names = user_role_names(user)
     if not names & SENSITIVITY_APPROVER_ROLES:
-        return "only an Admin, or a Finance or Program member of the grant, decides"
+        return _("only an Admin, or a Finance or Program member of the grant, decides")
     if "Admin" in names:
         return None
     member = session.scalar(
@@ -108,7 +108,7 @@ def may_decide(session: Session, request: SensitivityRequest, user: Any) -> str 
         )
     )
     if member is None or not can_see_grant(session, user, request.grant_id):
-        return "only an Admin, or a Finance or Program member of the grant, decides"
+        return _("only an Admin, or a Finance or Program member of the grant, decides")
     return None
 
 
@@ -123,12 +123,15 @@ def decide(
     """Approve (the item takes the requested level) or reject a pending request; the caller commits."""
     errors = ErrorCollector()
     if request.status != RequestStatus.pending:
-        errors.add("request", f"was already {request.status.value}")
+        errors.add(
+            "request",
+            _("was already approved") if request.status == RequestStatus.approved else _("was already rejected"),
+        )
     problem = may_decide(session, request, user)
     if problem:
         errors.add("decided_by", problem)
     if not approve and not (comment or "").strip():
-        errors.add("comment", "say why the request is rejected")
+        errors.add("comment", _("say why the request is rejected"))
     errors.raise_if_any()
     request.status = RequestStatus.approved if approve else RequestStatus.rejected
     request.decided_by_id = user.id
@@ -151,7 +154,10 @@ def decide(
 
 
 def describe(request: SensitivityRequest) -> str:
-    return (
-        f"From {SENSITIVITY_LABELS[Sensitivity(request.from_level)].lower()} "
-        f"to {SENSITIVITY_LABELS[Sensitivity(request.to_level)].lower()}: {request.reason}"
+    """The request in words, for the page that shows it (in the reader's language; never stored)."""
+    return _(
+        "From %(before)s to %(after)s: %(reason)s",
+        before=Sensitivity(request.from_level).label.lower(),
+        after=Sensitivity(request.to_level).label.lower(),
+        reason=request.reason,
     )

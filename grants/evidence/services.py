@@ -19,6 +19,7 @@ from sqlalchemy.sql import ColumnElement, Select
 
 from core import clock
 from core.errors import DomainValidationError, ErrorCollector
+from core.formatting import gettext as _
 from core.records import parse_enum, validate_record
 from core.storage import FileStore
 from grants.evidence.consultations import (  # noqa: F401  (re-exported: older callers import them from here)
@@ -135,13 +136,13 @@ def create_evidence(
     grant_id = grant.id if isinstance(grant, Grant) else grant
     errors = ErrorCollector()
     if uploaded_by is not None and not can_see_grant(session, uploaded_by, grant_id):
-        raise DomainValidationError({"grant": ["is not a grant you have access to"]})
+        raise DomainValidationError({"grant": [_("is not a grant you have access to")]})
     kind = parse_enum(EvidenceKind, kind, "kind")
     sensitivity = parse_enum(Sensitivity, sensitivity, "sensitivity")
     has_content = content is not None
     url = (url or "").strip() or None
     if has_content and url:
-        errors.add("url", "an evidence item is either an uploaded file or a link, not both")
+        errors.add("url", _("an evidence item is either an uploaded file or a link, not both"))
     errors.raise_if_any()
     evidence = Evidence(
         grant_id=grant_id,
@@ -175,7 +176,7 @@ def create_evidence(
         session.flush()
         return evidence
     if store is None:
-        raise DomainValidationError({"file": ["file storage is not configured"]})
+        raise DomainValidationError({"file": [_("file storage is not configured")]})
     existed = store.exists(_sha(data))
     sha = store.put(data)
     try:
@@ -216,7 +217,7 @@ def discard_blob_if_unused(session: Session, store: FileStore, sha: str | None) 
 def read_evidence_file(store: FileStore, evidence: Evidence) -> BinaryIO:
     """The stored bytes of a file item, verified against its checksum. The caller checked access."""
     if not evidence.sha256:
-        raise DomainValidationError({"file": ["this evidence is a link, not a stored file"]})
+        raise DomainValidationError({"file": [_("this evidence is a link, not a stored file")]})
     return store.open(evidence.sha256)
 
 
@@ -232,17 +233,17 @@ def verify_evidence(
     decision = parse_enum(VerificationStatus, decision, "decision")
     errors = ErrorCollector()
     if decision == VerificationStatus.submitted:
-        errors.add("decision", "choose verified or rejected")
+        errors.add("decision", _("choose verified or rejected"))
     if reviewer is None or getattr(reviewer, "id", None) is None:
-        errors.add("reviewer", "is required")
+        errors.add("reviewer", _("is required"))
     elif reviewer.id == evidence.uploaded_by_id:
-        errors.add("reviewer", "evidence must be verified by someone other than the person who uploaded it")
+        errors.add("reviewer", _("evidence must be verified by someone other than the person who uploaded it"))
     elif not can_see_grant(session, reviewer, evidence.grant_id) or (
         (levels := visible_sensitivities(reviewer)) is not None and evidence.sensitivity not in levels
     ):
-        errors.add("reviewer", "may not review this evidence")
+        errors.add("reviewer", _("may not review this evidence"))
     if decision == VerificationStatus.rejected and not (comment or "").strip():
-        errors.add("comment", "say why the evidence is rejected")
+        errors.add("comment", _("say why the evidence is rejected"))
     errors.raise_if_any()
     evidence.status = decision
     evidence.verified_by_id = reviewer.id
@@ -260,15 +261,15 @@ def link_evidence(
     try:
         target_id = int(target_id)
     except (TypeError, ValueError):
-        raise DomainValidationError({"target_id": [f"'{target_id}' is not a record number"]}) from None
+        raise DomainValidationError({"target_id": [_("'%(value)s' is not a record number", value=target_id)]}) from None
     if user is not None:
         target = resolve(session, target_kind, target_id)
         if target is not None and not can_see_grant(session, user, target.grant_id):
             # Same words as a missing record: never confirm that a hidden record exists.
             label = target_kinds().get(target_kind, target_kind)
-            raise DomainValidationError({"target": [f"there is no {label} #{target_id}"]})
+            raise DomainValidationError({"target": [_("there is no %(kind)s #%(id)s", kind=label, id=target_id)]})
         if get_visible_evidence(session, user, evidence.id) is None:
-            raise DomainValidationError({"evidence": ["is not evidence you have access to"]})
+            raise DomainValidationError({"evidence": [_("is not evidence you have access to")]})
     problem = describe_target_problem(session, target_kind, target_id, evidence.grant_id)
     if problem:
         raise DomainValidationError({"target": [problem]})
@@ -280,7 +281,7 @@ def link_evidence(
         )
     )
     if clash:
-        raise DomainValidationError({"target": ["this evidence is already linked to it"]})
+        raise DomainValidationError({"target": [_("this evidence is already linked to it")]})
     link = EvidenceLink(
         evidence=evidence,
         grant_id=evidence.grant_id,
@@ -303,7 +304,11 @@ def describe_links(session: Session, evidence: Evidence) -> list[tuple[EvidenceL
     out = []
     for link in evidence.links:
         target = resolve(session, link.target_kind, link.target_id)
-        label = target.label if target else f"{link.target_kind} #{link.target_id} (no longer exists)"
+        label = (
+            target.label
+            if target
+            else _("%(kind)s #%(id)s (no longer exists)", kind=link.target_kind, id=link.target_id)
+        )
         out.append((link, label))
     return out
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from core.formatting import gettext as _
 from core.registry import Registry
 
 
@@ -41,6 +42,12 @@ def target_kinds() -> dict[str, str]:
     return {kind: target.label for kind, target in TARGETS.items()}
 
 
+def shown_name(row: Any) -> str:
+    """How a record is named to a reader: its ``shown_name`` where it has titles per language, else ``str(row)``."""
+    shown = getattr(row, "shown_name", None)
+    return str(shown) if shown is not None else str(row)
+
+
 def resolve(session: Session, kind: str, target_id: Any) -> Target | None:
     target = TARGETS.get(kind)
     if target is None:
@@ -51,18 +58,18 @@ def resolve(session: Session, kind: str, target_id: Any) -> Target | None:
         return None
     with session.no_autoflush:
         row = session.get(target.model, target_id)
-    return Target(kind, target_id, row.grant_id, str(row)) if row is not None else None
+    return Target(kind, target_id, row.grant_id, shown_name(row)) if row is not None else None
 
 
 def describe_target_problem(session: Session, kind: str | None, target_id: Any, grant_id: int | None) -> str | None:
     """Why (kind, id) cannot be linked from evidence of ``grant_id``, in words; None if it can."""
     target_kind = TARGETS.get(kind or "")
     if target_kind is None:
-        known = ", ".join(sorted(target_kinds())) or "none"
-        return f"'{kind}' is not something evidence can support; choose one of: {known}"
+        known = ", ".join(sorted(target_kinds())) or "—"
+        return _("'%(kind)s' is not something evidence can support; choose one of: %(known)s", kind=kind, known=known)
     target = resolve(session, kind or "", target_id)
     if target is None:
-        return f"there is no {target_kind.label} #{target_id}"
+        return _("there is no %(kind)s #%(id)s", kind=target_kind.label, id=target_id)
     if target.grant_id != grant_id:
-        return f"{target_kind.label} #{target_id} belongs to another grant"
+        return _("%(kind)s #%(id)s belongs to another grant", kind=target_kind.label, id=target_id)
     return None

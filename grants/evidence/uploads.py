@@ -14,6 +14,8 @@ import filetype
 from werkzeug.utils import secure_filename
 
 from core.errors import DomainValidationError
+from core.formatting import gettext as _
+from core.formatting import lazy_gettext, number
 from core.workbooks import UnsafeWorkbook, check_package, open_workbook
 
 DEFAULT_MAX_BYTES = 25 * 1024 * 1024
@@ -29,9 +31,12 @@ def read_capped(content: bytes | IO[bytes], max_bytes: int, display: str) -> byt
         data = content.read(max_bytes + 1)
     if len(data) > max_bytes:
         megabytes = max_bytes / (1024 * 1024)
-        raise DomainValidationError(
-            {"file": [f"'{display}' is larger than the {megabytes:g} MB limit; nothing was stored"]}
+        message = _(
+            "'%(file)s' is larger than the %(size)s MB limit; nothing was stored",
+            file=display,
+            size=number(megabytes),
         )
+        raise DomainValidationError({"file": [message]})
     return data
 
 
@@ -41,30 +46,39 @@ _TEXT = "text"
 _OLE = {"application/msword", "application/vnd.ms-excel", "application/vnd.ms-powerpoint"}
 _OOXML_FOLDER = {"docx": "word/", "xlsx": "xl/", "pptx": "ppt/"}
 # extension -> (content types the file's bytes may show, what to call it in a message)
-ALLOWED_TYPES: dict[str, tuple[frozenset[str], str]] = {
-    "pdf": (frozenset({"application/pdf"}), "a PDF document"),
-    "png": (frozenset({"image/png"}), "a PNG image"),
-    "jpg": (frozenset({"image/jpeg"}), "a JPEG image"),
-    "jpeg": (frozenset({"image/jpeg"}), "a JPEG image"),
-    "gif": (frozenset({"image/gif"}), "a GIF image"),
-    "webp": (frozenset({"image/webp"}), "a WebP image"),
-    "heic": (frozenset({"image/heic"}), "a HEIC photo"),
-    "tif": (frozenset({"image/tiff"}), "a TIFF image"),
-    "tiff": (frozenset({"image/tiff"}), "a TIFF image"),
-    "doc": (frozenset(_OLE), "a Word document"),
-    "xls": (frozenset(_OLE), "an Excel workbook"),
-    "ppt": (frozenset(_OLE), "a PowerPoint presentation"),
-    "docx": (frozenset({"application/vnd.openxmlformats-officedocument.wordprocessingml.document"}), "a Word document"),
-    "xlsx": (frozenset({"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}), "an Excel workbook"),
+ALLOWED_TYPES: dict[str, tuple[frozenset[str], Any]] = {
+    "pdf": (frozenset({"application/pdf"}), lazy_gettext("a PDF document")),
+    "png": (frozenset({"image/png"}), lazy_gettext("a PNG image")),
+    "jpg": (frozenset({"image/jpeg"}), lazy_gettext("a JPEG image")),
+    "jpeg": (frozenset({"image/jpeg"}), lazy_gettext("a JPEG image")),
+    "gif": (frozenset({"image/gif"}), lazy_gettext("a GIF image")),
+    "webp": (frozenset({"image/webp"}), lazy_gettext("a WebP image")),
+    "heic": (frozenset({"image/heic"}), lazy_gettext("a HEIC photo")),
+    "tif": (frozenset({"image/tiff"}), lazy_gettext("a TIFF image")),
+    "tiff": (frozenset({"image/tiff"}), lazy_gettext("a TIFF image")),
+    "doc": (frozenset(_OLE), lazy_gettext("a Word document")),
+    "xls": (frozenset(_OLE), lazy_gettext("an Excel workbook")),
+    "ppt": (frozenset(_OLE), lazy_gettext("a PowerPoint presentation")),
+    "docx": (
+        frozenset({"application/vnd.openxmlformats-officedocument.wordprocessingml.document"}),
+        lazy_gettext("a Word document"),
+    ),
+    "xlsx": (
+        frozenset({"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}),
+        lazy_gettext("an Excel workbook"),
+    ),
     "pptx": (
         frozenset({"application/vnd.openxmlformats-officedocument.presentationml.presentation"}),
-        "a PowerPoint presentation",
+        lazy_gettext("a PowerPoint presentation"),
     ),
-    "odt": (frozenset({"application/vnd.oasis.opendocument.text"}), "an OpenDocument text"),
-    "ods": (frozenset({"application/vnd.oasis.opendocument.spreadsheet"}), "an OpenDocument spreadsheet"),
-    "odp": (frozenset({"application/vnd.oasis.opendocument.presentation"}), "an OpenDocument presentation"),
-    "csv": (frozenset({_TEXT}), "a CSV file"),
-    "txt": (frozenset({_TEXT}), "a plain-text file"),
+    "odt": (frozenset({"application/vnd.oasis.opendocument.text"}), lazy_gettext("an OpenDocument text")),
+    "ods": (frozenset({"application/vnd.oasis.opendocument.spreadsheet"}), lazy_gettext("an OpenDocument spreadsheet")),
+    "odp": (
+        frozenset({"application/vnd.oasis.opendocument.presentation"}),
+        lazy_gettext("an OpenDocument presentation"),
+    ),
+    "csv": (frozenset({_TEXT}), lazy_gettext("a CSV file")),
+    "txt": (frozenset({_TEXT}), lazy_gettext("a plain-text file")),
 }
 _TEXT_CONTENT_TYPES = {"csv": "text/csv", "txt": "text/plain"}
 
@@ -114,38 +128,70 @@ def check_upload(data: bytes, filename: str | None) -> CheckedUpload:
     display = (filename or "").replace("\\", "/").rsplit("/", 1)[-1].strip()[:255]
     safe = secure_filename(display)[:255]
     if not display or not safe:
-        raise DomainValidationError({"file": ["choose a file with a name, e.g. minutes.pdf"]})
+        raise DomainValidationError({"file": [_("choose a file with a name, e.g. minutes.pdf")]})
     extension = safe.rsplit(".", 1)[-1].lower() if "." in safe else ""
     if extension not in ALLOWED_TYPES:
         allowed = ", ".join(sorted(ALLOWED_TYPES))
-        raise DomainValidationError(
-            {"file": [f"'{display}': files ending in .{extension or '(nothing)'} are not accepted; allowed: {allowed}"]}
-        )
+        if extension:
+            message = _(
+                "'%(file)s': files ending in .%(extension)s are not accepted; allowed: %(allowed)s",
+                file=display,
+                extension=extension,
+                allowed=allowed,
+            )
+        else:
+            message = _(
+                "'%(file)s': files without an ending (such as .pdf) are not accepted; allowed: %(allowed)s",
+                file=display,
+                allowed=allowed,
+            )
+        raise DomainValidationError({"file": [message]})
     if not data:
-        raise DomainValidationError({"file": [f"'{display}' is empty"]})
+        raise DomainValidationError({"file": [_("'%(file)s' is empty", file=display)]})
     expected, what = ALLOWED_TYPES[extension]
     detected = _detected_type(data, extension)
     if _TEXT in expected:
         text = _decode_text(data) if detected is None else None
         if text is None:
-            found = f"looks like {detected}" if detected else "is not plain text"
-            raise DomainValidationError(
-                {"file": [f"'{display}' should be {what}, but its content {found}; nothing was stored"]}
-            )
+            if detected:
+                message = _(
+                    "'%(file)s' should be %(what)s, but its content looks like %(found)s; nothing was stored",
+                    file=display,
+                    what=what,
+                    found=detected,
+                )
+            else:
+                message = _(
+                    "'%(file)s' should be %(what)s, but its content is not plain text; nothing was stored",
+                    file=display,
+                    what=what,
+                )
+            raise DomainValidationError({"file": [message]})
         content_type = _TEXT_CONTENT_TYPES[extension]
         people = looks_like_people_csv(text) if extension == "csv" else False
     else:
         if detected not in expected:
-            found = f"is {detected}" if detected else "is of an unknown type"
-            raise DomainValidationError(
-                {"file": [f"'{display}' should be {what}, but its content {found}; nothing was stored"]}
-            )
+            if detected:
+                message = _(
+                    "'%(file)s' should be %(what)s, but its content is %(found)s; nothing was stored",
+                    file=display,
+                    what=what,
+                    found=detected,
+                )
+            else:
+                message = _(
+                    "'%(file)s' should be %(what)s, but its content is of an unknown type; nothing was stored",
+                    file=display,
+                    what=what,
+                )
+            raise DomainValidationError({"file": [message]})
         content_type = detected
         if extension in _OOXML_FOLDER:
             try:
                 check_package(data, what="file")  # size, zip-bomb, path and entity guards
             except UnsafeWorkbook as exc:
-                raise DomainValidationError({"file": [f"'{display}': {exc}; nothing was stored"]}) from None
+                message = _("'%(file)s': %(problem)s; nothing was stored", file=display, problem=exc)
+                raise DomainValidationError({"file": [message]}) from None
         people = looks_like_people_workbook(data) if extension == "xlsx" else False
     return CheckedUpload(safe, display, extension, content_type, people)
 

@@ -39,7 +39,7 @@ from grants.evidence.models import (
     SensitivityRequest,
     VerificationStatus,
 )
-from grants.evidence.targets import TARGETS
+from grants.evidence.targets import TARGETS, shown_name
 from grants.page import Panel, register_panel
 from grants.services import visible_grants
 
@@ -49,7 +49,7 @@ PEOPLE_WARNING = N_(
 )
 
 
-SENSITIVITY_CHOICES = [(level.value, SENSITIVITY_LABELS[level]) for level in Sensitivity]
+SENSITIVITY_CHOICES = [(level.value, lazy_gettext(SENSITIVITY_LABELS[level])) for level in Sensitivity]
 
 
 def _as_sensitivity(value: Any) -> Any:
@@ -64,12 +64,14 @@ def _as_sensitivity(value: Any) -> Any:
 def sensitivity_field() -> SelectField:
     """The sensitivity drop-down in words ("Staff only"), staff only preselected."""
     return SelectField(
-        "Who sees it",
+        lazy_gettext("Who sees it"),
         choices=SENSITIVITY_CHOICES,
         coerce=_as_sensitivity,
         default=DEFAULT_SENSITIVITY.value,
-        description="Shared with donors: donors and exports too. Staff only: staff and auditors of the grant. "
-        "Restricted: lowering it later needs a second person's approval.",
+        description=lazy_gettext(
+            "Shared with donors: donors and exports too. Staff only: staff and auditors of the grant. "
+            "Restricted: lowering it later needs a second person's approval."
+        ),
     )
 
 
@@ -84,7 +86,7 @@ TEMPLATES = str(Path(__file__).resolve().parent / "templates")
 class FilterVisibleEvidence(BaseFilter):
     """Evidence the signed-in user may see: their grants, and for donors only what is shared with donors."""
 
-    name = "Visible to me"
+    name = lazy_gettext("Visible to me")
     arg_name = None
 
     def apply(self, query: Any, value: Any) -> Any:
@@ -92,6 +94,17 @@ class FilterVisibleEvidence(BaseFilter):
 
 
 EVIDENCE_FILTERS = [["id", FilterVisibleEvidence, lambda: None]]
+
+
+# How the link drop-down names each group of records (kinds other packages add fall back to their label).
+TARGET_GROUPS = {
+    "indicator": lazy_gettext("Indicators"),
+    "indicator_result": lazy_gettext("Indicator results"),
+    "budget_line": lazy_gettext("Budget lines"),
+    "expenditure": lazy_gettext("Expenditures"),
+    "consultation": lazy_gettext("Consultations"),
+    "requirement": lazy_gettext("Requirements"),
+}
 
 
 def link_candidates(session: Any, evidence: Evidence) -> list[tuple[str, list[tuple[str, str]]]]:
@@ -107,9 +120,9 @@ def link_candidates(session: Any, evidence: Evidence) -> list[tuple[str, list[tu
             continue
         model = target.model
         rows = session.scalars(select(model).where(model.grant_id == evidence.grant_id).order_by(model.id).limit(300))
-        options = [(f"{kind}:{row.id}", str(row)) for row in rows if (kind, row.id) not in linked]
+        options = [(f"{kind}:{row.id}", shown_name(row)) for row in rows if (kind, row.id) not in linked]
         if options:
-            groups.append((target.label.capitalize() + "s", options))
+            groups.append((str(TARGET_GROUPS.get(kind, target.label.capitalize() + "s")), options))
     return groups
 
 
@@ -122,9 +135,12 @@ class EvidenceView(GrantScopedViewMixin, ModelView):
     show_template = "evidence/show.html"
     list_columns = ["grant", "title", "kind", "evidence_date", "sensitivity", "status"]
     show_fieldsets = [
-        ("Evidence", {"fields": ["grant", "title", "kind", "evidence_date", "sensitivity", "description"]}),
-        ("Verification", {"fields": ["status", "verified_by", "verified_at", "verification_comment"]}),
-        ("Upload", {"fields": ["uploaded_by", "uploaded_at"], "expanded": False}),
+        (
+            lazy_gettext("Evidence"),
+            {"fields": ["grant", "title", "kind", "evidence_date", "sensitivity", "description"]},
+        ),
+        (lazy_gettext("Verification"), {"fields": ["status", "verified_by", "verified_at", "verification_comment"]}),
+        (lazy_gettext("Upload"), {"fields": ["uploaded_by", "uploaded_at"], "expanded": False}),
     ]
     edit_columns = ["title", "kind", "evidence_date", "sensitivity", "description"]
     search_columns = ["grant", "title", "kind", "evidence_date", "sensitivity", "status"]
@@ -138,9 +154,14 @@ class EvidenceView(GrantScopedViewMixin, ModelView):
         "kind": lazy_gettext("Kind"),
         "status": lazy_gettext("Verification"),
         "sensitivity": lazy_gettext("Who sees it"),
+        "verified_by": lazy_gettext("Verified by"),
+        "verified_at": lazy_gettext("Verified at"),
+        "verification_comment": lazy_gettext("Verification comment"),
+        "uploaded_by": lazy_gettext("Uploaded by"),
+        "uploaded_at": lazy_gettext("Uploaded at"),
     }
     edit_form_extra_fields = {"sensitivity": sensitivity_field()}
-    search_form_extra_fields = {"sensitivity": SelectField("Who sees it", choices=SENSITIVITY_CHOICES)}
+    search_form_extra_fields = {"sensitivity": SelectField(lazy_gettext("Who sees it"), choices=SENSITIVITY_CHOICES)}
     method_permission_name = {
         "verify": "edit",
         "add_link": "edit",
@@ -170,7 +191,7 @@ class EvidenceView(GrantScopedViewMixin, ModelView):
                 day = None
             try:
                 if grant_id not in {gr.id for gr in grants}:
-                    raise DomainValidationError({"grant": ["choose a grant you have access to"]})
+                    raise DomainValidationError({"grant": [_("choose a grant you have access to")]})
                 evidence = services.create_evidence(
                     db.session,
                     file_store(),
@@ -204,7 +225,7 @@ class EvidenceView(GrantScopedViewMixin, ModelView):
             grants=grants,
             form=form,
             kinds=[(k.value, KIND_LABELS[k]) for k in EvidenceKind],
-            sensitivities=[(level.value, SENSITIVITY_LABELS[level], SENSITIVITY_HELP[level]) for level in Sensitivity],
+            sensitivities=[(level.value, level.label, SENSITIVITY_HELP[level]) for level in Sensitivity],
             default_sensitivity=DEFAULT_SENSITIVITY.value,
             max_mb=max_upload_bytes() / (1024 * 1024),
             preselect=request.args.get("grant_id", type=int),
@@ -232,7 +253,7 @@ class EvidenceView(GrantScopedViewMixin, ModelView):
             can_edit=can_edit,
             candidates=link_candidates(db.session, evidence) if can_edit else [],
             can_verify=can_edit and evidence.uploaded_by_id != g.user.id,
-            people_warning=PEOPLE_WARNING if evidence.looks_like_people_list else None,
+            people_warning=_(PEOPLE_WARNING) if evidence.looks_like_people_list else None,
             pending=pending,
             pending_text=sensitivity.describe(pending) if pending else "",
             may_decide=pending is not None and can_edit and sensitivity.may_decide(db.session, pending, g.user) is None,
@@ -302,7 +323,7 @@ class EvidenceView(GrantScopedViewMixin, ModelView):
             db.session.rollback()
             flash_domain_error(exc)
         else:
-            flash(_("Evidence marked %(status)s.", status=evidence.status.value), "success")
+            flash(_("Evidence marked %(status)s.", status=evidence.status_label), "success")
         return redirect(url_for("EvidenceView.show", pk=pk))
 
     @expose("/<int:pk>/links", methods=["POST"])
@@ -424,18 +445,25 @@ def _consultation_evidence_choices() -> list[tuple[str, str]]:
 
 CONSULTATION_EVIDENCE_FIELDS = {
     "evidence": SelectMultipleField(
-        "Attach evidence already uploaded",
+        lazy_gettext("Attach evidence already uploaded"),
         choices=_consultation_evidence_choices,
         validate_choice=False,
-        description="Only evidence of the meeting's grant is attached; others are refused.",
+        description=lazy_gettext("Only evidence of the meeting's grant is attached; others are refused."),
     ),
-    "evidence_file": FileField("…or upload minutes or attendance counts", description="Counts, never lists of names"),
-    "evidence_title": StringField("Title of the uploaded evidence"),
+    "evidence_file": FileField(
+        lazy_gettext("…or upload minutes or attendance counts"),
+        description=lazy_gettext("Counts, never lists of names"),
+    ),
+    "evidence_title": StringField(lazy_gettext("Title of the uploaded evidence")),
     "evidence_kind": SelectField(
-        "Kind", choices=[(k.value, KIND_LABELS[k]) for k in EvidenceKind], default=EvidenceKind.minutes.value
+        lazy_gettext("Kind"),
+        choices=[(k.value, KIND_LABELS[k]) for k in EvidenceKind],
+        default=EvidenceKind.minutes.value,
     ),
-    "evidence_date": DateField("Date of the document", validators=[OptionalValue()]),
-    "evidence_sensitivity": SelectField("Who sees it", choices=SENSITIVITY_CHOICES, default=DEFAULT_SENSITIVITY.value),
+    "evidence_date": DateField(lazy_gettext("Date of the document"), validators=[OptionalValue()]),
+    "evidence_sensitivity": SelectField(
+        lazy_gettext("Who sees it"), choices=SENSITIVITY_CHOICES, default=DEFAULT_SENSITIVITY.value
+    ),
 }
 EVIDENCE_COLUMNS = list(CONSULTATION_EVIDENCE_FIELDS)
 
@@ -449,8 +477,8 @@ class ConsultationView(NoStockDownloadMixin, GrantScopedViewMixin, ModelView):
     show_template = "evidence/consultation_show.html"
     list_columns = ["grant", "body", "held_on", "title", "attendance_sex_workers", "total"]
     show_fieldsets = [
-        ("Meeting", {"fields": ["grant", "body", "held_on", "title", "location"]}),
-        ("Agenda and decisions", {"fields": ["agenda", "decisions"]}),
+        (lazy_gettext("Meeting"), {"fields": ["grant", "body", "held_on", "title", "location"]}),
+        (lazy_gettext("Agenda and decisions"), {"fields": ["agenda", "decisions"]}),
     ]
     add_columns = edit_columns = [
         "grant",
@@ -468,11 +496,22 @@ class ConsultationView(NoStockDownloadMixin, GrantScopedViewMixin, ModelView):
     order_columns = ["held_on", "title"]
     base_order = ("held_on", "desc")
     label_columns = {
-        "held_on": "Held on",
-        "total": "Attendance",
-        **{f"attendance_{key}": f"{label} (count)" for key, label in ATTENDANCE.items()},
+        "grant": lazy_gettext("Grant"),
+        "body": lazy_gettext("Coordinating body"),
+        "title": lazy_gettext("Title"),
+        "location": lazy_gettext("Location"),
+        "agenda": lazy_gettext("Agenda"),
+        "decisions": lazy_gettext("Decisions"),
+        "held_on": lazy_gettext("Held on"),
+        "total": lazy_gettext("Attendance"),
+        **{
+            f"attendance_{key}": lazy_gettext("%(constituency)s (count)", constituency=lazy_gettext(label))
+            for key, label in ATTENDANCE.items()
+        },
     }
-    description_columns = {f"attendance_{key}": "How many attended; never record names" for key in ATTENDANCE}
+    description_columns = {
+        f"attendance_{key}": lazy_gettext("How many attended; never record names") for key in ATTENDANCE
+    }
     validators_columns = {column: [OptionalValue(), NumberRange(min=0)] for column in ATTENDANCE_COLUMNS}
 
     # The evidence boxes are not columns: FAB's hooks attach them in the same commit as the meeting.
@@ -492,7 +531,7 @@ class ConsultationView(NoStockDownloadMixin, GrantScopedViewMixin, ModelView):
         if not chosen and not new.given:
             return
         if not self.appbuilder.sm.has_access("can_add", "Evidence"):
-            raise DomainValidationError({"evidence": ["you may not add evidence"]})
+            raise DomainValidationError({"evidence": [_("you may not add evidence")]})
         try:
             db.session.add(item)
             db.session.flush()
@@ -525,7 +564,7 @@ class ConsultationView(NoStockDownloadMixin, GrantScopedViewMixin, ModelView):
             widgets=widgets,
             related_views=self._related_views,
             consultation=consultation,
-            attendance_labels=ATTENDANCE,
+            attendance_labels={key: _(label) for key, label in ATTENDANCE.items()},
             evidence=services.evidence_for_target(db.session, g.user, "consultation", consultation.id),
             can_add_evidence=self.appbuilder.sm.has_access("can_add", "Evidence"),
         )
@@ -536,20 +575,24 @@ def evidence_panel(session: Any, grant: Any, user: Any) -> Panel | None:
     counts = services.evidence_counts(session, user, grant.id)
     consultations = session.scalar(select(func.count(Consultation.id)).where(Consultation.grant_id == grant.id))
     rows = [
-        ("Verified", counts.get(VerificationStatus.verified.value, 0)),
-        ("Awaiting verification", counts.get(VerificationStatus.submitted.value, 0)),
-        ("Rejected", counts.get(VerificationStatus.rejected.value, 0)),
-        ("Consultations recorded", consultations or 0),
+        (_("Verified"), counts.get(VerificationStatus.verified.value, 0)),
+        (_("Awaiting verification"), counts.get(VerificationStatus.submitted.value, 0)),
+        (_("Rejected"), counts.get(VerificationStatus.rejected.value, 0)),
+        (_("Consultations recorded"), consultations or 0),
     ]
-    links = Markup('<a href="{}">Consultations</a>').format(url_for("ConsultationView.list", _flt_0_grant=grant.id))
+    links = Markup('<a href="{}">{}</a>').format(
+        url_for("ConsultationView.list", _flt_0_grant=grant.id), _("Consultations")
+    )
     if current_app.appbuilder.sm.has_access("can_add", "Evidence"):  # no link a user cannot follow
-        links += Markup(' · <a href="{}">Add evidence</a>').format(url_for("EvidenceView.add", grant_id=grant.id))
+        links += Markup(' · <a href="{}">{}</a>').format(
+            url_for("EvidenceView.add", grant_id=grant.id), _("Add evidence")
+        )
     return Panel(
-        "Evidence",
+        N_("Evidence"),  # the panel's key (data-panel); the grant page translates it
         30,
         rows=rows,
         html=links,
-        link=("All evidence", url_for("EvidenceView.list", _flt_0_grant=grant.id)),
+        link=(_("All evidence"), url_for("EvidenceView.list", _flt_0_grant=grant.id)),
     )
 
 

@@ -129,7 +129,8 @@ def test_a_dutch_reader_typing_an_english_amount_is_told_which_mark_is_expected(
     from core import formatting
     from core.forms import read_typed_number
 
-    with formatting.in_locale("nl"), pytest.raises(AmountError, match="decimal mark"):
+    # In Dutch once the app's catalogues are installed (another test built an app), else in English.
+    with formatting.in_locale("nl"), pytest.raises(AmountError, match="decimal mark|decimaalteken"):
         read_typed_number("1,234.50")
 
 

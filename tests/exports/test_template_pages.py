@@ -43,7 +43,7 @@ def test_a_file_that_is_not_a_workbook_is_refused_with_a_message(finance_client,
     from exports.models import FunderTemplate
 
     page = upload(finance_client, world, b"PK\x03\x04 not really a zip", "evil.xlsx").get_data(as_text=True)
-    assert "file:" in page
+    assert "File:" in page
     assert db_session.scalar(select(FunderTemplate)) is None
 
 
@@ -57,7 +57,7 @@ def test_a_zip_bomb_is_refused(finance_client, world, db_session):
         archive.writestr("[Content_Types].xml", "<Types/>")
         archive.writestr("xl/worksheets/sheet1.xml", b"\0" * (300 * 1024 * 1024))
     page = upload(finance_client, world, buffer.getvalue(), "bomb.xlsx").get_data(as_text=True)
-    assert "file:" in page
+    assert "File:" in page
     assert db_session.scalar(select(FunderTemplate)) is None
 
 

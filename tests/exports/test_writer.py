@@ -171,17 +171,21 @@ def test_every_cell_matches_what_openpyxl_write_only_produced(rows: list[list[An
     write_report(ours, [ReportSheet("Data", columns, iter(rows), titles)])
     openpyxl_reference_report(theirs, "Data", columns, rows, titles)
 
-    def normal(cells: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    def normal(cells: list[tuple[Any, ...]], near: bool = False) -> list[tuple[Any, ...]]:
         # openpyxl writes Decimals as their exact text and empty strings as empty cells; so do we.
         # openpyxl writes floats to 16 significant digits (a whole float as an int), we write Python's exact
-        # repr: compare numbers to 15.
-        return [
-            (t, ref, float(f"{v:.15g}") if isinstance(v, (int, float)) and not isinstance(v, bool) else v, d, f, q)
-            for t, ref, v, d, f, q in cells
-            if v != ""
-        ]
+        # repr: numbers are rounded to 15 digits (the largest float's 16-digit text reads back as infinity)
+        # and compared within a unit of the 15th digit (2.037729137745195e-221 and its 16-digit text
+        # round to neighbouring 15-digit numbers).
+        def number(v: Any) -> Any:
+            if not isinstance(v, (int, float)) or isinstance(v, bool):
+                return v
+            rounded = float(f"{v:.15g}")
+            return pytest.approx(rounded, rel=2e-14) if near else rounded
 
-    assert normal(_cells(ours.getvalue())) == normal(_cells(theirs.getvalue()))
+        return [(t, ref, number(v), d, f, q) for t, ref, v, d, f, q in cells if v != ""]
+
+    assert normal(_cells(ours.getvalue())) == normal(_cells(theirs.getvalue()), near=True)
 
 
 def test_the_package_has_the_parts_excel_expects_and_no_shared_state_between_rows() -> None:

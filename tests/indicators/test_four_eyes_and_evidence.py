@@ -193,7 +193,7 @@ def test_a_refused_upload_saves_neither_the_result_nor_the_evidence(app, world, 
         },
         content_type="multipart/form-data",
     )
-    assert response.status_code == 422 and "title: is required" in response.get_data(as_text=True)
+    assert response.status_code == 422 and "Title: is required" in response.get_data(as_text=True)
     assert _count(app, Result) == 0 and _count(app, Evidence) == 0
 
 

@@ -55,6 +55,11 @@ def test_demo_database_at_an_earlier_revision_upgrades_to_head_with_its_data(
         assert heads == _head_revisions(directory)
         # The figures the snapshot's own release computed from the same rows.
         assert figures(db.session) == snapshot["figures"]
+        # 0015 filled the spending totals budget vs actual reads from the expenditures already there.
+        from tests.budgets.test_line_totals import assert_totals_match
+
+        spent = db.session.scalar(text("SELECT COUNT(*) FROM expenditures"))
+        assert spent > 0 and assert_totals_match(db.session, rows=spent)
         db.session.remove()
     engine = create_engine(fresh_database_url)
     engine.dispose()

@@ -7,13 +7,25 @@
   "use strict";
   var main = document.getElementById("main");
   if (!main) { return; }
+  /* Words in the page's language, given by the layout (grantkeeper_base.html). */
+  var TABLE = main.getAttribute("data-gk-table") || "Table";
+  var SCROLLS = main.getAttribute("data-gk-scrolls") || "%(table)s (scrolls sideways)";
+
+  function scrollsName(name) { return SCROLLS.replace("%(table)s", name); }
+
+  /* A header cell's visible words, without the screen-reader-only hints ("(sort)", "(required)"). */
+  function visibleText(cell) {
+    var copy = cell.cloneNode(true);
+    Array.prototype.forEach.call(copy.querySelectorAll(".sr-only"), function (hint) { hint.remove(); });
+    return copy.textContent.trim().replace(/\s+/g, " ");
+  }
 
   function headingFor(table) {
     var caption = table.querySelector("caption");
     if (caption) { return caption.textContent.trim(); }
     var node = table.closest(".panel") || table.parentElement;
     var heading = node && node.querySelector("h1, h2, h3, h4, .panel-heading");
-    return heading ? heading.textContent.trim().replace(/\s+/g, " ") : "Table";
+    return heading ? heading.textContent.trim().replace(/\s+/g, " ") : TABLE;
   }
 
   function scrollRegion(table) {
@@ -27,7 +39,7 @@
     if (!box.hasAttribute("tabindex")) {
       box.setAttribute("tabindex", "0");
       box.setAttribute("role", "region");
-      box.setAttribute("aria-label", headingFor(table) + " (scrolls sideways)");
+      box.setAttribute("aria-label", scrollsName(headingFor(table)));
     }
   }
 
@@ -38,7 +50,7 @@
       table.getAttribute("data-layout") !== "scroll";
     if (simple) {
       var names = Array.prototype.map.call(head.rows[0].cells, function (cell) {
-        return cell.textContent.trim().replace(/\s+/g, " ").replace(/ \(sort.*\)$/, "");
+        return visibleText(cell);
       });
       Array.prototype.forEach.call(table.tBodies, function (body) {
         Array.prototype.forEach.call(body.rows, function (row) {
@@ -59,7 +71,7 @@
       var table = box.querySelector("table");
       box.setAttribute("tabindex", "0");
       box.setAttribute("role", "region");
-      box.setAttribute("aria-label", (table ? headingFor(table) : "Table") + " (scrolls sideways)");
+      box.setAttribute("aria-label", scrollsName(table ? headingFor(table) : TABLE));
     }
   });
 

@@ -122,7 +122,7 @@ def test_a_sector_not_in_the_list_is_refused_and_nothing_changes(program_client,
         f"/iati/grant/{world.grant_a}/sectors", data={"sector": ["13040", "99999"]}, follow_redirects=True
     )
     html = refused.get_data(as_text=True)
-    assert "iati_sectors: &#39;99999&#39; is not in IATI&#39;s Sector list" in html
+    assert "IATI sectors: &#39;99999&#39; is not in IATI&#39;s Sector list" in html
     assert '<option value="13040" selected' in html  # what was chosen is still chosen
     session.rollback()
     assert not session.get(Grant, world.grant_a).iati_sectors

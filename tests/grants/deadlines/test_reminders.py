@@ -123,6 +123,11 @@ def test_without_smtp_reminders_wait_in_the_outbox_and_as_notifications(app, wor
         assert notifications.unread_count(db.session, world.users["Program"]) == 1
         [note] = notifications.notifications_for(db.session, world.users["Program"])
         assert note.link == f"/deadlines/show/{deadlines['audit']}"
+        # The notification shows its reminder's words, which it refers to rather than copies.
+        mine = next(r for r in rows if r.recipient_id == world.users["Program"])
+        assert (note.title, note.body) == (mine.subject, mine.body)
+        assert "External audit 2025" in note.body
+        assert (note.own_title, note.own_body) == (None, None)
         assert notifications.mark_read(db.session, world.users["Program"], None, now=at(date(2026, 9, 23))) == 1
         # Marking one's own notifications never touches someone else's.
         assert notifications.unread_count(db.session, world.users["Finance"]) == 1
@@ -444,3 +449,27 @@ def test_a_failed_reminder_is_not_retried_once_the_deadline_is_submitted(app, wo
     audit_log = [row for row in _logs(app) if row[1] == world.users["Program"]][0]
     assert audit_log[2] == "failed" and audit_log[5] is None and "submitted or waived" in audit_log[4]
     assert inbox.to("program@test.example.org") == []
+
+
+def test_the_claims_page_cache_is_given_back_after_the_claim(app, world, quiet_periods, monkeypatch):
+    """SQLite: the claims are written with a large page cache; the connection gets its own limit back."""
+    from grants.deadlines import reminders
+
+    seen: list[tuple[int, int]] = []
+    original = reminders._claim
+
+    def claim_and_look(session, rows, **claim):
+        connection = session.connection()
+        if connection.dialect.name != "sqlite":
+            return original(session, rows, **claim)
+        before = connection.exec_driver_sql("PRAGMA cache_size").scalar()
+        original(session, rows, **claim)
+        seen.append((before, connection.exec_driver_sql("PRAGMA cache_size").scalar()))
+
+    _many_due_reminders(app, world, 3)
+    monkeypatch.setattr(reminders, "_claim", claim_and_look)
+    result = _sweep(app, at(date(2026, 9, 30)), None)
+    assert result.outbox == 3
+    if seen:  # SQLite only
+        [(before, after)] = seen
+        assert after == before and before != -reminders._SQLITE_CLAIM_CACHE_KIB
