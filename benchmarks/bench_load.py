@@ -28,13 +28,11 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections import defaultdict
 from pathlib import Path
 
 import requests
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from support import scratch_database
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORDS = {
@@ -51,21 +49,6 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def _database(base: str) -> tuple[str, object]:
-    url = make_url(base)
-    name = f"gk_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop() -> None:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    return url.set(database=name).render_as_string(hide_password=False), drop
 
 
 def _sign_in(base: str, username: str) -> requests.Session:
@@ -107,7 +90,7 @@ def main() -> int:
         "TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
     )
     instance = Path(tempfile.mkdtemp(prefix="gk-bench-load-"))
-    database_url, drop = _database(base_db)
+    database_url, drop = scratch_database(base_db, instance, "bench")
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("GRANTKEEPER_") and k != "DATABASE_URL"}
     env.update({"GRANTKEEPER_INSTANCE": str(instance), "DATABASE_URL": database_url})
@@ -199,7 +182,7 @@ def main() -> int:
                 server.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 server.kill()
-        drop()  # type: ignore[operator]
+        drop()
         shutil.rmtree(instance, ignore_errors=True)
 
 

@@ -154,6 +154,17 @@ def world(app) -> Iterator[World]:
         db.session.remove()
 
 
+def set_user_language(app, role: str, language: str) -> None:
+    """Store the language of the world's user of ``role``, as the My language page does."""
+    from app.users import set_language
+    from core.extensions import db
+
+    with app.app_context():
+        user = app.appbuilder.sm.find_user(username=USERNAMES[role])
+        set_language(db.session, user.id, language, app.config["LANGUAGES"])
+        db.session.commit()
+
+
 def login(client, username: str) -> Any:
     response = client.post("/login/", data={"username": username, "password": PASSWORD}, follow_redirects=False)
     assert response.status_code == 302, f"login of {username} failed: {response.status_code}"

@@ -12,6 +12,7 @@ import pytest
 from babel.messages.pofile import read_po
 
 from tests.conftest import USERNAMES, login
+from tests.conftest import set_user_language as _set_language
 
 LANGUAGES = ("es", "fr", "nl")
 PLACEHOLDER = re.compile(r"%\((\w+)\)[sd]")
@@ -118,16 +119,6 @@ def test_the_app_serves_flask_appbuilder_screens_and_ours_in_french(app):
 
 
 # ---------------------------------------------------------------- each user's language
-
-
-def _set_language(app, role: str, language: str) -> None:
-    from app.users import set_language
-    from core.extensions import db
-
-    with app.app_context():
-        user = app.appbuilder.sm.find_user(username=USERNAMES[role])
-        set_language(db.session, user.id, language, app.config["LANGUAGES"])
-        db.session.commit()
 
 
 def test_a_french_user_reads_the_start_page_in_french_with_french_amounts_and_dates(app, world):

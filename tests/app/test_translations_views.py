@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tests.conftest import USERNAMES, login
+from tests.conftest import set_user_language as _set_language
 
 LANGUAGES = ("es", "fr", "nl")
 
@@ -17,16 +18,6 @@ NOT_YET_MARKED = {
     "Deadlines",
     "List Groups",
 }
-
-
-def _set_language(app, role: str, language: str) -> None:
-    from app.users import set_language
-    from core.extensions import db
-
-    with app.app_context():
-        user = app.appbuilder.sm.find_user(username=USERNAMES[role])
-        set_language(db.session, user.id, language, app.config["LANGUAGES"])
-        db.session.commit()
 
 
 def _menu_labels(app) -> set[str]:

@@ -8,16 +8,7 @@ from datetime import date
 from sqlalchemy import func, select
 
 from tests.conftest import USERNAMES, login
-
-
-def _set_language(app, role: str, language: str) -> None:
-    from app.users import set_language
-    from core.extensions import db
-
-    with app.app_context():
-        user = app.appbuilder.sm.find_user(username=USERNAMES[role])
-        set_language(db.session, user.id, language, app.config["LANGUAGES"])
-        db.session.commit()
+from tests.conftest import set_user_language as _set_language
 
 
 def _client_in(app, role: str, language: str):

@@ -13,19 +13,10 @@ from indicators import services
 from indicators.chart import progress_chart
 from indicators.models import Indicator, Result
 from tests.conftest import USERNAMES, login
+from tests.conftest import set_user_language as _set_language
 
 SPANISH_NAME = "Trabajadoras sexuales capacitadas en derechos humanos y VIH"
 ENGLISH_NAME = "Sex workers trained in human rights and HIV"
-
-
-def _set_language(app, role: str, language: str) -> None:
-    from app.users import set_language
-    from core.extensions import db
-
-    with app.app_context():
-        user = app.appbuilder.sm.find_user(username=USERNAMES[role])
-        set_language(db.session, user.id, language, app.config["LANGUAGES"])
-        db.session.commit()
 
 
 def _client(app, role: str, language: str):

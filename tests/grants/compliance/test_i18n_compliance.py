@@ -10,17 +10,7 @@ from core import clock
 from grants.compliance import services
 from grants.compliance.models import Requirement
 from grants.evidence import consultations
-from tests.conftest import USERNAMES
-
-
-def _set_language(app, role: str, language: str) -> None:
-    from app.users import set_language
-    from core.extensions import db
-
-    with app.app_context():
-        user = app.appbuilder.sm.find_user(username=USERNAMES[role])
-        set_language(db.session, user.id, language, app.config["LANGUAGES"])
-        db.session.commit()
+from tests.conftest import set_user_language as _set_language
 
 
 @pytest.fixture

@@ -9,18 +9,8 @@ from core.errors import DomainValidationError
 from core.formatting import in_locale
 from grants.evidence.models import Evidence, Sensitivity, is_shared_with_donors
 from grants.evidence.uploads import check_upload, read_capped
-from tests.conftest import USERNAMES
+from tests.conftest import set_user_language as _set_language
 from tests.grants.evidence.helpers import PDF, PNG, blob_count
-
-
-def _set_language(app, role: str, language: str) -> None:
-    from app.users import set_language
-    from core.extensions import db
-
-    with app.app_context():
-        user = app.appbuilder.sm.find_user(username=USERNAMES[role])
-        set_language(db.session, user.id, language, app.config["LANGUAGES"])
-        db.session.commit()
 
 
 def _form(world, **changes):
